@@ -1,0 +1,2 @@
+//! Sluice: progressive delivery inside the proxy.
+pub mod bucket;
