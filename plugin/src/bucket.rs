@@ -4,7 +4,7 @@
 //! 0.01% step. The same function runs natively, in the .wasm and in any tool,
 //! so a user lands in the same bucket wherever it is computed.
 
-pub use sluice_hash::murmur3_x86_32;
+pub use sluice_primitives::murmur3_x86_32;
 
 /// Number of buckets: 10 000 gives 0.01% granularity.
 pub const BUCKETS: u32 = 10_000;

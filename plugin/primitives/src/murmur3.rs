@@ -1,7 +1,3 @@
-//! murmur3 x86_32: the hash behind Sluice's bucketing and Unleash's normalisation.
-//! One tiny crate so the filter and the Unleash evaluator share one implementation.
-#![no_std]
-
 /// murmur3 x86_32, the variant Unleash and most flag SDKs use.
 pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
     const C1: u32 = 0xcc9e_2d51;
