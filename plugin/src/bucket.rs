@@ -9,22 +9,29 @@ pub use sluice_primitives::murmur3_x86_32;
 /// Number of buckets: 10 000 gives 0.01% granularity.
 pub const BUCKETS: u32 = 10_000;
 
+/// A bucket for a request without identity: not sticky, but spread like a
+/// real key and independent between salts.
+pub fn random_bucket(salt: &str, entropy: u64) -> u32 {
+    let seed = (entropy as u32) ^ ((entropy >> 32) as u32);
+    murmur3_x86_32(salt.as_bytes(), seed) % BUCKETS
+}
+
 /// The bucket of `key` under `salt`: murmur3(`salt:key`) mod 10 000.
 /// Hashes in place through a small stack buffer when it fits, so the common
 /// case allocates nothing.
-pub fn bucket(salt: &str, key: &str) -> u32 {
+pub fn bucket(salt: &str, key: &[u8]) -> u32 {
     let len = salt.len() + 1 + key.len();
     let mut stack = [0u8; 256];
     if len <= stack.len() {
         stack[..salt.len()].copy_from_slice(salt.as_bytes());
         stack[salt.len()] = b':';
-        stack[salt.len() + 1..len].copy_from_slice(key.as_bytes());
+        stack[salt.len() + 1..len].copy_from_slice(key);
         murmur3_x86_32(&stack[..len], 0) % BUCKETS
     } else {
         let mut joined = Vec::with_capacity(len);
         joined.extend_from_slice(salt.as_bytes());
         joined.push(b':');
-        joined.extend_from_slice(key.as_bytes());
+        joined.extend_from_slice(key);
         murmur3_x86_32(&joined, 0) % BUCKETS
     }
 }
@@ -38,7 +45,7 @@ mod tests {
         let long_key = "k".repeat(400);
         let joined = format!("salt:{long_key}");
         assert_eq!(
-            bucket("salt", &long_key),
+            bucket("salt", long_key.as_bytes()),
             murmur3_x86_32(joined.as_bytes(), 0) % BUCKETS
         );
     }

@@ -1,0 +1,313 @@
+//! Conditions and segments: raw `Condition` trees → `Cond`, with attribute
+//! and segment references resolved and operands parsed.
+use super::{subject_of, text, ConfigError, HeaderTable};
+use crate::config::{Condition, Config};
+use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
+use fnv::FnvHashMap;
+use sluice_primitives::cidr::Cidr;
+use sluice_primitives::semver::Version;
+
+pub(crate) struct Conditions<'c> {
+    pub(crate) headers: HeaderTable,
+    attributes: FnvHashMap<&'c str, Subject>,
+    segments: FnvHashMap<&'c str, &'c Condition>,
+    compiled_segments: FnvHashMap<&'c str, Cond>,
+    /// Segments being compiled, to catch `a → b → a`.
+    in_progress: Vec<&'c str>,
+    pub(crate) reads_source_address: bool,
+}
+
+impl<'c> Conditions<'c> {
+    pub(crate) fn new(config: &'c Config) -> Result<Self, ConfigError> {
+        let mut headers = HeaderTable::default();
+        let mut attributes = FnvHashMap::default();
+        for (name, source) in config.attributes.iter() {
+            let path = format!("attributes.{name}");
+            text::check_name(name, &path, "attribute name")?;
+            attributes.insert(name, subject_of(source, &path, &mut headers)?);
+        }
+        let mut segments = FnvHashMap::default();
+        for (name, cond) in config.segments.iter() {
+            text::check_name(name, &format!("segments.{name}"), "segment name")?;
+            segments.insert(name, cond);
+        }
+        let mut this = Conditions {
+            headers,
+            attributes,
+            segments,
+            compiled_segments: FnvHashMap::default(),
+            in_progress: Vec::new(),
+            reads_source_address: false,
+        };
+        // Compile every segment, used or not, so a broken one is reported.
+        for (name, _) in config.segments.iter() {
+            this.segment(name, &format!("segments.{name}"))?;
+        }
+        Ok(this)
+    }
+
+    fn segment(&mut self, name: &'c str, path: &str) -> Result<Cond, ConfigError> {
+        if let Some(done) = self.compiled_segments.get(name) {
+            return Ok(done.clone());
+        }
+        let Some(raw) = self.segments.get(name).copied() else {
+            return Err(ConfigError::new(path, format!("unknown segment `{name}`")));
+        };
+        if self.in_progress.contains(&name) {
+            let mut chain: Vec<&str> = self.in_progress.clone();
+            chain.push(name);
+            return Err(ConfigError::new(
+                path,
+                format!("segment cycle: {}", chain.join(" -> ")),
+            ));
+        }
+        self.in_progress.push(name);
+        let compiled = self.compile(raw, &format!("segments.{name}"));
+        self.in_progress.pop();
+        let compiled = compiled?;
+        self.compiled_segments.insert(name, compiled.clone());
+        Ok(compiled)
+    }
+
+    pub(crate) fn compile(&mut self, c: &'c Condition, path: &str) -> Result<Cond, ConfigError> {
+        let combinators = [
+            c.all.is_some(),
+            c.any.is_some(),
+            c.not.is_some(),
+            c.segment.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        let subject = self.subject(c, path)?;
+        if combinators > 0 {
+            if combinators > 1 || subject.is_some() || has_operator(c) {
+                return Err(ConfigError::new(
+                    path,
+                    "a condition is either one of all/any/not/segment or one subject with one operator",
+                ));
+            }
+            if let Some(list) = &c.all {
+                return Ok(Cond::All(self.compile_list(list, &format!("{path}.all"))?));
+            }
+            if let Some(list) = &c.any {
+                return Ok(Cond::Any(self.compile_list(list, &format!("{path}.any"))?));
+            }
+            if let Some(inner) = &c.not {
+                return Ok(Cond::Not(Box::new(
+                    self.compile(inner, &format!("{path}.not"))?,
+                )));
+            }
+            if let Some(name) = &c.segment {
+                return self.segment(name, &format!("{path}.segment"));
+            }
+        }
+        let Some(subject) = subject else {
+            return Err(ConfigError::new(
+                path,
+                "condition has no subject: use attr, header, cookie or query (or all/any/not/segment)",
+            ));
+        };
+        if subject == Subject::SourceAddress {
+            self.reads_source_address = true;
+        }
+        let op = operator(c, path)?;
+        if matches!(
+            op,
+            Op::Number(..) | Op::Semver(..) | Op::Cidr(_) | Op::Present(_)
+        ) && c.ignore_case
+        {
+            return Err(ConfigError::new(
+                path,
+                "ignore_case applies to text operators only",
+            ));
+        }
+        Ok(Cond::Leaf(Leaf {
+            subject,
+            op,
+            ignore_case: c.ignore_case,
+            negate: c.negate,
+        }))
+    }
+
+    fn compile_list(
+        &mut self,
+        list: &'c [Condition],
+        path: &str,
+    ) -> Result<Vec<Cond>, ConfigError> {
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "empty list; give at least one condition",
+            ));
+        }
+        list.iter()
+            .enumerate()
+            .map(|(i, c)| self.compile(c, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn subject(&mut self, c: &'c Condition, path: &str) -> Result<Option<Subject>, ConfigError> {
+        let given = [
+            c.attr.is_some(),
+            c.header.is_some(),
+            c.cookie.is_some(),
+            c.query.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given > 1 {
+            return Err(ConfigError::new(
+                path,
+                "more than one subject (attr, header, cookie, query)",
+            ));
+        }
+        use crate::config::Source;
+        if let Some(name) = &c.attr {
+            return match self.attributes.get(name.as_str()) {
+                Some(s) => Ok(Some(s.clone())),
+                None => builtin_attribute(name).map(Some).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("{path}.attr"),
+                        format!("unknown attribute `{name}`"),
+                    )
+                }),
+            };
+        }
+        let source = if let Some(h) = &c.header {
+            Source::Header(h.clone())
+        } else if let Some(k) = &c.cookie {
+            Source::Cookie(k.clone())
+        } else if let Some(q) = &c.query {
+            Source::Query(q.clone())
+        } else {
+            return Ok(None);
+        };
+        subject_of(&source, path, &mut self.headers).map(Some)
+    }
+}
+
+/// Attributes every config has without declaring them.
+fn builtin_attribute(name: &str) -> Option<Subject> {
+    match name {
+        "path" => Some(Subject::Path),
+        "method" => Some(Subject::Method),
+        "authority" => Some(Subject::Authority),
+        "source_address" => Some(Subject::SourceAddress),
+        _ => None,
+    }
+}
+
+fn has_operator(c: &Condition) -> bool {
+    operator_names(c).next().is_some()
+}
+
+fn operator_names(c: &Condition) -> impl Iterator<Item = &'static str> {
+    [
+        ("equals", c.equals.is_some()),
+        ("in", c.in_list.is_some()),
+        ("prefix", c.prefix.is_some()),
+        ("suffix", c.suffix.is_some()),
+        ("contains", c.contains.is_some()),
+        ("num_eq", c.num_eq.is_some()),
+        ("num_gt", c.num_gt.is_some()),
+        ("num_gte", c.num_gte.is_some()),
+        ("num_lt", c.num_lt.is_some()),
+        ("num_lte", c.num_lte.is_some()),
+        ("semver_eq", c.semver_eq.is_some()),
+        ("semver_gt", c.semver_gt.is_some()),
+        ("semver_gte", c.semver_gte.is_some()),
+        ("semver_lt", c.semver_lt.is_some()),
+        ("semver_lte", c.semver_lte.is_some()),
+        ("cidr", c.cidr.is_some()),
+        ("present", c.present.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(name, _)| name)
+}
+
+fn operator(c: &Condition, path: &str) -> Result<Op, ConfigError> {
+    let names: Vec<&str> = operator_names(c).collect();
+    match names.len() {
+        0 => return Err(ConfigError::new(path, "condition has no operator (equals, in, prefix, suffix, contains, num_*, semver_*, cidr, present)")),
+        1 => {}
+        _ => return Err(ConfigError::new(path, format!("more than one operator: {}", names.join(", ")))),
+    }
+    let text = |s: &String| {
+        if c.ignore_case {
+            s.to_ascii_lowercase()
+        } else {
+            s.clone()
+        }
+    };
+    let semver = |s: &String, op: &str| {
+        Version::parse(s).map_err(|e| ConfigError::new(format!("{path}.{op}"), e.0))
+    };
+    let number = |n: f64, op: &str| {
+        if n.is_finite() {
+            Ok(n)
+        } else {
+            Err(ConfigError::new(
+                format!("{path}.{op}"),
+                "not a finite number",
+            ))
+        }
+    };
+    Ok(if let Some(v) = &c.equals {
+        Op::Equals(text(v))
+    } else if let Some(list) = &c.in_list {
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.in"),
+                "empty list never matches",
+            ));
+        }
+        Op::In(list.iter().map(text).collect())
+    } else if let Some(v) = &c.prefix {
+        Op::Prefix(text(v))
+    } else if let Some(v) = &c.suffix {
+        Op::Suffix(text(v))
+    } else if let Some(v) = &c.contains {
+        Op::Contains(text(v))
+    } else if let Some(n) = c.num_eq {
+        Op::Number(Cmp::Eq, number(n, "num_eq")?)
+    } else if let Some(n) = c.num_gt {
+        Op::Number(Cmp::Gt, number(n, "num_gt")?)
+    } else if let Some(n) = c.num_gte {
+        Op::Number(Cmp::Gte, number(n, "num_gte")?)
+    } else if let Some(n) = c.num_lt {
+        Op::Number(Cmp::Lt, number(n, "num_lt")?)
+    } else if let Some(n) = c.num_lte {
+        Op::Number(Cmp::Lte, number(n, "num_lte")?)
+    } else if let Some(v) = &c.semver_eq {
+        Op::Semver(Cmp::Eq, semver(v, "semver_eq")?)
+    } else if let Some(v) = &c.semver_gt {
+        Op::Semver(Cmp::Gt, semver(v, "semver_gt")?)
+    } else if let Some(v) = &c.semver_gte {
+        Op::Semver(Cmp::Gte, semver(v, "semver_gte")?)
+    } else if let Some(v) = &c.semver_lt {
+        Op::Semver(Cmp::Lt, semver(v, "semver_lt")?)
+    } else if let Some(v) = &c.semver_lte {
+        Op::Semver(Cmp::Lte, semver(v, "semver_lte")?)
+    } else if let Some(cidrs) = &c.cidr {
+        let list = cidrs.to_vec();
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.cidr"),
+                "empty list never matches",
+            ));
+        }
+        let parsed = list
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Cidr::parse(s).map_err(|e| ConfigError::new(format!("{path}.cidr[{i}]"), e.0))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Op::Cidr(parsed)
+    } else {
+        Op::Present(c.present.unwrap_or(true))
+    })
+}

@@ -1,0 +1,303 @@
+//! Flags: variants, rules, rollouts, prerequisites (with cycle detection) and
+//! schedules.
+use super::conditions::Conditions;
+use super::{text, ConfigError};
+use crate::bucket::BUCKETS;
+use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
+use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
+use serde_json::Value;
+
+pub(crate) fn compile_flags<'c>(
+    config: &'c Config,
+    conditions: &mut Conditions<'c>,
+) -> Result<(Vec<FlagPlan>, Vec<usize>), ConfigError> {
+    let names: Vec<&str> = config.flags.iter().map(|(n, _)| n).collect();
+    let mut flags = Vec::with_capacity(names.len());
+    for (name, flag) in config.flags.iter() {
+        flags.push(compile_flag(config, name, flag, &names, conditions)?);
+    }
+    let order = prerequisite_order(&flags)?;
+    Ok((flags, order))
+}
+
+fn compile_flag<'c>(
+    config: &'c Config,
+    name: &str,
+    flag: &'c Flag,
+    all_flags: &[&str],
+    conditions: &mut Conditions<'c>,
+) -> Result<FlagPlan, ConfigError> {
+    let path = format!("flags.{name}");
+    text::check_name(name, &path, "flag name")?;
+
+    let boolean = boolean_variants();
+    let variants = flag.variants.as_ref().unwrap_or(&boolean);
+    if variants.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.variants"),
+            "no variants; give at least one",
+        ));
+    }
+    let mut variant_names = Vec::with_capacity(variants.len());
+    let mut variant_values = Vec::with_capacity(variants.len());
+    for (vname, value) in variants.iter() {
+        let vpath = format!("{path}.variants.{vname}");
+        text::check_name(vname, &vpath, "variant name")?;
+        let rendered = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        text::check_header_value(&rendered, &vpath)?;
+        variant_names.push(vname.to_string());
+        variant_values.push(rendered);
+    }
+    let find = |v: &str, at: &str| -> Result<VariantId, ConfigError> {
+        variant_names.iter().position(|n| n == v).ok_or_else(|| {
+            ConfigError::new(
+                at,
+                format!(
+                    "unknown variant `{v}` (variants: {})",
+                    variant_names.join(", ")
+                ),
+            )
+        })
+    };
+    let default = match &flag.default {
+        Some(v) => find(v, &format!("{path}.default"))?,
+        None if flag.variants.is_none() => 1, // "off" of the boolean pair
+        None => {
+            return Err(ConfigError::new(
+                format!("{path}.default"),
+                "missing: a flag with its own variants must name its default variant",
+            ))
+        }
+    };
+    let off_variant = match &flag.off_variant {
+        Some(v) => find(v, &format!("{path}.off_variant"))?,
+        None => default,
+    };
+
+    let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
+    for (i, pre) in flag.prerequisites.iter().enumerate() {
+        let ppath = format!("{path}.prerequisites[{i}]");
+        let Some(target) = all_flags.iter().position(|f| *f == pre.flag) else {
+            return Err(ConfigError::new(
+                format!("{ppath}.flag"),
+                format!("unknown flag `{}`", pre.flag),
+            ));
+        };
+        if pre.flag == name {
+            return Err(ConfigError::new(
+                format!("{ppath}.flag"),
+                "a flag cannot require itself",
+            ));
+        }
+        if pre.variants.is_empty() {
+            return Err(ConfigError::new(
+                format!("{ppath}.variants"),
+                "empty list can never hold",
+            ));
+        }
+        let target_flag = config.flags.0[target].1.variants.as_ref();
+        let target_variants: Vec<String> = match target_flag {
+            Some(vs) => vs.iter().map(|(n, _)| n.to_string()).collect(),
+            None => vec!["on".into(), "off".into()],
+        };
+        let mut ids = Vec::with_capacity(pre.variants.len());
+        for (j, v) in pre.variants.iter().enumerate() {
+            let id = target_variants.iter().position(|t| t == v).ok_or_else(|| {
+                ConfigError::new(
+                    format!("{ppath}.variants[{j}]"),
+                    format!("flag `{}` has no variant `{v}`", pre.flag),
+                )
+            })?;
+            ids.push(id);
+        }
+        prerequisites.push((target, ids));
+    }
+
+    let mut rules = Vec::with_capacity(flag.rules.len());
+    for (i, rule) in flag.rules.iter().enumerate() {
+        let rpath = format!("{path}.rules[{i}]");
+        let when = match &rule.when {
+            Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
+            None => None,
+        };
+        let serve = match (&rule.serve, &rule.rollout) {
+            (Some(v), None) => Serve::Variant(find(v, &format!("{rpath}.serve"))?),
+            (None, Some(weights)) => {
+                Serve::Rollout(rollout(weights, &format!("{rpath}.rollout"), |v, at| {
+                    find(v, at)
+                })?)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    rpath,
+                    "a rule needs exactly one of serve or rollout",
+                ))
+            }
+        };
+        rules.push(RulePlan { when, serve });
+    }
+    if let Some(last) = rules.iter().position(|r| r.when.is_none()) {
+        if last + 1 < rules.len() {
+            return Err(ConfigError::new(
+                format!("{path}.rules[{}]", last + 1),
+                format!("unreachable: rules[{last}] has no `when` and matches every request"),
+            ));
+        }
+    }
+
+    let salt = flag.salt.clone().unwrap_or_else(|| name.to_string());
+    let (enable_at_ms, ramp) = match &flag.schedule {
+        None => (None, None),
+        Some(s) => {
+            let spath = format!("{path}.schedule");
+            let enable_at = match &s.enable_at {
+                Some(t) => Some(text::time_millis(t, &format!("{spath}.enable_at"))?),
+                None => None,
+            };
+            let ramp = match &s.ramp {
+                Some(r) => {
+                    let rp = format!("{spath}.ramp");
+                    Some(RampPlan {
+                        start_ms: text::time_millis(&r.start, &format!("{rp}.start"))?,
+                        duration_ms: text::duration_millis(&r.duration, &format!("{rp}.duration"))?
+                            as i64,
+                        from: text::percent_to_buckets(r.from, &format!("{rp}.from"))?,
+                        to: text::percent_to_buckets(r.to, &format!("{rp}.to"))?,
+                        // Its own salt: the ramp cohort must not correlate with variant buckets.
+                        salt: format!("{salt}.ramp"),
+                    })
+                }
+                None => None,
+            };
+            if enable_at.is_none() && ramp.is_none() {
+                return Err(ConfigError::new(
+                    spath,
+                    "empty schedule: give enable_at and/or ramp",
+                ));
+            }
+            (enable_at, ramp)
+        }
+    };
+    let header = match &flag.header {
+        Some(h) => Some(text::output_header(h, &format!("{path}.header"))?),
+        None => None,
+    };
+    Ok(FlagPlan {
+        name: name.to_string(),
+        variant_names,
+        variant_values,
+        default,
+        off_variant,
+        enabled: flag.enabled,
+        prerequisites,
+        rules,
+        enable_at_ms,
+        ramp,
+        key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
+        header,
+    })
+}
+
+fn boolean_variants() -> Named<Value> {
+    Named(vec![
+        ("on".to_string(), Value::Bool(true)),
+        ("off".to_string(), Value::Bool(false)),
+    ])
+}
+
+pub(crate) fn key_plan(
+    salt: String,
+    bucket_by: Option<BucketBy>,
+    without_identity: Option<WithoutIdentity>,
+    config: &Config,
+) -> KeyPlan {
+    KeyPlan {
+        salt,
+        session_first: bucket_by == Some(BucketBy::Session),
+        random_without_identity: without_identity.unwrap_or(config.identity.without_identity)
+            == WithoutIdentity::Random,
+    }
+}
+
+/// Weights (percent, 0.01 steps) → cumulative bucket bounds, in document order.
+pub(crate) fn rollout(
+    weights: &Named<f64>,
+    path: &str,
+    resolve: impl Fn(&str, &str) -> Result<usize, ConfigError>,
+) -> Result<Rollout, ConfigError> {
+    if weights.is_empty() {
+        return Err(ConfigError::new(path, "no variants in rollout"));
+    }
+    let mut upper = Vec::with_capacity(weights.len());
+    let mut total: u32 = 0;
+    for (name, percent) in weights.iter() {
+        let at = format!("{path}.{name}");
+        let id = resolve(name, &at)?;
+        total += text::percent_to_buckets(*percent, &at)?;
+        upper.push((total, id));
+    }
+    if total != BUCKETS {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "weights sum to {}, expected 100",
+                text::buckets_as_percent(total)
+            ),
+        ));
+    }
+    Ok(Rollout { upper })
+}
+
+/// Orders flags so each comes after its prerequisites; a cycle is an error
+/// naming it.
+fn prerequisite_order(flags: &[FlagPlan]) -> Result<Vec<usize>, ConfigError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        flags: &[FlagPlan],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Result<(), ConfigError> {
+        match marks[i] {
+            Mark::Done => return Ok(()),
+            Mark::Active => {
+                let start = stack.iter().position(|s| *s == i).unwrap_or(0);
+                let mut cycle: Vec<&str> = stack[start..]
+                    .iter()
+                    .map(|s| flags[*s].name.as_str())
+                    .collect();
+                cycle.push(&flags[i].name);
+                return Err(ConfigError::new(
+                    format!("flags.{}.prerequisites", flags[i].name),
+                    format!("prerequisite cycle: {}", cycle.join(" -> ")),
+                ));
+            }
+            Mark::New => {}
+        }
+        marks[i] = Mark::Active;
+        stack.push(i);
+        for (dep, _) in &flags[i].prerequisites {
+            visit(*dep, flags, marks, stack, order)?;
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+        order.push(i);
+        Ok(())
+    }
+    let mut marks = vec![Mark::New; flags.len()];
+    let mut order = Vec::with_capacity(flags.len());
+    let mut stack = Vec::new();
+    for i in 0..flags.len() {
+        visit(i, flags, &mut marks, &mut stack, &mut order)?;
+    }
+    Ok(order)
+}

@@ -1,0 +1,264 @@
+//! Config → Plan. Everything that can be checked or precomputed happens here,
+//! once per config push; every error names the config path and the reason.
+mod conditions;
+mod error;
+mod flags;
+mod routes;
+mod text;
+
+pub use error::ConfigError;
+
+use crate::config::{Config, Source, SCHEMA_VERSION};
+use crate::plan::{HeaderId, OverridePlan, Plan, Subject};
+use conditions::Conditions;
+use fnv::FnvHashMap;
+use sluice_primitives::cidr::Cidr;
+
+/// Parses config JSON strictly; the error names the JSON path.
+pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(json);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." {
+            "config".to_string()
+        } else {
+            path
+        };
+        ConfigError::new(path, err.into_inner().to_string())
+    })
+}
+
+/// Parses and compiles in one step: what `on_configure` calls.
+pub fn load(json: &[u8]) -> Result<Plan, ConfigError> {
+    compile(&parse(json)?)
+}
+
+pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
+    if config.version != SCHEMA_VERSION {
+        return Err(ConfigError::new(
+            "version",
+            format!(
+                "unsupported version {}, expected {SCHEMA_VERSION}",
+                config.version
+            ),
+        ));
+    }
+    let mut conditions = Conditions::new(config)?;
+    let headers = &mut conditions.headers;
+    let user_key = key_sources(&config.identity.user, "identity.user", headers)?;
+    let session_key = key_sources(&config.identity.session, "identity.session", headers)?;
+    let overrides = match &config.overrides {
+        Some(o) => Some(compile_overrides(o, headers)?),
+        None => None,
+    };
+    let flags_header = match &config.outputs.flags_header {
+        Some(name) => Some(text::output_header(name, "outputs.flags_header")?),
+        None => None,
+    };
+    let baggage_prefix = match &config.outputs.baggage {
+        Some(b) => {
+            if !b.prefix.bytes().all(text::is_token_byte) {
+                return Err(ConfigError::new(
+                    "outputs.baggage.prefix",
+                    format!(
+                        "`{}` is not a valid baggage key prefix (token characters only)",
+                        b.prefix
+                    ),
+                ));
+            }
+            Some(b.prefix.clone())
+        }
+        None => None,
+    };
+    let baggage_header = match baggage_prefix {
+        Some(_) => Some(conditions.headers.intern("baggage", "outputs.baggage")?),
+        None => None,
+    };
+    let (flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
+    let routes = routes::compile_routes(config, &mut conditions)?;
+
+    let mut owned = OwnedHeaders::default();
+    if let Some(name) = &flags_header {
+        owned.claim(name, "outputs.flags_header")?;
+    }
+    for flag in &flags {
+        if let Some(h) = &flag.header {
+            owned.claim(h, &format!("flags.{}.header", flag.name))?;
+        }
+    }
+    routes::claim_route_headers(&routes, &mut owned)?;
+    if let Some(o) = &overrides {
+        // The tester's request headers are consumed here, never forwarded.
+        owned.names.push(conditions.headers.names[o.header].clone());
+        owned
+            .names
+            .push(conditions.headers.names[o.secret_header].clone());
+    }
+    let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
+    for route in &routes {
+        if names.contains(&route.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("routes.{}", route.name),
+                "name is also a flag's; override keys (`name=value`) would be ambiguous",
+            ));
+        }
+    }
+
+    let reads_clock = flags
+        .iter()
+        .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
+        || routes.iter().any(routes::reads_clock);
+    let reads_source_address = conditions.reads_source_address
+        || user_key.contains(&Subject::SourceAddress)
+        || session_key.contains(&Subject::SourceAddress)
+        || overrides
+            .as_ref()
+            .is_some_and(|o| !o.allow_sources.is_empty());
+    let headers = conditions.headers;
+    let cookie_header = headers.lookup("cookie");
+    Ok(Plan {
+        revision: config.revision.clone().unwrap_or_default(),
+        headers: headers.names,
+        cookie_header,
+        reads_source_address,
+        reads_clock,
+        user_key,
+        session_key,
+        flags,
+        flag_order,
+        routes,
+        overrides,
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        owned_headers: owned.names,
+    })
+}
+
+/// Request headers the plan reads, interned: each is fetched once per request.
+#[derive(Default)]
+pub(crate) struct HeaderTable {
+    names: Vec<String>,
+    index: FnvHashMap<String, HeaderId>,
+}
+
+impl HeaderTable {
+    pub(crate) fn intern(&mut self, name: &str, path: &str) -> Result<HeaderId, ConfigError> {
+        let lower = text::input_header(name, path)?;
+        if let Some(id) = self.index.get(&lower) {
+            return Ok(*id);
+        }
+        let id = self.names.len();
+        self.names.push(lower.clone());
+        self.index.insert(lower, id);
+        Ok(id)
+    }
+
+    fn lookup(&self, name: &str) -> Option<HeaderId> {
+        self.index.get(name).copied()
+    }
+}
+
+/// Every request header Sluice writes, with who claimed it, so that two
+/// writers of one header are a config error rather than a race.
+#[derive(Default)]
+pub(crate) struct OwnedHeaders {
+    names: Vec<String>,
+    claimed_by: Vec<String>,
+}
+
+impl OwnedHeaders {
+    pub(crate) fn claim(&mut self, name: &str, path: &str) -> Result<(), ConfigError> {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "header `{name}` is already written by {}",
+                    self.claimed_by[i]
+                ),
+            ));
+        }
+        self.names.push(name.to_string());
+        self.claimed_by.push(path.to_string());
+        Ok(())
+    }
+}
+
+/// Turns a `Source` into a subject, interning headers and noting cookie use.
+pub(crate) fn subject_of(
+    source: &Source,
+    path: &str,
+    headers: &mut HeaderTable,
+) -> Result<Subject, ConfigError> {
+    Ok(match source {
+        Source::Header(name) => Subject::Header(headers.intern(name, path)?),
+        Source::Cookie(name) => {
+            text::check_name_like(name, path, "cookie name")?;
+            headers.intern("cookie", path)?;
+            Subject::Cookie(name.clone())
+        }
+        Source::Query(name) => {
+            text::check_name_like(name, path, "query parameter")?;
+            Subject::Query(name.clone())
+        }
+        Source::Path => Subject::Path,
+        Source::Method => Subject::Method,
+        Source::Authority => Subject::Authority,
+        Source::SourceAddress => Subject::SourceAddress,
+    })
+}
+
+fn key_sources(
+    sources: &[Source],
+    path: &str,
+    headers: &mut HeaderTable,
+) -> Result<Vec<Subject>, ConfigError> {
+    sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| subject_of(s, &format!("{path}[{i}]"), headers))
+        .collect()
+}
+
+fn compile_overrides(
+    o: &crate::config::Overrides,
+    headers: &mut HeaderTable,
+) -> Result<OverridePlan, ConfigError> {
+    let header = headers.intern(&o.header, "overrides.header")?;
+    let secret_header = headers.intern(&o.secret_header, "overrides.secret_header")?;
+    let secret_sha256 = match &o.secret_sha256 {
+        Some(hex) => Some(text::parse_sha256_hex(hex).ok_or_else(|| {
+            ConfigError::new(
+                "overrides.secret_sha256",
+                "expected 64 hex digits (a SHA-256 of the secret)",
+            )
+        })?),
+        None => None,
+    };
+    let allow_sources = o
+        .allow_sources
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Cidr::parse(c)
+                .map_err(|e| ConfigError::new(format!("overrides.allow_sources[{i}]"), e.0))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if secret_sha256.is_none() && allow_sources.is_empty() {
+        return Err(ConfigError::new(
+            "overrides",
+            "set secret_sha256 or allow_sources; otherwise no override can ever be honoured",
+        ));
+    }
+    let debug_header = match &o.debug_header {
+        Some(h) => Some(text::output_header(h, "overrides.debug_header")?),
+        None => None,
+    };
+    Ok(OverridePlan {
+        header,
+        secret_header,
+        secret_sha256,
+        allow_sources,
+        debug_header,
+    })
+}

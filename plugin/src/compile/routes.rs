@@ -1,0 +1,418 @@
+//! Routes: matching, versions, canary/blue-green/split strategies with their
+//! time steps, pins, sticky cookies, guards; and the check that two routes
+//! which can match one request never write the same header.
+use super::conditions::Conditions;
+use super::flags::{key_plan, rollout};
+use super::{text, ConfigError, OwnedHeaders};
+use crate::config::{Config, Route, SameSite, Step};
+use crate::plan::{
+    AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
+};
+
+pub(crate) fn compile_routes<'c>(
+    config: &'c Config,
+    conditions: &mut Conditions<'c>,
+) -> Result<Vec<RoutePlan>, ConfigError> {
+    config
+        .routes
+        .iter()
+        .map(|(name, route)| compile_route(config, name, route, conditions))
+        .collect()
+}
+
+fn compile_route<'c>(
+    config: &'c Config,
+    name: &str,
+    route: &'c Route,
+    conditions: &mut Conditions<'c>,
+) -> Result<RoutePlan, ConfigError> {
+    let path = format!("routes.{name}");
+    text::check_name(name, &path, "route name")?;
+    let header = text::output_header(&route.header, &format!("{path}.header"))?;
+    if route.versions.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.versions"),
+            "no versions; give at least one",
+        ));
+    }
+    for (i, v) in route.versions.iter().enumerate() {
+        text::check_name(v, &format!("{path}.versions[{i}]"), "version name")?;
+        if route.versions[..i].contains(v) {
+            return Err(ConfigError::new(
+                format!("{path}.versions[{i}]"),
+                format!("duplicate version `{v}`"),
+            ));
+        }
+    }
+    let version = |v: &str, at: &str| -> Result<usize, ConfigError> {
+        route.versions.iter().position(|x| x == v).ok_or_else(|| {
+            ConfigError::new(
+                at,
+                format!(
+                    "unknown version `{v}` (versions: {})",
+                    route.versions.join(", ")
+                ),
+            )
+        })
+    };
+
+    let strategies = [
+        route.canary.is_some(),
+        route.blue_green.is_some(),
+        route.split.is_some(),
+    ];
+    let strategy = match strategies.iter().filter(|s| **s).count() {
+        1 => {
+            if let Some(c) = &route.canary {
+                let cp = format!("{path}.canary");
+                let baseline = version(&c.stable, &format!("{cp}.stable"))?;
+                let target = version(&c.canary, &format!("{cp}.canary"))?;
+                if baseline == target {
+                    return Err(ConfigError::new(
+                        format!("{cp}.canary"),
+                        "canary and stable are the same version",
+                    ));
+                }
+                let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
+                Strategy::Progressive {
+                    baseline,
+                    target,
+                    schedule,
+                }
+            } else if let Some(bg) = &route.blue_green {
+                let bp = format!("{path}.blue_green");
+                if route.versions.len() != 2 {
+                    return Err(ConfigError::new(
+                        format!("{path}.versions"),
+                        format!(
+                            "blue-green needs exactly two versions, got {}",
+                            route.versions.len()
+                        ),
+                    ));
+                }
+                let active = version(&bg.active, &format!("{bp}.active"))?;
+                let preview = match &bg.preview {
+                    Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
+                    None => None,
+                };
+                let schedule = match &bg.shift {
+                    Some(s) => weight_schedule(
+                        s.weight,
+                        s.start.as_deref(),
+                        &s.steps,
+                        &format!("{bp}.shift"),
+                    )?,
+                    None => WeightSchedule {
+                        initial: crate::bucket::BUCKETS,
+                        steps: Vec::new(),
+                    },
+                };
+                Strategy::BlueGreen {
+                    active,
+                    idle: 1 - active,
+                    preview,
+                    schedule,
+                }
+            } else if let Some(weights) = &route.split {
+                Strategy::Split(rollout(weights, &format!("{path}.split"), |v, at| {
+                    version(v, at)
+                })?)
+            } else {
+                unreachable_strategy()
+            }
+        }
+        0 => {
+            return Err(ConfigError::new(
+                &path,
+                "no strategy: give one of canary, blue_green or split",
+            ))
+        }
+        _ => {
+            return Err(ConfigError::new(
+                &path,
+                "more than one strategy: give only one of canary, blue_green or split",
+            ))
+        }
+    };
+
+    let mut pins = Vec::with_capacity(route.pins.len());
+    for (i, pin) in route.pins.iter().enumerate() {
+        let pp = format!("{path}.pins[{i}]");
+        let cond = conditions.compile(&pin.when, &format!("{pp}.when"))?;
+        pins.push((cond, version(&pin.version, &format!("{pp}.version"))?));
+    }
+
+    let m = &route.matcher;
+    let mut authorities = Vec::with_capacity(m.authority.len());
+    for (i, a) in m.authority.iter().enumerate() {
+        let ap = format!("{path}.match.authority[{i}]");
+        let lower = a.to_ascii_lowercase();
+        let host = lower.strip_prefix("*.").unwrap_or(&lower);
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        {
+            return Err(ConfigError::new(
+                ap,
+                format!("`{a}` is not a host name (wildcards: `*.example.com`)"),
+            ));
+        }
+        authorities.push(if lower.starts_with("*.") {
+            AuthorityMatch::Suffix(lower[1..].to_string())
+        } else {
+            AuthorityMatch::Exact(lower)
+        });
+    }
+    if let Some(prefix) = &m.path_prefix {
+        if !prefix.starts_with('/') {
+            return Err(ConfigError::new(
+                format!("{path}.match.path_prefix"),
+                format!("`{prefix}` must start with `/`"),
+            ));
+        }
+    }
+    let mut methods = Vec::with_capacity(m.methods.len());
+    for (i, method) in m.methods.iter().enumerate() {
+        text::check_name_like(method, &format!("{path}.match.methods[{i}]"), "method")?;
+        methods.push(method.to_ascii_uppercase());
+    }
+
+    let sticky_cookie = match &route.sticky_cookie {
+        Some(c) => Some(sticky_cookie(c, &format!("{path}.sticky_cookie"))?),
+        None => None,
+    };
+    let guard = match &route.guard {
+        Some(g) => {
+            let gp = format!("{path}.guard");
+            if !matches!(strategy, Strategy::Progressive { .. }) {
+                return Err(ConfigError::new(
+                    gp,
+                    "a guard watches a canary; this route has no canary",
+                ));
+            }
+            if g.max_error_rate.is_none() && g.max_p99_ratio.is_none() {
+                return Err(ConfigError::new(
+                    gp,
+                    "give max_error_rate and/or max_p99_ratio",
+                ));
+            }
+            let max_error_rate_bp = match g.max_error_rate {
+                Some(r) => Some(text::percent_to_buckets(
+                    r,
+                    &format!("{gp}.max_error_rate"),
+                )?),
+                None => None,
+            };
+            if let Some(ratio) = g.max_p99_ratio {
+                if !(ratio.is_finite() && ratio > 1.0) {
+                    return Err(ConfigError::new(
+                        format!("{gp}.max_p99_ratio"),
+                        "must be a number above 1",
+                    ));
+                }
+            }
+            let window_ms = text::duration_millis(&g.window, &format!("{gp}.window"))?;
+            if window_ms < 1000 {
+                return Err(ConfigError::new(
+                    format!("{gp}.window"),
+                    "must be at least 1s",
+                ));
+            }
+            if g.min_requests == 0 {
+                return Err(ConfigError::new(
+                    format!("{gp}.min_requests"),
+                    "must be at least 1",
+                ));
+            }
+            Some(GuardPlan {
+                max_error_rate_bp,
+                max_p99_ratio: g.max_p99_ratio,
+                window_ms,
+                min_requests: g.min_requests,
+                count_local_replies: g.count_local_replies,
+                pause: g.action == crate::config::GuardAction::Pause,
+            })
+        }
+        None => None,
+    };
+    let salt = route.salt.clone().unwrap_or_else(|| name.to_string());
+    Ok(RoutePlan {
+        name: name.to_string(),
+        header,
+        versions: route.versions.clone(),
+        authorities,
+        path_prefix: m.path_prefix.clone(),
+        methods,
+        pins,
+        strategy,
+        key: key_plan(salt, route.bucket_by, route.without_identity, config),
+        sticky_cookie,
+        guard,
+    })
+}
+
+#[allow(clippy::panic)]
+fn unreachable_strategy() -> Strategy {
+    // Callers count exactly one strategy before asking; keep the filter panic-free anyway.
+    Strategy::Split(crate::plan::Rollout { upper: Vec::new() })
+}
+
+/// Weight over time: `initial` percent, then steps at absolute times or
+/// durations after `start`, strictly increasing in time.
+fn weight_schedule(
+    initial: f64,
+    start: Option<&str>,
+    steps: &[Step],
+    path: &str,
+) -> Result<WeightSchedule, ConfigError> {
+    let initial = text::percent_to_buckets(initial, &format!("{path}.weight"))?;
+    let start_ms = match start {
+        Some(t) => Some(text::time_millis(t, &format!("{path}.start"))?),
+        None => None,
+    };
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let sp = format!("{path}.steps[{i}]");
+        let at = match (&step.at, &step.after) {
+            (Some(t), None) => text::time_millis(t, &format!("{sp}.at"))?,
+            (None, Some(d)) => {
+                let Some(start) = start_ms else {
+                    return Err(ConfigError::new(
+                        format!("{sp}.after"),
+                        format!("`after` counts from `start`, which {path} does not set"),
+                    ));
+                };
+                start + text::duration_millis(d, &format!("{sp}.after"))? as i64
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    sp,
+                    "a step needs exactly one of at or after",
+                ))
+            }
+        };
+        if let Some((prev, _)) = out.last() {
+            if at <= *prev {
+                return Err(ConfigError::new(
+                    sp,
+                    "steps must be strictly increasing in time",
+                ));
+            }
+        }
+        out.push((
+            at,
+            text::percent_to_buckets(step.weight, &format!("{sp}.weight"))?,
+        ));
+    }
+    Ok(WeightSchedule {
+        initial,
+        steps: out,
+    })
+}
+
+fn sticky_cookie(
+    c: &crate::config::StickyCookie,
+    path: &str,
+) -> Result<StickyCookiePlan, ConfigError> {
+    text::check_name_like(&c.name, &format!("{path}.name"), "cookie name")?;
+    if !c.path.starts_with('/') || c.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+        return Err(ConfigError::new(
+            format!("{path}.path"),
+            format!("`{}` is not a cookie path", c.path.escape_debug()),
+        ));
+    }
+    let mut attributes = format!("; Path={}", c.path);
+    if let Some(age) = &c.max_age {
+        let ms = text::duration_millis(age, &format!("{path}.max_age"))?;
+        attributes.push_str(&format!("; Max-Age={}", ms / 1000));
+    }
+    if let Some(same_site) = c.same_site {
+        if matches!(same_site, SameSite::None) && !c.secure {
+            return Err(ConfigError::new(
+                format!("{path}.same_site"),
+                "SameSite=None requires secure: true (browsers drop it otherwise)",
+            ));
+        }
+        attributes.push_str(match same_site {
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::None => "; SameSite=None",
+        });
+    }
+    if c.secure {
+        attributes.push_str("; Secure");
+    }
+    if c.http_only {
+        attributes.push_str("; HttpOnly");
+    }
+    Ok(StickyCookiePlan {
+        name: c.name.clone(),
+        attributes,
+    })
+}
+
+pub(crate) fn reads_clock(route: &RoutePlan) -> bool {
+    match &route.strategy {
+        Strategy::Progressive { schedule, .. } | Strategy::BlueGreen { schedule, .. } => {
+            schedule.is_timed()
+        }
+        Strategy::Split(_) => false,
+    }
+}
+
+/// Claims each route's header; routes may share a header only when no request
+/// can match both.
+pub(crate) fn claim_route_headers(
+    routes: &[RoutePlan],
+    owned: &mut OwnedHeaders,
+) -> Result<(), ConfigError> {
+    for (i, route) in routes.iter().enumerate() {
+        let path = format!("routes.{}.header", route.name);
+        let earlier = routes[..i].iter().filter(|r| r.header == route.header);
+        let mut shared = false;
+        for other in earlier {
+            if may_overlap(other, route) {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "routes `{}` and `{}` can match the same request and both write `{}`",
+                        other.name, route.name, route.header
+                    ),
+                ));
+            }
+            shared = true;
+        }
+        if !shared {
+            owned.claim(&route.header, &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn may_overlap(a: &RoutePlan, b: &RoutePlan) -> bool {
+    let hosts = a.authorities.is_empty()
+        || b.authorities.is_empty()
+        || a.authorities
+            .iter()
+            .any(|x| b.authorities.iter().any(|y| authorities_overlap(x, y)));
+    let paths = match (&a.path_prefix, &b.path_prefix) {
+        (Some(p), Some(q)) => p.starts_with(q.as_str()) || q.starts_with(p.as_str()),
+        _ => true,
+    };
+    let methods = a.methods.is_empty()
+        || b.methods.is_empty()
+        || a.methods.iter().any(|m| b.methods.contains(m));
+    hosts && paths && methods
+}
+
+fn authorities_overlap(x: &AuthorityMatch, y: &AuthorityMatch) -> bool {
+    match (x, y) {
+        (AuthorityMatch::Exact(a), AuthorityMatch::Exact(b)) => a == b,
+        (AuthorityMatch::Exact(h), AuthorityMatch::Suffix(s))
+        | (AuthorityMatch::Suffix(s), AuthorityMatch::Exact(h)) => h.ends_with(s.as_str()),
+        (AuthorityMatch::Suffix(a), AuthorityMatch::Suffix(b)) => {
+            a.ends_with(b.as_str()) || b.ends_with(a.as_str())
+        }
+    }
+}

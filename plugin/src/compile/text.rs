@@ -1,0 +1,164 @@
+//! Checks on the text a config puts on the wire: header names, names used
+//! inside header values, percents.
+use super::ConfigError;
+use crate::bucket::BUCKETS;
+
+/// RFC 9110 token characters.
+pub(crate) fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A header the filter writes: a non-empty token, stored lower-case.
+pub(crate) fn output_header(name: &str, path: &str) -> Result<String, ConfigError> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ConfigError::new(
+            path,
+            format!("`{}` is not a valid HTTP header name", name.escape_debug()),
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "te"
+            | "upgrade"
+            | "cookie"
+    ) {
+        return Err(ConfigError::new(
+            path,
+            format!("`{lower}` is reserved by HTTP and cannot be written by Sluice"),
+        ));
+    }
+    Ok(lower)
+}
+
+/// A header the filter reads: a token, or a pseudo-header like `:path`.
+pub(crate) fn input_header(name: &str, path: &str) -> Result<String, ConfigError> {
+    let body = name.strip_prefix(':').unwrap_or(name);
+    if body.is_empty() || !body.bytes().all(is_token_byte) {
+        return Err(ConfigError::new(
+            path,
+            format!("`{}` is not a valid HTTP header name", name.escape_debug()),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Names of flags, variants, routes, versions, segments and attributes: they
+/// appear inside header values (`name=variant;…`), so letters, digits, `_`,
+/// `-` and `.` only.
+pub(crate) fn check_name(name: &str, path: &str, what: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "{what} `{}` must be 1-128 letters, digits, `_`, `-` or `.`",
+                name.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Cookie and query parameter names: tokens.
+pub(crate) fn check_name_like(name: &str, path: &str, what: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ConfigError::new(
+            path,
+            format!("{what} `{}` is not a valid token", name.escape_debug()),
+        ));
+    }
+    Ok(())
+}
+
+/// A value written into a header: no control characters (CR/LF would inject
+/// headers).
+pub(crate) fn check_header_value(value: &str, path: &str) -> Result<(), ConfigError> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "value contains control character {:?}, which could inject headers",
+                c
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A percent with at most two decimals (0.01% = one bucket), as buckets.
+pub(crate) fn percent_to_buckets(percent: f64, path: &str) -> Result<u32, ConfigError> {
+    if !percent.is_finite() || percent < 0.0 {
+        return Err(ConfigError::new(
+            path,
+            format!("weight {percent} is negative"),
+        ));
+    }
+    if percent > 100.0 {
+        return Err(ConfigError::new(
+            path,
+            format!("weight {percent} is over 100"),
+        ));
+    }
+    let buckets = (percent * 100.0).round();
+    if (percent * 100.0 - buckets).abs() > 1e-6 {
+        return Err(ConfigError::new(
+            path,
+            format!("weight {percent} is finer than 0.01"),
+        ));
+    }
+    Ok((buckets as u32).min(BUCKETS))
+}
+
+/// Formats a bucket count back as a percent for messages (`90`, `12.5`).
+pub(crate) fn buckets_as_percent(buckets: u32) -> String {
+    let whole = buckets / 100;
+    let frac = buckets % 100;
+    match frac {
+        0 => whole.to_string(),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
+}
+
+pub(crate) fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16)?;
+        let lo = (pair[1] as char).to_digit(16)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
+/// RFC 3339 time → Unix millis, or an error at `path`.
+pub(crate) fn time_millis(text: &str, path: &str) -> Result<i64, ConfigError> {
+    sluice_primitives::time::parse_rfc3339_millis(text).ok_or_else(|| {
+        ConfigError::new(
+            path,
+            format!("`{text}` is not an RFC 3339 time (e.g. 2026-12-01T09:00:00Z)"),
+        )
+    })
+}
+
+/// Duration like `10m` → millis, or an error at `path`.
+pub(crate) fn duration_millis(text: &str, path: &str) -> Result<u64, ConfigError> {
+    sluice_primitives::duration::parse_duration_millis(text).ok_or_else(|| {
+        ConfigError::new(
+            path,
+            format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m, 2d)"),
+        )
+    })
+}

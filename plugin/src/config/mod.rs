@@ -1,0 +1,467 @@
+//! Config v1: the JSON an operator writes, as serde types.
+//!
+//! These types mirror the document and reject unknown fields; meaning is
+//! checked later by `compile`, which turns a `Config` into a `Plan`. Named
+//! collections are JSON objects whose keys are names; document order is kept
+//! (it is the order of the flags header and of route matching) and a repeated
+//! key is an error rather than a silent overwrite.
+mod named;
+
+pub use named::Named;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The config schema version this filter reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Schema version; must be 1.
+    pub version: u32,
+    /// Operator's label for this config (shown in logs, metrics and the debug
+    /// header; a new revision resets canary guards).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Editors' schema pointer; ignored.
+    #[serde(default, rename = "$schema")]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub attributes: Named<Source>,
+    #[serde(default)]
+    pub segments: Named<Condition>,
+    #[serde(default)]
+    pub flags: Named<Flag>,
+    #[serde(default)]
+    pub routes: Named<Route>,
+    #[serde(default)]
+    pub overrides: Option<Overrides>,
+    #[serde(default)]
+    pub outputs: Outputs,
+}
+
+/// Where a request fact comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    Header(String),
+    Cookie(String),
+    Query(String),
+    Path,
+    Method,
+    Authority,
+    SourceAddress,
+}
+
+/// Who the user is: ordered fallback lists for the user and session keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    #[serde(default)]
+    pub user: Vec<Source>,
+    #[serde(default)]
+    pub session: Vec<Source>,
+    /// What a request with no key at all gets; per flag/route overridable.
+    #[serde(default)]
+    pub without_identity: WithoutIdentity,
+}
+
+/// The fallback for a request that carries no identity.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutIdentity {
+    /// The flag's default variant, the route's stable version.
+    #[default]
+    Default,
+    /// A fresh random bucket per request (not sticky).
+    Random,
+}
+
+/// Which key a rollout hashes: the user key (falling back to the session
+/// key) or the session key (falling back to the user key).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketBy {
+    #[default]
+    User,
+    Session,
+}
+
+/// A condition. Either a combinator (`all`, `any`, `not`, `segment`) or a
+/// leaf: one subject (`attr`, `header`, `cookie`, `query`) and one operator.
+/// Kept as a flat struct so `compile` can say exactly what is missing or
+/// doubled.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub all: Option<Vec<Condition>>,
+    pub any: Option<Vec<Condition>>,
+    pub not: Option<Box<Condition>>,
+    pub segment: Option<String>,
+
+    pub attr: Option<String>,
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+    pub query: Option<String>,
+
+    pub equals: Option<String>,
+    #[serde(rename = "in")]
+    pub in_list: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub contains: Option<String>,
+    pub num_eq: Option<f64>,
+    pub num_gt: Option<f64>,
+    pub num_gte: Option<f64>,
+    pub num_lt: Option<f64>,
+    pub num_lte: Option<f64>,
+    pub semver_eq: Option<String>,
+    pub semver_gt: Option<String>,
+    pub semver_gte: Option<String>,
+    pub semver_lt: Option<String>,
+    pub semver_lte: Option<String>,
+    pub cidr: Option<OneOrMany>,
+    pub present: Option<bool>,
+
+    /// Compare text case-insensitively (ASCII).
+    #[serde(default)]
+    pub ignore_case: bool,
+    /// Invert the leaf's result.
+    #[serde(default)]
+    pub negate: bool,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flag {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Variant name → value (string, number, bool or any JSON). Omitted: a
+    /// boolean flag `{"on": true, "off": false}` defaulting to `off`.
+    #[serde(default)]
+    pub variants: Option<Named<Value>>,
+    /// Served when no rule matches (and to users without identity).
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Kill switch: `false` serves `off_variant` to everyone.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Served when the flag is killed, not yet scheduled, ramped out, or a
+    /// prerequisite fails. Defaults to `default`.
+    #[serde(default)]
+    pub off_variant: Option<String>,
+    #[serde(default)]
+    pub prerequisites: Vec<Prerequisite>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    #[serde(default)]
+    pub bucket_by: Option<BucketBy>,
+    /// Shared bucketing group: flags with the same salt put a user in the
+    /// same bucket. Defaults to the flag's name.
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub without_identity: Option<WithoutIdentity>,
+    /// A header of its own carrying this flag's value.
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prerequisite {
+    pub flag: String,
+    /// The prerequisite holds when that flag got one of these variants.
+    pub variants: Vec<String>,
+}
+
+/// A targeting rule: when `when` holds (or always, without it), serve one
+/// variant or a weighted rollout across variants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub when: Option<Condition>,
+    #[serde(default)]
+    pub serve: Option<String>,
+    /// Variant → percent (0.01 steps), summing to 100.
+    #[serde(default)]
+    pub rollout: Option<Named<f64>>,
+}
+
+/// When the flag is on: not before `enable_at`, and for a share of users that
+/// grows linearly by `ramp`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(default)]
+    pub enable_at: Option<String>,
+    #[serde(default)]
+    pub ramp: Option<Ramp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ramp {
+    pub start: String,
+    pub duration: String,
+    pub from: f64,
+    pub to: f64,
+}
+
+/// Version routing for one upstream service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(rename = "match", default)]
+    pub matcher: RouteMatch,
+    /// The request header this route writes (e.g. `x-route-reviews`).
+    pub header: String,
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub canary: Option<Canary>,
+    #[serde(default)]
+    pub blue_green: Option<BlueGreen>,
+    /// N-way split: version → percent, summing to 100.
+    #[serde(default)]
+    pub split: Option<Named<f64>>,
+    /// Ordered conditions that force a version before weights apply.
+    #[serde(default)]
+    pub pins: Vec<Pin>,
+    #[serde(default)]
+    pub bucket_by: Option<BucketBy>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub without_identity: Option<WithoutIdentity>,
+    #[serde(default)]
+    pub sticky_cookie: Option<StickyCookie>,
+    #[serde(default)]
+    pub guard: Option<Guard>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteMatch {
+    /// Hosts (`:authority`, port ignored); `*.example.com` matches subdomains.
+    #[serde(default)]
+    pub authority: Vec<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+}
+
+/// A stable and a canary version, the canary's share set by `weight` and
+/// raised over time by `steps`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    pub stable: String,
+    pub canary: String,
+    /// Percent before the first step (or always, without steps).
+    #[serde(default)]
+    pub weight: f64,
+    /// Start of the schedule; steps with `after` count from it.
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub at: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+    pub weight: f64,
+}
+
+/// Two colors, one active; `preview` reaches the idle one; `shift` moves
+/// users to the active color gradually (canary steps toward `active`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreen {
+    pub active: String,
+    #[serde(default)]
+    pub preview: Option<Condition>,
+    #[serde(default)]
+    pub shift: Option<Shift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    #[serde(default)]
+    pub weight: f64,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    pub when: Condition,
+    pub version: String,
+}
+
+/// For requests without identity: assign once and remember in a cookie.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickyCookie {
+    pub name: String,
+    #[serde(default = "root_path")]
+    pub path: String,
+    #[serde(default)]
+    pub max_age: Option<String>,
+    #[serde(default)]
+    pub same_site: Option<SameSite>,
+    #[serde(default)]
+    pub secure: bool,
+    #[serde(default = "yes")]
+    pub http_only: bool,
+}
+
+fn root_path() -> String {
+    "/".to_string()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// Canary guard (metrics issue): error/latency thresholds that roll back.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Trip when the canary's 5xx share over the window exceeds this percent.
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+    /// Trip when the canary's p99 latency exceeds stable's by this factor.
+    #[serde(default)]
+    pub max_p99_ratio: Option<f64>,
+    #[serde(default = "default_window")]
+    pub window: String,
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    /// Count local replies (e.g. timeouts, resets) as errors too.
+    #[serde(default)]
+    pub count_local_replies: bool,
+    #[serde(default)]
+    pub action: GuardAction,
+}
+
+fn default_window() -> String {
+    "30s".to_string()
+}
+
+fn default_min_requests() -> u64 {
+    50
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardAction {
+    #[default]
+    Rollback,
+    Pause,
+}
+
+/// Tester overrides: a header asking for versions and variants, honoured only
+/// with the secret or from an allowed source range.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Value like `reviews=v2;checkout=on` (route or flag name = version or variant).
+    #[serde(default = "default_override_header")]
+    pub header: String,
+    #[serde(default = "default_secret_header")]
+    pub secret_header: String,
+    /// Hex SHA-256 of the secret (never the secret itself).
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
+    #[serde(default)]
+    pub allow_sources: Vec<String>,
+    /// Response header explaining decisions, only for authorised testers.
+    #[serde(default)]
+    pub debug_header: Option<String>,
+}
+
+fn default_override_header() -> String {
+    "x-sluice-override".to_string()
+}
+
+fn default_secret_header() -> String {
+    "x-sluice-secret".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outputs {
+    /// Combined header `name=variant;...`; `null` turns it off.
+    #[serde(default = "default_flags_header")]
+    pub flags_header: Option<String>,
+    /// Also add `sluice.<flag>=<variant>` entries (with this prefix) to the
+    /// W3C `baggage` header, so the decision travels down the call chain.
+    #[serde(default)]
+    pub baggage: Option<Baggage>,
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Outputs {
+            flags_header: default_flags_header(),
+            baggage: None,
+        }
+    }
+}
+
+fn default_flags_header() -> Option<String> {
+    Some("x-sluice-flags".to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baggage {
+    #[serde(default = "default_baggage_prefix")]
+    pub prefix: String,
+}
+
+fn default_baggage_prefix() -> String {
+    "sluice.".to_string()
+}

@@ -1,0 +1,201 @@
+//! What the engine decided for one request, and how it is written: request
+//! headers for routing and services, response headers for testers and
+//! sticky cookies.
+use crate::plan::{Plan, VariantId};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Kill switch off.
+    Disabled,
+    /// Before `schedule.enable_at`.
+    Scheduled,
+    /// Outside the ramp's current share.
+    RampedOut,
+    PrerequisiteFailed,
+    /// Rule i served a fixed variant.
+    Rule(usize),
+    /// Rule i's rollout placed the user.
+    Rollout(usize),
+    /// No rule matched.
+    Default,
+    /// A rollout needed an identity the request lacks.
+    NoIdentity,
+    /// An authorised tester asked for it.
+    Override,
+    /// Route pin i forced the version.
+    Pinned(usize),
+    /// Blue-green preview condition reached the idle color.
+    Preview,
+    /// Canary, shift or split weights placed the user.
+    Weighted,
+    /// The canary guard tripped; everyone is on stable.
+    GuardTripped,
+}
+
+impl Reason {
+    pub fn write_to(&self, out: &mut String) {
+        let _ = match self {
+            Reason::Disabled => out.write_str("disabled"),
+            Reason::Scheduled => out.write_str("scheduled"),
+            Reason::RampedOut => out.write_str("ramped-out"),
+            Reason::PrerequisiteFailed => out.write_str("prerequisite"),
+            Reason::Rule(i) => write!(out, "rule{i}"),
+            Reason::Rollout(i) => write!(out, "rollout{i}"),
+            Reason::Default => out.write_str("default"),
+            Reason::NoIdentity => out.write_str("no-identity"),
+            Reason::Override => out.write_str("override"),
+            Reason::Pinned(i) => write!(out, "pin{i}"),
+            Reason::Preview => out.write_str("preview"),
+            Reason::Weighted => out.write_str("weight"),
+            Reason::GuardTripped => out.write_str("guard"),
+        };
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagOutcome {
+    pub variant: VariantId,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteOutcome {
+    /// Index into `plan.routes`.
+    pub route: usize,
+    /// Index into that route's versions.
+    pub version: usize,
+    pub reason: Reason,
+    /// Set when a sticky cookie must be minted with this key.
+    pub minted_cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverrideStatus {
+    #[default]
+    Absent,
+    Honoured,
+    /// The request asked without the secret or an allowed source.
+    Refused,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// One per `plan.flags`, in config order.
+    pub flags: Vec<FlagOutcome>,
+    /// The routes this request matched.
+    pub routes: Vec<RouteOutcome>,
+    pub overrides: OverrideStatus,
+    /// The request proved tester rights (secret or allowed source): it may
+    /// see the debug header.
+    pub tester: bool,
+}
+
+impl Decision {
+    /// Request headers to set, in a stable order.
+    pub fn request_headers(
+        &self,
+        plan: &Plan,
+        incoming_baggage: Option<&[u8]>,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(2 + self.routes.len());
+        if let Some(name) = &plan.flags_header {
+            out.push((name.clone(), self.flags_header_value(plan)));
+        }
+        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
+            if let Some(h) = &flag.header {
+                out.push((h.clone(), flag.variant_values[outcome.variant].clone()));
+            }
+        }
+        for r in &self.routes {
+            let route = &plan.routes[r.route];
+            out.push((route.header.clone(), route.versions[r.version].clone()));
+        }
+        if let Some(prefix) = &plan.baggage_prefix {
+            out.push((
+                "baggage".to_string(),
+                self.baggage(plan, prefix, incoming_baggage),
+            ));
+        }
+        out
+    }
+
+    /// `checkout=on;theme=dark`
+    pub fn flags_header_value(&self, plan: &Plan) -> String {
+        let mut value = String::with_capacity(plan.flags.len() * 16);
+        for (i, (flag, outcome)) in plan.flags.iter().zip(&self.flags).enumerate() {
+            if i > 0 {
+                value.push(';');
+            }
+            value.push_str(&flag.name);
+            value.push('=');
+            value.push_str(&flag.variant_names[outcome.variant]);
+        }
+        value
+    }
+
+    /// W3C baggage: the incoming members minus any that claim our prefix
+    /// (a client must not set them), plus ours.
+    fn baggage(&self, plan: &Plan, prefix: &str, incoming: Option<&[u8]>) -> String {
+        let mut value = String::new();
+        if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
+            for member in incoming.split(',') {
+                let member = member.trim();
+                if member.is_empty()
+                    || member.starts_with(prefix)
+                    || member.chars().any(char::is_control)
+                {
+                    continue;
+                }
+                value.push_str(member);
+                value.push(',');
+            }
+        }
+        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
+            let _ = write!(
+                value,
+                "{prefix}{}={},",
+                flag.name, flag.variant_names[outcome.variant]
+            );
+        }
+        value.pop();
+        value
+    }
+
+    /// `Set-Cookie` values for sticky cookies minted by this request.
+    pub fn set_cookies(&self, plan: &Plan) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter_map(|r| {
+                let cookie = plan.routes[r.route].sticky_cookie.as_ref()?;
+                let key = r.minted_cookie.as_ref()?;
+                Some(format!("{}={}{}", cookie.name, key, cookie.attributes))
+            })
+            .collect()
+    }
+
+    /// The debug header's value: `rev=…; reviews=v2(pin0); checkout=on(rule1)`.
+    pub fn explain(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        if !plan.revision.is_empty() {
+            let _ = write!(out, "rev={}; ", plan.revision);
+        }
+        for r in &self.routes {
+            let route = &plan.routes[r.route];
+            let _ = write!(out, "{}={}(", route.name, route.versions[r.version]);
+            r.reason.write_to(&mut out);
+            out.push_str("); ");
+        }
+        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
+            let _ = write!(
+                out,
+                "{}={}(",
+                flag.name, flag.variant_names[outcome.variant]
+            );
+            outcome.reason.write_to(&mut out);
+            out.push_str("); ");
+        }
+        out.truncate(out.trim_end_matches([';', ' ']).len());
+        out
+    }
+}

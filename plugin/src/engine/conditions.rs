@@ -1,0 +1,77 @@
+//! Evaluating compiled conditions against a request. Text operators work on
+//! bytes; number, semver and CIDR operators need UTF-8 and are false without it.
+use super::request::Request;
+use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
+use sluice_primitives::cidr::parse_socket_ip;
+use sluice_primitives::semver::Version;
+use std::cmp::Ordering;
+
+pub fn matches(cond: &Cond, req: &Request) -> bool {
+    match cond {
+        Cond::All(list) => list.iter().all(|c| matches(c, req)),
+        Cond::Any(list) => list.iter().any(|c| matches(c, req)),
+        Cond::Not(inner) => !matches(inner, req),
+        Cond::Leaf(leaf) => leaf_matches(leaf, req) != leaf.negate,
+    }
+}
+
+fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
+    let value = req.value(&leaf.subject);
+    if let Op::Present(want) = leaf.op {
+        return value.is_some() == want;
+    }
+    let Some(value) = value else {
+        return false;
+    };
+    let lowered;
+    let text: &[u8] = if leaf.ignore_case && value.iter().any(u8::is_ascii_uppercase) {
+        lowered = value.to_ascii_lowercase();
+        &lowered
+    } else {
+        value
+    };
+    match &leaf.op {
+        Op::Equals(v) => text == v.as_bytes(),
+        Op::In(list) => list.iter().any(|v| text == v.as_bytes()),
+        Op::Prefix(v) => text.starts_with(v.as_bytes()),
+        Op::Suffix(v) => text.ends_with(v.as_bytes()),
+        Op::Contains(v) => contains(text, v.as_bytes()),
+        Op::Number(cmp, n) => parse_number(text).is_some_and(|x| compare(x.partial_cmp(n), *cmp)),
+        Op::Semver(cmp, want) => std::str::from_utf8(text)
+            .ok()
+            .and_then(|s| Version::parse(s.trim()).ok())
+            .is_some_and(|v| compare(Some(v.cmp(want)), *cmp)),
+        Op::Cidr(nets) => {
+            let ip = match leaf.subject {
+                Subject::SourceAddress => req.source_ip(),
+                _ => std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|s| parse_socket_ip(s.trim())),
+            };
+            ip.is_some_and(|ip| nets.iter().any(|n| n.contains(ip)))
+        }
+        Op::Present(_) => true,
+    }
+}
+
+fn parse_number(text: &[u8]) -> Option<f64> {
+    let n: f64 = std::str::from_utf8(text).ok()?.trim().parse().ok()?;
+    n.is_finite().then_some(n)
+}
+
+fn compare(ord: Option<Ordering>, cmp: Cmp) -> bool {
+    let Some(ord) = ord else {
+        return false;
+    };
+    match cmp {
+        Cmp::Eq => ord == Ordering::Equal,
+        Cmp::Gt => ord == Ordering::Greater,
+        Cmp::Gte => ord != Ordering::Less,
+        Cmp::Lt => ord == Ordering::Less,
+        Cmp::Lte => ord != Ordering::Greater,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}

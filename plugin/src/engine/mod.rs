@@ -1,0 +1,326 @@
+//! The engine: plan + request → decision. Pure: no host calls, no clock of
+//! its own, no randomness but the request's `entropy`.
+mod conditions;
+mod overrides;
+pub mod request;
+
+pub use conditions::matches;
+pub use request::Request;
+
+use crate::bucket::{bucket, random_bucket};
+use crate::decision::{Decision, FlagOutcome, OverrideStatus, Reason, RouteOutcome};
+
+use crate::plan::{AuthorityMatch, FlagPlan, KeyPlan, Plan, RoutePlan, Serve, Strategy, Subject};
+use overrides::Overrides;
+
+/// Canary weights imposed from outside the config: the guard's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteControl {
+    /// Follow the config's weights.
+    Normal,
+    /// Tripped with rollback: everyone on the baseline.
+    RolledBack,
+    /// Tripped with pause: hold this weight (buckets).
+    Paused(u32),
+}
+
+pub fn evaluate(plan: &Plan, req: &Request) -> Decision {
+    evaluate_with(plan, req, &[])
+}
+
+/// Evaluates with per-route controls (indexed like `plan.routes`; missing
+/// entries are `Normal`).
+pub fn evaluate_with(plan: &Plan, req: &Request, controls: &[RouteControl]) -> Decision {
+    let keys = Keys::of(plan, req);
+    let overrides = Overrides::read(plan, req);
+    let mut flags = vec![
+        FlagOutcome {
+            variant: 0,
+            reason: Reason::Default
+        };
+        plan.flags.len()
+    ];
+    for &i in &plan.flag_order {
+        let flag = &plan.flags[i];
+        flags[i] = match overrides.flag(flag) {
+            Some(variant) => FlagOutcome {
+                variant,
+                reason: Reason::Override,
+            },
+            None => evaluate_flag(flag, req, &keys, &flags),
+        };
+    }
+    let mut routes = Vec::new();
+    for (i, route) in plan.routes.iter().enumerate() {
+        if !route_matches(route, req) {
+            continue;
+        }
+        let control = controls.get(i).copied().unwrap_or(RouteControl::Normal);
+        let outcome = match overrides.route(route) {
+            Some(version) => RouteOutcome {
+                route: i,
+                version,
+                reason: Reason::Override,
+                minted_cookie: None,
+            },
+            None => evaluate_route(i, route, req, &keys, control),
+        };
+        routes.push(outcome);
+    }
+    let status = overrides.status();
+    let tester = match status {
+        OverrideStatus::Honoured => true,
+        OverrideStatus::Refused => false,
+        OverrideStatus::Absent => {
+            plan.overrides
+                .as_ref()
+                .is_some_and(|o| o.debug_header.is_some())
+                && overrides::authorised(plan, req)
+        }
+    };
+    Decision {
+        flags,
+        routes,
+        overrides: status,
+        tester,
+    }
+}
+
+/// The request's identity keys, looked up once.
+struct Keys<'a> {
+    user: Option<&'a [u8]>,
+    session: Option<&'a [u8]>,
+}
+
+impl<'a> Keys<'a> {
+    fn of(plan: &Plan, req: &Request<'a>) -> Keys<'a> {
+        let first = |sources: &[Subject]| {
+            sources
+                .iter()
+                .find_map(|s| req.value(s).filter(|v| !v.is_empty()))
+        };
+        Keys {
+            user: first(&plan.user_key),
+            session: first(&plan.session_key),
+        }
+    }
+
+    fn for_plan(&self, key: &KeyPlan) -> Option<&'a [u8]> {
+        if key.session_first {
+            self.session.or(self.user)
+        } else {
+            self.user.or(self.session)
+        }
+    }
+}
+
+/// The user's bucket under `salt`, or a random one when the config allows.
+fn bucket_for(key: &KeyPlan, salt: &str, identity: Option<&[u8]>, req: &Request) -> Option<u32> {
+    match identity {
+        Some(k) => Some(bucket(salt, k)),
+        None if key.random_without_identity => Some(random_bucket(salt, req.entropy)),
+        None => None,
+    }
+}
+
+fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcome]) -> FlagOutcome {
+    let off = |reason| FlagOutcome {
+        variant: flag.off_variant,
+        reason,
+    };
+    if !flag.enabled {
+        return off(Reason::Disabled);
+    }
+    if flag.enable_at_ms.is_some_and(|at| req.now_ms < at) {
+        return off(Reason::Scheduled);
+    }
+    for (dep, allowed) in &flag.prerequisites {
+        if !allowed.contains(&done[*dep].variant) {
+            return off(Reason::PrerequisiteFailed);
+        }
+    }
+    let identity = keys.for_plan(&flag.key);
+    if let Some(ramp) = &flag.ramp {
+        match bucket_for(&flag.key, &ramp.salt, identity, req) {
+            Some(b) if b < ramp.share_at(req.now_ms) => {}
+            Some(_) => return off(Reason::RampedOut),
+            None => return off(Reason::NoIdentity),
+        }
+    }
+    for (i, rule) in flag.rules.iter().enumerate() {
+        if rule.when.as_ref().is_some_and(|c| !matches(c, req)) {
+            continue;
+        }
+        return match &rule.serve {
+            Serve::Variant(v) => FlagOutcome {
+                variant: *v,
+                reason: Reason::Rule(i),
+            },
+            Serve::Rollout(rollout) => match bucket_for(&flag.key, &flag.key.salt, identity, req) {
+                Some(b) => FlagOutcome {
+                    variant: rollout.pick(b),
+                    reason: Reason::Rollout(i),
+                },
+                None => FlagOutcome {
+                    variant: flag.default,
+                    reason: Reason::NoIdentity,
+                },
+            },
+        };
+    }
+    FlagOutcome {
+        variant: flag.default,
+        reason: Reason::Default,
+    }
+}
+
+fn route_matches(route: &RoutePlan, req: &Request) -> bool {
+    if !route.methods.is_empty() && !route.methods.iter().any(|m| m.as_bytes() == req.method) {
+        return false;
+    }
+    if let Some(prefix) = &route.path_prefix {
+        if !req.path.starts_with(prefix.as_bytes()) {
+            return false;
+        }
+    }
+    if route.authorities.is_empty() {
+        return true;
+    }
+    let host = host_of(req.authority);
+    route.authorities.iter().any(|a| match a {
+        AuthorityMatch::Exact(h) => host.eq_ignore_ascii_case(h.as_bytes()),
+        AuthorityMatch::Suffix(s) => {
+            host.len() > s.len() && host[host.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+        }
+    })
+}
+
+/// `:authority` without its port (`[v6]:port` kept bracketed).
+fn host_of(authority: &[u8]) -> &[u8] {
+    if authority.starts_with(b"[") {
+        let end = authority
+            .iter()
+            .position(|b| *b == b']')
+            .map_or(authority.len(), |e| e + 1);
+        return &authority[..end];
+    }
+    match authority.iter().rposition(|b| *b == b':') {
+        Some(at) => &authority[..at],
+        None => authority,
+    }
+}
+
+fn evaluate_route(
+    index: usize,
+    route: &RoutePlan,
+    req: &Request,
+    keys: &Keys,
+    control: RouteControl,
+) -> RouteOutcome {
+    let outcome = |version, reason| RouteOutcome {
+        route: index,
+        version,
+        reason,
+        minted_cookie: None,
+    };
+    for (i, (cond, version)) in route.pins.iter().enumerate() {
+        if matches(cond, req) {
+            return outcome(*version, Reason::Pinned(i));
+        }
+    }
+    if let Strategy::BlueGreen {
+        idle,
+        preview: Some(preview),
+        ..
+    } = &route.strategy
+    {
+        if matches(preview, req) {
+            return outcome(*idle, Reason::Preview);
+        }
+    }
+    let fallback = match &route.strategy {
+        Strategy::Progressive { baseline, .. } => *baseline,
+        Strategy::BlueGreen { active, .. } => *active,
+        Strategy::Split(_) => 0,
+    };
+    if let (Strategy::Progressive { baseline, .. }, RouteControl::RolledBack) =
+        (&route.strategy, control)
+    {
+        return outcome(*baseline, Reason::GuardTripped);
+    }
+
+    // Identity: the configured keys, then the route's sticky cookie, then a
+    // freshly minted cookie key.
+    let mut minted = None;
+    let identity = keys.for_plan(&route.key).or_else(|| {
+        let cookie = route.sticky_cookie.as_ref()?;
+        req.cookie(&cookie.name).filter(|v| is_cookie_key(v))
+    });
+    let bucket = match identity {
+        Some(key) => Some(bucket(&route.key.salt, key)),
+        None if route.sticky_cookie.is_some() => {
+            let key = mint_key(&route.key.salt, req.entropy);
+            let b = bucket(&route.key.salt, key.as_bytes());
+            minted = Some(key);
+            Some(b)
+        }
+        None if route.key.random_without_identity => {
+            Some(random_bucket(&route.key.salt, req.entropy))
+        }
+        None => None,
+    };
+    let Some(bucket) = bucket else {
+        return outcome(fallback, Reason::NoIdentity);
+    };
+    let version = match &route.strategy {
+        Strategy::Progressive {
+            baseline,
+            target,
+            schedule,
+        } => {
+            let weight = match control {
+                RouteControl::Paused(w) => w,
+                _ => schedule.weight_at(req.now_ms),
+            };
+            if bucket < weight {
+                *target
+            } else {
+                *baseline
+            }
+        }
+        Strategy::BlueGreen {
+            active,
+            idle,
+            schedule,
+            ..
+        } => {
+            if bucket < schedule.weight_at(req.now_ms) {
+                *active
+            } else {
+                *idle
+            }
+        }
+        Strategy::Split(rollout) => rollout.pick(bucket),
+    };
+    RouteOutcome {
+        route: index,
+        version,
+        reason: Reason::Weighted,
+        minted_cookie: minted,
+    }
+}
+
+/// Sticky-cookie keys are 16 lower-case hex digits; anything else is ignored
+/// (and replaced), so a cookie cannot smuggle odd bytes into hashing.
+fn is_cookie_key(value: &[u8]) -> bool {
+    value.len() == 16
+        && value
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
+fn mint_key(salt: &str, entropy: u64) -> String {
+    let hi = sluice_primitives::murmur3_x86_32(salt.as_bytes(), entropy as u32);
+    let lo = sluice_primitives::murmur3_x86_32(&entropy.to_le_bytes(), hi);
+    format!("{hi:08x}{lo:08x}")
+}

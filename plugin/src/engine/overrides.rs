@@ -1,0 +1,92 @@
+//! Tester overrides: `x-sluice-override: reviews=v2;checkout=on`, honoured
+//! only with the secret (SHA-256 compared in constant time) or from an
+//! allowed source range.
+use super::request::Request;
+use crate::decision::OverrideStatus;
+use crate::plan::{FlagPlan, Plan, RoutePlan};
+use sha2::{Digest, Sha256};
+
+pub(super) struct Overrides<'a> {
+    /// `(name, value)` pairs, only when authorised.
+    pairs: Vec<(&'a [u8], &'a [u8])>,
+    status: OverrideStatus,
+}
+
+impl<'a> Overrides<'a> {
+    pub(super) fn read(plan: &Plan, req: &Request<'a>) -> Overrides<'a> {
+        let absent = Overrides {
+            pairs: Vec::new(),
+            status: OverrideStatus::Absent,
+        };
+        let Some(o) = &plan.overrides else {
+            return absent;
+        };
+        let Some(value) = req.headers.get(o.header).copied().flatten() else {
+            return absent;
+        };
+        if !authorised(plan, req) {
+            return Overrides {
+                pairs: Vec::new(),
+                status: OverrideStatus::Refused,
+            };
+        }
+        let pairs = value
+            .split(|b| *b == b';' || *b == b',')
+            .filter_map(|pair| {
+                let at = pair.iter().position(|b| *b == b'=')?;
+                Some((pair[..at].trim_ascii(), pair[at + 1..].trim_ascii()))
+            })
+            .collect();
+        Overrides {
+            pairs,
+            status: OverrideStatus::Honoured,
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<&'a [u8]> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| *v)
+    }
+
+    pub(super) fn flag(&self, flag: &FlagPlan) -> Option<usize> {
+        let want = self.lookup(&flag.name)?;
+        flag.variant_names.iter().position(|v| v.as_bytes() == want)
+    }
+
+    pub(super) fn route(&self, route: &RoutePlan) -> Option<usize> {
+        let want = self.lookup(&route.name)?;
+        route.versions.iter().position(|v| v.as_bytes() == want)
+    }
+
+    pub(super) fn status(&self) -> OverrideStatus {
+        self.status
+    }
+}
+
+/// Whether this request may use tester powers (overrides, debug header).
+pub(crate) fn authorised(plan: &Plan, req: &Request) -> bool {
+    let Some(o) = &plan.overrides else {
+        return false;
+    };
+    if let (Some(want), Some(secret)) = (
+        &o.secret_sha256,
+        req.headers.get(o.secret_header).copied().flatten(),
+    ) {
+        let got: [u8; 32] = Sha256::digest(secret).into();
+        if constant_time_eq(&got, want) {
+            return true;
+        }
+    }
+    !o.allow_sources.is_empty()
+        && req
+            .source_ip()
+            .is_some_and(|ip| o.allow_sources.iter().any(|c| c.contains(ip)))
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // black_box keeps the optimiser from turning the fold into an early exit.
+    std::hint::black_box(diff) == 0
+}

@@ -1,0 +1,164 @@
+//! The request as the engine sees it: only the facts the plan reads, borrowed
+//! from whatever the host handed over. Values are bytes: a header need not be
+//! UTF-8, and nothing here may fail on one that is not.
+use crate::plan::{Plan, Subject};
+use sluice_primitives::cidr::parse_socket_ip;
+use std::net::IpAddr;
+
+#[derive(Debug, Default, Clone)]
+pub struct Request<'a> {
+    /// `plan.headers[i]`'s value (the first, if repeated).
+    pub headers: Vec<Option<&'a [u8]>>,
+    /// Every `cookie` header (HTTP/2 may split them).
+    pub cookies: Vec<&'a [u8]>,
+    /// `:path`, query included.
+    pub path: &'a [u8],
+    pub method: &'a [u8],
+    pub authority: &'a [u8],
+    /// Peer address text as the proxy reports it (`ip:port`).
+    pub source: Option<&'a [u8]>,
+    /// The proxy's clock, Unix millis (0 when the plan does not read it).
+    pub now_ms: i64,
+    /// Per-request randomness, for rollouts configured as random.
+    pub entropy: u64,
+}
+
+impl<'a> Request<'a> {
+    /// Picks the plan's facts out of the request's header pairs (names
+    /// lower-case, as Envoy delivers them).
+    pub fn from_pairs<V: AsRef<[u8]>>(plan: &Plan, pairs: &'a [(String, V)]) -> Request<'a> {
+        let mut req = Request {
+            headers: vec![None; plan.headers.len()],
+            ..Request::default()
+        };
+        for (name, value) in pairs {
+            let value = value.as_ref();
+            match name.as_str() {
+                ":path" => req.path = value,
+                ":method" => req.method = value,
+                ":authority" => req.authority = value,
+                "cookie" => req.cookies.push(value),
+                _ => {}
+            }
+            if let Some(i) = plan.headers.iter().position(|h| h == name) {
+                if req.headers[i].is_none() {
+                    req.headers[i] = Some(value);
+                }
+            }
+        }
+        req
+    }
+
+    /// A fact's value, if the request has it.
+    pub fn value(&self, subject: &Subject) -> Option<&'a [u8]> {
+        match subject {
+            Subject::Header(i) => self.headers.get(*i).copied().flatten(),
+            Subject::Cookie(name) => self.cookie(name),
+            Subject::Query(name) => self.query(name),
+            Subject::Path => Some(path_only(self.path)),
+            Subject::Method => Some(self.method),
+            Subject::Authority => Some(self.authority),
+            Subject::SourceAddress => self.source.map(source_ip_text),
+        }
+    }
+
+    pub fn source_ip(&self) -> Option<IpAddr> {
+        let text = std::str::from_utf8(self.source?).ok()?;
+        parse_socket_ip(text)
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
+        self.cookies
+            .iter()
+            .find_map(|header| find_cookie(header, name.as_bytes()))
+    }
+
+    pub fn query(&self, name: &str) -> Option<&'a [u8]> {
+        let start = self.path.iter().position(|b| *b == b'?')? + 1;
+        let query = &self.path[start..];
+        let query = query.split(|b| *b == b'#').next().unwrap_or(query);
+        query.split(|b| *b == b'&').find_map(|pair| {
+            let (k, v) = split_once(pair, b'=').unwrap_or((pair, &[]));
+            (k == name.as_bytes()).then_some(v)
+        })
+    }
+}
+
+fn path_only(path: &[u8]) -> &[u8] {
+    let end = path
+        .iter()
+        .position(|b| *b == b'?' || *b == b'#')
+        .unwrap_or(path.len());
+    &path[..end]
+}
+
+/// `ip:port` → `ip`, so a source-address key does not change per connection.
+fn source_ip_text(source: &[u8]) -> &[u8] {
+    if let Some(rest) = source.strip_prefix(b"[") {
+        if let Some(end) = rest.iter().position(|b| *b == b']') {
+            return &rest[..end];
+        }
+    }
+    let colons = source.iter().filter(|b| **b == b':').count();
+    if colons == 1 {
+        if let Some(at) = source.iter().rposition(|b| *b == b':') {
+            return &source[..at];
+        }
+    }
+    source
+}
+
+fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    header.split(|b| *b == b';').find_map(|part| {
+        let part = trim(part);
+        let (k, v) = split_once(part, b'=')?;
+        (trim(k) == name).then(|| {
+            let v = trim(v);
+            v.strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v)
+        })
+    })
+}
+
+fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|b| *b == sep)?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies_query_and_source() {
+        let req = Request {
+            cookies: vec![b"a=1; uid=\"u-7\"", b"b=2"],
+            path: b"/shop/cart?x=1&uid=q9&flag#frag",
+            source: Some(b"10.0.0.7:4242"),
+            ..Request::default()
+        };
+        assert_eq!(req.cookie("uid"), Some(&b"u-7"[..]));
+        assert_eq!(req.cookie("b"), Some(&b"2"[..]));
+        assert_eq!(req.cookie("missing"), None);
+        assert_eq!(req.query("uid"), Some(&b"q9"[..]));
+        assert_eq!(req.query("flag"), Some(&b""[..]));
+        assert_eq!(req.query("nope"), None);
+        assert_eq!(req.value(&Subject::Path), Some(&b"/shop/cart"[..]));
+        assert_eq!(req.value(&Subject::SourceAddress), Some(&b"10.0.0.7"[..]));
+        assert_eq!(source_ip_text(b"[::1]:80"), b"::1");
+        assert_eq!(source_ip_text(b"::1"), b"::1");
+    }
+}
