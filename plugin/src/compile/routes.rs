@@ -56,72 +56,65 @@ fn compile_route<'c>(
         })
     };
 
-    let strategies = [
-        route.canary.is_some(),
-        route.blue_green.is_some(),
-        route.split.is_some(),
-    ];
-    let strategy = match strategies.iter().filter(|s| **s).count() {
-        1 => {
-            if let Some(c) = &route.canary {
-                let cp = format!("{path}.canary");
-                let baseline = version(&c.stable, &format!("{cp}.stable"))?;
-                let target = version(&c.canary, &format!("{cp}.canary"))?;
-                if baseline == target {
-                    return Err(ConfigError::new(
-                        format!("{cp}.canary"),
-                        "canary and stable are the same version",
-                    ));
-                }
-                let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
-                Strategy::Progressive {
-                    baseline,
-                    target,
-                    schedule,
-                }
-            } else if let Some(bg) = &route.blue_green {
-                let bp = format!("{path}.blue_green");
-                if route.versions.len() != 2 {
-                    return Err(ConfigError::new(
-                        format!("{path}.versions"),
-                        format!(
-                            "blue-green needs exactly two versions, got {}",
-                            route.versions.len()
-                        ),
-                    ));
-                }
-                let active = version(&bg.active, &format!("{bp}.active"))?;
-                let preview = match &bg.preview {
-                    Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
-                    None => None,
-                };
-                let schedule = match &bg.shift {
-                    Some(s) => weight_schedule(
-                        s.weight,
-                        s.start.as_deref(),
-                        &s.steps,
-                        &format!("{bp}.shift"),
-                    )?,
-                    None => WeightSchedule {
-                        initial: crate::bucket::BUCKETS,
-                        steps: Vec::new(),
-                    },
-                };
-                Strategy::BlueGreen {
-                    active,
-                    idle: 1 - active,
-                    preview,
-                    schedule,
-                }
-            } else if let Some(weights) = &route.split {
-                Strategy::Split(rollout(weights, &format!("{path}.split"), |v, at| {
-                    version(v, at)
-                })?)
-            } else {
-                unreachable_strategy()
+    let strategy = match (&route.canary, &route.blue_green, &route.split) {
+        (Some(c), None, None) => {
+            let cp = format!("{path}.canary");
+            let baseline = version(&c.stable, &format!("{cp}.stable"))?;
+            let target = version(&c.canary, &format!("{cp}.canary"))?;
+            if baseline == target {
+                return Err(ConfigError::new(
+                    format!("{cp}.canary"),
+                    "canary and stable are the same version",
+                ));
+            }
+            let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
+            Strategy::Progressive {
+                baseline,
+                target,
+                schedule,
             }
         }
-        0 => {
+        (None, Some(bg), None) => {
+            let bp = format!("{path}.blue_green");
+            if route.versions.len() != 2 {
+                return Err(ConfigError::new(
+                    format!("{path}.versions"),
+                    format!(
+                        "blue-green needs exactly two versions, got {}",
+                        route.versions.len()
+                    ),
+                ));
+            }
+            let active = version(&bg.active, &format!("{bp}.active"))?;
+            let preview = match &bg.preview {
+                Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
+                None => None,
+            };
+            let schedule = match &bg.shift {
+                Some(s) => weight_schedule(
+                    s.weight,
+                    s.start.as_deref(),
+                    &s.steps,
+                    &format!("{bp}.shift"),
+                )?,
+                None => WeightSchedule {
+                    initial: crate::bucket::BUCKETS,
+                    steps: Vec::new(),
+                },
+            };
+            Strategy::BlueGreen {
+                active,
+                idle: 1 - active,
+                preview,
+                schedule,
+            }
+        }
+        (None, None, Some(weights)) => {
+            Strategy::Split(rollout(weights, &format!("{path}.split"), |v, at| {
+                version(v, at)
+            })?)
+        }
+        (None, None, None) => {
             return Err(ConfigError::new(
                 &path,
                 "no strategy: give one of canary, blue_green or split",
@@ -250,12 +243,6 @@ fn compile_route<'c>(
         sticky_cookie,
         guard,
     })
-}
-
-#[allow(clippy::panic)]
-fn unreachable_strategy() -> Strategy {
-    // Callers count exactly one strategy before asking; keep the filter panic-free anyway.
-    Strategy::Split(crate::plan::Rollout { upper: Vec::new() })
 }
 
 /// Weight over time: `initial` percent, then steps at absolute times or
