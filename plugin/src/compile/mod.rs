@@ -19,7 +19,7 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(json);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
-        let path = if path == "." {
+        let path = if path == "." || path == "?" {
             "config".to_string()
         } else {
             path
