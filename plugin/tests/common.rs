@@ -19,6 +19,12 @@ pub struct Req {
     pub entropy: u64,
 }
 
+impl Default for Req {
+    fn default() -> Self {
+        Req::new()
+    }
+}
+
 impl Req {
     pub fn new() -> Req {
         Req {
