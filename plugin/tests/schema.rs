@@ -132,6 +132,90 @@ fn schema_rejects_bad_configs() {
     }
 }
 
+/// Configs that parse but do not compile; the schema catches them too.
+fn bad_shapes() -> Vec<(&'static str, Value)> {
+    let route = |extra: Value| {
+        let mut r = json!({"header": "x-r", "versions": ["a", "b"]});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        json!({"version": 1, "routes": {"r": r}})
+    };
+    vec![
+        ("version 2", json!({"version": 2})),
+        (
+            "two operators",
+            json!({"version": 1, "segments": {"s": {"header": "x", "equals": "a", "prefix": "b"}}}),
+        ),
+        (
+            "leaf without subject",
+            json!({"version": 1, "segments": {"s": {"equals": "a"}}}),
+        ),
+        (
+            "combinator mixed with a leaf",
+            json!({"version": 1, "segments": {"s": {"any": [{"header": "x", "present": true}], "header": "y", "equals": "z"}}}),
+        ),
+        (
+            "rule with serve and rollout",
+            json!({"version": 1, "flags": {"f": {"rules": [{"serve": "on", "rollout": {"on": 100}}]}}}),
+        ),
+        (
+            "flag name with a space",
+            json!({"version": 1, "flags": {"new checkout": {}}}),
+        ),
+        (
+            "header name with a colon",
+            json!({"version": 1, "flags": {"f": {"header": "x-a:b"}}}),
+        ),
+        ("route without strategy", route(json!({}))),
+        (
+            "route with two strategies",
+            route(json!({"split": {"a": 50, "b": 50}, "canary": {"stable": "a", "canary": "b"}})),
+        ),
+        (
+            "step with at and after",
+            route(
+                json!({"canary": {"stable": "a", "canary": "b", "start": "2026-01-01T00:00:00Z",
+                "steps": [{"at": "2026-01-01T00:10:00Z", "after": "10m", "weight": 5}]}}),
+            ),
+        ),
+        (
+            "weight over 100",
+            route(json!({"canary": {"stable": "a", "canary": "b", "weight": 120}})),
+        ),
+        (
+            "bad duration",
+            route(
+                json!({"split": {"a": 50, "b": 50}, "sticky_cookie": {"name": "c", "max_age": "1 week"}}),
+            ),
+        ),
+        (
+            "secret hash too short",
+            json!({"version": 1, "overrides": {"secret_sha256": "abc123"}}),
+        ),
+        (
+            "overrides with nothing to trust",
+            json!({"version": 1, "overrides": {}}),
+        ),
+    ]
+}
+
+#[test]
+fn schema_rejects_configs_that_do_not_compile() {
+    let v = Validator::new();
+    for (what, doc) in bad_shapes() {
+        assert!(
+            v.check(&doc).is_err(),
+            "schema accepted a bad config ({what}): {doc}"
+        );
+        let loaded = sluice::compile::load(doc.to_string().as_bytes());
+        assert!(
+            loaded.is_err(),
+            "load accepted a bad config ({what}): {doc}"
+        );
+    }
+}
+
 #[test]
 fn schema_accepts_small_valid_configs() {
     let v = Validator::new();
