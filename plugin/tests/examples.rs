@@ -164,3 +164,60 @@ fn pins_and_overrides_example_behaves_as_documented() {
     ]);
     assert_eq!(without.as_deref(), Some("v1"));
 }
+
+/// The JSON configs embedded (as `StringValue` block scalars) in the rendered
+/// Envoy and EnvoyFilter manifests, with their indentation removed.
+fn embedded_configs(yaml: &str) -> Vec<String> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_end().ends_with("value: |") {
+            let indent = lines
+                .get(i + 1)
+                .map_or(0, |l| l.len() - l.trim_start().len());
+            let block: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+                .map(|l| l.get(indent..).unwrap_or(""))
+                .collect();
+            out.push(block.join("\n"));
+        }
+    }
+    out
+}
+
+/// `examples/render.py` writes the manifests from the JSON configs; this
+/// catches a JSON edit that was not re-rendered (for the StringValue copies).
+#[test]
+fn rendered_manifests_carry_the_tested_configs() {
+    let techniques = [
+        ("canary", "canary.json"),
+        ("blue-green", "blue-green.json"),
+        ("ab-split", "ab-split.json"),
+        ("pins-overrides", "pins-overrides.json"),
+    ];
+    for (technique, source) in techniques {
+        let mut want: serde_json::Value =
+            serde_json::from_slice(&fs::read(examples_dir().join(source)).expect("json"))
+                .expect("valid JSON");
+        want.as_object_mut().expect("object").remove("$schema");
+        for manifest in [
+            format!("envoy/{technique}.yaml"),
+            format!("istio/{technique}/envoyfilter.yaml"),
+        ] {
+            let yaml = fs::read_to_string(examples_dir().join(&manifest))
+                .unwrap_or_else(|e| panic!("{manifest}: {e}"));
+            let configs = embedded_configs(&yaml);
+            assert!(!configs.is_empty(), "{manifest}: no embedded config");
+            for text in configs {
+                let got: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{manifest}: embedded config: {e}"));
+                assert_eq!(
+                    got, want,
+                    "{manifest} is stale: run python3 examples/render.py"
+                );
+                load(text.as_bytes()).unwrap_or_else(|e| panic!("{manifest}: {e}"));
+            }
+        }
+    }
+}
