@@ -163,6 +163,21 @@ fn pins_and_overrides_example_behaves_as_documented() {
         ("x-sluice-secret", "guess"),
     ]);
     assert_eq!(without.as_deref(), Some("v1"));
+    // The debug header value quoted in examples/README.md.
+    let pairs: Vec<(String, Vec<u8>)> = [
+        (":authority", "catalog"),
+        ("x-user-id", stable_user.as_str()),
+        ask,
+        ("x-sluice-secret", "let-me-test"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    let explained = evaluate(&plan, &Request::from_pairs(&plan, &pairs)).explain(&plan);
+    assert_eq!(
+        explained,
+        "rev=catalog-v2-pins-2026-11-26; catalog=v2(override); new-pdp=on(override)"
+    );
 }
 
 /// The JSON configs embedded (as `StringValue` block scalars) in the rendered
