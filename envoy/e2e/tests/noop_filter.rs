@@ -261,6 +261,7 @@ fn shipped_configs_validate_in_envoy() {
     let dir = paths::target_dir().join("e2e/validate");
     std::fs::create_dir_all(&dir).unwrap();
     let mut vars = template::Vars::new();
+    vars.insert("LISTEN_ADDRESS".into(), "127.0.0.1".into());
     vars.insert("LISTEN_PORT".into(), "0".into());
     vars.insert("ADMIN_PORT".into(), "0".into());
     vars.insert("DIR".into(), dir.display().to_string());
