@@ -391,3 +391,60 @@ fn an_invalid_push_is_rejected_and_the_running_config_keeps_routing() {
     );
     assert!(log.contains("Filesystem config update rejected: Unable to create Wasm plugin sluice"));
 }
+
+#[test]
+fn users_stick_across_workers_each_running_its_own_vm() {
+    // Two workers, one VM each: the bucket comes from the user key alone, so a user gets the same
+    // version on every connection, whichever worker serves it.
+    let stack = Stack::start_with(
+        &paths::sluice_wasm(),
+        &config(30.0, "blue").to_string(),
+        EnvoyOptions::default().concurrency(2),
+    )
+    .expect("envoy starts with two workers");
+    // The kernel spreads connections over the workers (SO_REUSEPORT): open connections until
+    // both workers hold some.
+    let per_worker = |w: u32| -> u64 {
+        stack
+            .envoy
+            .stats()
+            .iter()
+            .filter(|(name, _)| {
+                name.starts_with("listener.127.0.0.1_")
+                    && name.ends_with(&format!(".worker_{w}.downstream_cx_total"))
+            })
+            .filter_map(|(_, v)| v.parse::<u64>().ok())
+            .sum()
+    };
+    let mut clients: Vec<HttpClient> = Vec::new();
+    while clients.len() < 4 || per_worker(0) == 0 || per_worker(1) == 0 {
+        assert!(clients.len() < 64, "connections never reached both workers");
+        let mut client = stack.envoy.client();
+        echo(&mut client, "/reviews", &[]);
+        clients.push(client);
+    }
+    let mut moved = 0;
+    let mut on_v2 = 0;
+    for u in 0..300 {
+        let user = format!("user-{u}");
+        let versions: Vec<String> = clients
+            .iter_mut()
+            .map(|c| echo(c, "/reviews", &[("x-user", &user)]).version)
+            .collect();
+        if versions.iter().any(|v| *v != versions[0]) {
+            moved += 1;
+        }
+        on_v2 += usize::from(versions[0] == "v2");
+    }
+    let (w0, w1) = (per_worker(0), per_worker(1));
+    eprintln!("connections per worker: {w0} + {w1}; {on_v2} of 300 users on v2");
+    assert!(
+        w0 > 0 && w1 > 0,
+        "both workers served connections ({w0}, {w1})"
+    );
+    assert_eq!(moved, 0, "users changed version between connections");
+    assert!(
+        (60..=120).contains(&on_v2),
+        "{on_v2} of 300 users on v2 at 30%"
+    );
+}
