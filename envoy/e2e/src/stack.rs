@@ -65,7 +65,23 @@ impl Stack {
         config_json: &str,
         options: EnvoyOptions,
     ) -> Result<Stack, EnvoyError> {
-        let backends = start_backends()?;
+        Stack::start_on(start_backends()?, wasm, config_json, options)
+    }
+
+    /// [`Stack::start_with`] on backends of your own, e.g. a canary that fails on purpose:
+    ///
+    /// ```no_run
+    /// # use sluice_e2e::{paths, stack, Backend, BackendOptions, Backends, EnvoyOptions, Stack};
+    /// let mut backends = Backends::start(&stack::VERSIONS).unwrap();
+    /// backends.add(Backend::start("v2", BackendOptions::new("v2").fail_rate(0.1)).unwrap());
+    /// let stack = Stack::start_on(backends, &paths::sluice_wasm(), "{}", EnvoyOptions::default());
+    /// ```
+    pub fn start_on(
+        backends: Backends,
+        wasm: &Path,
+        config_json: &str,
+        options: EnvoyOptions,
+    ) -> Result<Stack, EnvoyError> {
         let envoy = Envoy::start_with(&envoy_yaml(wasm, config_json, &backends), options)?;
         Ok(Stack { envoy, backends })
     }
@@ -79,7 +95,17 @@ impl Stack {
         options: EnvoyOptions,
         customize: impl FnOnce(String) -> String,
     ) -> Result<Stack, EnvoyError> {
-        let backends = start_backends()?;
+        Stack::start_ecds_on(start_backends()?, wasm, config_json, options, customize)
+    }
+
+    /// [`Stack::start_ecds`] on backends of your own (see [`Stack::start_on`]).
+    pub fn start_ecds_on(
+        backends: Backends,
+        wasm: &Path,
+        config_json: &str,
+        options: EnvoyOptions,
+        customize: impl FnOnce(String) -> String,
+    ) -> Result<Stack, EnvoyError> {
         let options = options.file(ECDS_FILE, &ecds_filter("1", wasm, config_json));
         let envoy = Envoy::start_with(&customize(ecds_yaml(&backends)), options)?;
         Ok(Stack { envoy, backends })

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use sluice_e2e::stack::{self, Stack, ECDS_STATS};
 use sluice_e2e::template;
-use sluice_e2e::{paths, EnvoyOptions, HttpClient, Outcome, RequestSpec, Traffic};
+use sluice_e2e::{
+    paths, Backend, BackendOptions, Backends, EnvoyOptions, HttpClient, Outcome, RequestSpec,
+    Traffic,
+};
 
 fn version_of(client: &mut HttpClient, path: &str, headers: &[(&str, &str)]) -> String {
     let response = client.get(path, headers).expect("request through envoy");
@@ -284,4 +287,30 @@ fn shipped_configs_validate_in_envoy() {
         let log = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{name} does not validate:\n{log}");
     }
+}
+
+#[test]
+fn a_backend_failing_on_purpose_shows_in_responses_and_envoy_stats() {
+    // What the canary-guard tests build on: v2 answers every 10th request with 503.
+    let mut backends = Backends::start(&stack::VERSIONS).unwrap();
+    backends.add(Backend::start("v2", BackendOptions::new("v2").fail_rate(0.1)).unwrap());
+    let stack = Stack::start_on(backends, &paths::noop_wasm(), "{}", EnvoyOptions::default())
+        .expect("envoy starts");
+    let traffic = Traffic::start(stack.envoy.addr(), |i| {
+        RequestSpec::get("/").header("x-route-reviews", if i % 2 == 0 { "v1" } else { "v2" })
+    });
+    assert!(traffic.wait_more(400, Duration::from_secs(10)));
+    let outcomes = traffic.stop();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
+    assert!(failed
+        .iter()
+        .all(|o| o.status == Ok(503) && o.version.as_deref() == Some("v2")));
+    let v2 = stack.backends.get("v2");
+    assert_eq!(v2.failures(), v2.requests() / 10);
+    assert_eq!(failed.len() as u64, v2.failures());
+    assert_eq!(
+        stack.envoy.stat("cluster.reviews-v2.upstream_rq_503"),
+        Some(v2.failures())
+    );
+    assert_eq!(stack.envoy.stat("cluster.reviews-v1.upstream_rq_503"), None);
 }
