@@ -99,7 +99,7 @@ impl Decision {
         incoming_baggage: Option<&[u8]>,
     ) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(2 + self.routes.len());
-        if let Some(name) = &plan.flags_header {
+        if let (Some(name), false) = (&plan.flags_header, plan.flags.is_empty()) {
             out.push((name.clone(), self.flags_header_value(plan)));
         }
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {

@@ -50,7 +50,7 @@ const BAD: &[(&str, &str, &str)] = &[
     (
         "default variant that does not exist",
         r#"{"version": 1, "flags": {"theme": {"variants": {"light": "l", "dark": "d"}, "default": "blue"}}}"#,
-        "flags.theme.default: unknown variant `blue` (variants: light, dark)",
+        "flags.theme.default: unknown variant `blue` (variants: dark, light)",
     ),
     (
         "multivariate flag without default",
@@ -226,6 +226,31 @@ const BAD: &[(&str, &str, &str)] = &[
         "unreachable rule after a catch-all",
         r#"{"version": 1, "flags": {"f": {"rules": [{"serve": "on"}, {"when": {"header": "x", "present": true}, "serve": "off"}]}}}"#,
         "flags.f.rules[1]: unreachable: rules[0] has no `when`",
+    ),
+    (
+        "negate on a combinator",
+        r#"{"version": 1, "segments": {"s": {"all": [{"header": "x", "present": true}], "negate": true}}}"#,
+        "segments.s: negate and ignore_case belong on a leaf",
+    ),
+    (
+        "route authority with a port",
+        r#"{"version": 1, "routes": {"r": {"match": {"authority": ["reviews:9080"]}, "header": "x-route-r", "versions": ["a"], "split": {"a": 100}}}}"#,
+        "routes.r.match.authority[0]: `reviews:9080` has a port",
+    ),
+    (
+        "control character in the revision",
+        "{\"version\": 1, \"revision\": \"r1\\nx-evil: 1\"}",
+        "revision: value contains control character",
+    ),
+    (
+        "flag header that is also an input",
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user-id"}]}, "flags": {"f": {"header": "x-user-id"}}}"#,
+        "flags.f.header: header `x-user-id` is also read by this config as an input",
+    ),
+    (
+        "flag header that is the baggage header",
+        r#"{"version": 1, "flags": {"f": {"header": "baggage"}}, "outputs": {"baggage": {}}}"#,
+        "outputs.baggage: header `baggage` is already written by flags.f.header",
     ),
 ];
 

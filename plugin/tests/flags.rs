@@ -197,11 +197,17 @@ fn outputs_carry_names_values_and_baggage() {
         .header("baggage", "k=v,sluice.checkout=forged");
     let headers = req.headers(&p);
     let flags = &headers["x-sluice-flags"];
-    assert!(flags.starts_with("checkout=on;theme="), "{flags}");
+    assert!(
+        flags.starts_with("by-session=")
+            && flags.contains(";checkout=on;")
+            && flags.contains(";theme=dark"),
+        "{flags}"
+    );
     assert!(flags.contains(";killed=off;"), "{flags}");
     assert_eq!(headers["x-limits"], r#"{"burst":5}"#);
     let baggage = &headers["baggage"];
-    assert!(baggage.starts_with("k=v,sluice.checkout=on,"), "{baggage}");
+    assert!(baggage.starts_with("k=v,sluice.by-session="), "{baggage}");
+    assert!(baggage.contains(",sluice.checkout=on,"), "{baggage}");
     assert!(
         !baggage.contains("forged"),
         "a client-sent sluice.* baggage entry survived: {baggage}"
@@ -267,5 +273,25 @@ fn hostile_request_values_never_panic() {
         }
         req.source = Some(String::from_utf8_lossy(v).into_owned());
         let _ = req.headers(&p);
+    }
+}
+
+#[test]
+fn key_order_in_the_document_changes_nothing() {
+    // Istio hands pluginConfig over with its keys re-sorted; decisions must not move.
+    let written = plan(
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user-id"}]}, "flags": {
+        "zeta": {"variants": {"on": true, "off": false}, "default": "off", "rules": [{"rollout": {"on": 30, "off": 70}}]},
+        "alpha": {"variants": {"c": 3, "b": 2, "a": 1}, "default": "a", "rules": [{"rollout": {"c": 20, "b": 30, "a": 50}}]}}}"#,
+    );
+    let sorted = plan(
+        r#"{"flags": {
+        "alpha": {"default": "a", "rules": [{"rollout": {"a": 50, "b": 30, "c": 20}}], "variants": {"a": 1, "b": 2, "c": 3}},
+        "zeta": {"default": "off", "rules": [{"rollout": {"off": 70, "on": 30}}], "variants": {"off": false, "on": true}}},
+        "identity": {"user": [{"header": "x-user-id"}]}, "version": 1}"#,
+    );
+    for i in 0..2000 {
+        let req = Req::new().user(&format!("k{i}"));
+        assert_eq!(req.headers(&written), req.headers(&sorted), "user k{i}");
     }
 }

@@ -96,11 +96,6 @@ fn bad_configs() -> Vec<(&'static str, Value)> {
             json!({"version": 1, "routes": {"r": {"versions": ["v1"], "split": {"v1": 100}}}}),
         ),
         (
-            "same_site in lower case",
-            json!({"version": 1, "routes": {"r": {"header": "x-r", "versions": ["a", "b"],
-                "split": {"a": 50, "b": 50}, "sticky_cookie": {"name": "c", "same_site": "lax"}}}}),
-        ),
-        (
             "guard action unknown",
             json!({"version": 1, "routes": {"r": {"header": "x-r", "versions": ["a", "b"],
                 "canary": {"stable": "a", "canary": "b"}, "guard": {"max_error_rate": 5, "action": "explode"}}}}),

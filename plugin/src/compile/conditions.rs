@@ -81,6 +81,12 @@ impl<'c> Conditions<'c> {
         .count();
         let subject = self.subject(c, path)?;
         if combinators > 0 {
+            if c.negate || c.ignore_case {
+                return Err(ConfigError::new(
+                    path,
+                    "negate and ignore_case belong on a leaf; wrap a combinator in `not` instead",
+                ));
+            }
             if combinators > 1 || subject.is_some() || has_operator(c) {
                 return Err(ConfigError::new(
                     path,

@@ -11,9 +11,13 @@ pub(crate) fn compile_flags<'c>(
     config: &'c Config,
     conditions: &mut Conditions<'c>,
 ) -> Result<(Vec<FlagPlan>, Vec<usize>), ConfigError> {
-    let names: Vec<&str> = config.flags.iter().map(|(n, _)| n).collect();
+    // Sorted by name: Istio re-serialises pluginConfig with sorted keys, so
+    // document order must not change the header or anyone's bucket.
+    let mut sorted: Vec<(&str, &Flag)> = config.flags.iter().collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
     let mut flags = Vec::with_capacity(names.len());
-    for (name, flag) in config.flags.iter() {
+    for (name, flag) in &sorted {
         flags.push(compile_flag(config, name, flag, &names, conditions)?);
     }
     let order = prerequisite_order(&flags)?;
@@ -40,7 +44,9 @@ fn compile_flag<'c>(
     }
     let mut variant_names = Vec::with_capacity(variants.len());
     let mut variant_values = Vec::with_capacity(variants.len());
-    for (vname, value) in variants.iter() {
+    let mut sorted_variants: Vec<(&str, &Value)> = variants.iter().collect();
+    sorted_variants.sort_by_key(|(vname, _)| *vname);
+    for (vname, value) in sorted_variants {
         let vpath = format!("{path}.variants.{vname}");
         text::check_name(vname, &vpath, "variant name")?;
         let rendered = match value {
@@ -64,7 +70,7 @@ fn compile_flag<'c>(
     };
     let default = match &flag.default {
         Some(v) => find(v, &format!("{path}.default"))?,
-        None if flag.variants.is_none() => 1, // "off" of the boolean pair
+        None if flag.variants.is_none() => find("off", &format!("{path}.default"))?,
         None => {
             return Err(ConfigError::new(
                 format!("{path}.default"),
@@ -98,11 +104,16 @@ fn compile_flag<'c>(
                 "empty list can never hold",
             ));
         }
-        let target_flag = config.flags.0[target].1.variants.as_ref();
-        let target_variants: Vec<String> = match target_flag {
-            Some(vs) => vs.iter().map(|(n, _)| n.to_string()).collect(),
-            None => vec!["on".into(), "off".into()],
+        // The target's variant ids, sorted by name as `compile_flag` numbers them.
+        let mut target_variants: Vec<&str> = match config
+            .flags
+            .get(all_flags[target])
+            .and_then(|f| f.variants.as_ref())
+        {
+            Some(vs) => vs.iter().map(|(n, _)| n).collect(),
+            None => vec!["on", "off"],
         };
+        target_variants.sort_unstable();
         let mut ids = Vec::with_capacity(pre.variants.len());
         for (j, v) in pre.variants.iter().enumerate() {
             let id = target_variants.iter().position(|t| t == v).ok_or_else(|| {
@@ -222,7 +233,9 @@ pub(crate) fn key_plan(
     }
 }
 
-/// Weights (percent, 0.01 steps) → cumulative bucket bounds, in document order.
+/// Weights (percent, 0.01 steps) → cumulative bucket bounds, ordered by the
+/// resolved index (sorted variant names, or the route's `versions` list), never
+/// by document order, which Istio does not preserve.
 pub(crate) fn rollout(
     weights: &Named<f64>,
     path: &str,
@@ -231,12 +244,19 @@ pub(crate) fn rollout(
     if weights.is_empty() {
         return Err(ConfigError::new(path, "no variants in rollout"));
     }
-    let mut upper = Vec::with_capacity(weights.len());
-    let mut total: u32 = 0;
+    let mut entries = Vec::with_capacity(weights.len());
     for (name, percent) in weights.iter() {
         let at = format!("{path}.{name}");
-        let id = resolve(name, &at)?;
-        total += text::percent_to_buckets(*percent, &at)?;
+        entries.push((
+            resolve(name, &at)?,
+            text::percent_to_buckets(*percent, &at)?,
+        ));
+    }
+    entries.sort_by_key(|(id, _)| *id);
+    let mut upper = Vec::with_capacity(entries.len());
+    let mut total: u32 = 0;
+    for (id, buckets) in entries {
+        total += buckets;
         upper.push((total, id));
     }
     if total != BUCKETS {

@@ -43,6 +43,9 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
             ),
         ));
     }
+    if let Some(revision) = &config.revision {
+        text::check_header_value(revision, "revision")?;
+    }
     let mut conditions = Conditions::new(config)?;
     let headers = &mut conditions.headers;
     let user_key = key_sources(&config.identity.user, "identity.user", headers)?;
@@ -87,12 +90,25 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         }
     }
     routes::claim_route_headers(&routes, &mut owned)?;
+    if baggage_prefix.is_some() {
+        owned.claim("baggage", "outputs.baggage")?;
+    }
+    // No written header may be one the config reads: Sluice's output would
+    // come back as a request fact.
+    for (name, by) in owned.names.iter().zip(&owned.claimed_by) {
+        if name != "baggage" && conditions.headers.lookup(name).is_some() {
+            return Err(ConfigError::new(
+                by.as_str(),
+                format!("header `{name}` is also read by this config as an input"),
+            ));
+        }
+    }
     if let Some(o) = &overrides {
         // The tester's request headers are consumed here, never forwarded.
-        owned.names.push(conditions.headers.names[o.header].clone());
-        owned
-            .names
-            .push(conditions.headers.names[o.secret_header].clone());
+        let header = conditions.headers.names[o.header].clone();
+        let secret = conditions.headers.names[o.secret_header].clone();
+        owned.claim(&header, "overrides.header")?;
+        owned.claim(&secret, "overrides.secret_header")?;
     }
     let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
     for route in &routes {

@@ -141,6 +141,16 @@ fn compile_route<'c>(
         let ap = format!("{path}.match.authority[{i}]");
         let lower = a.to_ascii_lowercase();
         let host = lower.strip_prefix("*.").unwrap_or(&lower);
+        if host
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()))
+            && !host.starts_with('[')
+        {
+            return Err(ConfigError::new(
+                ap,
+                format!("`{a}` has a port; match on the host alone (ports are ignored)"),
+            ));
+        }
         if host.is_empty()
             || !host
                 .bytes()

@@ -360,8 +360,11 @@ fn root_path() -> String {
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub enum SameSite {
+    #[serde(alias = "strict")]
     Strict,
+    #[serde(alias = "lax")]
     Lax,
+    #[serde(alias = "none")]
     None,
 }
 
