@@ -23,7 +23,7 @@ const BAD: &[(&str, &str, &str)] = &[
     (
         "duplicate flag name",
         r#"{"version": 1, "flags": {"a": {}, "a": {}}}"#,
-        "flags: duplicate name `a`",
+        "flags.a: duplicate name `a`",
     ),
     (
         "weights do not sum to 100",
@@ -220,7 +220,7 @@ const BAD: &[(&str, &str, &str)] = &[
     (
         "identity source of unknown kind",
         r#"{"version": 1, "identity": {"user": [{"jwt_claim": "sub"}]}}"#,
-        "identity.user[0]: unknown variant `jwt_claim`",
+        "identity.user[0].jwt_claim: unknown variant `jwt_claim`",
     ),
     (
         "unreachable rule after a catch-all",

@@ -8,7 +8,7 @@ mod text;
 
 pub use error::ConfigError;
 
-use crate::config::{Config, Source, SCHEMA_VERSION};
+use crate::config::{json_path, Config, Source, SCHEMA_VERSION};
 use crate::plan::{HeaderId, OverridePlan, Plan, Subject};
 use conditions::Conditions;
 use fnv::FnvHashMap;
@@ -16,15 +16,19 @@ use sluice_primitives::cidr::Cidr;
 
 /// Parses config JSON strictly; the error names the JSON path.
 pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(json);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let path = if path == "." || path == "?" {
+    serde_json::from_slice(json).map_err(|err| {
+        let offset = json_path::offset_of(json, err.line(), err.column());
+        let path = if err.is_eof() {
             "config".to_string()
         } else {
-            path
+            json_path::path_at(json, offset)
         };
-        ConfigError::new(path, err.into_inner().to_string())
+        // serde_json appends " at line L column C"; the path says where instead.
+        let message = err.to_string();
+        let reason = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(r, _)| r);
+        ConfigError::new(path, reason)
     })
 }
 

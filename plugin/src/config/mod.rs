@@ -5,6 +5,7 @@
 //! collections are JSON objects whose keys are names; document order is kept
 //! (it is the order of the flags header and of route matching) and a repeated
 //! key is an error rather than a silent overwrite.
+pub mod json_path;
 mod named;
 
 pub use named::Named;
