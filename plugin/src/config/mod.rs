@@ -42,6 +42,9 @@ pub struct Config {
     pub overrides: Option<Overrides>,
     #[serde(default)]
     pub outputs: Outputs,
+    /// Flags managed in Unleash, evaluated here beside the native ones.
+    #[serde(default)]
+    pub unleash: Option<Unleash>,
 }
 
 /// Where a request fact comes from.
@@ -468,4 +471,93 @@ pub struct Baggage {
 
 fn default_baggage_prefix() -> String {
     "sluice.".to_string()
+}
+
+/// Unleash as a flag source: a payload in `/api/client/features` format,
+/// pushed inline and/or polled from an Unleash server through an Envoy cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unleash {
+    /// The client-API payload itself (pushed with the config).
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub poll: Option<UnleashPoll>,
+    #[serde(default)]
+    pub context: UnleashContext,
+    /// Only these features are written (default: every feature in the payload).
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Per-feature headers: feature name → header carrying its variant.
+    #[serde(default)]
+    pub headers: Named<String>,
+    /// Until a first payload arrives: write every listed feature as `off`
+    /// (`defaults`) or leave requests untouched (`pass_through`).
+    #[serde(default)]
+    pub before_first_payload: BeforeFirstPayload,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeforeFirstPayload {
+    #[default]
+    Defaults,
+    PassThrough,
+}
+
+/// Where and how often to fetch the payload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnleashPoll {
+    /// The Envoy cluster that reaches the Unleash server (or Unleash Edge).
+    pub cluster: String,
+    /// `:authority` of the request; defaults to the cluster name.
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default = "default_unleash_path")]
+    pub path: String,
+    /// `Authorization` header value (an Unleash client API token).
+    #[serde(default)]
+    pub authorization: Option<String>,
+    #[serde(default = "default_poll_interval")]
+    pub interval: String,
+    #[serde(default = "default_poll_timeout")]
+    pub timeout: String,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+}
+
+fn default_unleash_path() -> String {
+    "/api/client/features".to_string()
+}
+
+fn default_poll_interval() -> String {
+    "15s".to_string()
+}
+
+fn default_poll_timeout() -> String {
+    "5s".to_string()
+}
+
+fn default_max_body_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+
+/// The Unleash context of a request. Empty key lists fall back to the
+/// config's `identity` (user, session) and the peer address.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnleashContext {
+    #[serde(default)]
+    pub user_id: Vec<Source>,
+    #[serde(default)]
+    pub session_id: Vec<Source>,
+    #[serde(default)]
+    pub remote_address: Vec<Source>,
+    #[serde(default)]
+    pub app_name: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub properties: Named<Source>,
 }
