@@ -14,7 +14,9 @@ pub mod compile;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod guard;
 pub mod plan;
+pub mod telemetry;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

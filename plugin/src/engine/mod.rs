@@ -223,6 +223,12 @@ fn evaluate_route(
         reason,
         minted_cookie: None,
     };
+    // A tripped guard sends everyone to stable, pinned users included.
+    if let (Strategy::Progressive { baseline, .. }, RouteControl::RolledBack) =
+        (&route.strategy, control)
+    {
+        return outcome(*baseline, Reason::GuardTripped);
+    }
     for (i, (cond, version)) in route.pins.iter().enumerate() {
         if matches(cond, req) {
             return outcome(*version, Reason::Pinned(i));
@@ -243,11 +249,6 @@ fn evaluate_route(
         Strategy::BlueGreen { active, .. } => *active,
         Strategy::Split(_) => 0,
     };
-    if let (Strategy::Progressive { baseline, .. }, RouteControl::RolledBack) =
-        (&route.strategy, control)
-    {
-        return outcome(*baseline, Reason::GuardTripped);
-    }
 
     // Identity: the configured keys, then the route's sticky cookie, then a
     // freshly minted cookie key.

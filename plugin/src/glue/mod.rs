@@ -3,6 +3,7 @@
 //! needs, asks the engine, and applies the decision.
 mod http;
 mod root;
+mod worker;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

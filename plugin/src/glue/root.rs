@@ -1,17 +1,29 @@
-//! Root context: one per plugin per worker VM. Owns the compiled plan.
+//! Root context: one per plugin config per worker VM. Compiles the pushed
+//! config, defines stats, and on each tick flushes stats and runs guards.
 use super::http::SluiceHttp;
+use super::worker::{count_config, Worker};
 use crate::compile;
-use crate::plan::Plan;
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Stats flush and guard cadence: a tripped guard reaches every worker
+/// within one tick.
+const TICK: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct SluiceRoot {
-    plan: Option<Rc<Plan>>,
-    /// Seed for per-request entropy, from the clock at configure time.
-    seed: u64,
+    worker: Option<Rc<Worker>>,
+}
+
+impl SluiceRoot {
+    fn now_ms(&self) -> i64 {
+        self.get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
 }
 
 impl Context for SluiceRoot {}
@@ -20,6 +32,7 @@ impl RootContext for SluiceRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let Some(bytes) = self.get_plugin_configuration() else {
             error!("sluice: config rejected: config: no plugin configuration was given");
+            count_config("sluice.config.rejected");
             return false;
         };
         match compile::load(&bytes) {
@@ -30,19 +43,34 @@ impl RootContext for SluiceRoot {
                     plan.flags.len(),
                     plan.routes.len()
                 );
-                self.plan = Some(Rc::new(plan));
-                self.seed = self
+                let plan_id = if plan.revision.is_empty() {
+                    format!("{:08x}", sluice_primitives::murmur3_x86_32(&bytes, 0))
+                } else {
+                    plan.revision.clone()
+                };
+                let seed = self
                     .get_current_time()
-                    .duration_since(std::time::UNIX_EPOCH)
+                    .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64);
+                self.worker = Some(Rc::new(Worker::new(plan, plan_id, seed)));
+                count_config("sluice.config.loaded");
+                self.set_tick_period(TICK);
                 true
             }
             Err(err) => {
                 // Returning false makes Envoy reject this config (and keep the
                 // previous one, or refuse to start on the first).
                 error!("sluice: config rejected: {err}");
+                count_config("sluice.config.rejected");
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(worker) = &self.worker {
+            worker.flush_metrics();
+            worker.run_guards(self.now_ms());
         }
     }
 
@@ -51,10 +79,8 @@ impl RootContext for SluiceRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let plan = self.plan.clone()?;
-        Some(Box::new(SluiceHttp::new(
-            plan,
-            self.seed ^ u64::from(context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        )))
+        let worker = self.worker.clone()?;
+        let entropy = worker.seed ^ u64::from(context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Some(Box::new(SluiceHttp::new(worker, entropy)))
     }
 }

@@ -1,0 +1,258 @@
+//! What Sluice counts, and under which names. Requests add to a per-VM
+//! `Tally` (no hostcall); the root context flushes it to Envoy's stats on
+//! each tick, so metrics cost the request path nothing.
+//!
+//! Names follow Envoy's dotted convention under `sluice.`; Envoy exposes
+//! them with its wasm prefix (`wasmcustom.sluice.…`, Prometheus
+//! `envoy_wasmcustom_sluice_…`).
+use crate::decision::{Decision, OverrideStatus};
+use crate::plan::Plan;
+
+/// Upper bounds (ms) of the latency buckets, shared by the metrics and the
+/// guard's p99 estimate.
+pub const LATENCY_BOUNDS_MS: [u32; 23] = [
+    1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000,
+    5000, 10000,
+];
+/// Buckets: one per bound plus overflow.
+pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
+
+pub fn latency_bucket(ms: u64) -> usize {
+    LATENCY_BOUNDS_MS
+        .iter()
+        .position(|b| ms <= u64::from(*b))
+        .unwrap_or(LATENCY_BOUNDS_MS.len())
+}
+
+/// Response status classes counted per route and version.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+pub fn status_class(status: u32) -> Option<usize> {
+    match status {
+        100..=599 => Some(status as usize / 100 - 1),
+        _ => None,
+    }
+}
+
+/// Stat names of one plan, in a layout the tally indexes.
+pub struct MetricNames {
+    pub route_requests: Vec<Vec<String>>,
+    pub route_responses: Vec<Vec<[String; 5]>>,
+    pub route_latency: Vec<Vec<String>>,
+    pub flag_evaluations: Vec<Vec<String>>,
+    pub overrides_honoured: String,
+    pub overrides_refused: String,
+    pub config_loaded: String,
+    pub config_rejected: String,
+    pub guard_tripped: Vec<Option<String>>,
+    pub guard_trips: Vec<Option<String>>,
+}
+
+/// Stat-name-safe text: Envoy splits on dots, so names keep letters, digits,
+/// `_` and `-` only.
+pub fn stat_segment(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl MetricNames {
+    pub fn of(plan: &Plan) -> MetricNames {
+        let route = |r: &crate::plan::RoutePlan, v: &str, what: &str| {
+            format!(
+                "sluice.route.{}.{}.{what}",
+                stat_segment(&r.name),
+                stat_segment(v)
+            )
+        };
+        MetricNames {
+            route_requests: plan
+                .routes
+                .iter()
+                .map(|r| r.versions.iter().map(|v| route(r, v, "requests")).collect())
+                .collect(),
+            route_responses: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.versions
+                        .iter()
+                        .map(|v| {
+                            STATUS_CLASSES.map(|class| route(r, v, &format!("responses.{class}")))
+                        })
+                        .collect()
+                })
+                .collect(),
+            route_latency: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.versions
+                        .iter()
+                        .map(|v| route(r, v, "latency_ms"))
+                        .collect()
+                })
+                .collect(),
+            flag_evaluations: plan
+                .flags
+                .iter()
+                .map(|f| {
+                    f.variant_names
+                        .iter()
+                        .map(|v| {
+                            format!(
+                                "sluice.flag.{}.{}.evaluations",
+                                stat_segment(&f.name),
+                                stat_segment(v)
+                            )
+                        })
+                        .collect()
+                })
+                .collect(),
+            overrides_honoured: "sluice.overrides.honoured".into(),
+            overrides_refused: "sluice.overrides.refused".into(),
+            config_loaded: "sluice.config.loaded".into(),
+            config_rejected: "sluice.config.rejected".into(),
+            guard_tripped: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.guard
+                        .as_ref()
+                        .map(|_| format!("sluice.guard.{}.tripped", stat_segment(&r.name)))
+                })
+                .collect(),
+            guard_trips: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.guard
+                        .as_ref()
+                        .map(|_| format!("sluice.guard.{}.trips", stat_segment(&r.name)))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Counts gathered between two flushes, shaped like `MetricNames`.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub route_requests: Vec<Vec<u64>>,
+    pub route_responses: Vec<Vec<[u64; 5]>>,
+    /// Latency samples (ms) per route and version, flushed as histogram records.
+    pub route_latency: Vec<Vec<Vec<u32>>>,
+    pub flag_evaluations: Vec<Vec<u64>>,
+    pub overrides_honoured: u64,
+    pub overrides_refused: u64,
+}
+
+/// At most this many latency samples per route/version between flushes; the
+/// rest still count in the guard, only the histogram thins out.
+const MAX_SAMPLES_PER_FLUSH: usize = 4096;
+
+impl Tally {
+    pub fn for_plan(plan: &Plan) -> Tally {
+        Tally {
+            route_requests: plan
+                .routes
+                .iter()
+                .map(|r| vec![0; r.versions.len()])
+                .collect(),
+            route_responses: plan
+                .routes
+                .iter()
+                .map(|r| vec![[0; 5]; r.versions.len()])
+                .collect(),
+            route_latency: plan
+                .routes
+                .iter()
+                .map(|r| vec![Vec::new(); r.versions.len()])
+                .collect(),
+            flag_evaluations: plan
+                .flags
+                .iter()
+                .map(|f| vec![0; f.variant_names.len()])
+                .collect(),
+            overrides_honoured: 0,
+            overrides_refused: 0,
+        }
+    }
+
+    pub fn count_decision(&mut self, decision: &Decision) {
+        for (i, outcome) in decision.flags.iter().enumerate() {
+            if let Some(slot) = self
+                .flag_evaluations
+                .get_mut(i)
+                .and_then(|v| v.get_mut(outcome.variant))
+            {
+                *slot += 1;
+            }
+        }
+        for r in &decision.routes {
+            if let Some(slot) = self
+                .route_requests
+                .get_mut(r.route)
+                .and_then(|v| v.get_mut(r.version))
+            {
+                *slot += 1;
+            }
+        }
+        match decision.overrides {
+            OverrideStatus::Honoured => self.overrides_honoured += 1,
+            OverrideStatus::Refused => self.overrides_refused += 1,
+            OverrideStatus::Absent => {}
+        }
+    }
+
+    pub fn count_response(
+        &mut self,
+        route: usize,
+        version: usize,
+        status: u32,
+        latency_ms: Option<u64>,
+    ) {
+        if let (Some(class), Some(slot)) = (
+            status_class(status),
+            self.route_responses
+                .get_mut(route)
+                .and_then(|v| v.get_mut(version)),
+        ) {
+            slot[class] += 1;
+        }
+        if let (Some(ms), Some(samples)) = (
+            latency_ms,
+            self.route_latency
+                .get_mut(route)
+                .and_then(|v| v.get_mut(version)),
+        ) {
+            if samples.len() < MAX_SAMPLES_PER_FLUSH {
+                samples.push(ms.min(u64::from(u32::MAX)) as u32);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_classes() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(1), 0);
+        assert_eq!(latency_bucket(4), 3);
+        assert_eq!(latency_bucket(10_000), 22);
+        assert_eq!(latency_bucket(10_001), 23);
+        assert_eq!(status_class(503), Some(4));
+        assert_eq!(status_class(200), Some(1));
+        assert_eq!(status_class(0), None);
+        assert_eq!(stat_segment("a.b c"), "a_b_c");
+    }
+}
