@@ -51,7 +51,6 @@ pub fn murmur3_x86_32_parts(parts: &[&[u8]], seed: u32) -> u32 {
                 continue;
             }
             h = mix_block(h, u32::from_le_bytes(pending));
-            filled = 0;
         }
         let mut blocks = rest.chunks_exact(4);
         for block in &mut blocks {

@@ -1,0 +1,349 @@
+//! The engine: a payload compiled for evaluation, answering `is_enabled` and
+//! `variant` per feature and context without allocating.
+
+use std::fmt;
+use std::sync::Arc;
+
+use fnv::FnvHashMap;
+
+use crate::constraints::Constraint;
+use crate::context::Context;
+use crate::delta::{Delta, DeltaEvent};
+use crate::model::{Payload, VariantPayload};
+use crate::strategies::{Segments, Strategy};
+use crate::variants::VariantSet;
+
+/// The variant name Unleash reports when there is none.
+pub const DISABLED_VARIANT: &str = "disabled";
+
+/// Something in the payload that evaluates to "off" rather than failing the
+/// whole payload (as the SDKs do): an unknown operator or strategy, an
+/// operand that does not parse, a missing segment or parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where, e.g. `features["checkout"].strategies[0].constraints[1]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A feature's index in the engine, for evaluating without a name lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FeatureId(u32);
+
+/// What `getVariant` returns in the SDKs, borrowed from the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantResult<'e> {
+    /// The variant, or [`DISABLED_VARIANT`].
+    pub name: &'e str,
+    /// Whether a variant was chosen.
+    pub enabled: bool,
+    pub payload: Option<&'e VariantPayload>,
+    /// Whether the feature itself is on.
+    pub feature_enabled: bool,
+}
+
+impl VariantResult<'_> {
+    fn disabled(feature_enabled: bool) -> Self {
+        VariantResult {
+            name: DISABLED_VARIANT,
+            enabled: false,
+            payload: None,
+            feature_enabled,
+        }
+    }
+}
+
+/// A compiled payload. Rebuilt as a whole when the payload changes.
+#[derive(Debug, Default)]
+pub struct Engine {
+    payload: Payload,
+    features: Box<[Feature]>,
+    index: FnvHashMap<Box<str>, FeatureId>,
+    warnings: Vec<Warning>,
+}
+
+#[derive(Debug)]
+struct Feature {
+    name: Box<str>,
+    enabled: bool,
+    strategies: Box<[Strategy]>,
+    variants: Option<VariantSet>,
+    dependencies: Box<[Dependency]>,
+}
+
+#[derive(Debug)]
+struct Dependency {
+    /// `None` when the parent cannot satisfy anything: it does not exist, or
+    /// it has parents of its own (Unleash allows one level).
+    parent: Option<FeatureId>,
+    expect_enabled: bool,
+    variants: Box<[Box<str>]>,
+}
+
+/// Whether a feature is on, and the strategy variants of the strategy that
+/// turned it on.
+enum Hit<'e> {
+    Off,
+    On(Option<&'e VariantSet>),
+}
+
+impl Engine {
+    /// Compiles a payload. Never fails: what cannot be evaluated evaluates
+    /// to off and is listed in [`Engine::warnings`].
+    pub fn new(payload: Payload) -> Engine {
+        let mut engine = Engine {
+            payload,
+            ..Engine::default()
+        };
+        engine.compile();
+        engine
+    }
+
+    /// An engine built from delta events alone (a hydration event first).
+    pub fn from_delta(delta: &Delta) -> Engine {
+        let mut engine = Engine::default();
+        engine.apply_delta(delta);
+        engine
+    }
+
+    /// Applies the events in order, then recompiles once.
+    pub fn apply_delta(&mut self, delta: &Delta) {
+        for event in &delta.events {
+            self.payload.apply(event);
+        }
+        self.compile();
+    }
+
+    /// Applies one event and recompiles.
+    pub fn apply_event(&mut self, event: &DeltaEvent) {
+        self.payload.apply(event);
+        self.compile();
+    }
+
+    /// The payload the engine was compiled from (after any deltas).
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Feature names, in payload order.
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.features.iter().map(|f| &*f.name)
+    }
+
+    /// Feature ids with their names, in payload order.
+    pub fn features(&self) -> impl Iterator<Item = (FeatureId, &str)> + '_ {
+        self.features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FeatureId(i as u32), &*f.name))
+    }
+
+    pub fn id(&self, name: &str) -> Option<FeatureId> {
+        self.index.get(name).copied()
+    }
+
+    /// `isEnabled`: false for unknown features.
+    pub fn is_enabled(&self, name: &str, ctx: &Context<'_>) -> bool {
+        self.id(name).is_some_and(|id| self.is_enabled_id(id, ctx))
+    }
+
+    /// `getVariant`: the disabled variant for unknown features.
+    pub fn variant(&self, name: &str, ctx: &Context<'_>) -> VariantResult<'_> {
+        match self.id(name) {
+            Some(id) => self.evaluate(id, ctx),
+            None => VariantResult::disabled(false),
+        }
+    }
+
+    pub fn is_enabled_id(&self, id: FeatureId, ctx: &Context<'_>) -> bool {
+        self.feature(id)
+            .is_some_and(|f| matches!(self.hit(f, ctx), Hit::On(_)))
+    }
+
+    /// Whether the feature is on and its variant, from one evaluation of its
+    /// strategies (so a random draw cannot disagree between the two).
+    pub fn evaluate(&self, id: FeatureId, ctx: &Context<'_>) -> VariantResult<'_> {
+        match self.feature(id) {
+            Some(f) => self.variant_of(f, self.hit(f, ctx), ctx),
+            None => VariantResult::disabled(false),
+        }
+    }
+
+    fn feature(&self, id: FeatureId) -> Option<&Feature> {
+        self.features.get(id.0 as usize)
+    }
+
+    fn hit<'e>(&'e self, f: &'e Feature, ctx: &Context<'_>) -> Hit<'e> {
+        if !f.enabled || !self.dependencies_met(f, ctx) {
+            return Hit::Off;
+        }
+        if f.strategies.is_empty() {
+            return Hit::On(None);
+        }
+        f.strategies
+            .iter()
+            .find(|s| s.is_on(ctx))
+            .map_or(Hit::Off, |s| Hit::On(s.variants.as_ref()))
+    }
+
+    fn variant_of<'e>(&'e self, f: &'e Feature, hit: Hit<'e>, ctx: &Context<'_>) -> VariantResult<'e> {
+        let Hit::On(strategy_variants) = hit else {
+            return VariantResult::disabled(false);
+        };
+        // Strategy variants replace the feature's; without them the
+        // feature's variants apply.
+        match strategy_variants.or(f.variants.as_ref()).and_then(|set| set.select(ctx)) {
+            Some(v) => VariantResult {
+                name: &v.name,
+                enabled: true,
+                payload: v.payload.as_ref(),
+                feature_enabled: true,
+            },
+            None => VariantResult::disabled(true),
+        }
+    }
+
+    fn dependencies_met(&self, f: &Feature, ctx: &Context<'_>) -> bool {
+        f.dependencies.iter().all(|dep| {
+            let Some(parent) = dep.parent.and_then(|id| self.feature(id)) else {
+                return false;
+            };
+            // Parents have no parents (checked at compile), so this recursion
+            // is one level deep.
+            let hit = self.hit(parent, ctx);
+            if !dep.expect_enabled {
+                return matches!(hit, Hit::Off);
+            }
+            if matches!(hit, Hit::Off) {
+                return false;
+            }
+            dep.variants.is_empty() || {
+                let name = self.variant_of(parent, hit, ctx).name;
+                dep.variants.iter().any(|v| &**v == name)
+            }
+        })
+    }
+
+    fn compile(&mut self) {
+        let mut warnings = Vec::new();
+        let mut segments = Segments::default();
+        for segment in &self.payload.segments {
+            let constraints: Arc<[Constraint]> = segment
+                .constraints
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let path = format!("segments[id={}].constraints[{i}]", segment.id);
+                    Constraint::compile(c, &path, &mut warnings)
+                })
+                .collect();
+            segments.insert(segment.id, constraints);
+        }
+
+        let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
+        let mut features: Vec<Feature> = Vec::with_capacity(self.payload.features.len());
+        for feature in &self.payload.features {
+            let base = format!("features[{:?}]", feature.name);
+            let strategies = feature
+                .strategies
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let path = format!("{base}.strategies[{i}]");
+                    Strategy::compile(&feature.name, s, &segments, &path, &mut warnings)
+                })
+                .collect();
+            let compiled = Feature {
+                name: feature.name.as_str().into(),
+                enabled: feature.enabled,
+                strategies,
+                variants: VariantSet::for_feature(&feature.name, &feature.variants),
+                dependencies: Box::default(),
+            };
+            match index.get(feature.name.as_str()) {
+                Some(&FeatureId(i)) => {
+                    warnings.push(Warning {
+                        path: base,
+                        message: "listed twice; the last one counts".into(),
+                    });
+                    features[i as usize] = compiled;
+                }
+                None => {
+                    index.insert(feature.name.as_str().into(), FeatureId(features.len() as u32));
+                    features.push(compiled);
+                }
+            }
+        }
+
+        // Dependencies need every feature's id, so they are resolved last.
+        let has_parents: FnvHashMap<&str, bool> = self
+            .payload
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), !f.dependencies.is_empty()))
+            .collect();
+        for feature in &self.payload.features {
+            let Some(&FeatureId(me)) = index.get(feature.name.as_str()) else {
+                continue;
+            };
+            let dependencies = feature
+                .dependencies
+                .iter()
+                .map(|dep| {
+                    let parent = index.get(dep.feature.as_str()).copied();
+                    let parent = match (parent, has_parents.get(dep.feature.as_str())) {
+                        (Some(id), Some(false)) => Some(id),
+                        (Some(_), _) => {
+                            warnings.push(Warning {
+                                path: format!("features[{:?}].dependencies", feature.name),
+                                message: format!(
+                                    "parent {:?} has parents of its own; the feature is never on",
+                                    dep.feature
+                                ),
+                            });
+                            None
+                        }
+                        (None, _) => {
+                            warnings.push(Warning {
+                                path: format!("features[{:?}].dependencies", feature.name),
+                                message: format!(
+                                    "parent {:?} does not exist; the feature is never on",
+                                    dep.feature
+                                ),
+                            });
+                            None
+                        }
+                    };
+                    Dependency {
+                        parent,
+                        expect_enabled: dep.enabled.unwrap_or(true),
+                        variants: dep.variants.iter().map(|v| v.as_str().into()).collect(),
+                    }
+                })
+                .collect();
+            features[me as usize].dependencies = dependencies;
+        }
+
+        self.features = features.into();
+        self.index = index;
+        self.warnings = warnings;
+    }
+}
