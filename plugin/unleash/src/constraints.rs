@@ -131,7 +131,9 @@ impl Constraint {
             Operator::Regex => regex_op(single(), c.case_insensitive, &mut warn),
             Operator::InCidr => cidr_op(&c.values, &mut warn),
             Operator::Unknown(name) => {
-                warn(format!("unknown operator {name:?}; the constraint never matches"));
+                warn(format!(
+                    "unknown operator {name:?}; the constraint never matches"
+                ));
                 Op::Never
             }
         };
@@ -148,7 +150,9 @@ impl Constraint {
             Op::Never => return false,
             Op::In(values) => value().is_some_and(|v| values.contains(v)),
             Op::NotIn(values) => !value().is_some_and(|v| values.contains(v)),
-            Op::Str(kind, values, ci) => value().is_some_and(|v| str_matches(*kind, values, *ci, v)),
+            Op::Str(kind, values, ci) => {
+                value().is_some_and(|v| str_matches(*kind, values, *ci, v))
+            }
             Op::Num(cmp, operand) => value()
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .and_then(|v| v.partial_cmp(operand))
@@ -214,7 +218,9 @@ fn str_matches(kind: StrOp, values: &[Box<str>], ci: bool, value: &str) -> bool 
                 StrOp::EndsWith => {
                     hay.len() >= v.len() && hay[hay.len() - v.len()..].eq_ignore_ascii_case(v)
                 }
-                StrOp::Contains => v.is_empty() || hay.windows(v.len()).any(|w| w.eq_ignore_ascii_case(v)),
+                StrOp::Contains => {
+                    v.is_empty() || hay.windows(v.len()).any(|w| w.eq_ignore_ascii_case(v))
+                }
             }
         });
     }
@@ -226,7 +232,9 @@ fn num_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op 
     match operand.map(|v| (v, v.trim().parse::<f64>())) {
         Some((_, Ok(n))) if n.is_finite() => Op::Num(cmp, n),
         Some((text, _)) => {
-            warn(format!("{text:?} is not a number; the constraint never matches"));
+            warn(format!(
+                "{text:?} is not a number; the constraint never matches"
+            ));
             Op::Never
         }
         None => {
@@ -241,7 +249,9 @@ fn date_op(after: bool, operand: Option<&str>, warn: &mut impl FnMut(String)) ->
         Some((_, Some(at))) if after => Op::DateAfter(at),
         Some((_, Some(at))) => Op::DateBefore(at),
         Some((text, None)) => {
-            warn(format!("{text:?} is not an RFC 3339 time; the constraint never matches"));
+            warn(format!(
+                "{text:?} is not an RFC 3339 time; the constraint never matches"
+            ));
             Op::Never
         }
         None => {
@@ -310,7 +320,9 @@ mod tests {
     }
 
     fn check(json: &str, props: &[(&str, &str)]) -> bool {
-        constraint(json).0.matches(&Context::new().properties(props))
+        constraint(json)
+            .0
+            .matches(&Context::new().properties(props))
     }
 
     #[test]
@@ -339,7 +351,8 @@ mod tests {
         let cs = r#"{"contextName": "x", "operator": "STR_CONTAINS", "values": ["MAIL"]}"#;
         assert!(!check(cs, &[("x", "a@email.com")]));
         // IN ignores caseInsensitive, as in the SDKs.
-        let inn = r#"{"contextName": "x", "operator": "IN", "values": ["A"], "caseInsensitive": true}"#;
+        let inn =
+            r#"{"contextName": "x", "operator": "IN", "values": ["A"], "caseInsensitive": true}"#;
         assert!(!check(inn, &[("x", "a")]));
     }
 
@@ -366,7 +379,10 @@ mod tests {
             r#"{"contextName": "x", "operator": "FOO", "values": ["a"], "inverted": true}"#,
         ] {
             let (c, warnings) = constraint(json);
-            assert!(!c.matches(&Context::new().properties(&[("x", "a")])), "{json}");
+            assert!(
+                !c.matches(&Context::new().properties(&[("x", "a")])),
+                "{json}"
+            );
             assert_eq!(warnings.len(), 1, "{json}");
         }
         let (_, warnings) = constraint(r#"{"contextName": "x", "operator": "FOO"}"#);

@@ -21,15 +21,24 @@ pub enum DeltaEvent {
         segments: Vec<Segment>,
     },
     /// Adds a feature or replaces the one with its name.
-    FeatureUpdated { event_id: u64, feature: Feature },
+    FeatureUpdated {
+        event_id: u64,
+        feature: Feature,
+    },
     FeatureRemoved {
         event_id: u64,
         feature_name: String,
         project: Option<String>,
     },
     /// Adds a segment or replaces the one with its id.
-    SegmentUpdated { event_id: u64, segment: Segment },
-    SegmentRemoved { event_id: u64, segment_id: i64 },
+    SegmentUpdated {
+        event_id: u64,
+        segment: Segment,
+    },
+    SegmentRemoved {
+        event_id: u64,
+        segment_id: i64,
+    },
 }
 
 impl DeltaEvent {

@@ -204,13 +204,21 @@ impl Engine {
             .map_or(Hit::Off, |s| Hit::On(s.variants.as_ref()))
     }
 
-    fn variant_of<'e>(&'e self, f: &'e Feature, hit: Hit<'e>, ctx: &Context<'_>) -> VariantResult<'e> {
+    fn variant_of<'e>(
+        &'e self,
+        f: &'e Feature,
+        hit: Hit<'e>,
+        ctx: &Context<'_>,
+    ) -> VariantResult<'e> {
         let Hit::On(strategy_variants) = hit else {
             return VariantResult::disabled(false);
         };
         // Strategy variants replace the feature's; without them the
         // feature's variants apply.
-        match strategy_variants.or(f.variants.as_ref()).and_then(|set| set.select(ctx)) {
+        match strategy_variants
+            .or(f.variants.as_ref())
+            .and_then(|set| set.select(ctx))
+        {
             Some(v) => VariantResult {
                 name: &v.name,
                 enabled: true,
@@ -287,7 +295,10 @@ impl Engine {
                     features[i as usize] = compiled;
                 }
                 None => {
-                    index.insert(feature.name.as_str().into(), FeatureId(features.len() as u32));
+                    index.insert(
+                        feature.name.as_str().into(),
+                        FeatureId(features.len() as u32),
+                    );
                     features.push(compiled);
                 }
             }

@@ -376,12 +376,13 @@ mod tests {
             "features[1].strategies[0].constraints[1].values: invalid type: string \"1\""
         ));
 
-        let err = Payload::from_json(r#"{"version": 1, "features": [{"name": "a", "enabled": "yes"}]}"#)
-            .unwrap_err();
+        let err =
+            Payload::from_json(r#"{"version": 1, "features": [{"name": "a", "enabled": "yes"}]}"#)
+                .unwrap_err();
         assert_eq!(err.path, "features[0].enabled");
 
-        let err = Payload::from_json(r#"{"version": 1, "features": [{"enabled": true}]}"#)
-            .unwrap_err();
+        let err =
+            Payload::from_json(r#"{"version": 1, "features": [{"enabled": true}]}"#).unwrap_err();
         assert!(err.to_string().contains("missing field `name`"), "{err}");
 
         let err = Payload::from_json(r#"{"version": 1, "features": [{"name": "a", "enabled": true, "variants": [{"name": "v", "weight": -1}]}]}"#)

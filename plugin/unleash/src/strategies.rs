@@ -38,7 +38,9 @@ enum Rule {
         group: Box<str>,
     },
     /// gradualRolloutRandom.
-    Random { percentage: f64 },
+    Random {
+        percentage: f64,
+    },
     RemoteAddress {
         ips: Box<[Box<str>]>,
         nets: Box<[Cidr]>,
@@ -112,7 +114,9 @@ impl Strategy {
             match segments.get(id) {
                 Some(constraints) => resolved.push(Arc::clone(constraints)),
                 None => {
-                    warn(format!("segment {id} does not exist; the strategy is never on"));
+                    warn(format!(
+                        "segment {id} does not exist; the strategy is never on"
+                    ));
                     rule = Rule::Never;
                 }
             }
@@ -148,7 +152,9 @@ impl Rule {
         match self {
             Rule::Always => true,
             Rule::Never => false,
-            Rule::UserIds(ids) => ctx.user_id.is_some_and(|user| ids.iter().any(|id| &**id == user)),
+            Rule::UserIds(ids) => ctx
+                .user_id
+                .is_some_and(|user| ids.iter().any(|id| &**id == user)),
             Rule::Rollout {
                 percentage,
                 stickiness,
@@ -243,7 +249,10 @@ mod tests {
         let (s, _) = strategy(
             r#"{"name": "flexibleRollout", "parameters": {"rollout": "50", "stickiness": "tenant", "groupId": "g"}}"#,
         );
-        assert!(!s.is_on(&Context::new().user_id("1")), "a missing custom field is off");
+        assert!(
+            !s.is_on(&Context::new().user_id("1")),
+            "a missing custom field is off"
+        );
         let on = (0..100)
             .filter(|i| {
                 let id = i.to_string();
@@ -255,9 +264,15 @@ mod tests {
 
         let (s, _) = strategy(r#"{"name": "flexibleRollout", "parameters": {"rollout": "1"}}"#);
         let last = || 99u32;
-        assert!(!s.is_on(&Context::new().random(&last)), "random bucket 100 > 1%");
+        assert!(
+            !s.is_on(&Context::new().random(&last)),
+            "random bucket 100 > 1%"
+        );
         let first = || 100u32;
-        assert!(s.is_on(&Context::new().random(&first)), "random bucket 1 <= 1%");
+        assert!(
+            s.is_on(&Context::new().random(&first)),
+            "random bucket 1 <= 1%"
+        );
         // The group defaults to the feature name.
         let inside = (0..200)
             .map(|i| i.to_string())

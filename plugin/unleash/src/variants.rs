@@ -169,11 +169,9 @@ mod tests {
 
     #[test]
     fn overrides_win_over_weights() {
-        let s = set(
-            r#"[{"name": "a", "weight": 1000},
+        let s = set(r#"[{"name": "a", "weight": 1000},
                 {"name": "b", "weight": 0, "overrides": [{"contextName": "userId", "values": ["7", "8"]}]},
-                {"name": "c", "weight": 0, "overrides": [{"contextName": "tier", "values": ["gold"]}]}]"#,
-        );
+                {"name": "c", "weight": 0, "overrides": [{"contextName": "tier", "values": ["gold"]}]}]"#);
         assert_eq!(pick(&s, &Context::new().user_id("8")), Some("b"));
         assert_eq!(pick(&s, &Context::new().user_id("9")), Some("a"));
         let props = [("tier", "gold")];
@@ -204,7 +202,9 @@ mod tests {
 
     #[test]
     fn custom_stickiness_falls_back_to_random() {
-        let s = set(r#"[{"name": "a", "weight": 1, "stickiness": "tenant"}, {"name": "b", "weight": 1, "stickiness": "tenant"}]"#);
+        let s = set(
+            r#"[{"name": "a", "weight": 1, "stickiness": "tenant"}, {"name": "b", "weight": 1, "stickiness": "tenant"}]"#,
+        );
         let first = || 0u32;
         let second = || 1u32;
         assert_eq!(pick(&s, &Context::new().random(&first)), Some("a"));
