@@ -7,4 +7,4 @@ mod murmur3;
 pub mod semver;
 pub mod time;
 
-pub use murmur3::{murmur3_x86_32, murmur3_x86_32_parts};
+pub use murmur3::{murmur3_x86_32, murmur3_x86_32_parts, Murmur3};

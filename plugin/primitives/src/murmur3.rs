@@ -3,9 +3,86 @@ const C2: u32 = 0x1b87_3593;
 
 /// murmur3 x86_32, the variant Unleash and most flag SDKs use.
 pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
-    murmur3_x86_32_parts(&[data], seed)
+    Murmur3::new(seed).write(data).finish()
 }
 
+/// murmur3 x86_32 of the concatenation of `parts`, without building it.
+pub fn murmur3_x86_32_parts(parts: &[&[u8]], seed: u32) -> u32 {
+    parts
+        .iter()
+        .fold(Murmur3::new(seed), |h, part| h.write(part))
+        .finish()
+}
+
+/// murmur3 x86_32 fed in pieces. It is `Copy`, so a constant prefix can be
+/// hashed once and resumed per key: Unleash hashes `"{groupId}:{userId}"` on
+/// every evaluation, and only the user id changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Murmur3 {
+    h: u32,
+    /// Bytes short of a 4-byte block, little-endian, and how many.
+    carry: u32,
+    carried: u32,
+    len: u32,
+}
+
+impl Murmur3 {
+    pub fn new(seed: u32) -> Murmur3 {
+        Murmur3 {
+            h: seed,
+            carry: 0,
+            carried: 0,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub fn write(mut self, mut data: &[u8]) -> Murmur3 {
+        // The reference folds in the length modulo 2^32.
+        self.len = self.len.wrapping_add(data.len() as u32);
+        if self.carried > 0 {
+            let need = (4 - self.carried) as usize;
+            let (head, rest) = data.split_at(need.min(data.len()));
+            for &byte in head {
+                self.carry |= u32::from(byte) << (8 * self.carried);
+                self.carried += 1;
+            }
+            if self.carried < 4 {
+                return self;
+            }
+            self.h = mix_block(self.h, self.carry);
+            self.carry = 0;
+            self.carried = 0;
+            data = rest;
+        }
+        let mut blocks = data.chunks_exact(4);
+        for block in &mut blocks {
+            let k = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
+            self.h = mix_block(self.h, k);
+        }
+        for &byte in blocks.remainder() {
+            self.carry |= u32::from(byte) << (8 * self.carried);
+            self.carried += 1;
+        }
+        self
+    }
+
+    #[inline]
+    pub fn finish(self) -> u32 {
+        let mut h = self.h;
+        if self.carried > 0 {
+            h ^= self.carry.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+        }
+        h ^= self.len;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
+    }
+}
+
+#[inline]
 fn mix_block(h: u32, k: u32) -> u32 {
     let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
     (h ^ k)
@@ -14,61 +91,9 @@ fn mix_block(h: u32, k: u32) -> u32 {
         .wrapping_add(0xe654_6b64)
 }
 
-fn finish(mut h: u32, tail: &[u8], len: usize) -> u32 {
-    let mut k: u32 = 0;
-    for (i, byte) in tail.iter().enumerate() {
-        k ^= u32::from(*byte) << (8 * i);
-    }
-    if !tail.is_empty() {
-        h ^= k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-    }
-    // The reference folds in the length modulo 2^32.
-    h ^= len as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
-}
-
-/// murmur3 x86_32 of the concatenation of `parts`, without building it:
-/// Unleash hashes `"{groupId}:{userId}"` on every evaluation, and this keeps
-/// that free of allocation.
-pub fn murmur3_x86_32_parts(parts: &[&[u8]], seed: u32) -> u32 {
-    let mut h = seed;
-    let mut pending = [0u8; 4];
-    let mut filled = 0usize;
-    let mut len = 0usize;
-    for part in parts {
-        len += part.len();
-        let mut rest: &[u8] = part;
-        if filled > 0 {
-            let take = (4 - filled).min(rest.len());
-            pending[filled..filled + take].copy_from_slice(&rest[..take]);
-            filled += take;
-            rest = &rest[take..];
-            if filled < 4 {
-                continue;
-            }
-            h = mix_block(h, u32::from_le_bytes(pending));
-        }
-        let mut blocks = rest.chunks_exact(4);
-        for block in &mut blocks {
-            h = mix_block(
-                h,
-                u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
-            );
-        }
-        let tail = blocks.remainder();
-        pending[..tail.len()].copy_from_slice(tail);
-        filled = tail.len();
-    }
-    finish(h, &pending[..filled], len)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{murmur3_x86_32, murmur3_x86_32_parts};
+    use super::{murmur3_x86_32, murmur3_x86_32_parts, Murmur3};
 
     #[test]
     fn matches_reference_vectors() {
@@ -95,6 +120,11 @@ mod tests {
             }
         }
         assert_eq!(murmur3_x86_32_parts(&[], 0), 0);
+        let prefix = Murmur3::new(86_028_157).write(b"feature.17").write(b":");
+        assert_eq!(
+            prefix.write(b"user-42").finish(),
+            murmur3_x86_32(b"feature.17:user-42", 86_028_157)
+        );
         assert_eq!(murmur3_x86_32(b"abc", 0), 0xb3dd_93fa);
     }
 }

@@ -313,7 +313,8 @@ mod tests {
     use super::*;
 
     fn constraint(json: &str) -> (Constraint, Vec<Warning>) {
-        let model: model::Constraint = serde_json::from_str(json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let model = model::Constraint::read(&value, &crate::json::Path::Root).unwrap();
         let mut warnings = Vec::new();
         let c = Constraint::compile(&model, "c", &mut warnings);
         (c, warnings)

@@ -1,9 +1,10 @@
 //! Unleash's delta API (`/api/client/delta`): a list of events that hydrate
 //! or patch the feature state, applied in order to a [`Payload`].
 
-use serde::Deserialize;
+use serde_json::Value;
 
-use crate::model::{from_json, Error, Feature, Payload, Segment};
+use crate::json::{self, Obj, Path};
+use crate::model::{Error, Feature, Payload, Segment};
 
 /// One delta response: its events, oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,14 +57,17 @@ impl DeltaEvent {
 impl Delta {
     /// Parses a delta response `{"events": [...]}`.
     pub fn from_json(json: &str) -> Result<Delta, Error> {
-        let raw: RawDelta = from_json(json)?;
-        let events = raw
-            .events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| event.into_event(&format!("events[{i}]")))
-            .collect::<Result<_, _>>()?;
-        Ok(Delta { events })
+        Delta::from_slice(json.as_bytes())
+    }
+
+    /// Parses a response body as the host hands it over.
+    pub fn from_slice(json: &[u8]) -> Result<Delta, Error> {
+        let value = json::parse(json)?;
+        let root = Path::Root;
+        let o = Obj::new(&value, &root)?;
+        Ok(Delta {
+            events: o.required_list("events", DeltaEvent::read)?,
+        })
     }
 }
 
@@ -99,78 +103,39 @@ impl Payload {
     }
 }
 
-// The wire form is flat so that serde_path_to_error keeps full paths into the
-// nested features (an internally tagged enum would buffer them and lose it);
-// the fields each event type requires are checked after.
-#[derive(Deserialize)]
-struct RawDelta {
-    events: Vec<RawEvent>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawEvent {
-    event_id: u64,
-    #[serde(rename = "type")]
-    kind: EventKind,
-    #[serde(default)]
-    features: Option<Vec<Feature>>,
-    #[serde(default)]
-    segments: Option<Vec<Segment>>,
-    #[serde(default)]
-    feature: Option<Feature>,
-    #[serde(default)]
-    feature_name: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    segment: Option<Segment>,
-    #[serde(default)]
-    segment_id: Option<i64>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "kebab-case")]
-enum EventKind {
-    Hydration,
-    FeatureUpdated,
-    FeatureRemoved,
-    SegmentUpdated,
-    SegmentRemoved,
-}
-
-impl RawEvent {
-    fn into_event(self, path: &str) -> Result<DeltaEvent, Error> {
-        fn need<T>(value: Option<T>, path: &str, field: &str, kind: &str) -> Result<T, Error> {
-            value.ok_or_else(|| Error {
-                path: format!("{path}.{field}"),
-                message: format!("required by a `{kind}` event"),
-            })
-        }
-        let event_id = self.event_id;
-        Ok(match self.kind {
-            EventKind::Hydration => DeltaEvent::Hydration {
+impl DeltaEvent {
+    fn read(value: &Value, path: &Path<'_>) -> Result<DeltaEvent, Error> {
+        let o = Obj::new(value, path)?;
+        let event_id = o.u64("eventId")?;
+        let kind = o.string("type")?;
+        Ok(match kind.as_str() {
+            "hydration" => DeltaEvent::Hydration {
                 event_id,
-                features: need(self.features, path, "features", "hydration")?,
-                segments: self.segments.unwrap_or_default(),
+                features: o.required_list("features", Feature::read)?,
+                segments: o.list("segments", Segment::read)?,
             },
-            EventKind::FeatureUpdated => DeltaEvent::FeatureUpdated {
+            "feature-updated" => DeltaEvent::FeatureUpdated {
                 event_id,
-                feature: need(self.feature, path, "feature", "feature-updated")?,
+                feature: o.object("feature", Feature::read)?,
             },
-            EventKind::FeatureRemoved => DeltaEvent::FeatureRemoved {
+            "feature-removed" => DeltaEvent::FeatureRemoved {
                 event_id,
-                feature_name: need(self.feature_name, path, "featureName", "feature-removed")?,
-                project: self.project,
+                feature_name: o.string("featureName")?,
+                project: o.opt_string("project")?,
             },
-            EventKind::SegmentUpdated => DeltaEvent::SegmentUpdated {
+            "segment-updated" => DeltaEvent::SegmentUpdated {
                 event_id,
-                segment: need(self.segment, path, "segment", "segment-updated")?,
+                segment: o.object("segment", Segment::read)?,
             },
-            EventKind::SegmentRemoved => DeltaEvent::SegmentRemoved {
+            "segment-removed" => DeltaEvent::SegmentRemoved {
                 event_id,
-                segment_id: need(self.segment_id, path, "segmentId", "segment-removed")?,
+                segment_id: o.i64("segmentId")?,
             },
+            other => {
+                return Err(path
+                    .key("type")
+                    .error(format!("unknown delta event type {other:?}")))
+            }
         })
     }
 }
@@ -220,10 +185,7 @@ mod tests {
 
         let err = Delta::from_json(r#"{"events": [{"eventId": 1, "type": "feature-updated"}]}"#)
             .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "events[0].feature: required by a `feature-updated` event"
-        );
+        assert_eq!(err.to_string(), "events[0]: missing field `feature`");
 
         let err = Delta::from_json(r#"{"events": [{"eventId": 1, "type": "feature-renamed"}]}"#)
             .unwrap_err();

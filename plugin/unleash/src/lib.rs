@@ -31,6 +31,7 @@ mod context;
 pub mod delta;
 pub mod engine;
 pub mod hashing;
+mod json;
 pub mod model;
 mod strategies;
 mod variants;

@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde_json::Value;
+
+use crate::json::{self, Obj, Path};
 
 /// A payload or delta that could not be read: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,104 +33,193 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Reads `T` from JSON, naming the path of the first error.
-pub(crate) fn from_json<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        Error {
-            path: if path == "." { String::new() } else { path },
-            message: err.into_inner().to_string(),
-        }
-    })?;
-    de.end().map_err(|err| Error {
-        path: String::new(),
-        message: err.to_string(),
-    })?;
-    Ok(value)
-}
-
 /// The whole client-API response.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Payload {
-    pub version: u32,
-    #[serde(default, deserialize_with = "null_as_default")]
+    pub version: u64,
     pub features: Vec<Feature>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub segments: Vec<Segment>,
-    #[serde(default)]
     pub meta: Option<Meta>,
 }
 
 impl Payload {
     /// Parses a `/api/client/features` response.
     pub fn from_json(json: &str) -> Result<Payload, Error> {
-        from_json(json)
+        Payload::from_slice(json.as_bytes())
+    }
+
+    /// Parses a response body as the host hands it over.
+    pub fn from_slice(json: &[u8]) -> Result<Payload, Error> {
+        Payload::read(&json::parse(json)?, &Path::Root)
+    }
+
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Payload, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Payload {
+            version: o.u64("version")?,
+            features: o.list("features", Feature::read)?,
+            segments: o.list("segments", Segment::read)?,
+            meta: o.opt_object("meta", Meta::read)?,
+        })
+    }
+}
+
+impl Meta {
+    fn read(value: &Value, path: &Path<'_>) -> Result<Meta, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Meta {
+            revision_id: o.opt_u64("revisionId")?,
+            etag: o.opt_string("etag")?,
+            query_hash: o.opt_string("queryHash")?,
+        })
+    }
+}
+
+impl Feature {
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Feature, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Feature {
+            name: o.string("name")?,
+            enabled: o.bool("enabled")?,
+            strategies: o.list("strategies", Strategy::read)?,
+            variants: o.list("variants", Variant::read)?,
+            dependencies: o.list("dependencies", Dependency::read)?,
+            impression_data: o.opt_bool("impressionData")?.unwrap_or(false),
+            project: o.opt_string("project")?,
+            feature_type: o.opt_string("type")?,
+        })
+    }
+}
+
+impl Strategy {
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Strategy, Error> {
+        let o = Obj::new(value, path)?;
+        let parameters = o.entries("parameters", |v, p| {
+            if v.is_null() {
+                Ok(None)
+            } else {
+                json::scalar_text(v, p).map(Some)
+            }
+        })?;
+        Ok(Strategy {
+            name: o.string("name")?,
+            parameters: parameters
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
+            constraints: o.list("constraints", Constraint::read)?,
+            segments: o.list("segments", json::i64)?,
+            variants: o.list("variants", Variant::read)?,
+        })
+    }
+}
+
+impl Constraint {
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Constraint, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Constraint {
+            context_name: o.string("contextName")?,
+            operator: Operator::parse(&o.string("operator")?),
+            values: o.list("values", json::string)?,
+            value: o.opt_scalar_text("value")?,
+            inverted: o.opt_bool("inverted")?.unwrap_or(false),
+            case_insensitive: o.opt_bool("caseInsensitive")?.unwrap_or(false),
+        })
+    }
+}
+
+impl Segment {
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Segment, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Segment {
+            id: o.i64("id")?,
+            name: o.opt_string("name")?,
+            constraints: o.list("constraints", Constraint::read)?,
+        })
+    }
+}
+
+impl Variant {
+    pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Variant, Error> {
+        let o = Obj::new(value, path)?;
+        let weight = o.opt_u64("weight")?.unwrap_or(0);
+        Ok(Variant {
+            name: o.string("name")?,
+            weight: u32::try_from(weight)
+                .map_err(|_| path.key("weight").error("weight is too large"))?,
+            weight_type: o.opt_string("weightType")?,
+            stickiness: o.opt_string("stickiness")?,
+            payload: o.opt_object("payload", |v, p| {
+                let o = Obj::new(v, p)?;
+                Ok(VariantPayload {
+                    payload_type: o.string("type")?,
+                    value: o.string("value")?,
+                })
+            })?,
+            overrides: o.list("overrides", |v, p| {
+                let o = Obj::new(v, p)?;
+                Ok(Override {
+                    context_name: o.string("contextName")?,
+                    values: o.list("values", json::string)?,
+                })
+            })?,
+        })
+    }
+}
+
+impl Dependency {
+    fn read(value: &Value, path: &Path<'_>) -> Result<Dependency, Error> {
+        let o = Obj::new(value, path)?;
+        Ok(Dependency {
+            feature: o.string("feature")?,
+            enabled: o.opt_bool("enabled")?,
+            variants: o.list("variants", json::string)?,
+        })
     }
 }
 
 /// Response metadata some servers send; useful in logs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Meta {
-    #[serde(default)]
     pub revision_id: Option<u64>,
-    #[serde(default)]
     pub etag: Option<String>,
-    #[serde(default)]
     pub query_hash: Option<String>,
 }
 
 /// One feature toggle.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Feature {
     pub name: String,
     pub enabled: bool,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub strategies: Vec<Strategy>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub variants: Vec<Variant>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub dependencies: Vec<Dependency>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub impression_data: bool,
-    #[serde(default)]
     pub project: Option<String>,
-    #[serde(default, rename = "type")]
     pub feature_type: Option<String>,
 }
 
 /// An activation strategy with its constraints, segment references and
 /// strategy variants.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Strategy {
     pub name: String,
     /// Unleash sends strings; numbers and booleans are read as their text.
-    #[serde(default, deserialize_with = "parameters")]
     pub parameters: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub constraints: Vec<Constraint>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub segments: Vec<i64>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub variants: Vec<Variant>,
 }
 
 /// A condition on one context field.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Constraint {
     pub context_name: String,
     pub operator: Operator,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub values: Vec<String>,
     /// Single operand of the numeric, date, semver and regex operators.
-    #[serde(default, deserialize_with = "scalar_text")]
     pub value: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub inverted: bool,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub case_insensitive: bool,
 }
 
@@ -186,135 +276,49 @@ impl Operator {
     }
 }
 
-impl<'de> Deserialize<'de> for Operator {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Ok(Operator::parse(&text))
-    }
-}
-
 /// A reusable list of constraints, referenced by id from strategies.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     pub id: i64,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub constraints: Vec<Constraint>,
 }
 
 /// A feature variant or a strategy variant (strategy variants carry no
 /// overrides).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub name: String,
-    #[serde(default)]
     pub weight: u32,
     /// `variable` or `fix`; the server has already turned it into weights.
-    #[serde(default)]
     pub weight_type: Option<String>,
-    #[serde(default)]
     pub stickiness: Option<String>,
-    #[serde(default)]
     pub payload: Option<VariantPayload>,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub overrides: Vec<Override>,
 }
 
 /// What a variant hands to the application: a type tag and its text.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariantPayload {
-    #[serde(rename = "type")]
     pub payload_type: String,
     pub value: String,
 }
 
 /// Forces a variant for listed values of a context field.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
     pub context_name: String,
-    #[serde(default, deserialize_with = "null_as_default")]
     pub values: Vec<String>,
 }
 
 /// A parent feature this one requires.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
     pub feature: String,
     /// The parent's expected state; absent means enabled.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// When non-empty, the parent's variant must be one of these.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub variants: Vec<String>,
-}
-
-/// `null` reads as the type's default (servers send `"variants": null`).
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// A string, number or boolean as text (`null` is absent): strategy
-/// parameters and constraint values are strings in Unleash's schema, but
-/// hand-written payloads put numbers there.
-struct ScalarText(Option<String>);
-
-impl<'de> Deserialize<'de> for ScalarText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = ScalarText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number or boolean")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v)))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v.to_string())))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
-                Ok(ScalarText(Some(v.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ScalarText, E> {
-                Ok(ScalarText(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<ScalarText, E> {
-                Ok(ScalarText(None))
-            }
-        }
-        deserializer.deserialize_any(ScalarVisitor)
-    }
-}
-
-fn scalar_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(ScalarText::deserialize(deserializer)?.0)
-}
-
-fn parameters<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw: Option<BTreeMap<String, ScalarText>> = Option::deserialize(deserializer)?;
-    Ok(raw
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| v.0.map(|v| (k, v)))
-        .collect())
 }
 
 #[cfg(test)]
@@ -372,9 +376,10 @@ mod tests {
         ]}"#;
         let err = Payload::from_json(json).unwrap_err();
         assert_eq!(err.path, "features[1].strategies[0].constraints[1].values");
-        assert!(err.to_string().starts_with(
-            "features[1].strategies[0].constraints[1].values: invalid type: string \"1\""
-        ));
+        assert_eq!(
+            err.to_string(),
+            "features[1].strategies[0].constraints[1].values: expected an array, found string \"1\""
+        );
 
         let err =
             Payload::from_json(r#"{"version": 1, "features": [{"name": "a", "enabled": "yes"}]}"#)
@@ -383,7 +388,7 @@ mod tests {
 
         let err =
             Payload::from_json(r#"{"version": 1, "features": [{"enabled": true}]}"#).unwrap_err();
-        assert!(err.to_string().contains("missing field `name`"), "{err}");
+        assert_eq!(err.to_string(), "features[0]: missing field `name`");
 
         let err = Payload::from_json(r#"{"version": 1, "features": [{"name": "a", "enabled": true, "variants": [{"name": "v", "weight": -1}]}]}"#)
             .unwrap_err();

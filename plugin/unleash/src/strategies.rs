@@ -12,7 +12,7 @@ use sluice_primitives::cidr::Cidr;
 use crate::constraints::Constraint;
 use crate::context::{Context, Field};
 use crate::engine::Warning;
-use crate::hashing::{random_bucket, rollout_bucket};
+use crate::hashing::{random_bucket, HashGroup};
 use crate::model;
 use crate::variants::{Key, Stickiness, VariantSet};
 
@@ -35,7 +35,7 @@ enum Rule {
     Rollout {
         percentage: f64,
         stickiness: Stickiness,
-        group: Box<str>,
+        group: HashGroup,
     },
     /// gradualRolloutRandom.
     Random {
@@ -161,7 +161,7 @@ impl Rule {
                 group,
             } => {
                 let bucket = match stickiness.key(ctx) {
-                    Key::Id(id) => rollout_bucket(group, id),
+                    Key::Id(id) => group.bucket(id, 100),
                     Key::Random => random_bucket(ctx.roll(), 100),
                     Key::Missing => return false,
                 };
@@ -227,7 +227,7 @@ fn rollout(
         Some(percentage) => Rule::Rollout {
             percentage,
             stickiness,
-            group: group.into(),
+            group: HashGroup::new(group, 0),
         },
         None => Rule::Never,
     }
@@ -236,9 +236,11 @@ fn rollout(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing::rollout_bucket;
 
     fn strategy(json: &str) -> (Strategy, Vec<Warning>) {
-        let model: model::Strategy = serde_json::from_str(json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let model = model::Strategy::read(&value, &crate::json::Path::Root).unwrap();
         let mut warnings = Vec::new();
         let s = Strategy::compile("feat", &model, &Segments::default(), "s", &mut warnings);
         (s, warnings)

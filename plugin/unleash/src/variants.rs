@@ -4,7 +4,7 @@
 //! reaches that target.
 
 use crate::context::{Context, Field};
-use crate::hashing::{normalized_hash, random_bucket, VARIANT_SEED};
+use crate::hashing::{random_bucket, HashGroup, VARIANT_SEED};
 use crate::model::{self, VariantPayload};
 
 /// Which context value keeps a user on one variant or one rollout bucket.
@@ -64,7 +64,7 @@ pub(crate) struct VariantSet {
     total_weight: u32,
     stickiness: Stickiness,
     /// The hash group: the feature name, or the strategy's groupId.
-    group: Box<str>,
+    group: HashGroup,
 }
 
 impl VariantSet {
@@ -119,7 +119,7 @@ impl VariantSet {
             variants,
             total_weight,
             stickiness,
-            group: group.into(),
+            group: HashGroup::new(group, VARIANT_SEED),
         })
     }
 
@@ -134,7 +134,7 @@ impl VariantSet {
         }
         // A missing custom field falls back to random, as in the SDKs.
         let target = match self.stickiness.key(ctx) {
-            Key::Id(id) => normalized_hash(&self.group, id, self.total_weight, VARIANT_SEED),
+            Key::Id(id) => self.group.bucket(id, self.total_weight),
             Key::Random | Key::Missing => random_bucket(ctx.roll(), self.total_weight),
         };
         let mut running = 0u32;
@@ -159,7 +159,13 @@ mod tests {
     use super::*;
 
     fn set(json: &str) -> VariantSet {
-        let variants: Vec<model::Variant> = serde_json::from_str(json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let variants: Vec<model::Variant> = value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| model::Variant::read(v, &crate::json::Path::Root).unwrap())
+            .collect();
         VariantSet::for_feature("f", &variants).unwrap()
     }
 
