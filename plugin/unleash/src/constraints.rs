@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use fnv::FnvHashSet;
+#[cfg(feature = "regex")]
 use regex_lite::{Regex, RegexBuilder};
 use sluice_primitives::cidr::{parse_socket_ip, Cidr};
 use sluice_primitives::semver::Version;
@@ -21,6 +22,7 @@ use crate::model::{self, Operator};
 
 /// IN lists longer than this are looked up in a hash set.
 const SET_THRESHOLD: usize = 8;
+#[cfg(feature = "regex")]
 /// Bound on a compiled regex, so a payload cannot make the VM allocate much.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -40,6 +42,7 @@ enum Op {
     DateAfter(i64),
     DateBefore(i64),
     Semver(Cmp, Version),
+    #[cfg(feature = "regex")]
     Regex(Regex),
     InCidr(Box<[Cidr]>),
     Never,
@@ -162,6 +165,7 @@ impl Constraint {
             Op::Semver(cmp, operand) => value()
                 .and_then(|v| Version::parse(v).ok())
                 .is_some_and(|v| cmp.holds(v.cmp(operand))),
+            #[cfg(feature = "regex")]
             Op::Regex(re) => value().is_some_and(|v| re.is_match(v)),
             Op::InCidr(nets) => self
                 .ip(ctx)
@@ -275,6 +279,13 @@ fn semver_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> 
     }
 }
 
+#[cfg(not(feature = "regex"))]
+fn regex_op(_: Option<&str>, _: bool, warn: &mut impl FnMut(String)) -> Op {
+    warn("REGEX is not compiled in (feature `regex`); the constraint never matches".into());
+    Op::Never
+}
+
+#[cfg(feature = "regex")]
 fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> Op {
     let Some(pattern) = pattern else {
         warn("no pattern; the constraint never matches".into());

@@ -73,31 +73,31 @@ impl Delta {
 
 impl Payload {
     /// Applies one event in place.
-    pub fn apply(&mut self, event: &DeltaEvent) {
+    pub fn apply(&mut self, event: DeltaEvent) {
         match event {
             DeltaEvent::Hydration {
                 features, segments, ..
             } => {
-                self.features = features.clone();
-                self.segments = segments.clone();
+                self.features = features;
+                self.segments = segments;
             }
             DeltaEvent::FeatureUpdated { feature, .. } => {
                 match self.features.iter_mut().find(|f| f.name == feature.name) {
-                    Some(existing) => *existing = feature.clone(),
-                    None => self.features.push(feature.clone()),
+                    Some(existing) => *existing = feature,
+                    None => self.features.push(feature),
                 }
             }
             DeltaEvent::FeatureRemoved { feature_name, .. } => {
-                self.features.retain(|f| &f.name != feature_name);
+                self.features.retain(|f| f.name != feature_name);
             }
             DeltaEvent::SegmentUpdated { segment, .. } => {
                 match self.segments.iter_mut().find(|s| s.id == segment.id) {
-                    Some(existing) => *existing = segment.clone(),
-                    None => self.segments.push(segment.clone()),
+                    Some(existing) => *existing = segment,
+                    None => self.segments.push(segment),
                 }
             }
             DeltaEvent::SegmentRemoved { segment_id, .. } => {
-                self.segments.retain(|s| s.id != *segment_id);
+                self.segments.retain(|s| s.id != segment_id);
             }
         }
     }
@@ -164,7 +164,7 @@ mod tests {
         )
         .unwrap();
         let mut payload = Payload::default();
-        for event in &delta.events {
+        for event in delta.events.clone() {
             payload.apply(event);
         }
         assert_eq!(names(&payload), ["a", "c"]);

@@ -75,6 +75,8 @@ struct Feature {
     strategies: Box<[Strategy]>,
     variants: Option<VariantSet>,
     dependencies: Box<[Dependency]>,
+    /// Whether the payload lists parents for it (even unresolvable ones).
+    has_parents: bool,
 }
 
 #[derive(Debug)]
@@ -106,22 +108,22 @@ impl Engine {
     }
 
     /// An engine built from delta events alone (a hydration event first).
-    pub fn from_delta(delta: &Delta) -> Engine {
+    pub fn from_delta(delta: Delta) -> Engine {
         let mut engine = Engine::default();
         engine.apply_delta(delta);
         engine
     }
 
     /// Applies the events in order, then recompiles once.
-    pub fn apply_delta(&mut self, delta: &Delta) {
-        for event in &delta.events {
+    pub fn apply_delta(&mut self, delta: Delta) {
+        for event in delta.events {
             self.payload.apply(event);
         }
         self.compile();
     }
 
     /// Applies one event and recompiles.
-    pub fn apply_event(&mut self, event: &DeltaEvent) {
+    pub fn apply_event(&mut self, event: DeltaEvent) {
         self.payload.apply(event);
         self.compile();
     }
@@ -263,7 +265,7 @@ impl Engine {
                     Constraint::compile(c, &path, &mut warnings)
                 })
                 .collect();
-            segments.insert(segment.id, constraints);
+            segments.push((segment.id, constraints));
         }
 
         let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
@@ -285,6 +287,7 @@ impl Engine {
                 strategies,
                 variants: VariantSet::for_feature(&feature.name, &feature.variants),
                 dependencies: Box::default(),
+                has_parents: !feature.dependencies.is_empty(),
             };
             match index.get(feature.name.as_str()) {
                 Some(&FeatureId(i)) => {
@@ -305,12 +308,6 @@ impl Engine {
         }
 
         // Dependencies need every feature's id, so they are resolved last.
-        let has_parents: FnvHashMap<&str, bool> = self
-            .payload
-            .features
-            .iter()
-            .map(|f| (f.name.as_str(), !f.dependencies.is_empty()))
-            .collect();
         for feature in &self.payload.features {
             let Some(&FeatureId(me)) = index.get(feature.name.as_str()) else {
                 continue;
@@ -320,9 +317,11 @@ impl Engine {
                 .iter()
                 .map(|dep| {
                     let parent = index.get(dep.feature.as_str()).copied();
-                    let parent = match (parent, has_parents.get(dep.feature.as_str())) {
-                        (Some(id), Some(false)) => Some(id),
-                        (Some(_), _) => {
+                    let grandparents =
+                        parent.is_some_and(|FeatureId(i)| features[i as usize].has_parents);
+                    let parent = match parent {
+                        Some(id) if !grandparents => Some(id),
+                        Some(_) => {
                             warnings.push(Warning {
                                 path: format!("features[{:?}].dependencies", feature.name),
                                 message: format!(
@@ -332,7 +331,7 @@ impl Engine {
                             });
                             None
                         }
-                        (None, _) => {
+                        None => {
                             warnings.push(Warning {
                                 path: format!("features[{:?}].dependencies", feature.name),
                                 message: format!(
@@ -356,5 +355,158 @@ impl Engine {
         self.features = features.into();
         self.index = index;
         self.warnings = warnings;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(json: &str) -> Engine {
+        Engine::new(Payload::from_json(json).unwrap())
+    }
+
+    #[test]
+    fn unknown_features_are_off_with_the_disabled_variant() {
+        let e = engine(r#"{"version": 2, "features": []}"#);
+        let ctx = Context::new();
+        assert!(!e.is_enabled("nope", &ctx));
+        assert_eq!(e.variant("nope", &ctx), VariantResult::disabled(false));
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn evaluate_agrees_with_is_enabled_and_variant() {
+        let e = engine(
+            r#"{"version": 2, "features": [
+              {"name": "a", "enabled": true, "strategies": [
+                {"name": "flexibleRollout", "parameters": {"rollout": "50", "groupId": "a"}}],
+               "variants": [{"name": "x", "weight": 500}, {"name": "y", "weight": 500,
+                             "payload": {"type": "string", "value": "why"}}]},
+              {"name": "b", "enabled": false, "strategies": []}
+            ]}"#,
+        );
+        assert_eq!(e.feature_names().collect::<Vec<_>>(), ["a", "b"]);
+        let (a, b) = (e.id("a").unwrap(), e.id("b").unwrap());
+        for user in (0..200).map(|i| i.to_string()) {
+            let ctx = Context::new().user_id(&user);
+            let result = e.evaluate(a, &ctx);
+            assert_eq!(result, e.variant("a", &ctx));
+            assert_eq!(result.feature_enabled, e.is_enabled("a", &ctx));
+            assert_eq!(result.enabled, result.feature_enabled);
+            if result.name == "y" {
+                assert_eq!(result.payload.unwrap().value, "why");
+            }
+            assert!(!e.is_enabled_id(b, &ctx));
+        }
+    }
+
+    #[test]
+    fn dependencies_check_parent_state_and_variant() {
+        let e = engine(
+            r#"{"version": 2, "features": [
+              {"name": "parent", "enabled": true, "strategies": [
+                {"name": "default", "constraints": [
+                   {"contextName": "environment", "operator": "IN", "values": ["prod"]}]}],
+               "variants": [{"name": "blue", "weight": 1},
+                            {"name": "red", "weight": 0,
+                             "overrides": [{"contextName": "userId", "values": ["red-user"]}]}]},
+              {"name": "needs-on", "enabled": true, "dependencies": [{"feature": "parent"}]},
+              {"name": "needs-off", "enabled": true,
+               "dependencies": [{"feature": "parent", "enabled": false}]},
+              {"name": "needs-red", "enabled": true,
+               "dependencies": [{"feature": "parent", "variants": ["red"]}]},
+              {"name": "grandchild", "enabled": true, "dependencies": [{"feature": "needs-on"}]},
+              {"name": "orphan", "enabled": true, "dependencies": [{"feature": "missing"}]}
+            ]}"#,
+        );
+        let prod = Context::new().environment("prod").user_id("u1");
+        let dev = Context::new().environment("dev").user_id("u1");
+        let red = Context::new().environment("prod").user_id("red-user");
+        assert!(e.is_enabled("needs-on", &prod));
+        assert!(!e.is_enabled("needs-on", &dev));
+        assert!(!e.is_enabled("needs-off", &prod));
+        assert!(e.is_enabled("needs-off", &dev));
+        assert!(!e.is_enabled("needs-red", &prod), "parent variant is blue");
+        assert!(e.is_enabled("needs-red", &red), "override picks red");
+        assert!(!e.is_enabled("grandchild", &prod), "one level only");
+        assert!(!e.is_enabled("orphan", &prod));
+        let warnings: Vec<String> = e.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "features[\"grandchild\"].dependencies: parent \"needs-on\" has parents of its own; the feature is never on",
+                "features[\"orphan\"].dependencies: parent \"missing\" does not exist; the feature is never on",
+            ]
+        );
+    }
+
+    #[test]
+    fn strategy_variants_use_the_first_strategy_that_is_on() {
+        let e = engine(
+            r#"{"version": 2, "features": [{"name": "f", "enabled": true, "strategies": [
+                {"name": "userWithId", "parameters": {"userIds": "vip"},
+                 "variants": [{"name": "gold", "weight": 1}]},
+                {"name": "default", "variants": []}],
+               "variants": [{"name": "plain", "weight": 1}]}]}"#,
+        );
+        let vip = Context::new().user_id("vip");
+        let other = Context::new().user_id("someone");
+        assert_eq!(e.variant("f", &vip).name, "gold");
+        assert_eq!(e.variant("f", &other).name, "plain");
+    }
+
+    #[test]
+    fn deltas_patch_features_and_segments_and_recompile() {
+        let mut e = engine(
+            r#"{"version": 2,
+                "features": [{"name": "f", "enabled": true,
+                              "strategies": [{"name": "default", "segments": [1]}]}],
+                "segments": [{"id": 1, "constraints": [
+                   {"contextName": "appName", "operator": "IN", "values": ["web"]}]}]}"#,
+        );
+        let web = Context::new().app_name("web");
+        let ios = Context::new().app_name("ios");
+        assert!(e.is_enabled("f", &web) && !e.is_enabled("f", &ios));
+        e.apply_delta(
+            Delta::from_json(
+                r#"{"events": [
+                  {"eventId": 7, "type": "segment-updated", "segment": {"id": 1, "constraints": [
+                     {"contextName": "appName", "operator": "IN", "values": ["ios"]}]}},
+                  {"eventId": 8, "type": "feature-updated",
+                   "feature": {"name": "g", "enabled": true, "strategies": []}}
+                ]}"#,
+            )
+            .unwrap(),
+        );
+        assert!(!e.is_enabled("f", &web) && e.is_enabled("f", &ios));
+        assert!(e.is_enabled("g", &web));
+        e.apply_event(DeltaEvent::SegmentRemoved {
+            event_id: 9,
+            segment_id: 1,
+        });
+        assert!(
+            !e.is_enabled("f", &ios),
+            "a missing segment turns the strategy off"
+        );
+        assert_eq!(e.warnings().len(), 1);
+        e.apply_event(DeltaEvent::FeatureRemoved {
+            event_id: 10,
+            feature_name: "g".into(),
+            project: None,
+        });
+        assert_eq!(e.id("g"), None);
+        assert_eq!(e.payload().features.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_names_keep_the_last() {
+        let e = engine(
+            r#"{"version": 2, "features": [
+              {"name": "f", "enabled": false}, {"name": "f", "enabled": true}]}"#,
+        );
+        assert_eq!(e.len(), 1);
+        assert!(e.is_enabled("f", &Context::new()));
+        assert_eq!(e.warnings().len(), 1);
     }
 }

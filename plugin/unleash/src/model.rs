@@ -5,7 +5,6 @@
 //! evaluate to false, as in the SDKs). Strict about types: a string where a
 //! boolean belongs is an error that names its path.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -114,6 +113,16 @@ impl Strategy {
     }
 }
 
+impl Strategy {
+    /// A parameter by name.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 impl Constraint {
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Constraint, Error> {
         let o = Obj::new(value, path)?;
@@ -204,8 +213,9 @@ pub struct Feature {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Strategy {
     pub name: String,
-    /// Unleash sends strings; numbers and booleans are read as their text.
-    pub parameters: BTreeMap<String, String>,
+    /// Name → value. Unleash sends strings; numbers and booleans are read as
+    /// their text, nulls are dropped. A list: strategies have a handful.
+    pub parameters: Vec<(String, String)>,
     pub constraints: Vec<Constraint>,
     pub segments: Vec<i64>,
     pub variants: Vec<Variant>,
@@ -352,7 +362,7 @@ mod tests {
         let payload = Payload::from_json(json).unwrap();
         let feature = &payload.features[0];
         assert_eq!(feature.project.as_deref(), Some("shop"));
-        assert_eq!(feature.strategies[0].parameters["rollout"], "50");
+        assert_eq!(feature.strategies[0].parameter("rollout"), Some("50"));
         assert_eq!(
             feature.strategies[0].constraints[0].operator,
             Operator::Unknown("FOO".into())

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
 
 use crate::constraints::Constraint;
@@ -16,8 +15,9 @@ use crate::hashing::{random_bucket, HashGroup};
 use crate::model;
 use crate::variants::{Key, Stickiness, VariantSet};
 
-/// Compiled segments by id, shared by the strategies that reference them.
-pub(crate) type Segments = FnvHashMap<i64, Arc<[Constraint]>>;
+/// Compiled segments with their ids, shared by the strategies that
+/// reference them (a list: looked up only while compiling).
+pub(crate) type Segments = Vec<(i64, Arc<[Constraint]>)>;
 
 #[derive(Debug)]
 pub(crate) struct Strategy {
@@ -64,7 +64,7 @@ impl Strategy {
                 message,
             })
         };
-        let param = |name: &str| strategy.parameters.get(name).map(String::as_str);
+        let param = |name: &str| strategy.parameter(name);
         let group = param("groupId").unwrap_or(feature);
         let mut rule = match strategy.name.as_str() {
             "default" => Rule::Always,
@@ -111,8 +111,8 @@ impl Strategy {
         };
         let mut resolved = Vec::with_capacity(strategy.segments.len());
         for id in &strategy.segments {
-            match segments.get(id) {
-                Some(constraints) => resolved.push(Arc::clone(constraints)),
+            match segments.iter().find(|(sid, _)| sid == id) {
+                Some((_, constraints)) => resolved.push(Arc::clone(constraints)),
                 None => {
                     warn(format!(
                         "segment {id} does not exist; the strategy is never on"

@@ -96,7 +96,7 @@ fn build_engine(state: &Value) -> Result<Engine, String> {
     let json = state.to_string();
     if state.get("events").is_some() {
         Delta::from_json(&json)
-            .map(|delta| Engine::from_delta(&delta))
+            .map(Engine::from_delta)
             .map_err(|e| format!("delta does not parse: {e}"))
     } else {
         Payload::from_json(&json)
