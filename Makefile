@@ -91,6 +91,7 @@ test: setup wasm noop-wasm test-unit test-e2e lint
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
 test-unit: unleash-spec
 	$(CARGO) test --workspace --exclude sluice-e2e
+	@$(CARGO) test -q -p sluice-unleash --test client_specification -- --nocapture 2>/dev/null | grep 'cases passed'
 
 ## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
 test-e2e: setup-envoy wasm noop-wasm

@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -15,8 +15,12 @@ use sluice_unleash::{Context, Delta, Engine, Payload};
 fn spec_dir() -> PathBuf {
     match std::env::var_os("UNLEASH_SPEC_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../build/unleash-spec/package/specifications"),
+        None => {
+            // plugin/unleash → the workspace root.
+            let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = crate_dir.ancestors().nth(2).unwrap_or(crate_dir);
+            root.join("build/unleash-spec/package/specifications")
+        }
     }
 }
 
