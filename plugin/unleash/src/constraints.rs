@@ -420,6 +420,65 @@ mod tests {
     }
 
     #[test]
+    fn odd_operands_and_values_do_not_panic() {
+        let operators = [
+            "IN",
+            "NOT_IN",
+            "STR_STARTS_WITH",
+            "STR_ENDS_WITH",
+            "STR_CONTAINS",
+            "NUM_EQ",
+            "NUM_GT",
+            "NUM_GTE",
+            "NUM_LT",
+            "NUM_LTE",
+            "DATE_AFTER",
+            "DATE_BEFORE",
+            "SEMVER_EQ",
+            "SEMVER_GT",
+            "SEMVER_GTE",
+            "SEMVER_LT",
+            "SEMVER_LTE",
+            "REGEX",
+            "IN_CIDR",
+        ];
+        let odd = [
+            "",
+            " ",
+            "ß",
+            "İ",
+            "😃",
+            "1e400",
+            "-0",
+            "NaN",
+            "1.2.3-",
+            "::",
+            "/",
+            "0.0.0.0/0",
+            "2022-02-30T00:00:00Z",
+            "ÄÖÜ long text with spaces",
+            "(",
+            "\\",
+        ];
+        for op in operators {
+            for operand in odd {
+                for ci in [false, true] {
+                    let json = serde_json::json!({
+                        "contextName": "x", "operator": op, "value": operand,
+                        "values": [operand, ""], "caseInsensitive": ci, "inverted": ci,
+                    });
+                    let (c, _) = constraint(&json.to_string());
+                    for value in odd {
+                        let props = [("x", value)];
+                        c.matches(&Context::new().properties(&props));
+                        c.matches(&Context::new());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn cidr_reads_remote_address_and_other_fields() {
         let (c, warnings) = constraint(
             r#"{"contextName": "remoteAddress", "operator": "IN_CIDR", "values": ["10.0.0.0/8", "nope"]}"#,
