@@ -86,6 +86,9 @@ pub struct Decision {
     /// The routes this request matched.
     pub routes: Vec<RouteOutcome>,
     pub overrides: OverrideStatus,
+    /// Unleash features, when the config has an `unleash` source (filled by
+    /// the caller, which holds the current payload).
+    pub unleash: Vec<crate::unleash::FeatureOutcome>,
     /// The request proved tester rights (secret or allowed source): it may
     /// see the debug header.
     pub tester: bool,
@@ -99,12 +102,17 @@ impl Decision {
         incoming_baggage: Option<&[u8]>,
     ) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(2 + self.routes.len());
-        if let (Some(name), false) = (&plan.flags_header, plan.flags.is_empty()) {
+        if let (Some(name), true) = (&plan.flags_header, self.flag_pairs(plan).next().is_some()) {
             out.push((name.clone(), self.flags_header_value(plan)));
         }
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
             if let Some(h) = &flag.header {
                 out.push((h.clone(), flag.variant_values[outcome.variant].clone()));
+            }
+        }
+        for feature in &self.unleash {
+            if let Some((header, value)) = &feature.header {
+                out.push((header.clone(), value.clone()));
             }
         }
         for r in &self.routes {
@@ -120,16 +128,35 @@ impl Decision {
         out
     }
 
+    /// Every flag with its variant: native flags (sorted by name), then
+    /// Unleash features (in payload order).
+    pub fn flag_pairs<'a>(
+        &'a self,
+        plan: &'a Plan,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let native = plan.flags.iter().zip(&self.flags).map(|(flag, outcome)| {
+            (
+                flag.name.as_str(),
+                flag.variant_names[outcome.variant].as_str(),
+            )
+        });
+        native.chain(
+            self.unleash
+                .iter()
+                .map(|f| (f.name.as_str(), f.variant.as_str())),
+        )
+    }
+
     /// `checkout=on;theme=dark`
     pub fn flags_header_value(&self, plan: &Plan) -> String {
-        let mut value = String::with_capacity(plan.flags.len() * 16);
-        for (i, (flag, outcome)) in plan.flags.iter().zip(&self.flags).enumerate() {
+        let mut value = String::with_capacity((plan.flags.len() + self.unleash.len()) * 16);
+        for (i, (name, variant)) in self.flag_pairs(plan).enumerate() {
             if i > 0 {
                 value.push(';');
             }
-            value.push_str(&flag.name);
+            value.push_str(name);
             value.push('=');
-            value.push_str(&flag.variant_names[outcome.variant]);
+            value.push_str(variant);
         }
         value
     }
@@ -151,12 +178,8 @@ impl Decision {
                 value.push(',');
             }
         }
-        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            let _ = write!(
-                value,
-                "{prefix}{}={},",
-                flag.name, flag.variant_names[outcome.variant]
-            );
+        for (name, variant) in self.flag_pairs(plan) {
+            let _ = write!(value, "{prefix}{name}={variant},");
         }
         value.pop();
         value
@@ -194,6 +217,9 @@ impl Decision {
             );
             outcome.reason.write_to(&mut out);
             out.push_str("); ");
+        }
+        for feature in &self.unleash {
+            let _ = write!(out, "{}={}(unleash); ", feature.name, feature.variant);
         }
         out.truncate(out.trim_end_matches([';', ' ']).len());
         out

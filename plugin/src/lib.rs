@@ -17,6 +17,7 @@ pub mod engine;
 pub mod guard;
 pub mod plan;
 pub mod telemetry;
+pub mod unleash;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -30,6 +30,7 @@ pub struct Plan {
     pub baggage_header: Option<HeaderId>,
     /// Every request header Sluice writes; incoming copies are removed.
     pub owned_headers: Vec<String>,
+    pub unleash: Option<crate::unleash::UnleashPlan>,
 }
 
 /// A request fact a condition or key reads.

@@ -5,6 +5,7 @@ mod error;
 mod flags;
 mod routes;
 mod text;
+mod unleash;
 
 pub use error::ConfigError;
 
@@ -115,6 +116,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         owned.claim(&secret, "overrides.secret_header")?;
     }
     let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
+    let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
     for route in &routes {
         if names.contains(&route.name.as_str()) {
             return Err(ConfigError::new(
@@ -124,11 +126,15 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         }
     }
 
-    let reads_clock = flags
-        .iter()
-        .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
+    let reads_clock = unleash.is_some()
+        || flags
+            .iter()
+            .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
         || routes.iter().any(routes::reads_clock);
     let reads_source_address = conditions.reads_source_address
+        || unleash
+            .as_ref()
+            .is_some_and(|u| u.remote_address.contains(&Subject::SourceAddress))
         || user_key.contains(&Subject::SourceAddress)
         || session_key.contains(&Subject::SourceAddress)
         || overrides
@@ -152,6 +158,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         baggage_prefix,
         baggage_header,
         owned_headers: owned.names,
+        unleash,
     })
 }
 

@@ -24,13 +24,20 @@ pub enum RouteControl {
     Paused(u32),
 }
 
+/// Evaluates with the config's own Unleash payload (if any) and no guard.
 pub fn evaluate(plan: &Plan, req: &Request) -> Decision {
-    evaluate_with(plan, req, &[])
+    let initial = plan.unleash.as_ref().and_then(|u| u.initial.as_deref());
+    evaluate_with(plan, req, &[], initial)
 }
 
 /// Evaluates with per-route controls (indexed like `plan.routes`; missing
 /// entries are `Normal`).
-pub fn evaluate_with(plan: &Plan, req: &Request, controls: &[RouteControl]) -> Decision {
+pub fn evaluate_with(
+    plan: &Plan,
+    req: &Request,
+    controls: &[RouteControl],
+    unleash_engine: Option<&sluice_unleash::Engine>,
+) -> Decision {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
     let mut flags = vec![
@@ -78,11 +85,16 @@ pub fn evaluate_with(plan: &Plan, req: &Request, controls: &[RouteControl]) -> D
                 && overrides::authorised(plan, req)
         }
     };
+    let unleash = match &plan.unleash {
+        Some(u) => crate::unleash::evaluate(u, unleash_engine, req),
+        None => Vec::new(),
+    };
     Decision {
         flags,
         routes,
         overrides: status,
         tester,
+        unleash,
     }
 }
 

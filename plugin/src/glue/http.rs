@@ -92,7 +92,9 @@ impl HttpContext for SluiceHttp {
         if plan.reads_clock || !plan.routes.is_empty() {
             req.now_ms = self.now_ms();
         }
-        let decision = engine::evaluate_with(plan, &req, &worker.controls.borrow());
+        let unleash = worker.unleash.borrow().clone();
+        let decision =
+            engine::evaluate_with(plan, &req, &worker.controls.borrow(), unleash.as_deref());
         worker.tally.borrow_mut().count_decision(&decision);
         if !decision.routes.is_empty() {
             self.routed = decision

@@ -3,6 +3,7 @@
 //! needs, asks the engine, and applies the decision.
 mod http;
 mod root;
+mod unleash_poll;
 mod worker;
 
 use proxy_wasm::traits::RootContext;

@@ -1,7 +1,7 @@
 //! Root context: one per plugin config per worker VM. Compiles the pushed
 //! config, defines stats, and on each tick flushes stats and runs guards.
 use super::http::SluiceHttp;
-use super::worker::{count_config, Worker};
+use super::worker::{bump_counter, Worker};
 use crate::compile;
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -26,13 +26,25 @@ impl SluiceRoot {
     }
 }
 
-impl Context for SluiceRoot {}
+impl Context for SluiceRoot {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(worker) = &self.worker {
+            worker.unleash_response(token_id, num_headers, body_size);
+        }
+    }
+}
 
 impl RootContext for SluiceRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let Some(bytes) = self.get_plugin_configuration() else {
             error!("sluice: config rejected: config: no plugin configuration was given");
-            count_config("sluice.config.rejected");
+            bump_counter("sluice.config.rejected");
             return false;
         };
         match compile::load(&bytes) {
@@ -53,7 +65,7 @@ impl RootContext for SluiceRoot {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64);
                 self.worker = Some(Rc::new(Worker::new(plan, plan_id, seed)));
-                count_config("sluice.config.loaded");
+                bump_counter("sluice.config.loaded");
                 self.set_tick_period(TICK);
                 true
             }
@@ -61,7 +73,7 @@ impl RootContext for SluiceRoot {
                 // Returning false makes Envoy reject this config (and keep the
                 // previous one, or refuse to start on the first).
                 error!("sluice: config rejected: {err}");
-                count_config("sluice.config.rejected");
+                bump_counter("sluice.config.rejected");
                 false
             }
         }
@@ -70,7 +82,9 @@ impl RootContext for SluiceRoot {
     fn on_tick(&mut self) {
         if let Some(worker) = &self.worker {
             worker.flush_metrics();
-            worker.run_guards(self.now_ms());
+            let now = self.now_ms();
+            worker.run_guards(now);
+            worker.tick_unleash(now);
         }
     }
 

@@ -9,6 +9,7 @@ use log::{info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
 use std::cell::RefCell;
+use std::rc::Rc;
 
 pub struct Worker {
     pub plan: Plan,
@@ -19,6 +20,9 @@ pub struct Worker {
     /// Per route: what this worker saw since it last merged into the window.
     pub guard_deltas: RefCell<Vec<Delta>>,
     pub controls: RefCell<Vec<RouteControl>>,
+    /// The Unleash payload in force (pushed, then replaced by polls).
+    pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
+    pub poll_state: RefCell<super::unleash_poll::PollState>,
     metrics: Metrics,
 }
 
@@ -40,7 +44,8 @@ fn define(kind: MetricType, name: &str) -> u32 {
     hostcalls::define_metric(kind, name).unwrap_or(0)
 }
 
-pub fn count_config(name: &str) {
+/// Adds one to a counter by name (defined on first use); for rare events.
+pub fn bump_counter(name: &str) {
     let id = define(MetricType::Counter, name);
     let _ = hostcalls::increment_metric(id, 1);
 }
@@ -88,7 +93,10 @@ impl Worker {
                 .collect(),
         };
         let routes = plan.routes.len();
+        let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
         Worker {
+            unleash: RefCell::new(unleash),
+            poll_state: RefCell::default(),
             tally: RefCell::new(Tally::for_plan(&plan)),
             guard_deltas: RefCell::new(vec![Delta::default(); routes]),
             controls: RefCell::new(vec![RouteControl::Normal; routes]),

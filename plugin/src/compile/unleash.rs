@@ -1,0 +1,177 @@
+//! The `unleash` section: context mapping, per-feature headers, the inline
+//! payload and the polling settings.
+use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeaders};
+use crate::config::{BeforeFirstPayload, Config};
+use crate::plan::Subject;
+use crate::unleash::{PollPlan, UnleashPlan};
+
+pub(crate) fn compile_unleash(
+    config: &Config,
+    headers: &mut HeaderTable,
+    owned: &mut OwnedHeaders,
+    native_flags: &[&str],
+) -> Result<Option<UnleashPlan>, ConfigError> {
+    let Some(u) = &config.unleash else {
+        return Ok(None);
+    };
+    if u.payload.is_none() && u.poll.is_none() {
+        return Err(ConfigError::new(
+            "unleash",
+            "give a payload, a poll, or both",
+        ));
+    }
+    let initial = match &u.payload {
+        Some(value) => {
+            let bytes = serde_json::to_vec(value)
+                .map_err(|e| ConfigError::new("unleash.payload", e.to_string()))?;
+            let payload = sluice_unleash::Payload::from_slice(&bytes).map_err(|e| {
+                let at = if e.path.is_empty() {
+                    "unleash.payload".to_string()
+                } else {
+                    format!("unleash.payload.{}", e.path)
+                };
+                ConfigError::new(at, e.message)
+            })?;
+            Some(std::rc::Rc::new(sluice_unleash::Engine::new(payload)))
+        }
+        None => None,
+    };
+    let ctx = &u.context;
+    let sources = |list: &[crate::config::Source],
+                   fallback: &[crate::config::Source],
+                   path: &str,
+                   headers: &mut HeaderTable| {
+        key_sources(if list.is_empty() { fallback } else { list }, path, headers)
+    };
+    let user_id = sources(
+        &ctx.user_id,
+        &config.identity.user,
+        "unleash.context.user_id",
+        headers,
+    )?;
+    let session_id = sources(
+        &ctx.session_id,
+        &config.identity.session,
+        "unleash.context.session_id",
+        headers,
+    )?;
+    let remote_address = if ctx.remote_address.is_empty() {
+        vec![Subject::SourceAddress]
+    } else {
+        key_sources(
+            &ctx.remote_address,
+            "unleash.context.remote_address",
+            headers,
+        )?
+    };
+    let mut properties = Vec::with_capacity(ctx.properties.len());
+    for (name, source) in ctx.properties.iter() {
+        let path = format!("unleash.context.properties.{name}");
+        text::check_name(name, &path, "property name")?;
+        properties.push((name.to_string(), subject_of(source, &path, headers)?));
+    }
+    for (field, value) in [
+        ("app_name", &ctx.app_name),
+        ("environment", &ctx.environment),
+    ] {
+        if let Some(v) = value {
+            text::check_header_value(v, &format!("unleash.context.{field}"))?;
+        }
+    }
+
+    let features = match &u.features {
+        Some(list) => {
+            let mut names = Vec::with_capacity(list.len());
+            for (i, name) in list.iter().enumerate() {
+                let path = format!("unleash.features[{i}]");
+                text::check_name(name, &path, "feature name")?;
+                if native_flags.contains(&name.as_str()) {
+                    return Err(ConfigError::new(
+                        path,
+                        format!(
+                            "`{name}` is also a native flag; the flags header would carry it twice"
+                        ),
+                    ));
+                }
+                names.push(name.clone());
+            }
+            Some(names)
+        }
+        None => None,
+    };
+    let mut feature_headers = Vec::with_capacity(u.headers.len());
+    for (feature, header) in u.headers.iter() {
+        let path = format!("unleash.headers.{feature}");
+        text::check_name(feature, &path, "feature name")?;
+        let header = text::output_header(header, &path)?;
+        owned.claim(&header, &path)?;
+        feature_headers.push((feature.to_string(), header));
+    }
+
+    let poll = match &u.poll {
+        Some(p) => {
+            let path = "unleash.poll";
+            if p.cluster.is_empty() || p.cluster.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(ConfigError::new(
+                    format!("{path}.cluster"),
+                    "must name an Envoy cluster",
+                ));
+            }
+            if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
+                return Err(ConfigError::new(
+                    format!("{path}.path"),
+                    format!("`{}` must start with `/`", p.path.escape_debug()),
+                ));
+            }
+            if let Some(a) = &p.authorization {
+                text::check_header_value(a, &format!("{path}.authorization"))?;
+            }
+            let authority = p.authority.clone().unwrap_or_else(|| p.cluster.clone());
+            text::check_header_value(&authority, &format!("{path}.authority"))?;
+            let interval_ms = text::duration_millis(&p.interval, &format!("{path}.interval"))?;
+            if interval_ms < 1000 {
+                return Err(ConfigError::new(
+                    format!("{path}.interval"),
+                    "must be at least 1s",
+                ));
+            }
+            let timeout_ms = text::duration_millis(&p.timeout, &format!("{path}.timeout"))?;
+            if timeout_ms == 0 || timeout_ms > interval_ms {
+                return Err(ConfigError::new(
+                    format!("{path}.timeout"),
+                    "must be above 0 and at most the interval",
+                ));
+            }
+            if p.max_body_bytes == 0 {
+                return Err(ConfigError::new(
+                    format!("{path}.max_body_bytes"),
+                    "must be above 0",
+                ));
+            }
+            Some(PollPlan {
+                cluster: p.cluster.clone(),
+                authority,
+                path: p.path.clone(),
+                authorization: p.authorization.clone(),
+                interval_ms,
+                timeout_ms,
+                max_body_bytes: p.max_body_bytes,
+            })
+        }
+        None => None,
+    };
+    Ok(Some(UnleashPlan {
+        initial,
+        poll,
+        user_id,
+        session_id,
+        remote_address,
+        properties,
+        app_name: ctx.app_name.clone(),
+        environment: ctx.environment.clone(),
+        features,
+        feature_headers,
+        pass_through_before_payload: u.before_first_payload == BeforeFirstPayload::PassThrough,
+        native_flags: native_flags.iter().map(|f| f.to_string()).collect(),
+    }))
+}

@@ -1,0 +1,185 @@
+//! Unleash toggles as a flag source: the compiled `unleash` section, and the
+//! evaluation of every feature of the current payload for one request into
+//! what the flags header and per-feature headers carry. Pure: the payload
+//! (pushed or polled) is handed in.
+use crate::engine::Request;
+use crate::plan::Subject;
+use sluice_unleash::{Context, Engine};
+use std::rc::Rc;
+
+#[derive(Debug)]
+pub struct UnleashPlan {
+    /// The payload pushed with the config, compiled, if any.
+    pub initial: Option<Rc<Engine>>,
+    pub poll: Option<PollPlan>,
+    pub user_id: Vec<Subject>,
+    pub session_id: Vec<Subject>,
+    pub remote_address: Vec<Subject>,
+    pub properties: Vec<(String, Subject)>,
+    pub app_name: Option<String>,
+    pub environment: Option<String>,
+    /// Only these features are written (and, before any payload, as `off`).
+    pub features: Option<Vec<String>>,
+    /// Feature → its own header.
+    pub feature_headers: Vec<(String, String)>,
+    pub pass_through_before_payload: bool,
+    /// Native flag names: a payload feature of the same name is not written.
+    pub native_flags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PollPlan {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub max_body_bytes: u64,
+}
+
+/// One feature's answer, as written on the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureOutcome {
+    pub name: String,
+    /// Variant name when one was chosen, else `on` / `off`.
+    pub variant: String,
+    /// The header of its own and the value for it (the variant's payload
+    /// value when it has one), when configured.
+    pub header: Option<(String, String)>,
+}
+
+/// Evaluates every feature the plan writes; `engine` is `None` until a first
+/// payload has arrived. Features named like native flags are skipped
+/// (native flags win).
+pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> Vec<FeatureOutcome> {
+    let Some(engine) = engine else {
+        if plan.pass_through_before_payload {
+            return Vec::new();
+        }
+        return plan
+            .features
+            .iter()
+            .flatten()
+            .map(|name| outcome(plan, name, "off".to_string(), None))
+            .collect();
+    };
+    let text = |subjects: &[Subject]| {
+        subjects.iter().find_map(|s| {
+            req.value(s)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| std::str::from_utf8(v).ok())
+        })
+    };
+    let properties: Vec<(&str, &str)> = plan
+        .properties
+        .iter()
+        .filter_map(|(name, s)| Some((name.as_str(), std::str::from_utf8(req.value(s)?).ok()?)))
+        .collect();
+    let entropy = std::cell::Cell::new(req.entropy);
+    let random = || {
+        // A cheap generator over the request's entropy (splitmix64 step).
+        let mut x = entropy.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        entropy.set(x);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (x ^ (x >> 31)) as u32
+    };
+    let mut ctx = Context::new()
+        .current_time_millis(req.now_ms)
+        .properties(&properties)
+        .random(&random);
+    if let Some(v) = text(&plan.user_id) {
+        ctx = ctx.user_id(v);
+    }
+    if let Some(v) = text(&plan.session_id) {
+        ctx = ctx.session_id(v);
+    }
+    if let Some(v) = text(&plan.remote_address) {
+        ctx = ctx.remote_address(v);
+    }
+    if let Some(v) = &plan.app_name {
+        ctx = ctx.app_name(v);
+    }
+    if let Some(v) = &plan.environment {
+        ctx = ctx.environment(v);
+    }
+    let evaluate_one = |name: &str, id| {
+        let result = engine.evaluate(id, &ctx);
+        let variant = if !result.feature_enabled {
+            "off".to_string()
+        } else if result.enabled {
+            header_token(result.name)
+        } else {
+            "on".to_string()
+        };
+        let payload = result
+            .payload
+            .map(|p| p.value.as_str())
+            .filter(|v| !v.chars().any(char::is_control));
+        outcome(plan, name, variant, payload)
+    };
+    match &plan.features {
+        Some(list) => list
+            .iter()
+            .map(|name| match engine.id(name) {
+                Some(id) => evaluate_one(name, id),
+                // Listed but not (or no longer) in the payload: off.
+                None => outcome(plan, name, "off".to_string(), None),
+            })
+            .collect(),
+        None => engine
+            .features()
+            .filter(|(_, name)| {
+                is_header_safe_name(name) && !plan.native_flags.iter().any(|f| f == name)
+            })
+            .map(|(id, name)| evaluate_one(name, id))
+            .collect(),
+    }
+}
+
+fn outcome(
+    plan: &UnleashPlan,
+    name: &str,
+    variant: String,
+    payload: Option<&str>,
+) -> FeatureOutcome {
+    let header = plan
+        .feature_headers
+        .iter()
+        .find(|(feature, _)| feature == name)
+        .map(|(_, header)| {
+            (
+                header.clone(),
+                payload.map_or_else(|| variant.clone(), str::to_string),
+            )
+        });
+    FeatureOutcome {
+        name: name.to_string(),
+        variant,
+        header,
+    }
+}
+
+/// Feature names go into `name=variant;…` as they are, so only names of
+/// letters, digits, `_`, `-` and `.` are written.
+pub fn is_header_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// Variant names from Unleash are free text: anything that could break the
+/// `name=variant;` format or the header becomes `_`.
+fn header_token(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
