@@ -9,6 +9,7 @@ WASM_TARGET := wasm32-wasip1
 BUILD_DIR   := build
 WASM        := $(BUILD_DIR)/sluice.wasm
 NOOP_WASM   := $(BUILD_DIR)/noop.wasm
+PROBE_WASM  := $(BUILD_DIR)/probe.wasm
 # The Unleash client specification the conformance test runs; fetched, never committed.
 UNLEASH_SPEC_VERSION := 6.1.0
 UNLEASH_SPEC         := $(BUILD_DIR)/unleash-spec
@@ -22,7 +23,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm test test-unit unleash-spec test-e2e docker-config lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules test test-unit unleash-spec test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -85,8 +86,16 @@ noop-wasm: setup-rust
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p noop-filter
 	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/noop_filter.wasm $(NOOP_WASM)
 
+# The test-only probe filter host-test drives every hostcall through.
+probe-wasm: setup-rust
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-probe-filter
+	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/probe_filter.wasm $(PROBE_WASM)
+
+## modules: every .wasm the host-test tests load (filter, noop, probe)
+modules: wasm noop-wasm probe-wasm
+
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
-test: setup wasm noop-wasm test-unit test-e2e lint
+test: setup modules test-unit test-e2e lint
 
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
 test-unit: unleash-spec
