@@ -34,7 +34,8 @@ fn engine() -> &'static Engine {
 /// Compiled modules, by path, size and mtime: each test binary compiles a
 /// module once however many hosts it starts.
 fn compile_file(path: &Path) -> Result<Module> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (u64, SystemTime, Module)>>> = OnceLock::new();
+    type Compiled = HashMap<PathBuf, (u64, SystemTime, Module)>;
+    static CACHE: OnceLock<Mutex<Compiled>> = OnceLock::new();
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read wasm module {}", path.display()))?;
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
@@ -47,10 +48,60 @@ fn compile_file(path: &Path) -> Result<Module> {
     }
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read wasm module {}", path.display()))?;
-    let module = Module::new(engine(), &bytes)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("cannot compile {}", path.display()))?;
+    let module =
+        compile_cached(&bytes).with_context(|| format!("cannot compile {}", path.display()))?;
     cache.insert(path.to_path_buf(), (meta.len(), mtime, module.clone()));
+    Ok(module)
+}
+
+/// Compiles `bytes`, reusing machine code cached on disk by an earlier process
+/// (Cranelift takes seconds for a filter in a debug build). The cache lives in
+/// `$SLUICE_HOST_CACHE`, else `$XDG_CACHE_HOME/sluice-host` or
+/// `~/.cache/sluice-host`, keyed by a hash of the module and the engine's
+/// settings; `SLUICE_HOST_CACHE=off` disables it.
+fn compile_cached(bytes: &[u8]) -> Result<Module> {
+    use std::hash::{Hash, Hasher};
+    let dir = match std::env::var_os("SLUICE_HOST_CACHE") {
+        Some(dir) if dir == "off" => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("sluice-host")),
+    };
+    let Some(dir) = dir else {
+        return Ok(Module::new(engine(), bytes)?);
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine().precompile_compatibility_hash().hash(&mut hasher);
+    bytes.hash(&mut hasher);
+    let file = dir.join(format!("{:016x}-{}.cwasm", hasher.finish(), bytes.len()));
+    if file.exists() {
+        // SAFETY: the file is one this function wrote with `Module::serialize`
+        // for this engine configuration (the name hashes both); wasmtime also
+        // checks the engine compatibility header and fails rather than load a
+        // mismatched artifact, in which case we recompile.
+        if let Ok(module) = unsafe { Module::deserialize_file(engine(), &file) } {
+            return Ok(module);
+        }
+    }
+    let module = Module::new(engine(), bytes)?;
+    if let Ok(serialized) = module.serialize() {
+        let tmp = dir.join(format!(
+            ".{}.{}",
+            std::process::id(),
+            file.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("module")
+        ));
+        // Best effort: a cache that cannot be written only costs time.
+        if std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::write(&tmp, serialized).is_ok()
+            && std::fs::rename(&tmp, &file).is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
     Ok(module)
 }
 
