@@ -722,3 +722,60 @@ fn a_request_paused_forever_is_an_error_not_a_hang() {
         "{error}"
     );
 }
+
+#[test]
+fn log_level_grpc_stubs_done_and_body_buffers() {
+    let config = json!({
+        "echo_request_body": true,
+        "response_body": "replaced",
+        "request": [
+            {"op": "log_level", "to": "x-level"},
+            {"op": "grpc", "to": "x-grpc"},
+            {"op": "done", "to": "x-done"},
+        ],
+    });
+    let mut host = probe(config).log_level(LogLevel::Warn).build().unwrap();
+    let out = host
+        .request()
+        .method("POST")
+        .body("abc")
+        .upstream_body("original")
+        .send()
+        .unwrap();
+    assert_eq!(out.request_header("x-level").as_deref(), Some("Warn"));
+    assert_eq!(
+        out.request_header("x-grpc").as_deref(),
+        Some("Err(InternalFailure)"),
+        "gRPC callouts are not scripted"
+    );
+    assert_eq!(out.request_header("x-done").as_deref(), Some("Ok(())"));
+    assert_eq!(
+        out.response_header("x-request-body").as_deref(),
+        Some("abc"),
+        "the request body is readable in on_request_body: {:?} {:?}",
+        out.response_headers,
+        out.fuel
+    );
+    assert_eq!(
+        out.response_body, b"replaced",
+        "set_buffer_bytes replaced the response body"
+    );
+}
+
+#[test]
+fn a_reset_stream_is_neither_forwarded_nor_answered() {
+    let mut host = host(
+        json!({"request": [{"op": "reset"}], "response": [{"op": "set", "name": "x-resp", "value": "1"}]}),
+    );
+    let out = host.request().send().unwrap();
+    assert!(out.reset);
+    assert!(!out.forwarded);
+    assert_eq!(
+        out.actions,
+        vec![("proxy_on_request_headers", Action::Pause)]
+    );
+    assert!(
+        !out.response_headers.contains("x-resp"),
+        "no response phase after a reset"
+    );
+}

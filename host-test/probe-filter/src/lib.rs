@@ -33,6 +33,11 @@ struct Config {
     on_tick: Vec<Op>,
     request: Vec<Op>,
     response: Vec<Op>,
+    /// Replaces the whole response body (`proxy_set_buffer_bytes`).
+    response_body: Option<String>,
+    /// Writes `x-request-body` = the request body as read in `on_http_request_body`
+    /// into the response headers.
+    echo_request_body: bool,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
@@ -152,6 +157,20 @@ enum Op {
     Tick {
         ms: u64,
     },
+    /// `proxy_get_log_level` into `to`.
+    LogLevel {
+        to: String,
+    },
+    /// `dispatch_grpc_call` (the host has no gRPC upstreams): status into `to`.
+    Grpc {
+        to: String,
+    },
+    /// `proxy_done`.
+    Done {
+        to: String,
+    },
+    /// Resets the stream (`proxy_close_stream`).
+    Reset,
     Spin,
 }
 
@@ -401,6 +420,31 @@ fn run(ops: &[Op], scope: &Scope) -> Action {
             Op::Tick { ms } => {
                 let _ = hostcalls::set_tick_period(Duration::from_millis(*ms));
             }
+            Op::LogLevel { to } => {
+                let level = hostcalls::get_log_level()
+                    .map(|l| format!("{l:?}"))
+                    .unwrap_or_else(|s| format!("{s:?}"));
+                out(scope, to, level.as_bytes());
+            }
+            Op::Grpc { to } => {
+                let result = hostcalls::dispatch_grpc_call(
+                    "grpc",
+                    "svc",
+                    "Method",
+                    vec![],
+                    None,
+                    Duration::from_secs(1),
+                );
+                out(scope, to, format!("{result:?}").as_bytes());
+            }
+            Op::Done { to } => {
+                let result = hostcalls::done();
+                out(scope, to, format!("{result:?}").as_bytes());
+            }
+            Op::Reset => {
+                let _ = hostcalls::reset_http_request();
+                action = Action::Pause;
+            }
             Op::Spin => {
                 let mut i: u64 = 0;
                 loop {
@@ -512,6 +556,7 @@ impl RootContext for ProbeRoot {
         Some(Box::new(ProbeHttp {
             config: self.config.clone(),
             paused: false,
+            request_body: None,
         }))
     }
 }
@@ -519,6 +564,7 @@ impl RootContext for ProbeRoot {
 struct ProbeHttp {
     config: Rc<Config>,
     paused: bool,
+    request_body: Option<Bytes>,
 }
 
 impl Context for ProbeHttp {
@@ -568,11 +614,28 @@ impl HttpContext for ProbeHttp {
         action
     }
 
+    fn on_http_request_body(&mut self, size: usize, _end_of_stream: bool) -> Action {
+        if self.config.echo_request_body {
+            self.request_body = self.get_http_request_body(0, size);
+        }
+        Action::Continue
+    }
+
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(body) = self.request_body.take() {
+            self.add_http_response_header_bytes("x-request-body", &body);
+        }
         run(
             &self.config.response,
             &Scope::Http(MapType::HttpResponseHeaders),
         )
+    }
+
+    fn on_http_response_body(&mut self, size: usize, _end_of_stream: bool) -> Action {
+        if let Some(body) = &self.config.response_body {
+            self.set_http_response_body(0, size, body.as_bytes());
+        }
+        Action::Continue
     }
 
     fn on_log(&mut self) {
