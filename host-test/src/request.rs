@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Builds and sends one request (see [`Host::request`]). Defaults:
-/// `GET /` to authority `example.com`, scheme `http`, from `10.0.0.2:40000` to
+/// `GET /` to authority `example.com`, scheme `http`, from `203.0.113.7:40000` (a
+/// documentation address outside private ranges) to
 /// `10.0.0.1:8080`; the upstream answers `200` with no body.
 pub struct RequestBuilder<'h> {
     host: &'h mut Host,
@@ -42,7 +43,7 @@ impl<'h> RequestBuilder<'h> {
             headers: Vec::new(),
             body: Vec::new(),
             trailers: HeaderMap::new(),
-            source: "10.0.0.2:40000".to_string(),
+            source: "203.0.113.7:40000".to_string(),
             destination: "10.0.0.1:8080".to_string(),
             properties: HashMap::new(),
             at: None,

@@ -33,7 +33,7 @@ REQUEST OPTIONS:
   --path P                  :path (default /)
   --method M                :method (default GET)
   --authority A             :authority (default example.com)
-  --source IP:PORT          downstream address (default 10.0.0.2:40000)
+  --source IP:PORT          downstream address (default 203.0.113.7:40000)
   --at TIME                 request time: RFC 3339 (2026-03-01T12:00:00Z) or unix seconds
 
 COMMON OPTIONS:
