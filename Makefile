@@ -23,7 +23,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules test test-unit unleash-spec test-e2e docker-config lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel test test-unit unleash-spec test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -90,6 +90,10 @@ noop-wasm: setup-rust
 probe-wasm: setup-rust
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-probe-filter
 	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/probe_filter.wasm $(PROBE_WASM)
+
+## fuel: wasm instructions per request of the standard scenarios (deterministic)
+fuel: modules
+	$(CARGO) test -q -p sluice-host-test --test noop --test plugin_glue fuel -- --nocapture
 
 ## modules: every .wasm the host-test tests load (filter, noop, probe)
 modules: wasm noop-wasm probe-wasm

@@ -490,6 +490,10 @@ impl Worker {
             }
             drop(shared);
             self.failed = Some(message.clone());
+            // A dead VM has no timers and no callouts any more.
+            let state = self.store.data_mut();
+            state.tick_period = None;
+            state.pending_calls.clear();
             bail!(message);
         }
         Ok(results.first().and_then(Val::i32))
@@ -630,7 +634,7 @@ impl Host {
                 token,
             }) = event
             {
-                if let Some(w) = self.workers.get_mut(worker) {
+                if let Some(w) = self.workers.get_mut(worker).filter(|w| w.failed.is_none()) {
                     w.call(
                         "proxy_on_queue_ready",
                         context_id,

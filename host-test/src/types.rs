@@ -251,6 +251,16 @@ pub struct Fuel {
     pub hooks: Vec<HookFuel>,
 }
 
+/// One line per hook: `hook fuel`, then the total.
+impl fmt::Display for Fuel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for hook in &self.hooks {
+            writeln!(f, "{:<28} {:>10}", hook.hook, hook.fuel)?;
+        }
+        write!(f, "{:<28} {:>10}", "total", self.total())
+    }
+}
+
 impl Fuel {
     pub fn total(&self) -> u64 {
         self.hooks.iter().map(|h| h.fuel).sum()

@@ -779,3 +779,26 @@ fn a_reset_stream_is_neither_forwarded_nor_answered() {
         "no response phase after a reset"
     );
 }
+
+#[test]
+fn a_trap_in_on_tick_fails_that_advance_once_and_stops_the_dead_vm_timer() {
+    let mut host = probe(json!({"tick_ms": 100, "on_tick": [{"op": "spin"}]}))
+        .fuel_limit(1_000_000)
+        .build()
+        .unwrap();
+    let error = host
+        .advance(Duration::from_millis(150))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("proxy_on_tick trapped: fuel limit of 1000000 instructions exhausted"),
+        "{error}"
+    );
+    host.advance(Duration::from_secs(10))
+        .expect("the dead VM has no timer left");
+    let error = host.request().send().unwrap_err().to_string();
+    assert!(
+        error.contains("worker 0 is dead since an earlier failure: proxy_on_tick trapped"),
+        "{error}"
+    );
+}
