@@ -177,6 +177,7 @@ impl<'h> RequestBuilder<'h> {
         for (k, v) in headers {
             sent.add(k, v);
         }
+        validate(&sent)?;
 
         let marks = Marks::take(host);
         let root = host.workers[w].root_id();
@@ -293,6 +294,29 @@ impl<'h> RequestBuilder<'h> {
             fuel,
         })
     }
+}
+
+/// What Envoy's HTTP codecs let through to filters: header names are tokens
+/// (RFC 9110), values have no NUL, CR or LF. Anything else is refused before a
+/// filter could see it, so a request carrying it is an error here.
+fn validate(headers: &HeaderMap) -> Result<()> {
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    for (name, value) in headers.iter() {
+        let bare = name.strip_prefix(b":").unwrap_or(name);
+        if bare.is_empty() || !bare.iter().all(token) {
+            bail!(
+                "invalid header name \"{}\": Envoy rejects the request before any filter runs",
+                name.escape_ascii()
+            );
+        }
+        if value.iter().any(|b| matches!(b, 0 | b'\r' | b'\n')) {
+            bail!(
+                "header {} has NUL, CR or LF in its value: Envoy rejects the request before any filter runs",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The response Envoy sends for a local reply: `:status`, `content-length` and

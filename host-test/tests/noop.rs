@@ -83,3 +83,36 @@ fn noop_fuel_is_deterministic_and_small() {
         total(&steady)
     );
 }
+
+#[test]
+fn requests_envoy_codecs_would_refuse_are_errors() {
+    let mut host = Host::builder(common::module("noop.wasm")).build().unwrap();
+    let bad_name = host
+        .request()
+        .header([b'x', 0xff], "v")
+        .send()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad_name.contains("invalid header name \"x\\xff\""),
+        "{bad_name}"
+    );
+    let bad_value = host
+        .request()
+        .header("x-a", "a\r\nx-b: c")
+        .send()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad_value.contains("header x-a has NUL, CR or LF"),
+        "{bad_value}"
+    );
+    assert!(
+        host.request()
+            .header("x-a", [0xff, b' ', b'"'])
+            .send()
+            .unwrap()
+            .forwarded,
+        "obs-text values are fine"
+    );
+}
