@@ -441,6 +441,10 @@ pub(crate) fn property(state: &VmState, name: &str) -> Option<Vec<u8>> {
         "request.headers" => req?.serialize(),
         "request.size" => int(stream.request_body.as_ref().map_or(0, Vec::len) as i64),
         "response.headers" => stream.response_headers.as_ref()?.serialize(),
+        "response.code_details" => {
+            stream.response_headers.as_ref()?;
+            stream.info.code_details.clone().into_bytes()
+        }
         "response.code" => {
             let code = stream.response_headers.as_ref()?.get_str(":status")?;
             int(code.parse().ok()?)

@@ -29,6 +29,8 @@ pub struct RequestBuilder<'h> {
     at: Option<SystemTime>,
     upstream: HeaderMap,
     upstream_body: Vec<u8>,
+    upstream_details: String,
+    upstream_latency: Duration,
 }
 
 impl<'h> RequestBuilder<'h> {
@@ -49,6 +51,8 @@ impl<'h> RequestBuilder<'h> {
             at: None,
             upstream: HeaderMap::from_pairs([(":status", "200")]),
             upstream_body: Vec::new(),
+            upstream_details: "via_upstream".to_string(),
+            upstream_latency: Duration::ZERO,
         }
     }
 
@@ -130,6 +134,21 @@ impl<'h> RequestBuilder<'h> {
         self
     }
 
+    /// `response.code_details` of the response (default `via_upstream`). Use
+    /// Envoy's own details to stand for a reply Envoy generated instead of the
+    /// upstream, e.g. `upstream_status(504).response_code_details("upstream_response_timeout")`.
+    pub fn response_code_details(mut self, details: &str) -> Self {
+        self.upstream_details = details.to_string();
+        self
+    }
+
+    /// Virtual time the upstream takes to answer: the shared clock advances this
+    /// much between the request and the response phase (ticks due meanwhile fire).
+    pub fn upstream_latency(mut self, latency: Duration) -> Self {
+        self.upstream_latency = latency;
+        self
+    }
+
     pub fn upstream_body(mut self, body: impl AsRef<[u8]>) -> Self {
         self.upstream_body = body.as_ref().to_vec();
         self
@@ -159,6 +178,8 @@ impl<'h> RequestBuilder<'h> {
             at,
             upstream,
             upstream_body,
+            upstream_details,
+            upstream_latency,
         } = self;
         if let Some(at) = at {
             let target = at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -188,6 +209,7 @@ impl<'h> RequestBuilder<'h> {
             destination,
             start,
             properties,
+            code_details: String::new(),
         };
         let mut stream = Stream::new(info);
         stream.request_headers = Some(sent.clone());
@@ -225,9 +247,19 @@ impl<'h> RequestBuilder<'h> {
         let forwarded = !run.stopped();
         let request_headers = run.stream().request_headers.clone().unwrap_or_default();
 
-        let (mut response_headers, mut response_body) = match &run.stream().local_reply {
-            Some(reply) => local_reply_response(reply),
-            None => (upstream, upstream_body),
+        let (mut response_headers, mut response_body) = match run.stream().local_reply.clone() {
+            Some(reply) => {
+                run.stream().info.code_details = reply.details.clone();
+                local_reply_response(&reply)
+            }
+            None => {
+                run.stream().info.code_details = upstream_details;
+                if !run.stream().reset && !upstream_latency.is_zero() {
+                    let target = run.host.shared().now + upstream_latency;
+                    run.host.advance_to(target)?;
+                }
+                (upstream, upstream_body)
+            }
         };
         if !run.stream().reset {
             let local_before = run.stream().local_reply.is_some();

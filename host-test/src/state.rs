@@ -139,6 +139,8 @@ pub(crate) struct RequestInfo {
     pub destination: String,
     pub start: Duration,
     pub properties: HashMap<String, Vec<u8>>,
+    /// `response.code_details`, set when the response phase starts.
+    pub code_details: String,
 }
 
 /// One HTTP stream (an HTTP context in the module).

@@ -563,3 +563,77 @@ fn fuel_per_request_of_the_standard_scenarios() {
         );
     }
 }
+
+#[test]
+fn the_guard_rolls_a_failing_canary_back_across_workers_and_the_stats_show_it() {
+    let config = r#"{"version": 1, "revision": "guarded-1", "identity": {"user": [{"header": "x-user-id"}]},
+        "routes": {"reviews": {"match": {"authority": ["reviews"]}, "header": "x-route-reviews", "versions": ["v1", "v2"],
+            "canary": {"stable": "v1", "canary": "v2", "weight": 50},
+            "guard": {"max_error_rate": 5, "window": "10s", "min_requests": 20}}},
+        "outputs": {"flags_header": null}}"#;
+    let mut host = sluice(config).workers(2).build().unwrap();
+    let route = |host: &mut Host, user: u32, status: u16| {
+        let out = host
+            .worker(user as usize % 2)
+            .request()
+            .authority("reviews")
+            .header("x-user-id", user.to_string())
+            .upstream_status(status)
+            .send()
+            .unwrap();
+        out.request_header("x-route-reviews").unwrap()
+    };
+    // Healthy: the canary serves about half the users, nothing trips.
+    let healthy: Vec<String> = (0..100).map(|u| route(&mut host, u, 200)).collect();
+    let canary_users = healthy.iter().filter(|v| *v == "v2").count();
+    assert!((30..=70).contains(&canary_users), "{canary_users}");
+    host.advance(Duration::from_secs(2)).unwrap();
+    assert_eq!(
+        host.metric("sluice.guard.reviews.tripped")
+            .map(|m| m.value()),
+        Some(0)
+    );
+    assert_eq!(
+        host.metric("sluice.route.reviews.v2.requests")
+            .unwrap()
+            .value(),
+        canary_users as u64,
+        "flushed on the tick"
+    );
+
+    // Every canary response fails: within a tick the guard sends everyone to stable.
+    for u in 0..100 {
+        let version = route(&mut host, u, 500);
+        assert_eq!(version, healthy[u as usize], "sticky until the guard trips");
+    }
+    host.advance(Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        host.metric("sluice.guard.reviews.tripped")
+            .map(|m| m.value()),
+        Some(1)
+    );
+    assert_eq!(
+        host.metric("sluice.guard.reviews.trips").map(|m| m.value()),
+        Some(1),
+        "one trip, counted once"
+    );
+    assert!(
+        host.metric("sluice.route.reviews.v2.responses.5xx")
+            .unwrap()
+            .value()
+            >= 20
+    );
+    assert!(
+        host.logs()
+            .iter()
+            .any(|l| l.level == LogLevel::Warn && l.message.contains("reviews")),
+        "the trip is logged"
+    );
+    for u in 0..100 {
+        assert_eq!(
+            route(&mut host, u, 200),
+            "v1",
+            "user {u} after the rollback, on either worker"
+        );
+    }
+}

@@ -802,3 +802,40 @@ fn a_trap_in_on_tick_fails_that_advance_once_and_stops_the_dead_vm_timer() {
         "{error}"
     );
 }
+
+#[test]
+fn upstream_latency_moves_the_clock_and_code_details_tell_envoy_replies_apart() {
+    let mut host = host(json!({"tick_ms": 100, "response": [
+        {"op": "property", "path": ["response", "code_details"], "to": "x-details"},
+        {"op": "property", "path": ["request", "duration"], "int": true, "to": "x-duration"},
+    ]}));
+    let out = host
+        .request()
+        .upstream_latency(Duration::from_millis(250))
+        .send()
+        .unwrap();
+    assert_eq!(
+        out.response_header("x-details").as_deref(),
+        Some("via_upstream")
+    );
+    assert_eq!(
+        out.response_header("x-duration").as_deref(),
+        Some("250000000")
+    );
+    assert_eq!(
+        host.metric("probe.ticks"),
+        Some(MetricValue::Counter(2)),
+        "ticks fire while the upstream works"
+    );
+
+    let timeout = host
+        .request()
+        .upstream_status(504)
+        .response_code_details("upstream_response_timeout")
+        .send()
+        .unwrap();
+    assert_eq!(
+        timeout.response_header("x-details").as_deref(),
+        Some("upstream_response_timeout")
+    );
+}
