@@ -261,6 +261,7 @@ impl<'h> RequestBuilder<'h> {
                 (upstream, upstream_body)
             }
         };
+        let received_headers = response_headers.clone();
         if !run.stream().reset {
             let local_before = run.stream().local_reply.is_some();
             let eos = response_body.is_empty();
@@ -313,6 +314,7 @@ impl<'h> RequestBuilder<'h> {
             sent_headers: sent,
             request_headers,
             forwarded,
+            received_headers,
             response_headers,
             response_body,
             local_reply,
@@ -463,6 +465,30 @@ impl Run<'_> {
     }
 }
 
+fn changes(before: &HeaderMap, after: &HeaderMap) -> Vec<HeaderChange> {
+    let mut names: Vec<&[u8]> = Vec::new();
+    for (k, _) in before.iter().chain(after.iter()) {
+        if !names.contains(&k) {
+            names.push(k);
+        }
+    }
+    let mut changes = Vec::new();
+    for name in names {
+        let was = before.get_all(name);
+        let now = after.get_all(name);
+        let name = String::from_utf8_lossy(name).into_owned();
+        if now.is_empty() {
+            changes.push(HeaderChange::Removed { name });
+        } else if was != now {
+            changes.push(HeaderChange::Set {
+                name,
+                values: now.iter().map(|v| v.to_vec()).collect(),
+            });
+        }
+    }
+    changes
+}
+
 /// What a hook returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -484,6 +510,8 @@ pub struct Outcome {
     /// Whether the request reached the upstream (no local reply, no reset).
     pub forwarded: bool,
     /// The response headers the client got.
+    /// The response headers the filter received (the upstream's, or its local reply's).
+    pub received_headers: HeaderMap,
     pub response_headers: HeaderMap,
     pub response_body: Vec<u8>,
     pub local_reply: Option<LocalReply>,
@@ -533,27 +561,12 @@ impl Outcome {
 
     /// Request headers the filter set, changed or removed, by name.
     pub fn request_changes(&self) -> Vec<HeaderChange> {
-        let mut names: Vec<&[u8]> = Vec::new();
-        for (k, _) in self.sent_headers.iter().chain(self.request_headers.iter()) {
-            if !names.contains(&k) {
-                names.push(k);
-            }
-        }
-        let mut changes = Vec::new();
-        for name in names {
-            let before = self.sent_headers.get_all(name);
-            let after = self.request_headers.get_all(name);
-            let name_text = String::from_utf8_lossy(name).into_owned();
-            if after.is_empty() {
-                changes.push(HeaderChange::Removed { name: name_text });
-            } else if before != after {
-                changes.push(HeaderChange::Set {
-                    name: name_text,
-                    values: after.iter().map(|v| v.to_vec()).collect(),
-                });
-            }
-        }
-        changes
+        changes(&self.sent_headers, &self.request_headers)
+    }
+
+    /// Response headers the filter set, changed or removed (against what it received).
+    pub fn response_changes(&self) -> Vec<HeaderChange> {
+        changes(&self.received_headers, &self.response_headers)
     }
 
     /// How much a counter or gauge moved during the request (histograms: new samples).

@@ -123,7 +123,7 @@ fn simulate_reports_value_shares_and_stickiness_per_written_header() {
             {"op": "set", "name": "x-const", "value": "1"},
             {"op": "echo", "from": "x-user-id", "to": "x-user-echo"},
             {"op": "time", "to": "x-now"}
-        ]}"#,
+        ], "response": [{"op": "set", "name": "x-resp", "value": "r"}]}"#,
     );
     let out = sluice(&[
         "simulate",
@@ -173,6 +173,11 @@ fn simulate_reports_value_shares_and_stickiness_per_written_header() {
     assert!(
         echo.ends_with("users that saw more than one value: 0 (0.00%)"),
         "{echo}"
+    );
+    let response = section("x-resp (response)");
+    assert!(
+        response.contains("  r                                         100.00%   100.00%"),
+        "{response}"
     );
     let now = section("x-now");
     assert!(

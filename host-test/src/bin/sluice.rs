@@ -24,9 +24,9 @@ USAGE:
   sluice simulate CONFIG.json --users N [--user-header NAME] [--requests-per-user K]
                   [--advance SECONDS] [--workers W] [REQUEST OPTIONS]
       N users (header NAME = 1..N, default x-user-id) send K requests each, round by
-      round (the virtual clock moves SECONDS between rounds). For every header the
-      filter wrote: the share of users and of requests per value, and how many users
-      saw more than one value (stickiness).
+      round (the virtual clock moves SECONDS between rounds). For every request (and
+      response) header the filter wrote: the share of users and of requests per value,
+      and how many users saw more than one value (stickiness).
 
 REQUEST OPTIONS:
   -H, --header NAME:VALUE   request header (repeatable)
@@ -370,6 +370,11 @@ fn simulate(args: &Args) -> Result<ExitCode> {
                     written.insert(name, values.join(&b","[..]));
                 }
             }
+            for change in out.response_changes() {
+                if let HeaderChange::Set { name, values } = change {
+                    written.insert(format!("{name} (response)"), values.join(&b","[..]));
+                }
+            }
             outcomes.push((user, written));
             host.clear_records();
         }
@@ -401,7 +406,7 @@ fn simulate(args: &Args) -> Result<ExitCode> {
         "simulated {users} users x {per_user} requests = {total} requests on {workers} worker(s)"
     );
     if headers.is_empty() {
-        println!("the filter wrote no request header");
+        println!("the filter wrote no header");
     }
     for (header, values) in &by_header {
         println!("\n{header}");
