@@ -410,10 +410,15 @@ fn simulate(args: &Args) -> Result<ExitCode> {
     }
     for (header, values) in &by_header {
         println!("\n{header}");
-        println!("  {:<40} {:>8} {:>9}", "value", "users", "requests");
         let mut rows: Vec<_> = values.iter().collect();
         rows.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
-        for (value, tally) in rows.iter().take(20) {
+        // Many distinct values (minted cookies, timestamps): a summary, not a table.
+        let shown = if rows.len() > 20 { 5 } else { rows.len() };
+        if shown < rows.len() {
+            println!("  {} distinct values; the {shown} most common:", rows.len());
+        }
+        println!("  {:<40} {:>8} {:>9}", "value", "users", "requests");
+        for (value, tally) in rows.iter().take(shown) {
             let users_share = 100.0 * tally.users.len() as f64 / users as f64;
             let requests_share = 100.0 * tally.requests as f64 / total as f64;
             println!(
@@ -422,9 +427,6 @@ fn simulate(args: &Args) -> Result<ExitCode> {
                 users_share,
                 requests_share
             );
-        }
-        if rows.len() > 20 {
-            println!("  ... {} more values", rows.len() - 20);
         }
         let flipping = (1..=users)
             .filter(|u| seen.get(&(*u, header.clone())).is_some_and(|v| v.len() > 1))
