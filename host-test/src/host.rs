@@ -101,8 +101,26 @@ fn compile_cached(bytes: &[u8]) -> Result<Module> {
         {
             let _ = std::fs::remove_file(&tmp);
         }
+        prune(&dir, 16);
     }
     Ok(module)
+}
+
+/// Keeps the `keep` most recently written compiled modules in `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, path) in files.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 enum Source {
