@@ -101,64 +101,12 @@ fn parse_time(text: &str) -> Result<SystemTime> {
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(UNIX_EPOCH + Duration::from_secs(seconds));
     }
-    let bad =
-        || anyhow!("--at wants RFC 3339 (2026-03-01T12:00:00Z) or unix seconds, got {text:?}");
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| {
-        text.get(range)
-            .and_then(|s| s.parse::<i64>().ok())
-            .ok_or_else(bad)
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return Err(bad());
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        let padded = format!("{:0<9}", &fraction[..digits.min(9)]);
-        nanos = padded.parse().map_err(|_| bad())?;
-        rest = &fraction[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6
-            && (rest.starts_with('+') || rest.starts_with('-'))
-            && &rest[3..4] == ":" =>
-        {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest[1..3].parse::<i64>().map_err(|_| bad())? * 3600
-                + rest[4..6].parse::<i64>().map_err(|_| bad())? * 60)
-        }
-        _ => return Err(bad()),
-    };
-    // Days from civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    let seconds = u64::try_from(seconds).map_err(|_| anyhow!("--at {text:?} is before 1970"))?;
-    Ok(UNIX_EPOCH + Duration::new(seconds, nanos))
+    // The filter's own RFC 3339 reader, so `--at` means what a config time means.
+    let millis = sluice_primitives::time::parse_rfc3339_millis(text).ok_or_else(|| {
+        anyhow!("--at wants RFC 3339 (2026-03-01T12:00:00Z) or unix seconds, got {text:?}")
+    })?;
+    let millis = u64::try_from(millis).map_err(|_| anyhow!("--at {text:?} is before 1970"))?;
+    Ok(UNIX_EPOCH + Duration::from_millis(millis))
 }
 
 fn show(bytes: &[u8]) -> String {
