@@ -23,6 +23,8 @@ pub enum Reason {
     NoIdentity,
     /// An authorised tester asked for it.
     Override,
+    /// A trusted peer (an earlier hop) had decided it.
+    Propagated,
     /// Route pin i forced the version.
     Pinned(usize),
     /// Blue-green preview condition reached the idle color.
@@ -45,6 +47,7 @@ impl Reason {
             Reason::Default => out.write_str("default"),
             Reason::NoIdentity => out.write_str("no-identity"),
             Reason::Override => out.write_str("override"),
+            Reason::Propagated => out.write_str("propagated"),
             Reason::Pinned(i) => write!(out, "pin{i}"),
             Reason::Preview => out.write_str("preview"),
             Reason::Weighted => out.write_str("weight"),

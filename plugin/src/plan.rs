@@ -31,6 +31,10 @@ pub struct Plan {
     /// Every request header Sluice writes; incoming copies are removed.
     pub owned_headers: Vec<String>,
     pub unleash: Option<crate::unleash::UnleashPlan>,
+    /// Incoming flag decisions from these peers are kept (see `outputs.trust_incoming_from`).
+    pub trusted_peers: Vec<Cidr>,
+    /// Where the incoming flags header sits in `headers`, when peers are trusted.
+    pub incoming_flags_header: Option<HeaderId>,
 }
 
 /// A request fact a condition or key reads.

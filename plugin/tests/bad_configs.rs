@@ -252,6 +252,11 @@ const BAD: &[(&str, &str, &str)] = &[
         r#"{"version": 1, "flags": {"f": {"header": "baggage"}}, "outputs": {"baggage": {}}}"#,
         "outputs.baggage: header `baggage` is already written by flags.f.header",
     ),
+    (
+        "bad trusted peer range",
+        r#"{"version": 1, "outputs": {"trust_incoming_from": ["10.0.0.0/40"]}}"#,
+        "outputs.trust_incoming_from[0]: `10.0.0.0/40` is not a CIDR",
+    ),
 ];
 
 #[test]

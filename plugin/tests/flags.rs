@@ -295,3 +295,64 @@ fn key_order_in_the_document_changes_nothing() {
         assert_eq!(req.headers(&written), req.headers(&sorted), "user k{i}");
     }
 }
+
+#[test]
+fn a_hop_behind_the_edge_keeps_the_edge_decision_from_trusted_peers_only() {
+    let p = plan(
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user-id"}]},
+        "flags": {"checkout": {"rules": [{"rollout": {"on": 50, "off": 50}}]},
+                  "theme": {"variants": {"light": 1, "dark": 2}, "default": "light"}},
+        "outputs": {"baggage": {}, "trust_incoming_from": ["10.0.0.0/8"]}}"#,
+    );
+    // A user the rollout puts on `off`, so keeping `on` proves the decision travelled.
+    let user = (0..100)
+        .map(|i| format!("p{i}"))
+        .find(|u| variant(&p, &Req::new().user(u).eval(&p), "checkout") == "off")
+        .unwrap();
+    let from_edge = Req::new()
+        .user(&user)
+        .source("10.1.2.3:5000")
+        .header("x-sluice-flags", "checkout=on;theme=dark");
+    let d = from_edge.eval(&p);
+    assert_eq!(variant(&p, &d, "checkout"), "on");
+    assert_eq!(variant(&p, &d, "theme"), "dark");
+    assert_eq!(d.flags[0].reason, sluice::decision::Reason::Propagated);
+
+    let from_client = Req::new()
+        .user(&user)
+        .source("203.0.113.9:5000")
+        .header("x-sluice-flags", "checkout=on;theme=dark");
+    let d = from_client.eval(&p);
+    assert_eq!(
+        variant(&p, &d, "checkout"),
+        "off",
+        "an untrusted client cannot set its flags"
+    );
+    assert_eq!(variant(&p, &d, "theme"), "light");
+
+    let via_baggage = Req::new()
+        .user(&user)
+        .source("10.9.9.9:1")
+        .header("baggage", "tenant=acme,sluice.checkout=on;ttl=5");
+    let d = via_baggage.eval(&p);
+    assert_eq!(
+        variant(&p, &d, "checkout"),
+        "on",
+        "baggage carries the decision when the header was dropped"
+    );
+    assert_eq!(
+        variant(&p, &d, "theme"),
+        "light",
+        "flags missing upstream are evaluated here"
+    );
+
+    let bogus = Req::new()
+        .user(&user)
+        .source("10.1.2.3:5000")
+        .header("x-sluice-flags", "checkout=maybe");
+    assert_eq!(
+        variant(&p, &bogus.eval(&p), "checkout"),
+        "off",
+        "an unknown variant is ignored"
+    );
+}

@@ -82,6 +82,22 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         Some(_) => Some(conditions.headers.intern("baggage", "outputs.baggage")?),
         None => None,
     };
+    let trusted_peers = config
+        .outputs
+        .trust_incoming_from
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Cidr::parse(c)
+                .map_err(|e| ConfigError::new(format!("outputs.trust_incoming_from[{i}]"), e.0))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Trusting peers means reading the decision they send: the flags header
+    // (and baggage, when configured) become inputs too.
+    let incoming_flags_header = match (&flags_header, trusted_peers.is_empty()) {
+        (Some(name), false) => Some(conditions.headers.intern(name, "outputs.flags_header")?),
+        _ => None,
+    };
     let (flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
     let routes = routes::compile_routes(config, &mut conditions)?;
 
@@ -101,7 +117,9 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     // No written header may be one the config reads: Sluice's output would
     // come back as a request fact.
     for (name, by) in owned.names.iter().zip(&owned.claimed_by) {
-        if name != "baggage" && conditions.headers.lookup(name).is_some() {
+        let read_as_decision =
+            Some(name) == flags_header.as_ref() && incoming_flags_header.is_some();
+        if name != "baggage" && !read_as_decision && conditions.headers.lookup(name).is_some() {
             return Err(ConfigError::new(
                 by.as_str(),
                 format!("header `{name}` is also read by this config as an input"),
@@ -131,7 +149,8 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
             .iter()
             .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
         || routes.iter().any(routes::reads_clock);
-    let reads_source_address = conditions.reads_source_address
+    let reads_source_address = !trusted_peers.is_empty()
+        || conditions.reads_source_address
         || unleash
             .as_ref()
             .is_some_and(|u| u.remote_address.contains(&Subject::SourceAddress))
@@ -159,6 +178,8 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         baggage_header,
         owned_headers: owned.names,
         unleash,
+        trusted_peers,
+        incoming_flags_header,
     })
 }
 

@@ -447,6 +447,11 @@ pub struct Outputs {
     /// W3C `baggage` header, so the decision travels down the call chain.
     #[serde(default)]
     pub baggage: Option<Baggage>,
+    /// Peers (CIDRs) whose incoming flag decisions are kept instead of being
+    /// stripped and re-rolled: a hop behind the edge honours what the edge
+    /// decided, read from the flags header or, failing that, from baggage.
+    #[serde(default)]
+    pub trust_incoming_from: Vec<String>,
 }
 
 impl Default for Outputs {
@@ -454,6 +459,7 @@ impl Default for Outputs {
         Outputs {
             flags_header: default_flags_header(),
             baggage: None,
+            trust_incoming_from: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! its own, no randomness but the request's `entropy`.
 mod conditions;
 mod overrides;
+mod propagation;
 pub mod request;
 
 pub use conditions::matches;
@@ -12,6 +13,7 @@ use crate::decision::{Decision, FlagOutcome, OverrideStatus, Reason, RouteOutcom
 
 use crate::plan::{AuthorityMatch, FlagPlan, KeyPlan, Plan, RoutePlan, Serve, Strategy, Subject};
 use overrides::Overrides;
+use propagation::Propagated;
 
 /// Canary weights imposed from outside the config: the guard's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,7 @@ pub fn evaluate_with(
 ) -> Decision {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
+    let propagated = Propagated::read(plan, req);
     let mut flags = vec![
         FlagOutcome {
             variant: 0,
@@ -49,12 +52,16 @@ pub fn evaluate_with(
     ];
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
-        flags[i] = match overrides.flag(flag) {
-            Some(variant) => FlagOutcome {
+        flags[i] = match (overrides.flag(flag), propagated.variant(flag)) {
+            (Some(variant), _) => FlagOutcome {
                 variant,
                 reason: Reason::Override,
             },
-            None => evaluate_flag(flag, req, &keys, &flags),
+            (None, Some(variant)) => FlagOutcome {
+                variant,
+                reason: Reason::Propagated,
+            },
+            (None, None) => evaluate_flag(flag, req, &keys, &flags),
         };
     }
     let mut routes = Vec::new();
