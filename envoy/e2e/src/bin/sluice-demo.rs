@@ -39,6 +39,9 @@ and prints where they went. Stops everything it started on exit (Ctrl-C included
   --requests N   requests per user (default 3)
   --workers N    Envoy worker threads, one Wasm VM each (default 2)
   --serve        keep Envoy and the backends running after the report, until Ctrl-C
+
+Exit status: 0 when every request succeeded, reached the version Sluice chose, and every user stayed
+on one version and variant; 1 otherwise; 130 when interrupted before the report.
   --name NAME    run directory under target/e2e/ (default demo): Envoy's config and log";
 
 /// The demo's Sluice config, Envoy template and services (route name → its versions' backends).
@@ -374,7 +377,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
