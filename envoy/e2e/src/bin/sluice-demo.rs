@@ -529,6 +529,28 @@ fn parse_duration(text: &str) -> Option<f64> {
     Some(total)
 }
 
+/// Downstream connections each Envoy worker accepted on the listener
+/// (`listener.<address>.worker_<n>.downstream_cx_total`), in worker order.
+fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {
+    // The listener's stats are named after its configured address (`127.0.0.1_0`); the admin
+    // listener's are `listener.admin.*`.
+    let mut per_worker = BTreeMap::new();
+    for (name, value) in envoy.stats() {
+        if !name.starts_with("listener.") || name.starts_with("listener.admin.") {
+            continue;
+        }
+        let Some(worker) = name
+            .split_once(".worker_")
+            .and_then(|(_, r)| r.strip_suffix(".downstream_cx_total"))
+            .and_then(|w| w.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        per_worker.insert(worker, value.parse().unwrap_or(0));
+    }
+    per_worker.into_values().collect()
+}
+
 /// The report on `records`; whether every check held (no failed request, every user sticky,
 /// every request answered by the version Sluice chose).
 fn report(config: &Value, users: &[User], records: &[Record]) -> (String, bool) {
@@ -769,16 +791,22 @@ fn run(options: &Options) -> Result<bool, String> {
     );
     let (text, ok) = report(&config, &users, &records);
     say!("{}", text.trim_end());
+    let per_worker = connections_per_worker(envoy);
     say!(
-        "\n{} requests in {:.1} s ({} per second) through {} Envoy workers; Envoy was ready after \
-         {:.1} s; {:.1} s in all",
+        "\n{} requests in {:.1} s ({} per second); Envoy was ready after {:.1} s; {:.1} s in all",
         thousands(records.len()),
         traffic_time.as_secs_f64(),
         thousands((records.len() as f64 / traffic_time.as_secs_f64().max(1e-3)) as usize),
-        options.workers,
         ready.as_secs_f64(),
         started.elapsed().as_secs_f64(),
     );
+    if per_worker.len() > 1 {
+        let counts: Vec<String> = per_worker.iter().map(|n| thousands(*n as usize)).collect();
+        say!(
+            "client connections per Envoy worker (one Sluice VM each): {}",
+            counts.join(" / ")
+        );
+    }
 
     if options.serve {
         say!(
