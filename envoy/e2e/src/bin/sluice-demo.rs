@@ -39,10 +39,10 @@ and prints where they went. Stops everything it started on exit (Ctrl-C included
   --requests N   requests per user (default 3)
   --workers N    Envoy worker threads, one Wasm VM each (default 2)
   --serve        keep Envoy and the backends running after the report, until Ctrl-C
+  --name NAME    run directory under target/e2e/ (default demo): Envoy's config and log
 
 Exit status: 0 when every request succeeded, reached the version Sluice chose, and every user stayed
-on one version and variant; 1 otherwise; 130 when interrupted before the report.
-  --name NAME    run directory under target/e2e/ (default demo): Envoy's config and log";
+on one version and variant; 1 otherwise; 130 when interrupted before the report.";
 
 /// The demo's Sluice config, Envoy template and services (route name → its versions' backends).
 const CONFIG: &str = "demo.json";
@@ -449,7 +449,8 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or("?")
 }
 
-/// The variants of a flag, in the order a reader expects (on before off; as configured).
+/// The variants of a flag, in the order a reader expects: on before off; multivariate flags by
+/// their rollout share, largest first.
 fn variants(flag: &Value) -> Vec<String> {
     match flag.get("variants").and_then(Value::as_object) {
         Some(variants) => {
@@ -471,7 +472,7 @@ fn variants(flag: &Value) -> Vec<String> {
     }
 }
 
-/// What a flag's ramp (if any) is at now: `Some((from, to, now))` in percent.
+/// The share of users a flag's ramp (if any) lets in now, in percent.
 fn ramp_now(flag: &Value) -> Option<f64> {
     let ramp = flag.get("schedule")?.get("ramp")?;
     let start = parse_time(ramp.get("start")?.as_str()?)?;
@@ -873,5 +874,58 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_times_and_headers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(6000), "6,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(percent(1, 3), "33.3%");
+        assert_eq!(percent(1, 0), "-");
+        assert_eq!(parse_time("1970-01-02T00:00:01Z"), Some(86_401.0));
+        assert_eq!(parse_time("2026-11-01T00:00:00Z"), Some(1_793_491_200.0));
+        assert_eq!(parse_duration("365d"), Some(365.0 * 86_400.0));
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert_eq!(parse_duration("250ms"), Some(0.25));
+        assert_eq!(parse_duration("3w"), None);
+        let flags = parse_flags("checkout=on;theme=dark;new-search=off");
+        assert_eq!(flags.get("theme").map(String::as_str), Some("dark"));
+        assert_eq!(flags.len(), 3);
+    }
+
+    #[test]
+    fn users_are_deterministic_and_mixed() {
+        let users = simulated_users(2000);
+        let count = |identity| users.iter().filter(|u| u.identity == identity).count();
+        assert_eq!(count(Identity::Anonymous), 100);
+        assert_eq!(count(Identity::Cookie), 600);
+        assert_eq!(users.iter().filter(|u| u.preview).count(), 40);
+        let (path, headers) = users[1].request(1, 1);
+        assert!(path.starts_with(RATINGS_PREFIX));
+        assert!(headers.contains(&("cookie", "uid=user-00001; lang=en".to_string())));
+    }
+
+    #[test]
+    fn tally_counts_users_once_and_finds_the_unsticky() {
+        let mut tally = Tally::default();
+        tally.add(1, "v1");
+        tally.add(1, "v1");
+        tally.add(2, "v2");
+        tally.add(3, "v1");
+        tally.add(3, "v2");
+        assert_eq!((tally.user_count(), tally.request_count()), (3, 5));
+        assert_eq!(tally.unsticky(), 1);
+        let table = tally.table(
+            "version",
+            &["v1".to_string(), "v2".to_string(), "v3".to_string()],
+        );
+        assert!(table.contains("v3"), "{table}");
     }
 }
