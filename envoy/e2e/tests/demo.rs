@@ -162,46 +162,96 @@ fn demo_prints_where_requests_went_and_every_user_stays_put() {
     );
 }
 
-#[test]
-fn ctrl_c_stops_envoy_and_the_backends() {
-    prerequisites();
-    let mut child = Command::new(DEMO)
-        .args(["--users", "20", "--serve", "--name", "demo-ctrl-c"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sluice-demo --serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
+/// A demo running in the background, its stdout read line by line.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        prerequisites();
+        let mut child = Command::new(DEMO)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sluice-demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
         }
-    });
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !seen
-        .iter()
-        .any(|l: &String| l.starts_with("Ctrl-C stops it"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
+    }
+
+    /// Reads until a line starts with `prefix` (15 s at most).
+    fn wait_line(&mut self, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.seen.iter().any(|l| l.trim_start().starts_with(prefix)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let mut err = String::new();
+                    if let Some(mut e) = self.child.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    panic!("no line {prefix:?} from the demo:\n{}\n{err}", self.text());
                 }
-                panic!("the demo never got to serving:\n{}\n{err}", seen.join("\n"));
             }
         }
     }
-    let (envoy_pid, addr) = envoy_of(&seen[0]);
+
+    fn text(&self) -> String {
+        self.seen.join("\n")
+    }
+
+    /// Ctrl-C: SIGINT to the demo; its exit status once it has exited (10 s at most), and every
+    /// line it printed.
+    fn interrupt(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let status = wait_exit(&mut self.child, Duration::from_secs(10));
+        // The reader thread ends with the demo's stdout.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        let status = status.unwrap_or_else(|| panic!("the demo ignored Ctrl-C:\n{}", self.text()));
+        (status, self.seen)
+    }
+}
+
+/// Envoy's process is gone and its listener refuses connections.
+fn assert_stopped(envoy_pid: u32, addr: std::net::SocketAddr) {
     let proc_dir = format!("/proc/{envoy_pid}");
     assert!(
-        Path::new(&proc_dir).exists(),
+        sluice_e2e::wait_until(Duration::from_secs(5), || !Path::new(&proc_dir).exists()),
+        "Envoy {envoy_pid} still runs after the demo exited"
+    );
+    assert!(
+        HttpClient::new(addr).get("/", &[]).is_err(),
+        "Envoy's listener {addr} still answers"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_envoy_and_the_backends() {
+    let mut demo = Running::start(&["--users", "20", "--serve", "--name", "demo-ctrl-c"]);
+    demo.wait_line("Ctrl-C stops it");
+    let (envoy_pid, addr) = envoy_of(&demo.seen[0]);
+    assert!(
+        Path::new(&format!("/proc/{envoy_pid}")).exists(),
         "Envoy {envoy_pid} is running"
     );
 
@@ -213,27 +263,36 @@ fn ctrl_c_stops_envoy_and_the_backends() {
     let echo = reply.echo().expect("an echo backend answered");
     assert!(echo.header("x-sluice-flags").is_some(), "{echo:?}");
 
-    // Ctrl-C (SIGINT to the demo process).
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let status = wait_exit(&mut child, Duration::from_secs(10)).expect("the demo exits on Ctrl-C");
-    let _ = reader.join();
-    seen.extend(lines.try_iter());
+    let (status, lines) = demo.interrupt();
     // With --serve, Ctrl-C is the normal way out: the status is that of the checks (0).
-    assert!(status.success(), "{status}: {}", seen.join("\n"));
+    assert!(status.success(), "{status}: {}", lines.join("\n"));
     assert_eq!(
-        seen.last().map(String::as_str),
+        lines.last().map(String::as_str),
         Some("stopped Envoy and 4 backends"),
         "{}",
-        seen.join("\n")
+        lines.join("\n")
     );
+    assert_stopped(envoy_pid, addr);
+}
+
+#[test]
+fn ctrl_c_while_requests_are_sent_stops_everything_too() {
+    // Enough users that the traffic is still running when Ctrl-C comes.
+    let mut demo = Running::start(&["--users", "100000", "--name", "demo-ctrl-c-traffic"]);
+    demo.wait_line("sending");
+    let (envoy_pid, addr) = envoy_of(&demo.seen[0]);
+    let (status, lines) = demo.interrupt();
+    let text = lines.join("\n");
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("interrupted: stopping"), "{text}");
     assert!(
-        sluice_e2e::wait_until(Duration::from_secs(5), || !Path::new(&proc_dir).exists()),
-        "Envoy {envoy_pid} still runs after the demo exited"
+        !text.contains("stickiness"),
+        "no report after Ctrl-C: {text}"
     );
-    assert!(
-        HttpClient::new(addr).get("/", &[]).is_err(),
-        "Envoy's listener {addr} still answers"
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("stopped Envoy and 4 backends"),
+        "{text}"
     );
+    assert_stopped(envoy_pid, addr);
 }
