@@ -527,6 +527,9 @@ fn through_envoy(stack: &Stack, case: &Case) -> (Seen, String) {
 }
 
 fn through_host(host: &mut Host, case: &Case) -> Seen {
+    // The virtual clock follows the real one (ramps and steps see the time Envoy sees); it never
+    // goes back.
+    let at = SystemTime::now().max(host.now());
     let mut request = host
         .request()
         .method(case.method)
@@ -534,7 +537,7 @@ fn through_host(host: &mut Host, case: &Case) -> Seen {
         .path(&case.path)
         // Envoy sees the test client on loopback.
         .source("127.0.0.1:50000")
-        .at(SystemTime::now());
+        .at(at);
     // What Envoy's HTTP/1 codec hands to filters: names in lower case, values without the
     // surrounding whitespace (not part of a field value in HTTP).
     for (name, value) in &case.headers {
