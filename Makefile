@@ -23,7 +23,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel test test-unit unleash-spec test-e2e docker-config lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -76,7 +76,9 @@ build: wasm
 wasm: setup-rust
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-plugin
 	@mkdir -p $(BUILD_DIR)
-	@if command -v wasm-opt >/dev/null; then \
+	@# wasm-opt takes seconds: only when cargo produced a newer module.
+	@if [ $(WASM) -nt target/$(WASM_TARGET)/wasm/sluice.wasm ]; then :; \
+	elif command -v wasm-opt >/dev/null; then \
 	  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
 	    target/$(WASM_TARGET)/wasm/sluice.wasm -o $(WASM); \
 	else cp target/$(WASM_TARGET)/wasm/sluice.wasm $(WASM); fi
@@ -97,6 +99,15 @@ fuel: modules
 
 ## modules: every .wasm the host-test tests load (filter, noop, probe)
 modules: wasm noop-wasm probe-wasm
+
+## demo: the main job: Envoy + Sluice with examples/demo.json + echo backends for every version,
+## 2,000 simulated users; prints where their requests went, the flag variants and a stickiness check,
+## then stops everything (Ctrl-C too). DEMO_ARGS="--users 500 --serve" and the like: see --help.
+DEMO_ARGS ?=
+demo: setup-envoy wasm
+	@echo "building sluice-demo"
+	@$(CARGO) build -q -p sluice-e2e --bin sluice-demo
+	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo -- $(DEMO_ARGS)
 
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
 test: setup modules test-unit test-e2e lint

@@ -357,6 +357,19 @@ impl Envoy {
         Ok(path)
     }
 
+    /// The process id, while Envoy runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Envoy's version number (`1.40.0`), from admin `/server_info`.
+    pub fn version(&self) -> Option<String> {
+        let info: Value = serde_json::from_str(&self.admin_get("/server_info").ok()?).ok()?;
+        // "version": "<commit>/1.40.0/Clean/RELEASE/BoringSSL"
+        let full = info.get("version")?.as_str()?;
+        Some(full.split('/').nth(1).unwrap_or(full).to_string())
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
