@@ -89,6 +89,7 @@ fn a_10_percent_canary_sends_10_percent_of_users_and_they_stay() {
         }
     }
     let share = on_canary as f64 / 1000.0;
+    println!("10% canary: {share:.2}% of 100k users on v2");
     assert!(
         (share - 10.0).abs() <= 1.0,
         "canary got {share:.2}% of 100k users, expected 10 ± 1"
