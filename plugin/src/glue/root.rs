@@ -65,9 +65,11 @@ impl RootContext for SluiceRoot {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64);
                 let worker = Rc::new(Worker::new(plan, plan_id, seed));
-                // A re-pushed config with the same revision must not reopen a
-                // canary that a guard already stopped, even until the next tick.
+                // A re-pushed config must not reopen a canary that a guard
+                // already stopped, nor fall back from the polled Unleash
+                // payload to defaults, even until the next tick.
                 worker.run_guards(self.now_ms());
+                worker.adopt_shared_unleash();
                 self.worker = Some(worker);
                 bump_counter("sluice.config.loaded");
                 self.set_tick_period(TICK);
