@@ -150,10 +150,12 @@ impl Worker {
             warn!("sluice: unleash poll failed: {why}; keeping the last good payload");
             bump_counter("sluice.unleash.fetch.failed");
         };
+        // Envoy answers a call that timed out with its own 504; no headers
+        // at all means the stream was reset (or the cluster went away).
         if num_headers == 0 {
             return failed(format!(
-                "no response from cluster `{}` within {}ms",
-                poll.cluster, poll.timeout_ms
+                "no response from cluster `{}` (the call was reset)",
+                poll.cluster
             ));
         }
         let header = |name: &str| {
@@ -171,6 +173,10 @@ impl Worker {
                 return;
             }
             200 => {}
+            504 => return failed(format!(
+                "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
+                poll.cluster, poll.timeout_ms
+            )),
             other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
         }
         if body_size as u64 > poll.max_body_bytes {
