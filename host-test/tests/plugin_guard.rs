@@ -581,5 +581,6 @@ fn action_pause_holds_the_share_instead_of_rolling_back() {
     mesh.host.advance(Duration::from_secs(60)).unwrap();
     let much_later = mesh.canary_users(0..1000u32);
     assert!(much_later.iter().all(|c| *c == at_trip[0]), "held at 20%");
+    assert_eq!(mesh.value("sluice.guard.reviews.tripped"), Some(1));
     assert_eq!(mesh.value("sluice.guard.reviews.trips"), Some(1));
 }

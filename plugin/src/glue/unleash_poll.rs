@@ -173,10 +173,12 @@ impl Worker {
                 return;
             }
             200 => {}
-            504 => return failed(format!(
+            504 => {
+                return failed(format!(
                 "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
                 poll.cluster, poll.timeout_ms
-            )),
+            ))
+            }
             other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
         }
         if body_size as u64 > poll.max_body_bytes {
