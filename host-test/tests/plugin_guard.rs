@@ -3,7 +3,8 @@
 //! virtual clock, a fake upstream that answers per version. A healthy canary
 //! keeps ramping; a failing or slow one trips within the window and every
 //! worker sends its users to stable within a tick; too few requests never
-//! trip; a new config revision resets the guard; `pause` holds the share.
+//! trip; a new config revision resets the guard; `pause` holds the share;
+//! Envoy's own replies count only with `count_local_replies`.
 mod common;
 
 use sluice::plan::Plan;
@@ -583,4 +584,51 @@ fn action_pause_holds_the_share_instead_of_rolling_back() {
     assert!(much_later.iter().all(|c| *c == at_trip[0]), "held at 20%");
     assert_eq!(mesh.value("sluice.guard.reviews.tripped"), Some(1));
     assert_eq!(mesh.value("sluice.guard.reviews.trips"), Some(1));
+}
+
+#[test]
+fn local_replies_count_as_errors_only_when_asked() {
+    // The canary's requests hit Envoy's stream idle timeout: Envoy answers
+    // 408 itself (details other than `via_upstream`), not the upstream.
+    let run = |count_local_replies: bool, details: &str| {
+        let mut mesh = Mesh::new(&config(
+            "local-1",
+            r#"{"stable": "v1", "canary": "v2", "weight": 50}"#,
+            &format!(
+                r#"{{"max_error_rate": 5, "window": "10s", "min_requests": 20, "count_local_replies": {count_local_replies}}}"#
+            ),
+        ));
+        for user in 0..200u32 {
+            let version = mesh.planned(user);
+            let mut request = mesh
+                .host
+                .worker(user as usize % WORKERS)
+                .request()
+                .authority("reviews")
+                .header("x-user-id", user.to_string());
+            if version == "v2" {
+                request = request.upstream_status(408).response_code_details(details);
+            }
+            request.send().unwrap();
+        }
+        mesh.tick();
+        mesh.tick();
+        (
+            mesh.tripped(),
+            mesh.value("sluice.route.reviews.v2.responses.4xx").unwrap(),
+        )
+    };
+    let (tripped, local_408s) = run(false, "stream_idle_timeout");
+    assert!(!tripped, "a 4xx is not an error by default");
+    assert!(local_408s > 20);
+    assert_eq!(
+        run(true, "stream_idle_timeout"),
+        (true, local_408s),
+        "Envoy's own replies count with count_local_replies"
+    );
+    assert_eq!(
+        run(true, "via_upstream"),
+        (false, local_408s),
+        "the upstream's own 408s do not"
+    );
 }
