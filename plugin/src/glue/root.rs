@@ -64,7 +64,13 @@ impl RootContext for SluiceRoot {
                     .get_current_time()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64);
-                self.worker = Some(Rc::new(Worker::new(plan, plan_id, seed)));
+                let worker = Rc::new(Worker::new(plan, plan_id, seed));
+                // A re-pushed config must not reopen a canary that a guard
+                // already stopped, nor fall back from the polled Unleash
+                // payload to defaults, even until the next tick.
+                worker.run_guards(self.now_ms());
+                worker.adopt_shared_unleash();
+                self.worker = Some(worker);
                 bump_counter("sluice.config.loaded");
                 self.set_tick_period(TICK);
                 true

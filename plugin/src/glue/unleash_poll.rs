@@ -8,6 +8,7 @@ use crate::unleash::PollPlan;
 use log::{info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
+use sluice_primitives::murmur3_x86_32;
 use sluice_unleash::{Engine, Payload};
 use std::rc::Rc;
 use std::time::Duration;
@@ -26,11 +27,26 @@ struct Keys {
     payload: String,
 }
 
-fn keys(plan_id: &str) -> Keys {
+/// Named by where the payload comes from, not by the config revision: a
+/// config pushed again, or a new revision that polls the same source, keeps
+/// the payload in force and the poll schedule.
+fn keys(poll: &PollPlan) -> Keys {
+    let source = format!(
+        "{}\n{}\n{}\n{}",
+        poll.cluster,
+        poll.authority,
+        poll.path,
+        poll.authorization.as_deref().unwrap_or_default()
+    );
+    let id = format!(
+        "{:08x}{:08x}",
+        murmur3_x86_32(source.as_bytes(), 0),
+        murmur3_x86_32(source.as_bytes(), 1)
+    );
     Keys {
-        schedule: format!("sluice.unleash.{plan_id}.next_poll"),
-        state: format!("sluice.unleash.{plan_id}.state"),
-        payload: format!("sluice.unleash.{plan_id}.payload"),
+        schedule: format!("sluice.unleash.{id}.next_poll"),
+        state: format!("sluice.unleash.{id}.state"),
+        payload: format!("sluice.unleash.{id}.payload"),
     }
 }
 
@@ -50,12 +66,20 @@ fn read_state(key: &str) -> (u64, Option<String>, Option<u32>) {
 }
 
 impl Worker {
+    /// At configure time: take the payload other workers (or this worker's
+    /// previous config) already fetched from the same source.
+    pub fn adopt_shared_unleash(&self) {
+        if let Some(poll) = self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref()) {
+            self.load_shared_payload(&keys(poll));
+        }
+    }
+
     /// On each tick: load a newer shared payload, then poll if it is time.
     pub fn tick_unleash(&self, now_ms: i64) {
         let Some(poll) = self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref()) else {
             return;
         };
-        let keys = keys(&self.plan_id);
+        let keys = keys(poll);
         self.load_shared_payload(&keys);
         if self.poll_state.borrow().in_flight.is_some() {
             return;
@@ -126,10 +150,12 @@ impl Worker {
             warn!("sluice: unleash poll failed: {why}; keeping the last good payload");
             bump_counter("sluice.unleash.fetch.failed");
         };
+        // Envoy answers a call that timed out with its own 504; no headers
+        // at all means the stream was reset (or the cluster went away).
         if num_headers == 0 {
             return failed(format!(
-                "no response from cluster `{}` within {}ms",
-                poll.cluster, poll.timeout_ms
+                "no response from cluster `{}` (the call was reset)",
+                poll.cluster
             ));
         }
         let header = |name: &str| {
@@ -147,6 +173,12 @@ impl Worker {
                 return;
             }
             200 => {}
+            504 => {
+                return failed(format!(
+                "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
+                poll.cluster, poll.timeout_ms
+            ))
+            }
             other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
         }
         if body_size as u64 > poll.max_body_bytes {
@@ -167,7 +199,7 @@ impl Worker {
             Ok(p) => p,
             Err(err) => return failed(format!("invalid payload: {err}")),
         };
-        let keys = keys(&self.plan_id);
+        let keys = keys(poll);
         let etag = header("etag").unwrap_or_default();
         let features = payload.features.len();
         // Payload first, then the generation that announces it.

@@ -92,6 +92,11 @@ impl Worker {
                 .map(|n| n.as_ref().map(|n| define(MetricType::Counter, n)))
                 .collect(),
         };
+        // A new config starts with its guards untripped (a re-push of the
+        // same revision sets them again from shared data right away).
+        for id in metrics.guard_tripped.iter().flatten() {
+            let _ = hostcalls::record_metric(*id, 0);
+        }
         let routes = plan.routes.len();
         let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
         Worker {
