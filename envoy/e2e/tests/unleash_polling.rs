@@ -210,7 +210,7 @@ fn config() -> String {
                 "authority": "unleash.local",
                 "authorization": TOKEN,
                 "interval": "1s",
-                "timeout": "1s",
+                "timeout": "800ms",
                 "max_body_bytes": 65536
             },
             "features": ["checkout"],
@@ -440,7 +440,7 @@ fn the_flags_header_follows_the_polled_payload_and_survives_a_failing_server() {
     for why in [
         "HTTP 500 from cluster `unleash`",
         "invalid payload",
-        "HTTP 504 from cluster `unleash` (Envoy answers 504 when the poll times out after 1000ms)",
+        "HTTP 504 from cluster `unleash` (Envoy answers 504 when the poll times out after 800ms)",
     ] {
         assert!(
             log.contains(&format!("unleash poll failed: {why}")),

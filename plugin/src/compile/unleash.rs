@@ -136,10 +136,11 @@ pub(crate) fn compile_unleash(
                 ));
             }
             let timeout_ms = text::duration_millis(&p.timeout, &format!("{path}.timeout"))?;
-            if timeout_ms == 0 || timeout_ms > interval_ms {
+            // A poll must end before the next one may start.
+            if timeout_ms == 0 || timeout_ms >= interval_ms {
                 return Err(ConfigError::new(
                     format!("{path}.timeout"),
-                    "must be above 0 and at most the interval",
+                    "must be above 0 and shorter than the interval",
                 ));
             }
             if p.max_body_bytes == 0 {
