@@ -23,7 +23,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -133,6 +133,17 @@ $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION):
 	tar -xzf $(UNLEASH_SPEC)/unleash-client-specification-$(UNLEASH_SPEC_VERSION).tgz -C $(UNLEASH_SPEC)
 	@test -f $(UNLEASH_SPEC)/package/specifications/index.json
 	@touch $@
+
+## bench: criterion benches of the engine, natively (per request, load, bucketing); ~2 min
+bench:
+	$(CARGO) bench -p sluice-benches --bench engine
+
+## bench-envoy: Envoy $(ENVOY_VERSION), one worker, under wrk: no filter / no-op wasm / Sluice / Lua,
+## alternating rounds; BENCH_ENVOY_ARGS="--rounds 5 --duration 10 --backend direct|echo"
+BENCH_ENVOY_ARGS ?=
+bench-envoy: setup-envoy setup-wrk wasm noop-wasm
+	$(CARGO) build -q --release -p sluice-benches --bin bench-envoy
+	target/release/bench-envoy $(BENCH_ENVOY_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check
