@@ -23,6 +23,28 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
     let Some(value) = value else {
         return false;
     };
+    if leaf.ignore_case {
+        // Operands are lower-cased at compile time: compare without lower-casing (allocating)
+        // the request's value.
+        match &leaf.op {
+            Op::Equals(v) => return value.eq_ignore_ascii_case(v.as_bytes()),
+            Op::In(list) => {
+                return list
+                    .iter()
+                    .any(|v| value.eq_ignore_ascii_case(v.as_bytes()))
+            }
+            Op::Prefix(v) => {
+                return value.len() >= v.len()
+                    && value[..v.len()].eq_ignore_ascii_case(v.as_bytes())
+            }
+            Op::Suffix(v) => {
+                return value.len() >= v.len()
+                    && value[value.len() - v.len()..].eq_ignore_ascii_case(v.as_bytes())
+            }
+            Op::Contains(v) => return contains_ignore_case(value, v.as_bytes()),
+            _ => {}
+        }
+    }
     let lowered;
     let text: &[u8] = if leaf.ignore_case && value.iter().any(u8::is_ascii_uppercase) {
         lowered = value.to_ascii_lowercase();
@@ -72,6 +94,48 @@ fn compare(ord: Option<Ordering>, cmp: Cmp) -> bool {
     }
 }
 
+/// Substring search: find the needle's first byte, then compare the rest (no per-window
+/// `memcmp` call, which dominated the profile of user-agent checks).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+    find_from(haystack, needle, |a, b| a == b)
+}
+
+/// `contains` for a lower-case needle, ignoring ASCII case in the haystack.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    find_from(haystack, needle, |a, b| a.to_ascii_lowercase() == b)
+}
+
+fn find_from(haystack: &[u8], needle: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if needle.len() > haystack.len() {
+        return false;
+    }
+    let last_start = haystack.len() - needle.len();
+    (0..=last_start).any(|at| {
+        eq(haystack[at], first)
+            && haystack[at + 1..at + needle.len()]
+                .iter()
+                .zip(rest)
+                .all(|(a, b)| eq(*a, *b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_search() {
+        assert!(contains(b"Mozilla/5.0 Googlebot", b"bot"));
+        assert!(contains(b"bot", b"bot"));
+        assert!(contains(b"abc", b""));
+        assert!(!contains(b"bo", b"bot"));
+        assert!(!contains(b"Bot", b"bot"));
+        assert!(contains_ignore_case(b"Mozilla/5.0 GoogleBOT", b"bot"));
+        assert!(contains_ignore_case(b"Linux; ANDROID 14", b"android"));
+        assert!(!contains_ignore_case(b"iPhone", b"android"));
+        assert!(contains_ignore_case(b"", b""));
+    }
 }
