@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod guard;
+pub mod header_map;
 pub mod plan;
 pub mod telemetry;
 pub mod unleash;

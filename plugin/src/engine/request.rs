@@ -26,14 +26,17 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// Picks the plan's facts out of the request's header pairs (names
     /// lower-case, as Envoy delivers them).
-    pub fn from_pairs<V: AsRef<[u8]>>(plan: &Plan, pairs: &'a [(String, V)]) -> Request<'a> {
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<[u8]>>(
+        plan: &Plan,
+        pairs: &'a [(N, V)],
+    ) -> Request<'a> {
         let mut req = Request {
             headers: vec![None; plan.headers.len()],
             ..Request::default()
         };
         for (name, value) in pairs {
-            let value = value.as_ref();
-            match name.as_str() {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            match name {
                 ":path" => req.path = value,
                 ":method" => req.method = value,
                 ":authority" => req.authority = value,

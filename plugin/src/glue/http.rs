@@ -1,5 +1,6 @@
 //! Per-request context: strip spoofed headers, evaluate, write the outcome;
 //! on the response, count it for stats and the canary guard.
+use super::headers::HeaderMap;
 use super::worker::Worker;
 use crate::decision::Decision;
 use crate::engine::{self, Request};
@@ -79,8 +80,10 @@ impl HttpContext for SluiceHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let worker = Rc::clone(&self.worker);
         let plan = &worker.plan;
-        // One hostcall for every header: cheaper than one per name the plan reads.
-        let pairs = self.get_http_request_headers_bytes();
+        // One hostcall for every header: cheaper than one per name the plan reads; read in
+        // place, without a copy per header.
+        let map = HeaderMap::request();
+        let pairs = map.pairs();
         let source = if plan.reads_source_address {
             self.get_property(vec!["source", "address"])
         } else {
@@ -111,7 +114,7 @@ impl HttpContext for SluiceHttp {
 
         let mut changed = false;
         for owned in &plan.owned_headers {
-            let incoming = pairs.iter().any(|(name, _)| name == owned);
+            let incoming = pairs.iter().any(|(name, _)| *name == owned.as_str());
             if incoming && !writes.iter().any(|(name, _)| name == owned) {
                 self.set_http_request_header(owned, None);
                 changed = true;
@@ -120,8 +123,8 @@ impl HttpContext for SluiceHttp {
         for (name, value) in &writes {
             let same = pairs
                 .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_slice())
+                .filter(|(n, _)| *n == name.as_str())
+                .map(|(_, v)| *v)
                 .eq([value.as_bytes()]);
             if !same {
                 self.set_http_request_header(name, Some(value));

@@ -1,6 +1,7 @@
 //! The proxy-wasm glue: thin on purpose. The root context compiles pushed
 //! config into a plan; each HTTP context gathers the request facts the plan
 //! needs, asks the engine, and applies the decision.
+mod headers;
 mod http;
 mod root;
 mod unleash_poll;
