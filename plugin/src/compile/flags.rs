@@ -15,10 +15,9 @@ pub(crate) fn compile_flags<'c>(
     // document order must not change the header or anyone's bucket.
     let mut sorted: Vec<(&str, &Flag)> = config.flags.iter().collect();
     sorted.sort_by_key(|(name, _)| *name);
-    let names: Vec<&str> = sorted.iter().map(|(n, _)| *n).collect();
-    let mut flags = Vec::with_capacity(names.len());
+    let mut flags = Vec::with_capacity(sorted.len());
     for (name, flag) in &sorted {
-        flags.push(compile_flag(config, name, flag, &names, conditions)?);
+        flags.push(compile_flag(config, name, flag, &sorted, conditions)?);
     }
     let order = prerequisite_order(&flags)?;
     Ok((flags, order))
@@ -28,7 +27,9 @@ fn compile_flag<'c>(
     config: &'c Config,
     name: &str,
     flag: &'c Flag,
-    all_flags: &[&str],
+    // Every flag, sorted by name (looked up by binary search: a linear scan per prerequisite
+    // made loading a large config quadratic).
+    all_flags: &[(&str, &Flag)],
     conditions: &mut Conditions<'c>,
 ) -> Result<FlagPlan, ConfigError> {
     let path = format!("flags.{name}");
@@ -86,7 +87,7 @@ fn compile_flag<'c>(
     let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
     for (i, pre) in flag.prerequisites.iter().enumerate() {
         let ppath = format!("{path}.prerequisites[{i}]");
-        let Some(target) = all_flags.iter().position(|f| *f == pre.flag) else {
+        let Ok(target) = all_flags.binary_search_by(|(f, _)| (*f).cmp(pre.flag.as_str())) else {
             return Err(ConfigError::new(
                 format!("{ppath}.flag"),
                 format!("unknown flag `{}`", pre.flag),
@@ -105,11 +106,7 @@ fn compile_flag<'c>(
             ));
         }
         // The target's variant ids, sorted by name as `compile_flag` numbers them.
-        let mut target_variants: Vec<&str> = match config
-            .flags
-            .get(all_flags[target])
-            .and_then(|f| f.variants.as_ref())
-        {
+        let mut target_variants: Vec<&str> = match all_flags[target].1.variants.as_ref() {
             Some(vs) => vs.iter().map(|(n, _)| n).collect(),
             None => vec!["on", "off"],
         };

@@ -1,6 +1,7 @@
 //! `Named<T>`: a JSON object read as an ordered list of (name, value), with
 //! repeated names rejected instead of silently overwritten.
 use serde::de::{Deserialize, Deserializer, Error, MapAccess, Visitor};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -45,8 +46,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for NamedVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries: Vec<(String, T)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        // Names seen so far: a linear scan per key made a 1000-flag config quadratic to load.
+        let mut seen = BTreeSet::new();
         while let Some(name) = map.next_key::<String>()? {
-            if entries.iter().any(|(k, _)| *k == name) {
+            if !seen.insert(name.clone()) {
                 return Err(A::Error::custom(format!("duplicate name `{name}`")));
             }
             let value = map.next_value::<T>()?;
