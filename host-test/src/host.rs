@@ -430,6 +430,15 @@ impl Worker {
         Ok(result? != Some(0))
     }
 
+    /// The size of the VM's linear memory, in bytes (what the module has grown it to: config,
+    /// plan, heap).
+    pub fn memory_bytes(&self) -> usize {
+        self.store
+            .data()
+            .memory
+            .map_or(0, |memory| memory.data_size(&self.store))
+    }
+
     pub fn index(&self) -> usize {
         self.index
     }
