@@ -44,7 +44,11 @@ fn main() {
 }
 
 fn run() -> Result<(), String> {
-    let sluice = module("sluice.wasm", "build")?;
+    // SLUICE_WASM=path measures another build of the filter.
+    let sluice = match std::env::var_os("SLUICE_WASM") {
+        Some(path) => PathBuf::from(path),
+        None => module("sluice.wasm", "build")?,
+    };
     let mut setups = vec![
         Setup {
             name: "no-op filter".into(),
