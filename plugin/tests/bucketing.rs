@@ -52,6 +52,7 @@ fn two_flags_pick_independent_cohorts() {
         both += (in_a && in_b) as usize;
     }
     let overlap = both as f64 / KEYS as f64 * 100.0;
+    println!("two 10% cohorts: {a} and {b} users, overlap {overlap:.3}%");
     assert!(
         (overlap - 1.0).abs() <= 0.3,
         "10% cohorts overlap {overlap:.3}%, expected 1% ± 0.3"
@@ -73,6 +74,7 @@ fn buckets_are_uniform() {
         .iter()
         .map(|c| (f64::from(*c) - expected).powi(2) / expected)
         .sum();
+    println!("chi-square over 100 buckets, 100k keys: {chi_square:.1}");
     // Critical value of chi-square with 99 degrees of freedom at p = 0.001.
     assert!(
         chi_square < 148.23,
