@@ -563,3 +563,29 @@ fn fuel_per_request_of_the_standard_scenarios() {
         );
     }
 }
+
+#[test]
+fn the_active_config_revision_is_a_stat() {
+    let mut host = sluice(&config()).workers(2).build().unwrap();
+    let active = |host: &Host, rev: &str| {
+        host.metric(&format!("sluice.config.revision.{rev}"))
+            .map(|m| m.value())
+            .unwrap_or(0)
+    };
+    assert_eq!(active(&host, "host-test-1"), 2, "one per worker VM");
+    let next = config().replace(
+        "\"revision\": \"host-test-1\"",
+        "\"revision\": \"host-test-2\"",
+    );
+    assert!(host.reconfigure(&next).unwrap().iter().all(|ok| *ok));
+    assert_eq!(active(&host, "host-test-2"), 2);
+    assert_eq!(
+        active(&host, "host-test-1"),
+        0,
+        "the replaced revision is no longer in force"
+    );
+    assert_eq!(
+        host.metric("sluice.config.loaded").map(|m| m.value()),
+        Some(4)
+    );
+}

@@ -1,7 +1,7 @@
 //! Root context: one per plugin config per worker VM. Compiles the pushed
 //! config, defines stats, and on each tick flushes stats and runs guards.
 use super::http::SluiceHttp;
-use super::worker::{bump_counter, Worker};
+use super::worker::{add_to_gauge, bump_counter, Worker};
 use crate::compile;
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -26,7 +26,26 @@ impl SluiceRoot {
     }
 }
 
+/// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
+/// each worker) run that config; 0 once it is replaced. Counted up and down,
+/// so re-pushing the same revision stays right. A config without a revision
+/// is named by a hash of its text.
+fn active_revision_stat(plan_id: &str) -> String {
+    format!(
+        "sluice.config.revision.{}",
+        crate::telemetry::stat_segment(plan_id)
+    )
+}
+
 impl Context for SluiceRoot {
+    fn on_done(&mut self) -> bool {
+        // Envoy retires this root context when a new config replaces it.
+        if let Some(worker) = &self.worker {
+            add_to_gauge(&active_revision_stat(&worker.plan_id), -1);
+        }
+        true
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -70,6 +89,11 @@ impl RootContext for SluiceRoot {
                 // payload to defaults, even until the next tick.
                 worker.run_guards(self.now_ms());
                 worker.adopt_shared_unleash();
+                // Some hosts configure the same root again: the old config leaves.
+                if let Some(old) = &self.worker {
+                    add_to_gauge(&active_revision_stat(&old.plan_id), -1);
+                }
+                add_to_gauge(&active_revision_stat(&worker.plan_id), 1);
                 self.worker = Some(worker);
                 bump_counter("sluice.config.loaded");
                 self.set_tick_period(TICK);

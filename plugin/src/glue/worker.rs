@@ -50,6 +50,12 @@ pub fn bump_counter(name: &str) {
     let _ = hostcalls::increment_metric(id, 1);
 }
 
+/// Adds to a gauge by name (defined on first use).
+pub fn add_to_gauge(name: &str, delta: i64) {
+    let id = define(MetricType::Gauge, name);
+    let _ = hostcalls::increment_metric(id, delta);
+}
+
 impl Worker {
     pub fn new(plan: Plan, plan_id: String, seed: u64) -> Worker {
         let names = MetricNames::of(&plan);
