@@ -24,6 +24,20 @@ pub fn latency_bucket(ms: u64) -> usize {
         .unwrap_or(LATENCY_BOUNDS_MS.len())
 }
 
+/// Counters of rare events, bumped by name where they happen.
+pub const CONFIG_LOADED: &str = "sluice.config.loaded";
+pub const CONFIG_REJECTED: &str = "sluice.config.rejected";
+pub const UNLEASH_FETCH_OK: &str = "sluice.unleash.fetch.ok";
+pub const UNLEASH_FETCH_NOT_MODIFIED: &str = "sluice.unleash.fetch.not_modified";
+pub const UNLEASH_FETCH_FAILED: &str = "sluice.unleash.fetch.failed";
+
+/// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
+/// each worker) run that config, 0 once replaced; counted up and down so a
+/// re-pushed revision stays right. A revision-less config is named by a hash.
+pub fn active_revision(plan_id: &str) -> String {
+    format!("sluice.config.revision.{}", stat_segment(plan_id))
+}
+
 /// Response status classes counted per route and version.
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -42,8 +56,6 @@ pub struct MetricNames {
     pub flag_evaluations: Vec<Vec<String>>,
     pub overrides_honoured: String,
     pub overrides_refused: String,
-    pub config_loaded: String,
-    pub config_rejected: String,
     pub guard_tripped: Vec<Option<String>>,
     pub guard_trips: Vec<Option<String>>,
 }
@@ -117,8 +129,6 @@ impl MetricNames {
                 .collect(),
             overrides_honoured: "sluice.overrides.honoured".into(),
             overrides_refused: "sluice.overrides.refused".into(),
-            config_loaded: "sluice.config.loaded".into(),
-            config_rejected: "sluice.config.rejected".into(),
             guard_tripped: plan
                 .routes
                 .iter()

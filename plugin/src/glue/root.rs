@@ -3,6 +3,7 @@
 use super::http::SluiceHttp;
 use super::worker::{add_to_gauge, bump_counter, Worker};
 use crate::compile;
+use crate::telemetry;
 use log::{error, info};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -26,22 +27,11 @@ impl SluiceRoot {
     }
 }
 
-/// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
-/// each worker) run that config; 0 once it is replaced. Counted up and down,
-/// so re-pushing the same revision stays right. A config without a revision
-/// is named by a hash of its text.
-fn active_revision_stat(plan_id: &str) -> String {
-    format!(
-        "sluice.config.revision.{}",
-        crate::telemetry::stat_segment(plan_id)
-    )
-}
-
 impl Context for SluiceRoot {
     fn on_done(&mut self) -> bool {
         // Envoy retires this root context when a new config replaces it.
         if let Some(worker) = &self.worker {
-            add_to_gauge(&active_revision_stat(&worker.plan_id), -1);
+            add_to_gauge(&telemetry::active_revision(&worker.plan_id), -1);
         }
         true
     }
@@ -63,7 +53,7 @@ impl RootContext for SluiceRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let Some(bytes) = self.get_plugin_configuration() else {
             error!("sluice: config rejected: config: no plugin configuration was given");
-            bump_counter("sluice.config.rejected");
+            bump_counter(telemetry::CONFIG_REJECTED);
             return false;
         };
         match compile::load(&bytes) {
@@ -91,11 +81,11 @@ impl RootContext for SluiceRoot {
                 worker.adopt_shared_unleash();
                 // Some hosts configure the same root again: the old config leaves.
                 if let Some(old) = &self.worker {
-                    add_to_gauge(&active_revision_stat(&old.plan_id), -1);
+                    add_to_gauge(&telemetry::active_revision(&old.plan_id), -1);
                 }
-                add_to_gauge(&active_revision_stat(&worker.plan_id), 1);
+                add_to_gauge(&telemetry::active_revision(&worker.plan_id), 1);
                 self.worker = Some(worker);
-                bump_counter("sluice.config.loaded");
+                bump_counter(telemetry::CONFIG_LOADED);
                 self.set_tick_period(TICK);
                 true
             }
@@ -103,7 +93,7 @@ impl RootContext for SluiceRoot {
                 // Returning false makes Envoy reject this config (and keep the
                 // previous one, or refuse to start on the first).
                 error!("sluice: config rejected: {err}");
-                bump_counter("sluice.config.rejected");
+                bump_counter(telemetry::CONFIG_REJECTED);
                 false
             }
         }

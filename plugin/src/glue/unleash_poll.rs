@@ -4,6 +4,7 @@
 //! loads a new generation on its next tick. A failed, oversized or invalid
 //! fetch keeps the last good payload.
 use super::worker::{bump_counter, Worker};
+use crate::telemetry;
 use crate::unleash::PollPlan;
 use log::{info, warn};
 use proxy_wasm::hostcalls;
@@ -132,7 +133,7 @@ impl Worker {
                     "sluice: unleash poll: cannot call cluster `{}` ({status:?}); is it defined?",
                     poll.cluster
                 );
-                bump_counter("sluice.unleash.fetch.failed");
+                bump_counter(telemetry::UNLEASH_FETCH_FAILED);
             }
         }
     }
@@ -148,7 +149,7 @@ impl Worker {
         };
         let failed = |why: String| {
             warn!("sluice: unleash poll failed: {why}; keeping the last good payload");
-            bump_counter("sluice.unleash.fetch.failed");
+            bump_counter(telemetry::UNLEASH_FETCH_FAILED);
         };
         // Envoy answers a call that timed out with its own 504; no headers
         // at all means the stream was reset (or the cluster went away).
@@ -169,7 +170,7 @@ impl Worker {
             .unwrap_or(0);
         match status {
             304 => {
-                bump_counter("sluice.unleash.fetch.not_modified");
+                bump_counter(telemetry::UNLEASH_FETCH_NOT_MODIFIED);
                 return;
             }
             200 => {}
@@ -220,7 +221,7 @@ impl Worker {
         }
         *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
         self.poll_state.borrow_mut().loaded = generation;
-        bump_counter("sluice.unleash.fetch.ok");
+        bump_counter(telemetry::UNLEASH_FETCH_OK);
         info!("sluice: unleash payload generation {generation} loaded: {features} features (etag `{etag}`)");
     }
 
