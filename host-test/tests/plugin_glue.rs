@@ -459,6 +459,7 @@ fn the_module_writes_what_the_native_engine_decides() {
         let native: BTreeMap<String, String> = sluice::engine::evaluate(&plan, &request)
             .request_headers(&plan, None)
             .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_owned()))
             .collect();
         assert_eq!(written(&out), native, "user {user}");
     }

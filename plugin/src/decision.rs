@@ -2,6 +2,7 @@
 //! headers for routing and services, response headers for testers and
 //! sticky cookies.
 use crate::plan::{Plan, VariantId};
+use std::borrow::Cow;
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,34 +99,42 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Request headers to set, in a stable order.
-    pub fn request_headers(
-        &self,
-        plan: &Plan,
+    /// Request headers to set, in a stable order. Names and fixed values are
+    /// borrowed from the plan; only composed values (flags header, baggage)
+    /// are built per request.
+    pub fn request_headers<'p>(
+        &'p self,
+        plan: &'p Plan,
         incoming_baggage: Option<&[u8]>,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<(&'p str, Cow<'p, str>)> {
         let mut out = Vec::with_capacity(2 + self.routes.len());
         if let (Some(name), true) = (&plan.flags_header, self.flag_pairs(plan).next().is_some()) {
-            out.push((name.clone(), self.flags_header_value(plan)));
+            out.push((name.as_str(), Cow::Owned(self.flags_header_value(plan))));
         }
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
             if let Some(h) = &flag.header {
-                out.push((h.clone(), flag.variant_values[outcome.variant].clone()));
+                out.push((
+                    h.as_str(),
+                    Cow::Borrowed(flag.variant_values[outcome.variant].as_str()),
+                ));
             }
         }
         for feature in &self.unleash {
             if let Some((header, value)) = &feature.header {
-                out.push((header.clone(), value.clone()));
+                out.push((header.as_str(), Cow::Borrowed(value.as_str())));
             }
         }
         for r in &self.routes {
             let route = &plan.routes[r.route];
-            out.push((route.header.clone(), route.versions[r.version].clone()));
+            out.push((
+                route.header.as_str(),
+                Cow::Borrowed(route.versions[r.version].as_str()),
+            ));
         }
         if let Some(prefix) = &plan.baggage_prefix {
             out.push((
-                "baggage".to_string(),
-                self.baggage(plan, prefix, incoming_baggage),
+                "baggage",
+                Cow::Owned(self.baggage(plan, prefix, incoming_baggage)),
             ));
         }
         out

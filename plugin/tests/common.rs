@@ -80,6 +80,7 @@ impl Req {
         decision
             .request_headers(plan, baggage)
             .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_owned()))
             .collect()
     }
 }

@@ -74,7 +74,11 @@ fn written(plan: &sluice::plan::Plan, headers: &[(&str, &str)]) -> Vec<(String, 
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
         .collect();
     let req = Request::from_pairs(plan, &pairs);
-    evaluate(plan, &req).request_headers(plan, None)
+    evaluate(plan, &req)
+        .request_headers(plan, None)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_owned()))
+        .collect()
 }
 
 fn header<'a>(out: &'a [(String, String)], name: &str) -> Option<&'a str> {

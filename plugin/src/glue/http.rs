@@ -115,7 +115,7 @@ impl HttpContext for SluiceHttp {
         let mut changed = false;
         for owned in &plan.owned_headers {
             let incoming = pairs.iter().any(|(name, _)| *name == owned.as_str());
-            if incoming && !writes.iter().any(|(name, _)| name == owned) {
+            if incoming && !writes.iter().any(|(name, _)| *name == owned.as_str()) {
                 self.set_http_request_header(owned, None);
                 changed = true;
             }
@@ -123,7 +123,7 @@ impl HttpContext for SluiceHttp {
         for (name, value) in &writes {
             let same = pairs
                 .iter()
-                .filter(|(n, _)| *n == name.as_str())
+                .filter(|(n, _)| n == name)
                 .map(|(_, v)| *v)
                 .eq([value.as_bytes()]);
             if !same {
