@@ -53,6 +53,15 @@ fn host(active: &str) -> Host {
         .expect("sluice loads")
 }
 
+/// A user's request to one service.
+fn visit(host: &mut Host, authority: &str, user: impl AsRef<[u8]>) -> Outcome {
+    host.request()
+        .authority(authority)
+        .header("x-user-id", user)
+        .send()
+        .unwrap()
+}
+
 fn route(out: &Outcome, header: &str) -> String {
     out.request_header(header)
         .unwrap_or_else(|| panic!("{header} not written: {:?}", out.request_changes()))
@@ -64,12 +73,7 @@ fn a_10_percent_canary_takes_10_percent_of_100k_users_and_they_stay() {
     let mut canary = 0usize;
     let mut first = Vec::with_capacity(100_000);
     for user in 0..100_000u32 {
-        let out = host
-            .request()
-            .authority("reviews")
-            .header("x-user-id", user.to_string())
-            .send()
-            .unwrap();
+        let out = visit(&mut host, "reviews", user.to_string());
         let version = route(&out, "x-route-reviews");
         canary += usize::from(version == "v2");
         first.push(version == "v2");
@@ -104,17 +108,7 @@ fn pins_come_before_weights_and_overrides_need_the_secret() {
     let mut host = host("blue");
     let stable_user = (0..200)
         .map(|u| u.to_string())
-        .find(|u| {
-            route(
-                &host
-                    .request()
-                    .authority("reviews")
-                    .header("x-user-id", u)
-                    .send()
-                    .unwrap(),
-                "x-route-reviews",
-            ) == "v1"
-        })
+        .find(|u| route(&visit(&mut host, "reviews", u), "x-route-reviews") == "v1")
         .unwrap();
     let pinned = host
         .request()
@@ -178,12 +172,7 @@ fn pins_come_before_weights_and_overrides_need_the_secret() {
 fn blue_green_switches_with_the_config_and_preview_reaches_the_idle_color() {
     let mut host = host("blue");
     for user in 0..200 {
-        let out = host
-            .request()
-            .authority("ratings")
-            .header("x-user-id", user.to_string())
-            .send()
-            .unwrap();
+        let out = visit(&mut host, "ratings", user.to_string());
         assert_eq!(route(&out, "x-route-ratings"), "blue");
     }
     let preview = host
@@ -200,12 +189,7 @@ fn blue_green_switches_with_the_config_and_preview_reaches_the_idle_color() {
         "every worker takes the switch"
     );
     for user in 0..200 {
-        let out = host
-            .request()
-            .authority("ratings")
-            .header("x-user-id", user.to_string())
-            .send()
-            .unwrap();
+        let out = visit(&mut host, "ratings", user.to_string());
         assert_eq!(route(&out, "x-route-ratings"), "green");
     }
     let preview = host
@@ -264,12 +248,7 @@ fn a_sticky_cookie_is_set_once_and_honoured_after() {
 fn a_client_cannot_pick_its_version_by_sending_route_headers() {
     let mut host = host("blue");
     for user in 0..500 {
-        let honest = host
-            .request()
-            .authority("reviews")
-            .header("x-user-id", user.to_string())
-            .send()
-            .unwrap();
+        let honest = visit(&mut host, "reviews", user.to_string());
         let spoofed = host
             .request()
             .authority("reviews")
