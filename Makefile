@@ -76,7 +76,7 @@ setup-wrk:
 build: wasm
 
 wasm: setup-rust
-	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-plugin
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-filter
 	@mkdir -p $(BUILD_DIR)
 	@# wasm-opt takes seconds: only when cargo produced a newer module.
 	@if [ $(WASM) -nt target/$(WASM_TARGET)/wasm/sluice.wasm ]; then :; \
@@ -161,7 +161,7 @@ bench-host: wasm noop-wasm min-wasm
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p sluice-plugin --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p sluice-filter --target $(WASM_TARGET) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -8,8 +8,8 @@
 //! `make bench` runs them; `request/*` cycles through 64 different users.
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use sluice::plan::Plan;
-use sluice_benches::{config, handle, request_pairs};
+use sluice_benches::{borrow_pairs, config, handle, request_pairs};
+use sluice_core::plan::Plan;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -19,13 +19,14 @@ fn example(name: &str) -> String {
 }
 
 fn load(json: &str) -> Plan {
-    sluice::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("config rejected: {e}"))
+    sluice_core::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("config rejected: {e}"))
 }
 
 const USERS: usize = 64;
 
 fn bench_request(group: &mut BenchmarkGroup<'_, WallTime>, id: &str, plan: &Plan, authority: &str) {
-    let requests: Vec<_> = (0..USERS).map(|u| request_pairs(u, authority)).collect();
+    let owned: Vec<_> = (0..USERS).map(|u| request_pairs(u, authority)).collect();
+    let requests: Vec<_> = owned.iter().map(|p| borrow_pairs(p)).collect();
     let source: Option<&[u8]> = plan.reads_source_address.then_some(&b"10.1.2.3:51234"[..]);
     let mut next = 0;
     group.bench_function(id, |b| {
@@ -84,15 +85,17 @@ fn bucketing(c: &mut Criterion) {
     group.bench_function("bucket(feature-0042, user id)", |b| {
         b.iter(|| {
             next = (next + 1) % USERS;
-            sluice::bucket::bucket(black_box("feature-0042"), black_box(keys[next].as_bytes()))
+            sluice_core::bucket::bucket(black_box("feature-0042"), black_box(keys[next].as_bytes()))
         })
     });
     let long = "k".repeat(300);
     group.bench_function("bucket(salt, 300-byte key)", |b| {
-        b.iter(|| sluice::bucket::bucket(black_box("feature-0042"), black_box(long.as_bytes())))
+        b.iter(|| {
+            sluice_core::bucket::bucket(black_box("feature-0042"), black_box(long.as_bytes()))
+        })
     });
     group.bench_function("murmur3_x86_32(22 bytes)", |b| {
-        b.iter(|| sluice::bucket::murmur3_x86_32(black_box(b"feature-0042:user-0042"), 0))
+        b.iter(|| sluice_core::bucket::murmur3_x86_32(black_box(b"feature-0042:user-0042"), 0))
     });
     group.finish();
 }

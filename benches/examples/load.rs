@@ -10,7 +10,7 @@ fn main() {
     let json = config(flags, 10);
     let began = std::time::Instant::now();
     for _ in 0..times {
-        let plan = sluice::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let plan = sluice_core::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
         black_box(plan);
     }
     println!(

@@ -2,7 +2,7 @@
 //! `cargo run --release -p sluice-benches --example profile -- examples/flags.json 3`
 //! With `SLUICE_ITERATIONS=N` it handles exactly N × 64 requests instead (for instruction counts
 //! under `valgrind --tool=callgrind`, which a loaded machine does not disturb).
-use sluice_benches::{handle, request_pairs};
+use sluice_benches::{borrow_pairs, handle, request_pairs};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,9 @@ fn main() {
         .next()
         .unwrap_or_else(|| "www.acme-shop.example".to_string());
     let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let plan = sluice::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    let requests: Vec<_> = (0..64).map(|u| request_pairs(u, &authority)).collect();
+    let plan = sluice_core::compile::load(json.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let owned: Vec<_> = (0..64).map(|u| request_pairs(u, &authority)).collect();
+    let requests: Vec<_> = owned.iter().map(|p| borrow_pairs(p)).collect();
     let source: Option<&[u8]> = plan.reads_source_address.then_some(&b"10.1.2.3:51234"[..]);
     if let Some(rounds) = std::env::var("SLUICE_ITERATIONS")
         .ok()

@@ -4,8 +4,8 @@
 pub mod wrk;
 
 use serde_json::{json, Map, Value};
-use sluice::engine::{evaluate, Request};
-use sluice::plan::Plan;
+use sluice_core::pipeline::{self, Facts, Live};
+use sluice_core::plan::Plan;
 
 /// The instant the benches evaluate at (2026-11-26T12:00:00Z, Unix millis): inside the ramps and
 /// schedules of the generated and example configs.
@@ -202,20 +202,28 @@ pub fn request_pairs(user: usize, authority: &str) -> Vec<(String, Vec<u8>)> {
 /// What the filter does per request, natively: pick the plan's facts out of the header pairs,
 /// evaluate, and build the request headers to write. Returns the total length written (so the
 /// work cannot be optimised away).
-pub fn handle(plan: &Plan, pairs: &[(String, Vec<u8>)], source: Option<&[u8]>) -> usize {
-    let mut req = Request::from_pairs(plan, pairs);
-    req.source = source;
-    req.now_ms = NOW_MS;
-    req.entropy = 0x5eed;
-    let decision = evaluate(plan, &req);
-    let baggage = plan
-        .baggage_header
-        .and_then(|i| req.headers.get(i).copied().flatten());
-    decision
-        .request_headers(plan, baggage)
+pub fn handle(plan: &Plan, pairs: &[(&str, &[u8])], source: Option<&[u8]>) -> usize {
+    let facts = Facts {
+        headers: pairs,
+        source,
+        now_ms: NOW_MS,
+        entropy: 0x5eed,
+    };
+    let (_, patch) = pipeline::run(plan, Live::default(), &facts);
+    patch
+        .set
         .iter()
         .map(|(n, v)| n.len() + v.len())
-        .sum()
+        .sum::<usize>()
+        + patch.remove.len()
+}
+
+/// Header pairs borrowed the way the filter holds them (names as text, values as bytes).
+pub fn borrow_pairs(pairs: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -225,12 +233,13 @@ mod tests {
     #[test]
     fn generated_configs_load() {
         for (flags, routes) in [(10, 1), (100, 10), (1000, 50)] {
-            let plan = match sluice::compile::load(config(flags, routes).as_bytes()) {
+            let plan = match sluice_core::compile::load(config(flags, routes).as_bytes()) {
                 Ok(plan) => plan,
                 Err(err) => panic!("{flags} flags, {routes} routes: {err}"),
             };
             assert_eq!((plan.flags.len(), plan.routes.len()), (flags, routes));
-            assert!(handle(&plan, &request_pairs(1, "svc-0"), None) > 0);
+            let pairs = request_pairs(1, "svc-0");
+            assert!(handle(&plan, &borrow_pairs(&pairs), None) > 0);
         }
     }
 

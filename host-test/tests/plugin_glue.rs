@@ -435,7 +435,7 @@ fn the_module_writes_what_the_native_engine_decides() {
         "/../examples/flags.json"
     ))
     .unwrap();
-    let plan = sluice::compile::load(config.as_bytes()).unwrap();
+    let plan = sluice_core::compile::load(config.as_bytes()).unwrap();
     let mut host = sluice(&config).build().unwrap();
     let countries = ["de", "us", "fr", "jp"];
     for user in 0..150 {
@@ -452,11 +452,11 @@ fn the_module_writes_what_the_native_engine_decides() {
             .iter()
             .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
             .collect();
-        let mut request = sluice::engine::Request::from_pairs(&plan, &pairs);
+        let mut request = sluice_core::engine::Request::from_pairs(&plan, &pairs);
         let source = b"203.0.113.7:40000";
         request.source = Some(&source[..]);
         request.now_ms = out_time_ms(&host);
-        let native: BTreeMap<String, String> = sluice::engine::evaluate(&plan, &request)
+        let native: BTreeMap<String, String> = sluice_core::engine::evaluate(&plan, &request)
             .request_headers(&plan, None)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.into_owned()))

@@ -7,7 +7,7 @@
 //! Envoy's own replies count only with `count_local_replies`.
 mod common;
 
-use sluice::plan::Plan;
+use sluice_core::plan::Plan;
 use sluice_host::{Host, LogLevel, MetricValue};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -68,14 +68,14 @@ impl Mesh {
         Mesh {
             origin: host.now(),
             host,
-            plan: sluice::compile::load(config.as_bytes()).unwrap(),
+            plan: sluice_core::compile::load(config.as_bytes()).unwrap(),
             canary_answers: 0,
         }
     }
 
     fn reconfigure(&mut self, config: &str) {
         assert_eq!(self.host.reconfigure(config).unwrap(), vec![true; WORKERS]);
-        self.plan = sluice::compile::load(config.as_bytes()).unwrap();
+        self.plan = sluice_core::compile::load(config.as_bytes()).unwrap();
     }
 
     fn now_ms(&self) -> i64 {
@@ -93,9 +93,9 @@ impl Mesh {
             (":path".to_string(), b"/reviews/1".to_vec()),
             ("x-user-id".to_string(), user.to_string().into_bytes()),
         ];
-        let mut req = sluice::engine::Request::from_pairs(&self.plan, &pairs);
+        let mut req = sluice_core::engine::Request::from_pairs(&self.plan, &pairs);
         req.now_ms = self.now_ms();
-        let decision = sluice::engine::evaluate(&self.plan, &req);
+        let decision = sluice_core::engine::evaluate(&self.plan, &req);
         let route = &decision.routes[0];
         self.plan.routes[route.route].versions[route.version].clone()
     }

@@ -1,24 +1,22 @@
-//! Sluice: progressive delivery inside the proxy.
-//!
-//! The decision logic is pure and host-free: `config` (what operators write),
-//! `compile` (config → `plan`, with every check), `engine` (plan + request →
-//! `decision`). The proxy-wasm glue in `glue` only gathers the request,
-//! asks the engine and applies the decision.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
-
-pub mod bucket;
-pub mod compile;
-pub mod config;
-pub mod decision;
-pub mod engine;
-pub mod guard;
-pub mod header_map;
-pub mod plan;
-pub mod telemetry;
-pub mod unleash;
+//! Sluice as a proxy-wasm filter: thin on purpose. The root context compiles the pushed config
+//! into a `sluice_core::vm::VmState`; each HTTP context gathers the facts the plan reads, runs the
+//! core's request pipeline and applies the header patch it returns. Everything else (stats,
+//! guards, polling) is the core's, reached through the host traits implemented in `host`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(target_arch = "wasm32")]
-mod glue;
+mod headers;
+#[cfg(target_arch = "wasm32")]
+mod host;
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
+mod root;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(root::SluiceRoot::default())
+    });
+}}

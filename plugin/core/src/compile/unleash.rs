@@ -2,8 +2,7 @@
 //! payload and the polling settings.
 use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeaders};
 use crate::config::{BeforeFirstPayload, Config};
-use crate::plan::Subject;
-use crate::unleash::{PollPlan, UnleashPlan};
+use crate::plan::{PollPlan, Subject, UnleashPlan};
 
 pub(crate) fn compile_unleash(
     config: &Config,

@@ -95,7 +95,7 @@ fn bad_unleash_sections_are_rejected_with_their_path() {
         ),
     ];
     for (json, expected) in cases {
-        let err = sluice::compile::load(json.as_bytes())
+        let err = sluice_core::compile::load(json.as_bytes())
             .expect_err(json)
             .to_string();
         assert!(

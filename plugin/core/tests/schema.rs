@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 struct Validator {
@@ -119,7 +119,7 @@ fn schema_rejects_bad_configs() {
             v.check(&doc).is_err(),
             "schema accepted a bad config ({what}): {doc}"
         );
-        let parsed = sluice::compile::parse(doc.to_string().as_bytes());
+        let parsed = sluice_core::compile::parse(doc.to_string().as_bytes());
         assert!(
             parsed.is_err(),
             "parse accepted a bad config ({what}): {doc}"
@@ -203,7 +203,7 @@ fn schema_rejects_configs_that_do_not_compile() {
             v.check(&doc).is_err(),
             "schema accepted a bad config ({what}): {doc}"
         );
-        let loaded = sluice::compile::load(doc.to_string().as_bytes());
+        let loaded = sluice_core::compile::load(doc.to_string().as_bytes());
         assert!(
             loaded.is_err(),
             "load accepted a bad config ({what}): {doc}"
@@ -223,7 +223,7 @@ fn schema_accepts_small_valid_configs() {
     for doc in good {
         v.check(&doc)
             .unwrap_or_else(|e| panic!("schema rejected {doc}: {e}"));
-        sluice::compile::load(doc.to_string().as_bytes())
+        sluice_core::compile::load(doc.to_string().as_bytes())
             .unwrap_or_else(|e| panic!("load rejected {doc}: {e}"));
     }
 }

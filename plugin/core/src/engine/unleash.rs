@@ -1,53 +1,10 @@
-//! Unleash toggles as a flag source: the compiled `unleash` section, and the
-//! evaluation of every feature of the current payload for one request into
-//! what the flags header and per-feature headers carry. Pure: the payload
-//! (pushed or polled) is handed in.
-use crate::engine::Request;
-use crate::plan::Subject;
+//! Unleash toggles as a flag source: every feature of the current payload
+//! evaluated for one request into what the flags header and per-feature
+//! headers carry. Pure: the payload (pushed or polled) is handed in.
+use super::request::Request;
+use crate::decision::FeatureOutcome;
+use crate::plan::{Subject, UnleashPlan};
 use sluice_unleash::{Context, Engine};
-use std::rc::Rc;
-
-#[derive(Debug)]
-pub struct UnleashPlan {
-    /// The payload pushed with the config, compiled, if any.
-    pub initial: Option<Rc<Engine>>,
-    pub poll: Option<PollPlan>,
-    pub user_id: Vec<Subject>,
-    pub session_id: Vec<Subject>,
-    pub remote_address: Vec<Subject>,
-    pub properties: Vec<(String, Subject)>,
-    pub app_name: Option<String>,
-    pub environment: Option<String>,
-    /// Only these features are written (and, before any payload, as `off`).
-    pub features: Option<Vec<String>>,
-    /// Feature → its own header.
-    pub feature_headers: Vec<(String, String)>,
-    pub pass_through_before_payload: bool,
-    /// Native flag names: a payload feature of the same name is not written.
-    pub native_flags: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct PollPlan {
-    pub cluster: String,
-    pub authority: String,
-    pub path: String,
-    pub authorization: Option<String>,
-    pub interval_ms: u64,
-    pub timeout_ms: u64,
-    pub max_body_bytes: u64,
-}
-
-/// One feature's answer, as written on the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeatureOutcome {
-    pub name: String,
-    /// Variant name when one was chosen, else `on` / `off`.
-    pub variant: String,
-    /// The header of its own and the value for it (the variant's payload
-    /// value when it has one), when configured.
-    pub header: Option<(String, String)>,
-}
 
 /// Evaluates every feature the plan writes; `engine` is `None` until a first
 /// payload has arrived. Features named like native flags are skipped
@@ -147,13 +104,8 @@ fn outcome(
     let header = plan
         .feature_headers
         .iter()
-        .find(|(feature, _)| feature == name)
-        .map(|(_, header)| {
-            (
-                header.clone(),
-                payload.map_or_else(|| variant.clone(), str::to_string),
-            )
-        });
+        .position(|(feature, _)| feature == name)
+        .map(|i| (i, payload.map_or_else(|| variant.clone(), str::to_string)));
     FeatureOutcome {
         name: name.to_string(),
         variant,

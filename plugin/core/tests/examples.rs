@@ -1,11 +1,12 @@
 //! Every config in `examples/` loads: parses strictly and compiles to a plan.
-use sluice::compile::load;
-use sluice::engine::{evaluate, Request};
+use sluice_core::compile::load;
+use sluice_core::engine::{evaluate, Request};
+use sluice_core::pipeline::{self, Facts, Live};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
 fn example_files() -> Vec<PathBuf> {
@@ -62,20 +63,28 @@ fn every_example_points_at_the_schema() {
     }
 }
 
-fn load_example(name: &str) -> sluice::plan::Plan {
+fn load_example(name: &str) -> sluice_core::plan::Plan {
     let bytes = fs::read(examples_dir().join(name)).expect("readable example");
     load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The request headers Sluice would write for these request headers.
-fn written(plan: &sluice::plan::Plan, headers: &[(&str, &str)]) -> Vec<(String, String)> {
+fn written(plan: &sluice_core::plan::Plan, headers: &[(&str, &str)]) -> Vec<(String, String)> {
     let pairs: Vec<(String, Vec<u8>)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
         .collect();
-    let req = Request::from_pairs(plan, &pairs);
-    evaluate(plan, &req)
-        .request_headers(plan, None)
+    let borrowed: Vec<(&str, &[u8])> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_slice()))
+        .collect();
+    let facts = Facts {
+        headers: &borrowed,
+        ..Facts::default()
+    };
+    let (_, patch) = pipeline::run(plan, Live::default(), &facts);
+    patch
+        .set
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.into_owned()))
         .collect()

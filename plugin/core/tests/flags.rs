@@ -127,7 +127,7 @@ fn requests_without_identity_get_the_default_or_a_coin_flip_when_asked() {
     assert_eq!(variant(&p, &anonymous, "checkout"), "off");
     assert_eq!(
         anonymous.flags[0].reason,
-        sluice::decision::Reason::NoIdentity
+        sluice_core::decision::Reason::NoIdentity
     );
     let coin: Vec<_> = (0..400)
         .map(|e| variant(&p, &Req::new().entropy(e * 7919).eval(&p), "coin").to_string())
@@ -316,7 +316,7 @@ fn a_hop_behind_the_edge_keeps_the_edge_decision_from_trusted_peers_only() {
     let d = from_edge.eval(&p);
     assert_eq!(variant(&p, &d, "checkout"), "on");
     assert_eq!(variant(&p, &d, "theme"), "dark");
-    assert_eq!(d.flags[0].reason, sluice::decision::Reason::Propagated);
+    assert_eq!(d.flags[0].reason, sluice_core::decision::Reason::Propagated);
 
     let from_client = Req::new()
         .user(&user)

@@ -74,6 +74,18 @@ pub struct RouteOutcome {
     pub minted_cookie: Option<String>,
 }
 
+/// One feature's answer, as written on the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureOutcome {
+    pub name: String,
+    /// Variant name when one was chosen, else `on` / `off`.
+    pub variant: String,
+    /// The header of its own and the value for it (the variant's payload
+    /// value when it has one), when configured.
+    /// `(index into plan.unleash.feature_headers, value)`, when the feature has a header of its own.
+    pub header: Option<(usize, String)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverrideStatus {
     #[default]
@@ -92,7 +104,7 @@ pub struct Decision {
     pub overrides: OverrideStatus,
     /// Unleash features, when the config has an `unleash` source (filled by
     /// the caller, which holds the current payload).
-    pub unleash: Vec<crate::unleash::FeatureOutcome>,
+    pub unleash: Vec<FeatureOutcome>,
     /// The request proved tester rights (secret or allowed source): it may
     /// see the debug header.
     pub tester: bool,
@@ -103,7 +115,7 @@ impl Decision {
     /// borrowed from the plan; only composed values (flags header, baggage)
     /// are built per request.
     pub fn request_headers<'p>(
-        &'p self,
+        &self,
         plan: &'p Plan,
         incoming_baggage: Option<&[u8]>,
     ) -> Vec<(&'p str, Cow<'p, str>)> {
@@ -119,9 +131,13 @@ impl Decision {
                 ));
             }
         }
-        for feature in &self.unleash {
-            if let Some((header, value)) = &feature.header {
-                out.push((header.as_str(), Cow::Borrowed(value.as_str())));
+        if let Some(unleash) = &plan.unleash {
+            for feature in &self.unleash {
+                if let Some((i, value)) = &feature.header {
+                    if let Some((_, header)) = unleash.feature_headers.get(*i) {
+                        out.push((header.as_str(), Cow::Owned(value.clone())));
+                    }
+                }
             }
         }
         for r in &self.routes {

@@ -1,6 +1,6 @@
 //! Every way a pushed config can be wrong gets an error that names the path
 //! and the reason. One row per mistake an operator can make.
-use sluice::compile::load;
+use sluice_core::compile::load;
 
 /// (what is wrong, config, expected `path: reason` substring)
 const BAD: &[(&str, &str, &str)] = &[

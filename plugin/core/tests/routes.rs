@@ -2,7 +2,7 @@
 //! pins, tester overrides, sticky cookies, spoof-proof headers.
 mod common;
 use common::{plan, version, Req};
-use sluice::decision::{OverrideStatus, Reason};
+use sluice_core::decision::{OverrideStatus, Reason};
 
 /// Hex SHA-256 of the tester secret `let-me-test`, as an operator stores it.
 fn secret_hash() -> String {
@@ -59,7 +59,7 @@ fn routes_config() -> String {
     .replace("SECRET", &secret_hash())
 }
 
-fn config_with_active(color: &str) -> sluice::plan::Plan {
+fn config_with_active(color: &str) -> sluice_core::plan::Plan {
     plan(&routes_config().replace("ACTIVE", color))
 }
 

@@ -4,6 +4,7 @@
 use crate::bucket::BUCKETS;
 use sluice_primitives::cidr::Cidr;
 use sluice_primitives::semver::Version;
+use std::rc::Rc;
 
 /// Index of a header in `Plan::headers` (the request headers the plan reads).
 pub type HeaderId = usize;
@@ -30,7 +31,7 @@ pub struct Plan {
     pub baggage_header: Option<HeaderId>,
     /// Every request header Sluice writes; incoming copies are removed.
     pub owned_headers: Vec<String>,
-    pub unleash: Option<crate::unleash::UnleashPlan>,
+    pub unleash: Option<UnleashPlan>,
     /// Incoming flag decisions from these peers are kept (see `outputs.trust_incoming_from`).
     pub trusted_peers: Vec<Cidr>,
     /// Where the incoming flags header sits in `headers`, when peers are trusted.
@@ -265,4 +266,37 @@ pub struct OverridePlan {
     pub secret_sha256: Option<[u8; 32]>,
     pub allow_sources: Vec<Cidr>,
     pub debug_header: Option<String>,
+}
+
+/// The compiled `unleash` section: where the payload comes from and how a
+/// request maps onto Unleash's context.
+#[derive(Debug)]
+pub struct UnleashPlan {
+    /// The payload pushed with the config, compiled, if any.
+    pub initial: Option<Rc<sluice_unleash::Engine>>,
+    pub poll: Option<PollPlan>,
+    pub user_id: Vec<Subject>,
+    pub session_id: Vec<Subject>,
+    pub remote_address: Vec<Subject>,
+    pub properties: Vec<(String, Subject)>,
+    pub app_name: Option<String>,
+    pub environment: Option<String>,
+    /// Only these features are written (and, before any payload, as `off`).
+    pub features: Option<Vec<String>>,
+    /// Feature → its own header.
+    pub feature_headers: Vec<(String, String)>,
+    pub pass_through_before_payload: bool,
+    /// Native flag names: a payload feature of the same name is not written.
+    pub native_flags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PollPlan {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub max_body_bytes: u64,
 }

@@ -3,8 +3,8 @@
 //! The SDK's `get_http_request_headers_bytes` copies every name and value into its own `String`
 //! and `Vec` (two allocations per header, per request); here the host's buffer is kept and the
 //! pairs borrow from it.
-use crate::header_map;
 use proxy_wasm::types::{MapType, Status};
+use sluice_core::header_map;
 use std::ptr::null_mut;
 
 #[link(wasm_import_module = "env")]

@@ -30,6 +30,8 @@ pub const CONFIG_REJECTED: &str = "sluice.config.rejected";
 pub const UNLEASH_FETCH_OK: &str = "sluice.unleash.fetch.ok";
 pub const UNLEASH_FETCH_NOT_MODIFIED: &str = "sluice.unleash.fetch.not_modified";
 pub const UNLEASH_FETCH_FAILED: &str = "sluice.unleash.fetch.failed";
+/// A fetched payload whose generation could not be announced to the other VMs this tick.
+pub const UNLEASH_PUBLISH_RETRIES: &str = "sluice.unleash.publish.retries";
 
 /// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
 /// each worker) run that config, 0 once replaced; counted up and down so a

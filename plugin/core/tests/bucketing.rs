@@ -1,5 +1,5 @@
 //! The bucketing properties users rely on, over 100k keys each.
-use sluice::bucket::{bucket, BUCKETS};
+use sluice_core::bucket::{bucket, BUCKETS};
 
 const KEYS: usize = 100_000;
 
@@ -21,7 +21,7 @@ fn a_key_always_lands_in_the_same_bucket() {
     // so every implementation (Envoy, host-test, tools) agrees.
     assert_eq!(
         bucket("checkout", b"user-1"),
-        sluice::bucket::murmur3_x86_32(b"checkout:user-1", 0) % 10_000
+        sluice_core::bucket::murmur3_x86_32(b"checkout:user-1", 0) % 10_000
     );
 }
 

@@ -1,11 +1,11 @@
 //! Test helpers: a plan from JSON and requests from header pairs.
 #![allow(dead_code)]
-use sluice::decision::Decision;
-use sluice::engine::{evaluate, Request};
-use sluice::plan::Plan;
+use sluice_core::decision::Decision;
+use sluice_core::pipeline::{self, Facts, Live, Patch};
+use sluice_core::plan::Plan;
 
 pub fn plan(json: &str) -> Plan {
-    match sluice::compile::load(json.as_bytes()) {
+    match sluice_core::compile::load(json.as_bytes()) {
         Ok(plan) => plan,
         Err(err) => panic!("test config rejected: {err}"),
     }
@@ -62,25 +62,41 @@ impl Req {
         self.entropy = e;
         self
     }
-    pub fn eval(&self, plan: &Plan) -> Decision {
-        let mut req = Request::from_pairs(plan, &self.pairs);
-        req.source = self.source.as_deref().map(str::as_bytes);
-        req.now_ms = self.now_ms;
-        req.entropy = self.entropy;
-        evaluate(plan, &req)
+    /// The request through the pipeline the filter runs (no guard, the config's own Unleash
+    /// payload): the decision and the header patch.
+    pub fn run<'p>(&self, plan: &'p Plan) -> (Decision, Patch<'p>) {
+        let pairs = self.borrowed();
+        let live = Live {
+            controls: &[],
+            unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+        };
+        pipeline::run(plan, live, &self.facts(&pairs))
     }
-    /// The request headers the decision writes, as a map.
-    pub fn headers(&self, plan: &Plan) -> std::collections::BTreeMap<String, String> {
-        let decision = self.eval(plan);
-        let baggage = self
-            .pairs
+    pub fn eval(&self, plan: &Plan) -> Decision {
+        self.run(plan).0
+    }
+    fn borrowed(&self) -> Vec<(&str, &[u8])> {
+        self.pairs
             .iter()
-            .find(|(n, _)| n == "baggage")
-            .map(|(_, v)| v.as_slice());
-        decision
-            .request_headers(plan, baggage)
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect()
+    }
+    fn facts<'a>(&'a self, pairs: &'a [(&'a str, &'a [u8])]) -> Facts<'a> {
+        Facts {
+            headers: pairs,
+            source: self.source.as_deref().map(str::as_bytes),
+            now_ms: self.now_ms,
+            entropy: self.entropy,
+        }
+    }
+    /// The headers Sluice writes (owned headers and baggage) as the upstream receives them.
+    pub fn headers(&self, plan: &Plan) -> std::collections::BTreeMap<String, String> {
+        let (_, patch) = self.run(plan);
+        patch
+            .apply(&self.borrowed())
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v.into_owned()))
+            .filter(|(name, _)| name == "baggage" || plan.owned_headers.contains(name))
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect()
     }
 }

@@ -42,7 +42,7 @@ const TOKENS: &[&str] = &[
 
 #[test]
 fn mutated_configs_are_rejected_or_accepted_but_never_panic() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
     let mut examples: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -68,7 +68,7 @@ fn mutated_configs_are_rejected_or_accepted_but_never_panic() {
                     .map_or(text.len(), |e| at + e);
                 text.replace_range(at..end, TOKENS[rng.below(TOKENS.len())]);
             }
-            let outcome = catch_unwind(|| sluice::compile::load(text.as_bytes()).map(|_| ()));
+            let outcome = catch_unwind(|| sluice_core::compile::load(text.as_bytes()).map(|_| ()));
             match outcome {
                 Ok(Ok(())) => accepted += 1,
                 Ok(Err(err)) => {

@@ -4,6 +4,7 @@ mod conditions;
 mod overrides;
 mod propagation;
 pub mod request;
+pub mod unleash;
 
 pub use conditions::matches;
 pub use request::Request;
@@ -93,7 +94,7 @@ pub fn evaluate_with(
         }
     };
     let unleash = match &plan.unleash {
-        Some(u) => crate::unleash::evaluate(u, unleash_engine, req),
+        Some(u) => unleash::evaluate(u, unleash_engine, req),
         None => Vec::new(),
     };
     Decision {

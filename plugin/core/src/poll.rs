@@ -1,0 +1,308 @@
+//! Polling Unleash through an Envoy cluster, as a state machine over the host traits. One VM polls
+//! per interval (whoever wins the compare-and-swap on the schedule key); the payload it fetches
+//! goes into shared data with a generation number, and every VM loads a new generation on its
+//! next tick. A failed, oversized or invalid fetch keeps the last good payload.
+use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
+use crate::plan::PollPlan;
+use crate::telemetry;
+use crate::vm::VmState;
+use log::{info, warn};
+use sluice_primitives::murmur3_x86_32;
+use sluice_unleash::{Engine, Payload};
+use std::rc::Rc;
+
+#[derive(Debug, Default)]
+pub struct PollState {
+    /// The dispatched call, while it is in flight.
+    in_flight: Option<u32>,
+    /// The generation of the shared payload this VM has loaded.
+    loaded: u64,
+    /// A fetched payload whose generation is not announced yet (its CAS race was lost): the
+    /// ETag to announce it with on the next tick.
+    pending_etag: Option<String>,
+}
+
+/// The answer to a poll, as the host read it.
+pub struct PollResponse<'a> {
+    /// `None`: no response at all (the call was reset, or the cluster went away).
+    pub status: Option<u32>,
+    pub etag: Option<String>,
+    pub body_size: usize,
+    /// Reads the body; called only for a 200 within `max_body_bytes`.
+    pub read_body: &'a dyn Fn() -> Option<Vec<u8>>,
+}
+
+/// Counters of the poll, defined once per VM.
+pub struct PollCounters {
+    ok: Option<u32>,
+    not_modified: Option<u32>,
+    failed: Option<u32>,
+    publish_retries: Option<u32>,
+}
+
+impl PollCounters {
+    pub fn define(stats: &dyn Stats) -> PollCounters {
+        let counter = |name| stats.define(MetricKind::Counter, name);
+        PollCounters {
+            ok: counter(telemetry::UNLEASH_FETCH_OK),
+            not_modified: counter(telemetry::UNLEASH_FETCH_NOT_MODIFIED),
+            failed: counter(telemetry::UNLEASH_FETCH_FAILED),
+            publish_retries: counter(telemetry::UNLEASH_PUBLISH_RETRIES),
+        }
+    }
+}
+
+fn bump(stats: &dyn Stats, id: Option<u32>) {
+    if let Some(id) = id {
+        stats.increment(id, 1);
+    }
+}
+
+struct Keys {
+    schedule: String,
+    state: String,
+    payload: String,
+}
+
+/// Named by where the payload comes from, not by the config revision: a config pushed again, or
+/// a new revision that polls the same source, keeps the payload in force and the poll schedule.
+fn keys(poll: &PollPlan) -> Keys {
+    let source = format!(
+        "{}\n{}\n{}\n{}",
+        poll.cluster,
+        poll.authority,
+        poll.path,
+        poll.authorization.as_deref().unwrap_or_default()
+    );
+    let id = format!(
+        "{:08x}{:08x}",
+        murmur3_x86_32(source.as_bytes(), 0),
+        murmur3_x86_32(source.as_bytes(), 1)
+    );
+    Keys {
+        schedule: format!("sluice.unleash.{id}.next_poll"),
+        state: format!("sluice.unleash.{id}.state"),
+        payload: format!("sluice.unleash.{id}.payload"),
+    }
+}
+
+/// The shared state: `generation (u64 LE) + etag`, and its CAS number.
+fn read_state(shared: &dyn SharedData, key: &str) -> (u64, Option<String>, Option<u32>) {
+    match shared.get(key) {
+        Some((Some(bytes), cas)) => match bytes.get(..8).and_then(|b| b.try_into().ok()) {
+            Some(word) => {
+                let etag = String::from_utf8(bytes[8..].to_vec())
+                    .ok()
+                    .filter(|e| !e.is_empty());
+                (u64::from_le_bytes(word), etag, cas)
+            }
+            None => (0, None, cas),
+        },
+        Some((None, cas)) => (0, None, cas),
+        None => (0, None, None),
+    }
+}
+
+impl VmState {
+    fn poll_plan(&self) -> Option<&PollPlan> {
+        self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref())
+    }
+
+    /// At configure time: take the payload other VMs (or this VM's previous config) already
+    /// fetched from the same source.
+    pub fn adopt_shared_unleash(&self, shared: &dyn SharedData) {
+        if let Some(poll) = self.poll_plan() {
+            self.load_shared_payload(shared, &keys(poll));
+        }
+    }
+
+    /// On each tick: load a newer shared payload, then poll if it is time.
+    pub fn tick_unleash(
+        &self,
+        shared: &dyn SharedData,
+        calls: &dyn HttpCalls,
+        counters: &PollCounters,
+        stats: &dyn Stats,
+        now_ms: i64,
+    ) {
+        let Some(poll) = self.poll_plan() else {
+            return;
+        };
+        let keys = keys(poll);
+        self.load_shared_payload(shared, &keys);
+        self.publish_pending(shared, &keys, counters, stats);
+        if self.poll.borrow().in_flight.is_some() {
+            return;
+        }
+        let Some((bytes, cas)) = shared.get(&keys.schedule) else {
+            return;
+        };
+        let next = bytes
+            .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+            .map_or(0, i64::from_le_bytes);
+        if now_ms < next {
+            return;
+        }
+        let claim = (now_ms + poll.interval_ms as i64).to_le_bytes();
+        // Losing this race means another VM polls this round.
+        if shared.set(&keys.schedule, &claim, cas).is_err() {
+            return;
+        }
+        let (_, etag, _) = read_state(shared, &keys.state);
+        let mut headers: Vec<(&str, &str)> = vec![
+            (":method", "GET"),
+            (":path", &poll.path),
+            (":authority", &poll.authority),
+            ("accept", "application/json"),
+        ];
+        if let Some(token) = &poll.authorization {
+            headers.push(("authorization", token));
+        }
+        if let Some(etag) = &etag {
+            headers.push(("if-none-match", etag));
+        }
+        match calls.dispatch(&poll.cluster, &headers, poll.timeout_ms) {
+            Ok(token) => self.poll.borrow_mut().in_flight = Some(token),
+            Err(why) => {
+                warn!(
+                    "sluice: unleash poll: cannot call cluster `{}` ({why}); is it defined?",
+                    poll.cluster
+                );
+                bump(stats, counters.failed);
+            }
+        }
+    }
+
+    /// The poll's answer: keep it if it is a good payload, else say why not. Answers to calls
+    /// this VM is not waiting for are ignored.
+    pub fn unleash_response(
+        &self,
+        token: u32,
+        response: &PollResponse,
+        shared: &dyn SharedData,
+        counters: &PollCounters,
+        stats: &dyn Stats,
+    ) {
+        if self.poll.borrow().in_flight != Some(token) {
+            return;
+        }
+        self.poll.borrow_mut().in_flight = None;
+        let Some(poll) = self.poll_plan() else {
+            return;
+        };
+        let failed = |why: String| {
+            warn!("sluice: unleash poll failed: {why}; keeping the last good payload");
+            bump(stats, counters.failed);
+        };
+        let Some(status) = response.status else {
+            return failed(format!(
+                "no response from cluster `{}` (the call was reset)",
+                poll.cluster
+            ));
+        };
+        match status {
+            304 => return bump(stats, counters.not_modified),
+            200 => {}
+            // Envoy answers a call that timed out with its own 504.
+            504 => {
+                return failed(format!(
+                "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
+                poll.cluster, poll.timeout_ms
+            ))
+            }
+            other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
+        }
+        if response.body_size as u64 > poll.max_body_bytes {
+            return failed(format!(
+                "payload of {} bytes is over max_body_bytes {}",
+                response.body_size, poll.max_body_bytes
+            ));
+        }
+        let Some(body) = (response.read_body)() else {
+            return failed("empty body".to_string());
+        };
+        let payload = match Payload::from_slice(&body) {
+            Ok(p) => p,
+            Err(err) => return failed(format!("invalid payload: {err}")),
+        };
+        let keys = keys(poll);
+        let features = payload.features.len();
+        // Payload first, then the generation that announces it.
+        if shared.set(&keys.payload, &body, None).is_err() {
+            return failed("could not store the payload in shared data".to_string());
+        }
+        *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
+        bump(stats, counters.ok);
+        let etag = response.etag.clone().unwrap_or_default();
+        match publish(shared, &keys, &etag) {
+            Some(generation) => {
+                self.poll.borrow_mut().loaded = generation;
+                info!("sluice: unleash payload generation {generation} loaded: {features} features (etag `{etag}`)");
+            }
+            None => {
+                // The payload is stored and in force here; other VMs learn of it when the
+                // generation is published, retried on the next tick.
+                warn!("sluice: unleash payload stored, but its generation could not be published (shared state kept changing); retrying next tick");
+                bump(stats, counters.publish_retries);
+                self.poll.borrow_mut().pending_etag = Some(etag);
+            }
+        }
+    }
+
+    /// Retries publishing a generation that lost its compare-and-swap race last time.
+    fn publish_pending(
+        &self,
+        shared: &dyn SharedData,
+        keys: &Keys,
+        counters: &PollCounters,
+        stats: &dyn Stats,
+    ) {
+        let Some(etag) = self.poll.borrow_mut().pending_etag.take() else {
+            return;
+        };
+        match publish(shared, keys, &etag) {
+            Some(generation) => self.poll.borrow_mut().loaded = generation,
+            None => {
+                bump(stats, counters.publish_retries);
+                self.poll.borrow_mut().pending_etag = Some(etag);
+            }
+        }
+    }
+
+    fn load_shared_payload(&self, shared: &dyn SharedData, keys: &Keys) {
+        let (generation, _, _) = read_state(shared, &keys.state);
+        if generation == 0 || generation == self.poll.borrow().loaded {
+            return;
+        }
+        let Some((Some(body), _)) = shared.get(&keys.payload) else {
+            return;
+        };
+        match Payload::from_slice(&body) {
+            Ok(payload) => {
+                *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
+                info!("sluice: unleash payload generation {generation} taken from shared data");
+            }
+            Err(err) => {
+                warn!("sluice: shared unleash payload generation {generation} unreadable: {err}")
+            }
+        }
+        self.poll.borrow_mut().loaded = generation;
+    }
+}
+
+/// Announces the stored payload with the next generation number; `None` when the state kept
+/// changing under us (or the host failed).
+fn publish(shared: &dyn SharedData, keys: &Keys, etag: &str) -> Option<u64> {
+    for _ in 0..8 {
+        let (current, _, cas) = read_state(shared, &keys.state);
+        let generation = current + 1;
+        let mut state = generation.to_le_bytes().to_vec();
+        state.extend_from_slice(etag.as_bytes());
+        match shared.set(&keys.state, &state, cas) {
+            Ok(()) => return Some(generation),
+            Err(SetError::CasMismatch) => continue,
+            Err(SetError::Failed) => return None,
+        }
+    }
+    None
+}

@@ -1,0 +1,332 @@
+//! One VM's state for one plugin config: the plan, its stat ids (defined once), what requests
+//! counted since the last tick, the guards' verdicts and the Unleash payload in force. The filter
+//! keeps one per root context and hands every HTTP context a reference; the host is reached only
+//! through `crate::host`'s traits, so all of it runs natively in tests.
+use crate::decision::Decision;
+use crate::engine::RouteControl;
+use crate::guard::{Delta, Window, CANARY, STABLE};
+use crate::host::{MetricKind, SetError, SharedData, Stats};
+use crate::pipeline::{self, Facts, Live, Patch};
+use crate::plan::{Plan, Strategy};
+use crate::poll::PollState;
+use crate::telemetry::{latency_bucket, MetricNames, Tally};
+use log::{info, warn};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub struct VmState {
+    pub plan: Plan,
+    /// Names this config in shared data: its revision, or a hash of its text.
+    pub plan_id: String,
+    pub seed: u64,
+    pub tally: RefCell<Tally>,
+    /// Per route: what this VM saw since it last merged into the shared window.
+    guard_deltas: RefCell<Vec<Delta>>,
+    pub controls: RefCell<Vec<RouteControl>>,
+    /// The Unleash payload in force (pushed, then replaced by polls).
+    pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
+    pub poll: RefCell<PollState>,
+    metrics: MetricIds,
+}
+
+/// Stat ids of one plan, defined once per VM at configure time.
+struct MetricIds {
+    route_requests: Vec<Vec<Option<u32>>>,
+    route_responses: Vec<Vec<[Option<u32>; 5]>>,
+    route_latency: Vec<Vec<Option<u32>>>,
+    flag_evaluations: Vec<Vec<Option<u32>>>,
+    overrides_honoured: Option<u32>,
+    overrides_refused: Option<u32>,
+    guard_tripped: Vec<Option<u32>>,
+    guard_trips: Vec<Option<u32>>,
+}
+
+impl MetricIds {
+    fn define(names: &MetricNames, stats: &dyn Stats) -> MetricIds {
+        let counters = |rows: &Vec<Vec<String>>, kind| -> Vec<Vec<Option<u32>>> {
+            rows.iter()
+                .map(|row| row.iter().map(|n| stats.define(kind, n)).collect())
+                .collect()
+        };
+        let optional = |names: &Vec<Option<String>>, kind| -> Vec<Option<u32>> {
+            names
+                .iter()
+                .map(|n| n.as_ref().and_then(|n| stats.define(kind, n)))
+                .collect()
+        };
+        MetricIds {
+            route_requests: counters(&names.route_requests, MetricKind::Counter),
+            route_responses: names
+                .route_responses
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|classes| {
+                            classes
+                                .each_ref()
+                                .map(|n| stats.define(MetricKind::Counter, n))
+                        })
+                        .collect()
+                })
+                .collect(),
+            route_latency: counters(&names.route_latency, MetricKind::Histogram),
+            flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter),
+            overrides_honoured: stats.define(MetricKind::Counter, &names.overrides_honoured),
+            overrides_refused: stats.define(MetricKind::Counter, &names.overrides_refused),
+            guard_tripped: optional(&names.guard_tripped, MetricKind::Gauge),
+            guard_trips: optional(&names.guard_trips, MetricKind::Counter),
+        }
+    }
+}
+
+/// What one request needs remembered until its response: where it was routed, and when.
+#[derive(Debug, Default, Clone)]
+pub struct Routed {
+    /// `(route, version)` per matched route.
+    pub routes: Vec<(usize, usize)>,
+    pub started_ms: i64,
+    /// Whether a guard counts Envoy's own replies, so the filter must ask who answered.
+    pub counts_local_replies: bool,
+}
+
+impl Routed {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Names a config in shared data: its revision, or a hash of its text when it has none.
+pub fn plan_id(plan: &Plan, config: &[u8]) -> String {
+    if plan.revision.is_empty() {
+        format!("{:08x}", sluice_primitives::murmur3_x86_32(config, 0))
+    } else {
+        plan.revision.clone()
+    }
+}
+
+impl VmState {
+    pub fn new(plan: Plan, plan_id: String, seed: u64, stats: &dyn Stats) -> VmState {
+        let metrics = MetricIds::define(&MetricNames::of(&plan), stats);
+        // A new config starts with its guards untripped (a re-push of the same revision sets
+        // them again from shared data right away).
+        for id in metrics.guard_tripped.iter().flatten() {
+            stats.record(*id, 0);
+        }
+        let routes = plan.routes.len();
+        let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
+        VmState {
+            unleash: RefCell::new(unleash),
+            poll: RefCell::default(),
+            tally: RefCell::new(Tally::for_plan(&plan)),
+            guard_deltas: RefCell::new(vec![Delta::default(); routes]),
+            controls: RefCell::new(vec![RouteControl::Normal; routes]),
+            plan,
+            plan_id,
+            seed,
+            metrics,
+        }
+    }
+
+    /// Per-request entropy for an HTTP context: distinct per context, per VM and per config.
+    pub fn entropy(&self, context_id: u32) -> u64 {
+        self.seed ^ u64::from(context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The request pipeline with this VM's live state; counts the decision.
+    pub fn on_request<'s>(&'s self, facts: &Facts) -> (Patch<'s>, Routed) {
+        let unleash = self.unleash.borrow().clone();
+        let controls = self.controls.borrow();
+        let live = Live {
+            controls: &controls,
+            unleash: unleash.as_deref(),
+        };
+        let (decision, patch) = pipeline::run(&self.plan, live, facts);
+        self.tally.borrow_mut().count_decision(&decision);
+        (patch, self.routed(&decision, facts.now_ms))
+    }
+
+    fn routed(&self, decision: &Decision, now_ms: i64) -> Routed {
+        let routes: Vec<(usize, usize)> = decision
+            .routes
+            .iter()
+            .map(|r| (r.route, r.version))
+            .collect();
+        let counts_local_replies = routes.iter().any(|(r, _)| {
+            self.plan.routes[*r]
+                .guard
+                .as_ref()
+                .is_some_and(|g| g.count_local_replies)
+        });
+        Routed {
+            routes,
+            started_ms: now_ms,
+            counts_local_replies,
+        }
+    }
+
+    /// Counts one response (status 0: the stream ended without one) for stats and guards.
+    /// `local_reply`: Envoy answered itself (timeout, no healthy upstream, reset).
+    pub fn on_response(&self, routed: &Routed, status: u32, local_reply: bool, now_ms: i64) {
+        let latency = (now_ms - routed.started_ms).max(0) as u64;
+        let mut tally = self.tally.borrow_mut();
+        let mut deltas = self.guard_deltas.borrow_mut();
+        for &(route, version) in &routed.routes {
+            tally.count_response(route, version, status, Some(latency));
+            let r = &self.plan.routes[route];
+            let (
+                Some(guard),
+                Strategy::Progressive {
+                    baseline, target, ..
+                },
+            ) = (&r.guard, &r.strategy)
+            else {
+                continue;
+            };
+            let side = if version == *target {
+                CANARY
+            } else if version == *baseline {
+                STABLE
+            } else {
+                continue;
+            };
+            let error = status >= 500 || (guard.count_local_replies && local_reply);
+            if let Some(delta) = deltas.get_mut(route) {
+                delta.sides[side].record(error, Some(latency_bucket(latency)));
+            }
+        }
+    }
+
+    /// Hands the counts since the last tick to the host's stats.
+    pub fn flush_metrics(&self, stats: &dyn Stats) {
+        let tally = std::mem::replace(&mut *self.tally.borrow_mut(), Tally::for_plan(&self.plan));
+        let m = &self.metrics;
+        let add = |id: &Option<u32>, n: &u64| {
+            if let (Some(id), true) = (id, *n > 0) {
+                stats.increment(*id, *n as i64);
+            }
+        };
+        for (ids, counts) in m.route_requests.iter().zip(&tally.route_requests) {
+            ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
+        }
+        for (ids, counts) in m.route_responses.iter().zip(&tally.route_responses) {
+            for (classes, class_counts) in ids.iter().zip(counts) {
+                classes
+                    .iter()
+                    .zip(class_counts)
+                    .for_each(|(id, n)| add(id, n));
+            }
+        }
+        for (ids, samples) in m.route_latency.iter().zip(&tally.route_latency) {
+            for (id, values) in ids.iter().zip(samples) {
+                if let Some(id) = id {
+                    values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
+                }
+            }
+        }
+        for (ids, counts) in m.flag_evaluations.iter().zip(&tally.flag_evaluations) {
+            ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
+        }
+        add(&m.overrides_honoured, &tally.overrides_honoured);
+        add(&m.overrides_refused, &tally.overrides_refused);
+    }
+
+    /// Merges this VM's guard counts into the shared windows, judges them, and follows any trip
+    /// (this VM's or another's).
+    pub fn run_guards(&self, shared: &dyn SharedData, stats: &dyn Stats, now_ms: i64) {
+        for (i, route) in self.plan.routes.iter().enumerate() {
+            let Some(guard) = &route.guard else { continue };
+            let delta = std::mem::take(&mut self.guard_deltas.borrow_mut()[i]);
+            let key = format!("sluice.guard.{}.{}", self.plan_id, route.name);
+            let current_weight = match &route.strategy {
+                Strategy::Progressive { schedule, .. } => schedule.weight_at(now_ms),
+                _ => 0,
+            };
+            let judge = |w: &mut Window| {
+                if w.tripped {
+                    return false;
+                }
+                match w.judge(guard, now_ms) {
+                    Some(reason) => {
+                        w.tripped = true;
+                        w.paused_weight = current_weight;
+                        w.reason = reason;
+                        true
+                    }
+                    None => false,
+                }
+            };
+            let Some((window, tripped_here)) =
+                merge_window(shared, &key, &delta, now_ms, judge, guard.window_ms)
+            else {
+                continue;
+            };
+            if !window.tripped {
+                continue;
+            }
+            let control = if guard.pause {
+                RouteControl::Paused(window.paused_weight)
+            } else {
+                RouteControl::RolledBack
+            };
+            let mut controls = self.controls.borrow_mut();
+            if controls[i] == control {
+                continue;
+            }
+            let action = if guard.pause {
+                "pausing the ramp"
+            } else {
+                "rolling back to stable"
+            };
+            if tripped_here {
+                warn!(
+                    "sluice: guard tripped on route `{}`: {}; {action}",
+                    route.name, window.reason
+                );
+                if let Some(id) = self.metrics.guard_trips[i] {
+                    stats.increment(id, 1);
+                }
+            } else {
+                info!(
+                    "sluice: route `{}` follows a tripped guard: {}; {action}",
+                    route.name, window.reason
+                );
+            }
+            if let Some(id) = self.metrics.guard_tripped[i] {
+                stats.record(id, 1);
+            }
+            controls[i] = control;
+        }
+    }
+}
+
+/// Read-modify-write of one guard window with compare-and-swap, retried when another VM wrote in
+/// between. `decide` may trip the window; returns the stored window and whether this call
+/// tripped it.
+fn merge_window(
+    shared: &dyn SharedData,
+    key: &str,
+    delta: &Delta,
+    now_ms: i64,
+    decide: impl Fn(&mut Window) -> bool,
+    window_ms: u64,
+) -> Option<(Window, bool)> {
+    for _ in 0..8 {
+        let (bytes, cas) = shared.get(key)?;
+        let mut window = bytes
+            .as_deref()
+            .and_then(Window::decode)
+            .unwrap_or_default();
+        window.add(delta, now_ms, window_ms);
+        let tripped_here = decide(&mut window);
+        if delta.is_empty() && !tripped_here {
+            return Some((window, false));
+        }
+        match shared.set(key, &window.encode(), cas) {
+            Ok(()) => return Some((window, tripped_here)),
+            Err(SetError::CasMismatch) => continue,
+            Err(SetError::Failed) => return None,
+        }
+    }
+    warn!("sluice: guard state `{key}` kept changing under us; will retry next tick");
+    None
+}

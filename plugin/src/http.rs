@@ -1,0 +1,114 @@
+//! Per-request context: gather the facts the plan reads, run the core's pipeline, apply the
+//! patch; on the response, hand the status to the core for stats and the canary guard.
+use crate::headers::HeaderMap;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use sluice_core::pipeline::Facts;
+use sluice_core::vm::{Routed, VmState};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+pub struct SluiceHttp {
+    vm: Rc<VmState>,
+    entropy: u64,
+    /// Response headers decided at request time (cookies, debug).
+    response_headers: Vec<(String, String)>,
+    /// Where this request was routed, for response accounting.
+    routed: Routed,
+    responded: bool,
+}
+
+impl SluiceHttp {
+    pub fn new(vm: Rc<VmState>, entropy: u64) -> Self {
+        SluiceHttp {
+            vm,
+            entropy,
+            response_headers: Vec::new(),
+            routed: Routed::default(),
+            responded: false,
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+impl Context for SluiceHttp {}
+
+impl HttpContext for SluiceHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let vm = Rc::clone(&self.vm);
+        let plan = &vm.plan;
+        // One hostcall for every header, read in place.
+        let map = HeaderMap::request();
+        let pairs = map.pairs();
+        let source = if plan.reads_source_address {
+            self.get_property(vec!["source", "address"])
+        } else {
+            None
+        };
+        let facts = Facts {
+            headers: &pairs,
+            source: source.as_deref(),
+            now_ms: if plan.reads_clock || !plan.routes.is_empty() {
+                self.now_ms()
+            } else {
+                0
+            },
+            entropy: self.entropy,
+        };
+        let (patch, routed) = vm.on_request(&facts);
+        for name in &patch.remove {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &patch.set {
+            self.set_http_request_header(name, Some(value));
+        }
+        if patch.changes_request() {
+            // Envoy picked the route before this filter ran; make it look again.
+            // Hosts without the function (or older ABIs) answer NotFound: ignore.
+            let _ = self.call_foreign_function("clear_route_cache", None);
+        }
+        self.response_headers = patch
+            .response
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        self.routed = routed;
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            self.add_http_response_header(&name, &value);
+        }
+        if !self.routed.is_empty() && !self.responded {
+            self.responded = true;
+            let status = self
+                .get_http_response_header_bytes(":status")
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
+                .unwrap_or(0);
+            // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
+            // other than `via_upstream`.
+            let local_reply = self.routed.counts_local_replies
+                && status < 500
+                && self
+                    .get_property(vec!["response", "code_details"])
+                    .is_some_and(|d| d != b"via_upstream");
+            self.vm
+                .on_response(&self.routed, status, local_reply, self.now_ms());
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // A stream reset before any response still counts, as a failure.
+        if !self.routed.is_empty() && !self.responded {
+            self.responded = true;
+            self.vm.on_response(&self.routed, 0, true, self.now_ms());
+        }
+    }
+}

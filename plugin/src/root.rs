@@ -1,0 +1,173 @@
+//! Root context: one per plugin config per VM. Compiles the pushed config into the core's
+//! `VmState`, and on each tick has the core flush stats, run guards and poll.
+use crate::host::Envoy;
+use crate::http::SluiceHttp;
+use log::{error, info};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, MapType};
+use sluice_core::host::{MetricKind, Stats};
+use sluice_core::poll::{PollCounters, PollResponse};
+use sluice_core::vm::VmState;
+use sluice_core::{compile, telemetry};
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Stats flush and guard cadence: a tripped guard reaches every VM within one tick.
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct SluiceRoot {
+    vm: Option<Rc<VmState>>,
+    /// The `sluice.config.revision.<rev>` gauge of the config in force.
+    revision_gauge: Option<u32>,
+    counters: Option<RootCounters>,
+}
+
+/// Stats of the root itself, defined once per root context.
+struct RootCounters {
+    loaded: Option<u32>,
+    rejected: Option<u32>,
+    poll: PollCounters,
+}
+
+impl SluiceRoot {
+    fn now_ms(&self) -> i64 {
+        self.get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    fn counters(&mut self) -> &RootCounters {
+        self.counters.get_or_insert_with(|| RootCounters {
+            loaded: Envoy.define(MetricKind::Counter, telemetry::CONFIG_LOADED),
+            rejected: Envoy.define(MetricKind::Counter, telemetry::CONFIG_REJECTED),
+            poll: PollCounters::define(&Envoy),
+        })
+    }
+
+    fn bump(id: Option<u32>) {
+        if let Some(id) = id {
+            Envoy.increment(id, 1);
+        }
+    }
+
+    fn leave_revision(&mut self) {
+        if let Some(id) = self.revision_gauge.take() {
+            Envoy.increment(id, -1);
+        }
+    }
+}
+
+impl Context for SluiceRoot {
+    fn on_done(&mut self) -> bool {
+        // Envoy retires this root context when a new config replaces it.
+        self.leave_revision();
+        true
+    }
+
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(vm) = self.vm.clone() else { return };
+        let header = |name: &str| {
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
+                .ok()
+                .flatten()
+                .and_then(|v| String::from_utf8(v).ok())
+        };
+        // No headers at all means the stream was reset (or the cluster went away).
+        let status = (num_headers > 0).then(|| {
+            header(":status")
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
+        let read_body = || {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+        };
+        let response = PollResponse {
+            status,
+            etag: header("etag"),
+            body_size,
+            read_body: &read_body,
+        };
+        let counters = self.counters();
+        vm.unleash_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
+    }
+}
+
+impl RootContext for SluiceRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let (loaded, rejected) = {
+            let c = self.counters();
+            (c.loaded, c.rejected)
+        };
+        let Some(bytes) = self.get_plugin_configuration() else {
+            error!("sluice: config rejected: config: no plugin configuration was given");
+            Self::bump(rejected);
+            return false;
+        };
+        let plan = match compile::load(&bytes) {
+            Ok(plan) => plan,
+            Err(err) => {
+                // Returning false makes Envoy reject this config (and keep the previous one, or
+                // refuse to start on the first).
+                error!("sluice: config rejected: {err}");
+                Self::bump(rejected);
+                return false;
+            }
+        };
+        info!(
+            "sluice: config loaded (revision `{}`): {} flags, {} routes",
+            plan.revision,
+            plan.flags.len(),
+            plan.routes.len()
+        );
+        let plan_id = sluice_core::vm::plan_id(&plan, &bytes);
+        let seed = self
+            .get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let vm = Rc::new(VmState::new(plan, plan_id, seed, &Envoy));
+        // A re-pushed config must not reopen a canary that a guard already stopped, nor fall
+        // back from the polled Unleash payload to defaults, even until the next tick.
+        vm.run_guards(&Envoy, &Envoy, self.now_ms());
+        vm.adopt_shared_unleash(&Envoy);
+        // Some hosts configure the same root again: the old config leaves.
+        self.leave_revision();
+        self.revision_gauge =
+            Envoy.define(MetricKind::Gauge, &telemetry::active_revision(&vm.plan_id));
+        if let Some(id) = self.revision_gauge {
+            Envoy.increment(id, 1);
+        }
+        self.vm = Some(vm);
+        Self::bump(loaded);
+        self.set_tick_period(TICK);
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(vm) = self.vm.clone() else { return };
+        vm.flush_metrics(&Envoy);
+        let now = self.now_ms();
+        vm.run_guards(&Envoy, &Envoy, now);
+        let counters = self.counters();
+        vm.tick_unleash(&Envoy, &Envoy, &counters.poll, &Envoy, now);
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let vm = self.vm.clone()?;
+        let entropy = vm.entropy(context_id);
+        Some(Box::new(SluiceHttp::new(vm, entropy)))
+    }
+}
