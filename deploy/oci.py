@@ -71,7 +71,9 @@ def build_image(layout, tag, wasm):
         dst = bundle / "rootfs" / "plugin.wasm"
         shutil.copyfile(wasm, dst)
         os.chmod(dst, 0o644)
-        os.utime(dst, (0, 0))  # the layer's tar header carries the mtime
+        # Tar headers carry mtimes: fixed ones for the file and for / (changed by the copy).
+        os.utime(dst, (0, 0))
+        os.utime(dst.parent, (0, 0))
         run("umoci", "repack", "--image", ref, "--history.created", EPOCH,
             "--history.created_by", "sluice deploy/oci.py", str(bundle))
     run("umoci", "config", "--image", ref, "--created", EPOCH, "--history.created", EPOCH,
