@@ -127,11 +127,15 @@ def version_deployment(service, version):
 
 
 def caller_deployment(caller):
-    return deployment(caller, {"app": caller, "version": "v1"}, {
+    d = deployment(caller, {"app": caller, "version": "v1"}, {
         "name": caller,
         "image": CALLER_IMAGE,
         "command": ["sleep", "infinity"],
     })
+    # Istio keeps only the proxy stats it is told to: let Sluice's counters through.
+    d["spec"]["template"]["metadata"]["annotations"] = {
+        "proxy.istio.io/config": '{"proxyStatsMatcher": {"inclusionPrefixes": ["wasmcustom.sluice"]}}'}
+    return d
 
 
 def service(name, selector):
