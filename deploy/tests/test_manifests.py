@@ -13,7 +13,6 @@
 """
 import concurrent.futures
 import functools
-import ipaddress  # noqa: F401  (kept for readers: allow_sources are CIDRs)
 import json
 import re
 import shutil
@@ -267,8 +266,6 @@ def test_routing_objects_match_what_sluice_writes(technique, overlay):
     assert len(routing) == 1, f"expected one routing object, found {len(routing)}"
     for vs in of_kind(docs, "VirtualService"):
         ns = vs["metadata"]["namespace"]
-        assert set(vs["spec"]["hosts"]) - {fqdn(h, ns) for h in []} <= authorities | {
-            fqdn(a, ns) for a in authorities}, f"VirtualService hosts {vs['spec']['hosts']} not all matched by Sluice"
         for h in vs["spec"]["hosts"]:
             assert h in authorities, f"Sluice route {route_name} does not match authority {h}"
         for http in vs["spec"]["http"]:
