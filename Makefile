@@ -117,7 +117,7 @@ min-wasm: setup-rust
 	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/min_filter.wasm $(MIN_WASM)
 
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
-test: setup modules test-unit test-e2e lint
+test: setup modules test-unit test-e2e test-deploy lint
 
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
 test-unit: unleash-spec
@@ -127,6 +127,50 @@ test-unit: unleash-spec
 ## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
 test-e2e: setup-envoy wasm noop-wasm
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
+
+# ---- Istio delivery: OCI module, registry + Envoy tests, manifest checks (deploy/) ----------
+# make oci                         build/oci: the Wasm OCI artifact (TAG) and the image form
+#                                  (TAG-image, plugin.wasm in its last layer); prints the digests
+# make oci-push OCI_REPO=reg/repo  pushes both with skopeo, digests unchanged (OCI_PUSH_FLAGS=...)
+# make test-deploy                 deploy/tests: real registry + Envoy, every manifest checked
+OCI_TAG        ?= 0.1.0
+OCI_REPO       ?=
+OCI_PUSH_FLAGS ?=
+NODE_DIR       := $(BUILD_DIR)/node
+.PHONY: setup-oci setup-deploy oci oci-push test-deploy
+
+## setup-oci: umoci, skopeo, docker-registry (Debian packages), when missing
+setup-oci:
+	@missing=""; for t in umoci:umoci skopeo:skopeo docker-registry:docker-registry; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	  $(SUDO) apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; } || \
+	  { echo "could not install$$missing (apt-get install$$missing)" >&2; exit 1; }; fi
+
+## setup-deploy: what test-deploy needs: Envoy, the OCI tools, Python tools in .venv, npm validators in build/node
+setup-deploy: setup-envoy setup-oci
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt
+	@command -v kubectl >/dev/null || { echo "kubectl is needed (kustomize v5 built in): install kubectl 1.27+" >&2; exit 1; }
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	@if ! cmp -s deploy/package-lock.json $(NODE_DIR)/package-lock.json || [ ! -d $(NODE_DIR)/node_modules ]; then \
+	  mkdir -p $(NODE_DIR) && cp deploy/package.json deploy/package-lock.json $(NODE_DIR)/ && \
+	  (cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v EBADENGINE || true) && \
+	  test -d $(NODE_DIR)/node_modules/@kubernetes-models/istio; fi
+
+## oci: the module as OCI artifacts in build/oci (both forms); prints the sha256 digests to pin
+oci: wasm setup-oci
+	@python3 deploy/oci.py build --wasm $(WASM) --out $(BUILD_DIR)/oci --tag $(OCI_TAG)
+
+## oci-push: push both forms to OCI_REPO (e.g. ghcr.io/acme-shop/sluice) with skopeo
+oci-push: oci
+	@test -n "$(OCI_REPO)" || { echo "set OCI_REPO=<registry>/<repository>" >&2; exit 1; }
+	@python3 deploy/oci.py push $(OCI_REPO) --out $(BUILD_DIR)/oci --tag $(OCI_TAG) $(OCI_PUSH_FLAGS)
+
+## test-deploy: OCI forms through a real registry into a real Envoy; every Istio bundle checked
+test-deploy: setup-deploy wasm
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider deploy/tests
+# ---- end of Istio delivery block ------------------------------------------------------------
 
 ## unleash-spec: fetch @unleash/client-specification into build/unleash-spec (npm pack)
 unleash-spec: $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION)

@@ -2,7 +2,7 @@
 """Renders the Istio manifests and Envoy configs in examples/ from the JSON
 configs, so the Sluice config inside them never drifts from the tested JSON.
 
-    python3 examples/render.py          # rewrite examples/istio/** and examples/envoy/*.yaml
+    python3 examples/render.py          # rewrite examples/istio/** (kustomize bundles) and examples/envoy/*.yaml
     python3 examples/render.py --check  # exit 1 if any rendered file is stale
 
 Needs PyYAML. The JSON files are the source of truth (tests load them).
@@ -63,62 +63,108 @@ def pretty_json(config):
     return Literal(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
-def wasmplugin_sidecar(technique, config, service, caller):
-    return {
-        "apiVersion": "extensions.istio.io/v1alpha1",
-        "kind": "WasmPlugin",
-        "metadata": {"name": f"sluice-{technique}", "namespace": NAMESPACE},
-        "spec": {
-            "selector": {"matchLabels": {"app": caller}},
-            "url": WASM_OCI,
-            "imagePullPolicy": "IfNotPresent",
-            "phase": "AUTHN",
-            "failStrategy": "FAIL_OPEN",
-            "match": [{"mode": "CLIENT"}],
-            "pluginConfig": config,
-        },
-    }
+# --- Istio bundles -------------------------------------------------------------------------
+# examples/istio/<technique>/
+#   base/         Namespace, Deployments (one per version, `version` label), Services
+#                 (appProtocol http), DestinationRule, the caller `frontend`
+#   sidecar/      base + WasmPlugin in the caller's sidecar + mesh VirtualService + spoof guard
+#   gateway/      base + Istio Gateway + VirtualService bound to it + WasmPlugin on the gateway
+#   gateway-api/  base + Gateway API Gateway + HTTPRoute + one Service per version + WasmPlugin
+#   envoyfilter/  base + mesh VirtualService + EnvoyFilter (guard + wasm from the proxy's disk):
+#                 the alternative to sidecar/, never applied together with it
+# Each overlay is applied alone: kubectl apply -k examples/istio/<technique>/<overlay>
 
-
-def wasmplugin_gateway(technique, config):
-    return {
-        "apiVersion": "extensions.istio.io/v1alpha1",
-        "kind": "WasmPlugin",
-        "metadata": {"name": f"sluice-{technique}-gateway", "namespace": "istio-ingress"},
-        "spec": {
-            "selector": {"matchLabels": {"istio": "ingressgateway"}},
-            "url": WASM_OCI,
-            "imagePullPolicy": "IfNotPresent",
-            "phase": "STATS",
-            "failStrategy": "FAIL_OPEN",
-            "pluginConfig": config,
-        },
-    }
-
-
-def wasmplugin_gateway_api(technique, config):
-    return {
-        "apiVersion": "extensions.istio.io/v1alpha1",
-        "kind": "WasmPlugin",
-        "metadata": {"name": f"sluice-{technique}-gateway", "namespace": "istio-ingress"},
-        "spec": {
-            "targetRefs": [
-                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shop-gateway"}
-            ],
-            "url": WASM_OCI,
-            "imagePullPolicy": "IfNotPresent",
-            "phase": "STATS",
-            "failStrategy": "FAIL_OPEN",
-            "pluginConfig": config,
-        },
-    }
+# A standard Helm install of the ingress gateway (`helm install istio-ingress istio/gateway
+# -n istio-ingress`) labels its pods `istio: ingress` (the release name without `istio-`);
+# istioctl's default profile uses `istio: ingressgateway` in istio-system.
+GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_LABELS = {"istio": "ingress"}
+# Replaced by the digest `make oci` prints (see docs/deploying.md, "Pin the module").
+WASM_SHA256 = "0" * 64
+PULL_SECRET = "sluice-pull"
+APP_IMAGE = "hashicorp/http-echo:1.0"
+CALLER_IMAGE = "curlimages/curl:8.11.1"
+OVERLAYS = ("sidecar", "gateway", "gateway-api", "envoyfilter")
 
 
 def host(service):
     return f"{service}.{NAMESPACE}.svc.cluster.local"
 
 
-def virtualservice(service, route, gateway=False):
+def edge_host(service):
+    return f"{service}.acme-shop.example"
+
+
+def owned_route_headers(config):
+    return [r["header"] for r in config.get("routes", {}).values()]
+
+
+def namespace():
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": {"istio-injection": "enabled"}}}
+
+
+def deployment(name, labels, container):
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def version_deployment(service, version):
+    return deployment(f"{service}-{version}", {"app": service, "version": version}, {
+        "name": service,
+        "image": APP_IMAGE,
+        "args": ["-listen=:8080", f"-text={service} {version}"],
+        "ports": [{"name": "http", "containerPort": 8080}],
+    })
+
+
+def caller_deployment(caller):
+    d = deployment(caller, {"app": caller, "version": "v1"}, {
+        "name": caller,
+        "image": CALLER_IMAGE,
+        "command": ["sleep", "infinity"],
+    })
+    # Istio keeps only the proxy stats it is told to: let Sluice's counters through.
+    d["spec"]["template"]["metadata"]["annotations"] = {
+        "proxy.istio.io/config": '{"proxyStatsMatcher": {"inclusionPrefixes": ["wasmcustom.sluice"]}}'}
+    return d
+
+
+def service(name, selector):
+    # appProtocol (and the http- port name, for older Istio) makes Istio treat the port as
+    # HTTP; without it the traffic is plain TCP and no header routing happens.
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": selector["app"]}},
+        "spec": {
+            "selector": dict(selector),
+            "ports": [{"name": "http-web", "port": 80, "targetPort": 8080, "appProtocol": "http"}],
+        },
+    }
+
+
+def destinationrule(service_name, route):
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": service_name, "namespace": NAMESPACE},
+        "spec": {
+            "host": host(service_name),
+            "subsets": [{"name": v, "labels": {"version": v}} for v in route["versions"]],
+        },
+    }
+
+
+def vs_http(service_name, route):
     header = route["header"]
     fallback = default_version(route)
     http = []
@@ -126,45 +172,127 @@ def virtualservice(service, route, gateway=False):
         if v == fallback:
             continue
         http.append({
-            "name": f"{service}-{v}",
+            "name": f"{service_name}-{v}",
             "match": [{"headers": {header: {"exact": v}}}],
-            "route": [{"destination": {"host": host(service), "subset": v}}],
+            "route": [{"destination": {"host": host(service_name), "subset": v}}],
         })
-    # Pinned to the fallback explicitly too, then the default route: a request
-    # Sluice did not see (or that has no matching route) goes to the fallback.
+    # The default route: a request Sluice did not mark goes to the stable/active version.
     http.append({
-        "name": f"{service}-{fallback}",
-        "route": [{"destination": {"host": host(service), "subset": fallback}}],
+        "name": f"{service_name}-{fallback}",
+        "route": [{"destination": {"host": host(service_name), "subset": fallback}}],
     })
-    spec = {"hosts": [service, host(service)], "http": http}
-    if gateway:
-        spec = {
-            "hosts": [f"{service}.acme-shop.example"],
-            "gateways": ["istio-ingress/shop-gateway"],
-            "http": http,
-        }
-    name = f"{service}-gateway" if gateway else service
+    return http
+
+
+def virtualservice_mesh(service_name, route):
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": spec,
+        "metadata": {"name": service_name, "namespace": NAMESPACE},
+        "spec": {"hosts": [host(service_name)], "http": vs_http(service_name, route)},
     }
 
 
-def destinationrule(service, route):
+def istio_gateway(service_name):
     return {
         "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "metadata": {"name": service, "namespace": NAMESPACE},
+        "kind": "Gateway",
+        "metadata": {"name": "shop-gateway", "namespace": NAMESPACE},
         "spec": {
-            "host": host(service),
-            "subsets": [{"name": v, "labels": {"version": v}} for v in route["versions"]],
+            "selector": dict(GATEWAY_LABELS),
+            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                         "hosts": [edge_host(service_name)]}],
         },
     }
 
 
-def wasm_filter(config, filename, legacy_fail_open=False):
+def virtualservice_gateway(service_name, route):
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": f"{service_name}-edge", "namespace": NAMESPACE},
+        "spec": {
+            "hosts": [edge_host(service_name)],
+            "gateways": [f"{NAMESPACE}/shop-gateway"],
+            "http": vs_http(service_name, route),
+        },
+    }
+
+
+def k8s_gateway(service_name):
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "shop-gateway", "namespace": NAMESPACE},
+        "spec": {
+            "gatewayClassName": "istio",
+            "listeners": [{"name": "http", "hostname": edge_host(service_name), "port": 80,
+                           "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "Same"}}}],
+        },
+    }
+
+
+def httproute(service_name, route):
+    header = route["header"]
+    fallback = default_version(route)
+    rules = []
+    for v in route["versions"]:
+        if v == fallback:
+            continue
+        rules.append({
+            "matches": [{"headers": [{"type": "Exact", "name": header, "value": v}]}],
+            "backendRefs": [{"name": f"{service_name}-{v}", "port": 80}],
+        })
+    rules.append({"backendRefs": [{"name": f"{service_name}-{fallback}", "port": 80}]})
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": service_name, "namespace": NAMESPACE},
+        "spec": {
+            "parentRefs": [{"name": "shop-gateway", "sectionName": "http"}],
+            "hostnames": [edge_host(service_name)],
+            "rules": rules,
+        },
+    }
+
+
+def wasmplugin(name, ns, attach, phase, fail_strategy, config, extra=None):
+    spec = dict(attach)
+    spec.update({
+        "url": WASM_OCI,
+        "sha256": WASM_SHA256,
+        "imagePullPolicy": "IfNotPresent",
+        "imagePullSecret": PULL_SECRET,
+        "phase": phase,
+        "failStrategy": fail_strategy,
+    })
+    spec.update(extra or {})
+    spec["pluginConfig"] = config
+    return {"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
+            "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def guard_filters(config):
+    """Native filters that run before Sluice: remove the route headers Sluice owns, then make
+    Envoy pick the route again. Envoy picks the route when the request starts; header_mutation
+    does not clear that choice, so a one-line Lua filter does. With them a client cannot choose
+    a version even when the module failed to load (fail open)."""
+    return [
+        {"name": "sluice.guard.strip-route-headers",
+         "typed_config": {
+             "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+             "mutations": {"request_mutations": [{"remove": h} for h in owned_route_headers(config)]},
+         }},
+        {"name": "sluice.guard.reroute",
+         "typed_config": {
+             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+             "default_source_code": {
+                 "inline_string": "function envoy_on_request(request) request:clearRouteCache() end\n"},
+         }},
+    ]
+
+
+def wasm_filter(config, filename, failure_policy="FAIL_OPEN"):
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -172,9 +300,9 @@ def wasm_filter(config, filename, legacy_fail_open=False):
             "config": {
                 "name": "sluice",
                 "root_id": "",
-                # Envoy 1.36+ names it failure_policy; Istio proxies built on older
-                # Envoys know only the (now deprecated) boolean fail_open.
-                **({"fail_open": True} if legacy_fail_open else {"failure_policy": "FAIL_OPEN"}),
+                # Envoy 1.36+ (Istio 1.28+) names it failure_policy; Istio 1.27 and older know
+                # only the (now deprecated) boolean `fail_open: true`.
+                "failure_policy": failure_policy,
                 "vm_config": {
                     "vm_id": "sluice",
                     "runtime": "envoy.wasm.runtime.v8",
@@ -189,36 +317,148 @@ def wasm_filter(config, filename, legacy_fail_open=False):
     }
 
 
-def envoyfilter(technique, config, caller, context):
-    selector = (
-        {"labels": {"app": caller}} if context == "SIDECAR_OUTBOUND"
-        else {"labels": {"istio": "ingressgateway"}}
-    )
+def hcm_match(context):
+    return {"context": context, "listener": {"filterChain": {"filter": {
+        "name": "envoy.filters.network.http_connection_manager",
+        "subFilter": {"name": "envoy.filters.http.router"}}}}}
+
+
+def spoof_guard_envoyfilter(technique, config, caller):
     return {
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
-        "metadata": {
-            "name": f"sluice-{technique}" + ("-gateway" if context == "GATEWAY" else ""),
-            "namespace": NAMESPACE if context == "SIDECAR_OUTBOUND" else "istio-ingress",
-        },
+        "metadata": {"name": f"sluice-{technique}-guard", "namespace": NAMESPACE},
         "spec": {
-            "workloadSelector": selector,
+            "workloadSelector": {"labels": {"app": caller}},
             "configPatches": [{
                 "applyTo": "HTTP_FILTER",
-                "match": {
-                    "context": context,
-                    "listener": {"filterChain": {"filter": {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "subFilter": {"name": "envoy.filters.http.router"},
-                    }}},
-                },
-                "patch": {
-                    "operation": "INSERT_BEFORE",
-                    "value": wasm_filter(config, "/var/local/lib/wasm/sluice.wasm", legacy_fail_open=True),
-                },
-            }],
+                "match": {"context": "SIDECAR_OUTBOUND", "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager"}}}},
+                "patch": {"operation": "INSERT_FIRST", "value": f},
+            } for f in reversed(guard_filters(config))],
         },
     }
+
+
+def envoyfilter(technique, config, caller):
+    patches = [{
+        "applyTo": "HTTP_FILTER",
+        "match": hcm_match("SIDECAR_OUTBOUND"),
+        "patch": {"operation": "INSERT_BEFORE", "value": f},
+    } for f in guard_filters(config) + [wasm_filter(config, "/var/local/lib/wasm/sluice.wasm")]]
+    return {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": f"sluice-{technique}", "namespace": NAMESPACE},
+        "spec": {"workloadSelector": {"labels": {"app": caller}}, "configPatches": patches},
+    }
+
+
+def kustomization(resources, comment):
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": resources}, comment
+
+
+def istio_bundle(technique, config, service_name, caller, src):
+    _, route = the_route(config)
+    fallback = default_version(route)
+    header = route["header"]
+    head = HEADER.format(src=src)
+    d = f"istio/{technique}"
+    files = {}
+
+    def put(rel, docs, comments):
+        files[f"{d}/{rel}"] = head + dump(docs, comments)
+
+    put("base/namespace.yaml", [namespace()],
+        [f"The namespace, with sidecar injection on."])
+    put("base/deployments.yaml",
+        [version_deployment(service_name, v) for v in route["versions"]] + [caller_deployment(caller)],
+        [f"{service_name} {v}: pods labelled version={v} (the DestinationRule subset selects it)."
+         for v in route["versions"]]
+        + [f"{caller}: a caller of {service_name} inside the mesh (its sidecar routes to {service_name})."])
+    put("base/services.yaml", [service(service_name, {"app": service_name})],
+        [f"{service_name}: every version behind one Service; appProtocol http so Istio parses HTTP."])
+    put("base/destinationrule.yaml", [destinationrule(service_name, route)],
+        ["One subset per Sluice version name, selected by the pods' `version` label."])
+    k, c = kustomization(["namespace.yaml", "deployments.yaml", "services.yaml",
+                          "destinationrule.yaml"], "What every install style shares.")
+    put("base/kustomization.yaml", [k], [c])
+
+    # sidecar
+    put("sidecar/wasmplugin.yaml", [wasmplugin(
+        f"sluice-{technique}-sidecar", NAMESPACE, {"selector": {"matchLabels": {"app": caller}}},
+        "AUTHN", "FAIL_OPEN", config, {"match": [{"mode": "CLIENT"}]})],
+        [f"Sluice in the CALLER's sidecar ({caller}), outbound (match mode CLIENT): where the\n"
+         f"{service_name} VirtualService routes. phase AUTHN puts it first among the plugins.\n"
+         "FAIL_OPEN: if the module cannot be fetched, the caller keeps working and the\n"
+         f"VirtualService sends it to {fallback}; spoof-guard.yaml removes `{header}` before\n"
+         "routing, so a caller cannot pick a version while the module is missing.\n"
+         "sha256: the digest `make oci` prints; imagePullSecret: a docker-registry Secret in\n"
+         "this namespace (omit it for a public registry)."])
+    put("sidecar/virtualservice.yaml", [virtualservice_mesh(service_name, route)],
+        [f"Mesh traffic to {service_name}: the subset chosen by `{header}`, which Sluice writes in\n"
+         f"the caller's sidecar. No header -> {fallback}."])
+    put("sidecar/spoof-guard.yaml", [spoof_guard_envoyfilter(technique, config, caller)],
+        [f"First in the caller's outbound chain: remove `{header}` and re-pick the route, so a\n"
+         "spoofed header is gone even when the module failed to load (FAIL_OPEN). Needs Istio\n"
+         "1.22+ (header_mutation in the proxy)."])
+    k, c = kustomization(["../base", "virtualservice.yaml", "wasmplugin.yaml", "spoof-guard.yaml"],
+                         "Install in the callers' sidecars: kubectl apply -k .")
+    put("sidecar/kustomization.yaml", [k], [c])
+
+    # Istio Gateway
+    put("gateway/gateway.yaml", [istio_gateway(service_name)],
+        [f"The Istio Gateway on the ingress gateway pods labelled {GATEWAY_LABELS} (a Helm\n"
+         "install: helm install istio-ingress istio/gateway -n istio-ingress). istioctl installs\n"
+         "label them istio: ingressgateway in istio-system: change the selector here and in\n"
+         "wasmplugin.yaml (see docs/deploying.md)."])
+    put("gateway/virtualservice.yaml", [virtualservice_gateway(service_name, route)],
+        [f"Edge traffic to {edge_host(service_name)}: the gateway routes by `{header}`, which\n"
+         "Sluice writes on the gateway."])
+    put("gateway/wasmplugin.yaml", [wasmplugin(
+        f"sluice-{technique}-gateway", GATEWAY_NAMESPACE, {"selector": {"matchLabels": dict(GATEWAY_LABELS)}},
+        "STATS", "FAIL_CLOSE", config)],
+        ["Sluice on the ingress gateway, in the gateway's namespace. phase STATS: after Istio's\n"
+         "authn and authz, before the router. FAIL_CLOSE: if the module cannot be fetched the\n"
+         "gateway refuses requests rather than let clients choose their version with the header."])
+    k, c = kustomization(["../base", "gateway.yaml", "virtualservice.yaml", "wasmplugin.yaml"],
+                         "Install on an Istio ingress gateway (Gateway + VirtualService): kubectl apply -k .")
+    put("gateway/kustomization.yaml", [k], [c])
+
+    # Gateway API
+    put("gateway-api/gateway.yaml", [k8s_gateway(service_name)],
+        ["A Gateway API Gateway; Istio deploys its proxy (shop-gateway-istio) in this namespace."])
+    put("gateway-api/httproute.yaml", [httproute(service_name, route)],
+        [f"With Gateway API the routing object is an HTTPRoute (a VirtualService never binds to a\n"
+         f"Gateway API Gateway): header matches on `{header}`, one Service per version."])
+    put("gateway-api/services.yaml",
+        [service(f"{service_name}-{v}", {"app": service_name, "version": v}) for v in route["versions"]],
+        [f"{service_name}-{v}: the HTTPRoute's backend for version {v}." for v in route["versions"]])
+    put("gateway-api/wasmplugin.yaml", [wasmplugin(
+        f"sluice-{technique}-gateway-api", NAMESPACE,
+        {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shop-gateway"}]},
+        "STATS", "FAIL_CLOSE", config)],
+        ["Sluice on the Gateway API gateway, attached by targetRefs (Istio 1.22+), in the\n"
+         "Gateway's namespace. FAIL_CLOSE, as for the Istio gateway."])
+    k, c = kustomization(["../base", "gateway.yaml", "services.yaml", "httproute.yaml", "wasmplugin.yaml"],
+                         "Install on a Gateway API gateway (Gateway + HTTPRoute): kubectl apply -k .")
+    put("gateway-api/kustomization.yaml", [k], [c])
+
+    # EnvoyFilter alternative
+    put("envoyfilter/virtualservice.yaml", [virtualservice_mesh(service_name, route)],
+        [f"Mesh traffic to {service_name}, as in ../sidecar."])
+    put("envoyfilter/envoyfilter.yaml", [envoyfilter(technique, config, caller)],
+        ["Alternative to ../sidecar (never both: Sluice would run twice): the filters inserted\n"
+         "before the router in the caller's outbound HTTP chain: the guard (remove the owned\n"
+         "route headers, re-pick the route), then Sluice with failure_policy FAIL_OPEN. The config\n"
+         "travels as a StringValue holding the JSON verbatim. The module must be on the proxy's\n"
+         "disk, e.g. mounted with the sidecar.istio.io/userVolume and userVolumeMount\n"
+         "annotations. Istio 1.27 and older: replace failure_policy with fail_open: true."])
+    k, c = kustomization(["../base", "virtualservice.yaml", "envoyfilter.yaml"],
+                         "The EnvoyFilter install (instead of ../sidecar): kubectl apply -k .")
+    put("envoyfilter/kustomization.yaml", [k], [c])
+    return files
 
 
 def envoy_bootstrap(config, service, route):
@@ -281,42 +521,7 @@ def render():
         config.pop("$schema", None)
         name, route = the_route(config)
         head = HEADER.format(src=src)
-        d = f"istio/{technique}"
-        files[f"{d}/wasmplugin-sidecar.yaml"] = head + dump(
-            [wasmplugin_sidecar(technique, config, service, caller)],
-            [f"Sluice in the CALLER's sidecar ({caller}), outbound: where the {service} VirtualService\n"
-             "routes. phase AUTHN puts it first in the outbound chain, so spoofed route headers\n"
-             "are stripped before any other filter sees them (there are no Istio authn filters\n"
-             "on outbound, so nothing is skipped). FAIL_OPEN: if the module cannot load, traffic\n"
-             "flows to the VirtualService default (the stable/active version)."])
-        files[f"{d}/wasmplugin-gateway.yaml"] = head + dump(
-            [wasmplugin_gateway(technique, config)],
-            [f"Sluice on the ingress gateway (classic istio-ingressgateway Deployment, selected by label).\n"
-             "phase STATS: after Istio's authn (RequestAuthentication: a user id copied from a\n"
-             "verified JWT claim with outputClaimToHeaders is then trustworthy) and authz (denied\n"
-             "requests are never evaluated), and before the router that the VirtualService drives.\n"
-             "With a Gateway API gateway, select it with targetRefs instead (see below)."])
-        files[f"{d}/wasmplugin-gateway-api.yaml"] = head + dump(
-            [wasmplugin_gateway_api(technique, config)],
-            ["Gateway API variant: attach Sluice to the Gateway `shop-gateway` by targetRefs\n"
-             "(Istio 1.22+), instead of a label selector. Same phase reasoning as wasmplugin-gateway.yaml."])
-        files[f"{d}/virtualservice.yaml"] = head + dump(
-            [virtualservice(service, route), virtualservice(service, route, gateway=True)],
-            [f"Mesh traffic to {service}: subsets chosen by the `{route['header']}` header that Sluice\n"
-             f"writes in the caller's sidecar. No header (Sluice absent) -> {default_version(route)}.",
-             f"Edge traffic to {service} through the ingress gateway (Sluice runs on the gateway)."])
-        files[f"{d}/destinationrule.yaml"] = head + dump(
-            [destinationrule(service, route)],
-            ["One subset per Sluice version name, selected by the pods' `version` label."])
-        files[f"{d}/envoyfilter.yaml"] = head + dump(
-            [envoyfilter(technique, config, caller, "SIDECAR_OUTBOUND"),
-             envoyfilter(technique, config, caller, "GATEWAY")],
-            ["EnvoyFilter alternative to wasmplugin-sidecar.yaml: the wasm filter inserted right\n"
-             "before the router in the caller's outbound HTTP chain. The config travels as a\n"
-             "StringValue holding the JSON verbatim (key order kept). The module must be on the\n"
-             "proxy's disk, e.g. mounted with the sidecar.istio.io/userVolume and\n"
-             "sidecar.istio.io/userVolumeMount annotations.",
-             "The same on the ingress gateway."])
+        files.update(istio_bundle(technique, config, service, caller, src))
         files[f"envoy/{technique}.yaml"] = head + dump(
             [envoy_bootstrap(config, service, route)],
             [f"Plain Envoy: Sluice writes `{route['header']}`, the route table matches it.\n"
@@ -326,10 +531,15 @@ def render():
     return files
 
 
+# plugin/tests/examples.rs reads istio/<technique>/envoyfilter.yaml: a link to the bundle's copy.
+LINKS = {f"istio/{t}/envoyfilter.yaml": "envoyfilter/envoyfilter.yaml" for t in TECHNIQUES}
+
+
 def main():
     check = "--check" in sys.argv[1:]
     stale = []
-    for rel, text in render().items():
+    files = render()
+    for rel, text in files.items():
         path = HERE / rel
         if check:
             if not path.exists() or path.read_text() != text:
@@ -337,6 +547,24 @@ def main():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    for rel, target in LINKS.items():
+        path = HERE / rel
+        if check:
+            if not path.is_symlink() or str(path.readlink()) != target:
+                stale.append(rel)
+            continue
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        path.symlink_to(target)
+    # Files under istio/ that the renderer no longer writes (an older layout).
+    for path in sorted((HERE / "istio").rglob("*.yaml")):
+        rel = str(path.relative_to(HERE))
+        if rel in files or rel in LINKS:
+            continue
+        if check:
+            stale.append(rel + " (no longer rendered)")
+        else:
+            path.unlink()
     if stale:
         print("stale (run python3 examples/render.py):", *stale, sep="\n  ")
         return 1
