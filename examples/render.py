@@ -531,8 +531,8 @@ def render():
     return files
 
 
-# plugin/tests/examples.rs reads istio/<technique>/envoyfilter.yaml: a link to the bundle's copy.
-LINKS = {f"istio/{t}/envoyfilter.yaml": "envoyfilter/envoyfilter.yaml" for t in TECHNIQUES}
+# Links written beside the bundles (none: `kubectl apply -f <technique>/` must find nothing to apply).
+LINKS = {}
 
 
 def main():

@@ -231,7 +231,7 @@ fn rendered_manifests_carry_the_tested_configs() {
         want.as_object_mut().expect("object").remove("$schema");
         for manifest in [
             format!("envoy/{technique}.yaml"),
-            format!("istio/{technique}/envoyfilter.yaml"),
+            format!("istio/{technique}/envoyfilter/envoyfilter.yaml"),
         ] {
             let yaml = fs::read_to_string(examples_dir().join(&manifest))
                 .unwrap_or_else(|e| panic!("{manifest}: {e}"));
