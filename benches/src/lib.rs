@@ -4,7 +4,8 @@
 pub mod wrk;
 
 use serde_json::{json, Map, Value};
-use sluice_core::pipeline::{self, Facts, Live};
+use sluice_core::engine::Headers;
+use sluice_core::pipeline::{self, Facts, Live, Scratch};
 use sluice_core::plan::Plan;
 
 /// The instant the benches evaluate at (2026-11-26T12:00:00Z, Unix millis): inside the ramps and
@@ -203,19 +204,27 @@ pub fn request_pairs(user: usize, authority: &str) -> Vec<(String, Vec<u8>)> {
 /// evaluate, and build the request headers to write. Returns the total length written (so the
 /// work cannot be optimised away).
 pub fn handle(plan: &Plan, pairs: &[(&str, &[u8])], source: Option<&[u8]>) -> usize {
-    let facts = Facts {
-        headers: pairs,
-        source,
-        now_ms: NOW_MS,
-        entropy: 0x5eed,
-    };
-    let (_, patch) = pipeline::run(plan, Live::default(), &facts);
-    patch
-        .set
-        .iter()
-        .map(|(n, v)| n.len() + v.len())
-        .sum::<usize>()
-        + patch.remove.len()
+    SCRATCH.with(|scratch| {
+        let scratch = &mut scratch.borrow_mut();
+        let facts = Facts {
+            headers: Headers::Pairs(pairs),
+            source,
+            now_ms: NOW_MS,
+            entropy: 0x5eed,
+        };
+        pipeline::run(plan, Live::default(), &facts, scratch);
+        scratch
+            .patch
+            .sets(plan)
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+            + scratch.patch.removals(plan).count()
+    })
+}
+
+thread_local! {
+    /// The buffers the filter keeps per VM, kept here per thread the same way.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// Header pairs borrowed the way the filter holds them (names as text, values as bytes).

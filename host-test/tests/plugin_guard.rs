@@ -88,10 +88,11 @@ impl Mesh {
 
     /// The version the config gives `user` now, guard untripped.
     fn planned(&self, user: u32) -> String {
-        let pairs = [
-            (":authority".to_string(), b"reviews".to_vec()),
-            (":path".to_string(), b"/reviews/1".to_vec()),
-            ("x-user-id".to_string(), user.to_string().into_bytes()),
+        let user = user.to_string();
+        let pairs: [(&str, &[u8]); 3] = [
+            (":authority", b"reviews"),
+            (":path", b"/reviews/1"),
+            ("x-user-id", user.as_bytes()),
         ];
         let mut req = sluice_core::engine::Request::from_pairs(&self.plan, &pairs);
         req.now_ms = self.now_ms();

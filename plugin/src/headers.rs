@@ -4,7 +4,6 @@
 //! and `Vec` (two allocations per header, per request); here the host's buffer is kept and the
 //! pairs borrow from it.
 use proxy_wasm::types::{MapType, Status};
-use sluice_core::header_map;
 use std::ptr::null_mut;
 
 #[link(wasm_import_module = "env")]
@@ -37,8 +36,8 @@ impl HeaderMap {
         HeaderMap { bytes }
     }
 
-    /// The (name, value) pairs, borrowed from the buffer.
-    pub fn pairs(&self) -> Vec<(&str, &[u8])> {
-        header_map::parse(&self.bytes)
+    /// The serialized map, for `sluice_core::engine::Headers::Serialized`.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }

@@ -3,6 +3,7 @@
 use crate::headers::HeaderMap;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use sluice_core::engine::Headers;
 use sluice_core::pipeline::Facts;
 use sluice_core::vm::{Routed, VmState};
 use std::rc::Rc;
@@ -44,14 +45,13 @@ impl HttpContext for SluiceHttp {
         let plan = &vm.plan;
         // One hostcall for every header, read in place.
         let map = HeaderMap::request();
-        let pairs = map.pairs();
         let source = if plan.reads_source_address {
             self.get_property(vec!["source", "address"])
         } else {
             None
         };
         let facts = Facts {
-            headers: &pairs,
+            headers: Headers::Serialized(map.bytes()),
             source: source.as_deref(),
             now_ms: if plan.reads_clock || !plan.routes.is_empty() {
                 self.now_ms()
@@ -60,24 +60,24 @@ impl HttpContext for SluiceHttp {
             },
             entropy: self.entropy,
         };
-        let (patch, routed) = vm.on_request(&facts);
-        for name in &patch.remove {
-            self.set_http_request_header(name, None);
-        }
-        for (name, value) in &patch.set {
-            self.set_http_request_header(name, Some(value));
-        }
-        if patch.changes_request() {
-            // Envoy picked the route before this filter ran; make it look again.
-            // Hosts without the function (or older ABIs) answer NotFound: ignore.
-            let _ = self.call_foreign_function("clear_route_cache", None);
-        }
-        self.response_headers = patch
-            .response
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
+        let mut response_headers = Vec::new();
+        let routed = vm.on_request(&facts, |plan, patch| {
+            for name in patch.removals(plan) {
+                self.set_http_request_header(name, None);
+            }
+            for (name, value) in patch.sets(plan) {
+                self.set_http_request_header(name, Some(value));
+            }
+            // No clear_route_cache call: for a filter of ABI 0.2.1 (what the SDK declares)
+            // Envoy re-reads the route itself after a header change (a hostcall saved).
+            response_headers.extend(
+                patch
+                    .response_headers(plan)
+                    .map(|(name, value)| (name.to_string(), value.to_string())),
+            );
+        });
         self.routed = routed;
+        self.response_headers = response_headers;
         Action::Continue
     }
 

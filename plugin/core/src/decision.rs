@@ -2,7 +2,6 @@
 //! headers for routing and services, response headers for testers and
 //! sticky cookies.
 use crate::plan::{Plan, VariantId};
-use std::borrow::Cow;
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,51 +110,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Request headers to set, in a stable order. Names and fixed values are
-    /// borrowed from the plan; only composed values (flags header, baggage)
-    /// are built per request.
-    pub fn request_headers<'p>(
-        &self,
-        plan: &'p Plan,
-        incoming_baggage: Option<&[u8]>,
-    ) -> Vec<(&'p str, Cow<'p, str>)> {
-        let mut out = Vec::with_capacity(2 + self.routes.len());
-        if let (Some(name), true) = (&plan.flags_header, self.flag_pairs(plan).next().is_some()) {
-            out.push((name.as_str(), Cow::Owned(self.flags_header_value(plan))));
-        }
-        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            if let Some(h) = &flag.header {
-                out.push((
-                    h.as_str(),
-                    Cow::Borrowed(flag.variant_values[outcome.variant].as_str()),
-                ));
-            }
-        }
-        if let Some(unleash) = &plan.unleash {
-            for feature in &self.unleash {
-                if let Some((i, value)) = &feature.header {
-                    if let Some((_, header)) = unleash.feature_headers.get(*i) {
-                        out.push((header.as_str(), Cow::Owned(value.clone())));
-                    }
-                }
-            }
-        }
-        for r in &self.routes {
-            let route = &plan.routes[r.route];
-            out.push((
-                route.header.as_str(),
-                Cow::Borrowed(route.versions[r.version].as_str()),
-            ));
-        }
-        if let Some(prefix) = &plan.baggage_prefix {
-            out.push((
-                "baggage",
-                Cow::Owned(self.baggage(plan, prefix, incoming_baggage)),
-            ));
-        }
-        out
-    }
-
     /// Every flag with its variant: native flags (sorted by name), then
     /// Unleash features (in payload order).
     pub fn flag_pairs<'a>(
@@ -175,49 +129,6 @@ impl Decision {
         )
     }
 
-    /// `checkout=on;theme=dark`
-    pub fn flags_header_value(&self, plan: &Plan) -> String {
-        let mut value = String::with_capacity((plan.flags.len() + self.unleash.len()) * 16);
-        for (i, (name, variant)) in self.flag_pairs(plan).enumerate() {
-            if i > 0 {
-                value.push(';');
-            }
-            value.push_str(name);
-            value.push('=');
-            value.push_str(variant);
-        }
-        value
-    }
-
-    /// W3C baggage: the incoming members minus any that claim our prefix
-    /// (a client must not set them), plus ours.
-    fn baggage(&self, plan: &Plan, prefix: &str, incoming: Option<&[u8]>) -> String {
-        let mut value = String::new();
-        if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
-            for member in incoming.split(',') {
-                let member = member.trim();
-                if member.is_empty()
-                    || member.starts_with(prefix)
-                    || member.chars().any(char::is_control)
-                {
-                    continue;
-                }
-                value.push_str(member);
-                value.push(',');
-            }
-        }
-        for (name, variant) in self.flag_pairs(plan) {
-            // push_str, not write!: the formatting machinery was 15% of a request's time.
-            value.push_str(prefix);
-            value.push_str(name);
-            value.push('=');
-            value.push_str(variant);
-            value.push(',');
-        }
-        value.pop();
-        value
-    }
-
     /// `Set-Cookie` values for sticky cookies minted by this request.
     pub fn set_cookies(&self, plan: &Plan) -> Vec<String> {
         self.routes
@@ -233,28 +144,32 @@ impl Decision {
     /// The debug header's value: `rev=…; reviews=v2(pin0); checkout=on(rule1)`.
     pub fn explain(&self, plan: &Plan) -> String {
         let mut out = String::new();
+        self.explain_into(plan, &mut out);
+        out
+    }
+
+    /// `explain`, appended to `out`.
+    pub fn explain_into(&self, plan: &Plan, out: &mut String) {
+        let start = out.len();
         if !plan.revision.is_empty() {
             let _ = write!(out, "rev={}; ", plan.revision);
         }
         for r in &self.routes {
             let route = &plan.routes[r.route];
             let _ = write!(out, "{}={}(", route.name, route.versions[r.version]);
-            r.reason.write_to(&mut out);
+            r.reason.write_to(out);
             out.push_str("); ");
         }
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            let _ = write!(
-                out,
-                "{}={}(",
-                flag.name, flag.variant_names[outcome.variant]
-            );
-            outcome.reason.write_to(&mut out);
+            out.push_str(&flag.fragments[outcome.variant]);
+            out.push('(');
+            outcome.reason.write_to(out);
             out.push_str("); ");
         }
         for feature in &self.unleash {
             let _ = write!(out, "{}={}(unleash); ", feature.name, feature.variant);
         }
-        out.truncate(out.trim_end_matches([';', ' ']).len());
-        out
+        let kept = out[start..].trim_end_matches([';', ' ']).len();
+        out.truncate(start + kept);
     }
 }

@@ -19,5 +19,6 @@ pub mod host;
 pub mod pipeline;
 pub mod plan;
 pub mod poll;
+pub mod slots;
 pub mod telemetry;
 pub mod vm;

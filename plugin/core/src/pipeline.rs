@@ -1,15 +1,19 @@
 //! The request pipeline, written once: the request's facts in, a header patch out. The filter
 //! applies the patch with hostcalls; the tests, the benches and the CLI call the same function.
+//!
+//! The decision and the patch are kept by the caller between requests (`Scratch`), so a request
+//! reuses their buffers instead of allocating: header names are the plan's, values are written
+//! into one text buffer.
 use crate::decision::Decision;
-use crate::engine::{self, Request, RouteControl};
+use crate::engine::{self, Headers, OwnedSeen, Request, RouteControl};
 use crate::plan::Plan;
-use std::borrow::Cow;
+use crate::slots::Slots;
+use std::ops::Range;
 
 /// What the host knows about one request, as the filter gathered it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Facts<'a> {
-    /// Every request header as `(lower-case name, value)`, pseudo-headers included, repeats kept.
-    pub headers: &'a [(&'a str, &'a [u8])],
+    pub headers: Headers<'a>,
     /// The peer address (`ip:port`), read only when `plan.reads_source_address`.
     pub source: Option<&'a [u8]>,
     /// The proxy's clock in Unix millis, read only when `plan.reads_clock()`.
@@ -28,21 +32,31 @@ pub struct Live<'a> {
     pub unleash: Option<&'a sluice_unleash::Engine>,
 }
 
-/// The changes to make to the request and its response. Only real changes: an owned header is
-/// removed only when the request carries it, a header is set only when its value differs.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Patch<'p> {
-    /// Request headers to remove (incoming copies of headers Sluice owns).
-    pub remove: Vec<&'p str>,
-    /// Request headers to set (replacing every incoming copy).
-    pub set: Vec<(&'p str, Cow<'p, str>)>,
-    /// Response headers to add (sticky cookies, the debug header).
-    pub response: Vec<(&'p str, String)>,
+/// A response header the patch adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseHeader {
+    SetCookie,
+    /// The config's `overrides.debug_header`.
+    Debug,
 }
 
-impl Patch<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.set.is_empty() && self.response.is_empty()
+/// The changes to make to the request and its response. Only real changes: an owned header is
+/// removed only when the request carries it, a header is set only when its value differs.
+/// Names are indices into `plan.owned_headers`; values are ranges of `text`.
+#[derive(Debug, Default, Clone)]
+pub struct Patch {
+    text: String,
+    remove: Vec<usize>,
+    set: Vec<(usize, Range<usize>)>,
+    response: Vec<(ResponseHeader, Range<usize>)>,
+}
+
+impl Patch {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.remove.clear();
+        self.set.clear();
+        self.response.clear();
     }
 
     /// Whether the request headers change (routing must look again).
@@ -50,73 +64,238 @@ impl Patch<'_> {
         !self.remove.is_empty() || !self.set.is_empty()
     }
 
+    /// Request headers to remove (incoming copies of headers Sluice owns).
+    pub fn removals<'p>(&'p self, plan: &'p Plan) -> impl Iterator<Item = &'p str> + 'p {
+        self.remove
+            .iter()
+            .filter_map(|i| plan.owned_headers.get(*i).map(String::as_str))
+    }
+
+    /// Request headers to set, each replacing every incoming copy.
+    pub fn sets<'p>(&'p self, plan: &'p Plan) -> impl Iterator<Item = (&'p str, &'p str)> + 'p {
+        self.set.iter().filter_map(|(i, range)| {
+            Some((
+                plan.owned_headers.get(*i)?.as_str(),
+                self.text.get(range.clone())?,
+            ))
+        })
+    }
+
+    /// Response headers to add.
+    pub fn response_headers<'p>(
+        &'p self,
+        plan: &'p Plan,
+    ) -> impl Iterator<Item = (&'p str, &'p str)> + 'p {
+        self.response.iter().filter_map(|(header, range)| {
+            let name = match header {
+                ResponseHeader::SetCookie => "set-cookie",
+                ResponseHeader::Debug => plan.overrides.as_ref()?.debug_header.as_deref()?,
+            };
+            Some((name, self.text.get(range.clone())?))
+        })
+    }
+
     /// The request headers after the patch, in order: what the router and the upstream see.
-    pub fn apply(&self, headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    pub fn apply(&self, plan: &Plan, headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        let removed: Vec<&str> = self.removals(plan).collect();
+        let set: Vec<(&str, &str)> = self.sets(plan).collect();
         let mut out: Vec<(String, Vec<u8>)> = headers
             .iter()
-            .filter(|(name, _)| {
-                !self.remove.contains(name) && !self.set.iter().any(|(n, _)| n == name)
-            })
+            .filter(|(name, _)| !removed.contains(name) && !set.iter().any(|(n, _)| n == name))
             .map(|(n, v)| (n.to_string(), v.to_vec()))
             .collect();
         out.extend(
-            self.set
-                .iter()
+            set.iter()
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
         );
         out
     }
+
+    /// Writes one owned header's value (composed by `value` into the text buffer), unless the
+    /// request already carries exactly that.
+    fn write(
+        &mut self,
+        seen: &[OwnedSeen],
+        written: &mut [bool],
+        slot: usize,
+        value: impl FnOnce(&mut String),
+    ) {
+        let start = self.text.len();
+        value(&mut self.text);
+        if let Some(w) = written.get_mut(slot) {
+            *w = true;
+        }
+        let unchanged = seen
+            .get(slot)
+            .is_some_and(|s| s.copies == 1 && s.first == self.text.as_bytes().get(start..));
+        if unchanged {
+            self.text.truncate(start);
+        } else {
+            self.set.push((slot, start..self.text.len()));
+        }
+    }
+
+    fn respond(&mut self, header: ResponseHeader, value: impl FnOnce(&mut String)) {
+        let start = self.text.len();
+        value(&mut self.text);
+        self.response.push((header, start..self.text.len()));
+    }
 }
 
-/// One request through Sluice: pick the plan's facts, evaluate, and turn the decision into the
-/// patch. The decision is returned too, for stats and response accounting.
-pub fn run<'p>(plan: &'p Plan, live: Live, facts: &Facts) -> (Decision, Patch<'p>) {
-    let mut req = Request::from_pairs(plan, facts.headers);
+/// The buffers one VM reuses across requests.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    pub decision: Decision,
+    pub patch: Patch,
+}
+
+/// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
+/// it into `scratch.patch`.
+pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
+    let mut seen = Slots::new(OwnedSeen::default());
+    let mut req = Request::gather(plan, facts.headers, &mut seen);
     req.source = facts.source;
     req.now_ms = facts.now_ms;
     req.entropy = facts.entropy;
-    let decision = engine::evaluate_with(plan, &req, live.controls, live.unleash);
-    let patch = patch(plan, &decision, &req, facts.headers);
-    (decision, patch)
+    let decision = &mut scratch.decision;
+    engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
+    let patch = &mut scratch.patch;
+    patch.clear();
+    let mut written = Slots::filled(false, plan.owned_headers.len());
+    write_request_headers(plan, decision, &req, &seen, &mut written, patch);
+    for (slot, seen) in seen.iter().enumerate() {
+        if seen.copies > 0 && !written.get(slot).copied().unwrap_or(false) {
+            patch.remove.push(slot);
+        }
+    }
+    for r in &decision.routes {
+        let (Some(cookie), Some(key)) = (&plan.routes[r.route].sticky_cookie, &r.minted_cookie)
+        else {
+            continue;
+        };
+        patch.respond(ResponseHeader::SetCookie, |out| {
+            out.push_str(&cookie.name);
+            out.push('=');
+            out.push_str(key);
+            out.push_str(&cookie.attributes);
+        });
+    }
+    let debug = plan
+        .overrides
+        .as_ref()
+        .is_some_and(|o| o.debug_header.is_some());
+    if decision.tester && debug {
+        patch.respond(ResponseHeader::Debug, |out| {
+            decision.explain_into(plan, out)
+        });
+    }
 }
 
-fn patch<'p>(
-    plan: &'p Plan,
+/// `run` with fresh buffers, for callers that handle one request at a time.
+pub fn run_once(plan: &Plan, live: Live, facts: &Facts) -> Scratch {
+    let mut scratch = Scratch::default();
+    run(plan, live, facts, &mut scratch);
+    scratch
+}
+
+/// The request headers the decision writes, in a stable order: the flags header, each flag's
+/// own header, Unleash features' headers, route headers, baggage.
+fn write_request_headers(
+    plan: &Plan,
     decision: &Decision,
     req: &Request,
-    incoming: &[(&str, &[u8])],
-) -> Patch<'p> {
-    let baggage = plan
-        .baggage_header
-        .and_then(|i| req.headers.get(i).copied().flatten());
-    let writes = decision.request_headers(plan, baggage);
-    let mut out = Patch::default();
-    for owned in &plan.owned_headers {
-        let present = incoming.iter().any(|(name, _)| *name == owned.as_str());
-        if present && !writes.iter().any(|(name, _)| *name == owned.as_str()) {
-            out.remove.push(owned.as_str());
+    seen: &[OwnedSeen],
+    written: &mut [bool],
+    patch: &mut Patch,
+) {
+    let has_flags = !plan.flags.is_empty() || !decision.unleash.is_empty();
+    if let (Some(slot), true) = (plan.outputs.flags_header, has_flags) {
+        patch.write(seen, written, slot, |out| {
+            write_flag_pairs(plan, decision, out, ";", "");
+        });
+    }
+    for ((flag, outcome), slot) in plan
+        .flags
+        .iter()
+        .zip(&decision.flags)
+        .zip(&plan.outputs.flag_headers)
+    {
+        if let Some(slot) = slot {
+            let value = &flag.variant_values[outcome.variant];
+            patch.write(seen, written, *slot, |out| out.push_str(value));
         }
     }
-    for (name, value) in writes {
-        let unchanged = incoming
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .eq([value.as_bytes()]);
-        if !unchanged {
-            out.set.push((name, value));
+    for feature in &decision.unleash {
+        if let Some((i, value)) = &feature.header {
+            if let Some(slot) = plan.outputs.unleash_features.get(*i) {
+                patch.write(seen, written, *slot, |out| out.push_str(value));
+            }
         }
     }
-    for cookie in decision.set_cookies(plan) {
-        out.response.push(("set-cookie", cookie));
+    for r in &decision.routes {
+        let route = &plan.routes[r.route];
+        if let Some(slot) = plan.outputs.routes.get(r.route) {
+            let version = &route.versions[r.version];
+            patch.write(seen, written, *slot, |out| out.push_str(version));
+        }
     }
-    if let (true, Some(name)) = (
-        decision.tester,
-        plan.overrides
-            .as_ref()
-            .and_then(|o| o.debug_header.as_ref()),
-    ) {
-        out.response.push((name.as_str(), decision.explain(plan)));
+    if let (Some(prefix), Some(slot)) = (&plan.baggage_prefix, plan.outputs.baggage) {
+        let incoming = plan
+            .baggage_header
+            .and_then(|i| req.headers.get(i).copied().flatten());
+        patch.write(seen, written, slot, |out| {
+            write_baggage(plan, decision, prefix, incoming, out);
+        });
     }
-    out
+}
+
+/// `checkout=on;theme=dark`: native flags (sorted by name), then Unleash features (payload order).
+fn write_flag_pairs(plan: &Plan, decision: &Decision, out: &mut String, sep: &str, prefix: &str) {
+    let mut first = true;
+    let mut next = |out: &mut String| {
+        if !first {
+            out.push_str(sep);
+        }
+        first = false;
+        out.push_str(prefix);
+    };
+    for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
+        next(out);
+        out.push_str(&flag.fragments[outcome.variant]);
+    }
+    for feature in &decision.unleash {
+        next(out);
+        out.push_str(&feature.name);
+        out.push('=');
+        out.push_str(&feature.variant);
+    }
+}
+
+/// W3C baggage: the incoming members minus any that claim our prefix (a client must not set
+/// them), plus ours.
+fn write_baggage(
+    plan: &Plan,
+    decision: &Decision,
+    prefix: &str,
+    incoming: Option<&[u8]>,
+    out: &mut String,
+) {
+    let start = out.len();
+    if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
+        for member in incoming.split(',') {
+            let member = member.trim();
+            if member.is_empty()
+                || member.starts_with(prefix)
+                || member.chars().any(char::is_control)
+            {
+                continue;
+            }
+            out.push_str(member);
+            out.push(',');
+        }
+    }
+    write_flag_pairs(plan, decision, out, ",", prefix);
+    if out.len() > start && out.ends_with(',') {
+        out.pop();
+    }
 }

@@ -14,8 +14,11 @@ pub struct Plan {
     pub revision: String,
     /// Lower-cased request headers the plan reads, each once.
     pub headers: Vec<String>,
-    /// Where `cookie` sits in `headers`, when cookies are read.
-    pub cookie_header: Option<HeaderId>,
+    /// What each incoming header name is to Sluice (an input, an owned header), found in one
+    /// pass over the request's headers.
+    pub header_roles: HeaderRoles,
+    /// Where each header the decision writes sits in `owned_headers`.
+    pub outputs: OutputSlots,
     pub reads_source_address: bool,
     pub reads_clock: bool,
     pub user_key: Vec<Subject>,
@@ -107,6 +110,8 @@ pub struct FlagPlan {
     pub ramp: Option<RampPlan>,
     pub key: KeyPlan,
     pub header: Option<String>,
+    /// `name=variant` per variant, for the flags header and baggage (built once, not per request).
+    pub fragments: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -299,4 +304,141 @@ pub struct PollPlan {
     pub interval_ms: u64,
     pub timeout_ms: u64,
     pub max_body_bytes: u64,
+}
+
+/// A request fact every plan reads from its own header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fact {
+    #[default]
+    None,
+    Path,
+    Method,
+    Authority,
+    Cookie,
+}
+
+/// One incoming header name's roles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeaderRole {
+    pub fact: Fact,
+    /// Its index in `Plan::headers`, when the plan reads it.
+    pub read: Option<HeaderId>,
+    /// Its index in `Plan::owned_headers`, when Sluice writes or strips it.
+    pub owned: Option<usize>,
+}
+
+/// Header name → role, for the names the plan cares about. A 64-bit filter on (length, last
+/// byte) turns most request headers away without comparing a byte of their names.
+#[derive(Debug, Default)]
+pub struct HeaderRoles {
+    entries: Vec<(String, HeaderRole)>,
+    filter: u64,
+}
+
+fn filter_bit(name: &[u8]) -> u64 {
+    let last = name.last().copied().unwrap_or(0) as usize;
+    1u64 << ((name.len().wrapping_mul(7) ^ last) & 63)
+}
+
+impl HeaderRoles {
+    pub fn new(headers: &[String], owned: &[String]) -> HeaderRoles {
+        let mut roles = HeaderRoles::default();
+        let mut entry = |name: &str| -> usize {
+            match roles.entries.iter().position(|(n, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    roles.filter |= filter_bit(name.as_bytes());
+                    roles
+                        .entries
+                        .push((name.to_string(), HeaderRole::default()));
+                    roles.entries.len() - 1
+                }
+            }
+        };
+        let mut reads = Vec::new();
+        for (i, name) in headers.iter().enumerate() {
+            reads.push((entry(name), i));
+        }
+        let mut owns = Vec::new();
+        for (i, name) in owned.iter().enumerate() {
+            owns.push((entry(name), i));
+        }
+        let facts = [
+            (":path", Fact::Path),
+            (":method", Fact::Method),
+            (":authority", Fact::Authority),
+            ("cookie", Fact::Cookie),
+        ];
+        let facts: Vec<(usize, Fact)> = facts.iter().map(|(n, f)| (entry(n), *f)).collect();
+        for (at, fact) in facts {
+            roles.entries[at].1.fact = fact;
+        }
+        for (at, i) in reads {
+            roles.entries[at].1.read = Some(i);
+        }
+        for (at, i) in owns {
+            roles.entries[at].1.owned = Some(i);
+        }
+        roles
+    }
+
+    pub fn get(&self, name: &[u8]) -> Option<HeaderRole> {
+        if self.filter & filter_bit(name) == 0 {
+            return None;
+        }
+        self.entries
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, role)| *role)
+    }
+}
+
+/// Where each written header sits in `Plan::owned_headers` (every written header is owned).
+#[derive(Debug, Default)]
+pub struct OutputSlots {
+    pub flags_header: Option<usize>,
+    /// Per flag, its own header's slot.
+    pub flag_headers: Vec<Option<usize>>,
+    /// Per route, its header's slot.
+    pub routes: Vec<usize>,
+    /// Per `unleash.feature_headers` entry.
+    pub unleash_features: Vec<usize>,
+    pub baggage: Option<usize>,
+}
+
+impl Plan {
+    /// Precomputes what the request path looks up: header roles, output slots, and each flag's
+    /// `name=variant` fragments. The compiler calls it once, last.
+    pub fn index(&mut self) {
+        self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
+        let owned = &self.owned_headers;
+        let slot = |name: &str| owned.iter().position(|o| o == name);
+        self.outputs = OutputSlots {
+            flags_header: self.flags_header.as_deref().and_then(slot),
+            flag_headers: self
+                .flags
+                .iter()
+                .map(|f| f.header.as_deref().and_then(slot))
+                .collect(),
+            routes: self
+                .routes
+                .iter()
+                .map(|r| slot(&r.header).unwrap_or(usize::MAX))
+                .collect(),
+            unleash_features: self
+                .unleash
+                .iter()
+                .flat_map(|u| &u.feature_headers)
+                .map(|(_, h)| slot(h).unwrap_or(usize::MAX))
+                .collect(),
+            baggage: self.baggage_prefix.as_ref().and_then(|_| slot("baggage")),
+        };
+        for flag in &mut self.flags {
+            flag.fragments = flag
+                .variant_names
+                .iter()
+                .map(|v| format!("{}={v}", flag.name))
+                .collect();
+        }
+    }
 }

@@ -6,9 +6,10 @@ use crate::decision::Decision;
 use crate::engine::RouteControl;
 use crate::guard::{Delta, Window, CANARY, STABLE};
 use crate::host::{MetricKind, SetError, SharedData, Stats};
-use crate::pipeline::{self, Facts, Live, Patch};
+use crate::pipeline::{self, Facts, Live, Patch, Scratch};
 use crate::plan::{Plan, Strategy};
 use crate::poll::PollState;
+use crate::slots::Slots;
 use crate::telemetry::{latency_bucket, MetricNames, Tally};
 use log::{info, warn};
 use std::cell::RefCell;
@@ -27,6 +28,8 @@ pub struct VmState {
     pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
     pub poll: RefCell<PollState>,
     metrics: MetricIds,
+    /// The decision and patch buffers every request reuses.
+    scratch: RefCell<Scratch>,
 }
 
 /// Stat ids of one plan, defined once per VM at configure time.
@@ -83,7 +86,7 @@ impl MetricIds {
 #[derive(Debug, Default, Clone)]
 pub struct Routed {
     /// `(route, version)` per matched route.
-    pub routes: Vec<(usize, usize)>,
+    pub routes: Slots<(usize, usize)>,
     pub started_ms: i64,
     /// Whether a guard counts Envoy's own replies, so the filter must ask who answered.
     pub counts_local_replies: bool,
@@ -124,6 +127,7 @@ impl VmState {
             plan_id,
             seed,
             metrics,
+            scratch: RefCell::default(),
         }
     }
 
@@ -132,25 +136,27 @@ impl VmState {
         self.seed ^ u64::from(context_id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
-    /// The request pipeline with this VM's live state; counts the decision.
-    pub fn on_request<'s>(&'s self, facts: &Facts) -> (Patch<'s>, Routed) {
+    /// The request pipeline with this VM's live state; counts the decision and hands the patch
+    /// to `apply`. Returns what the response accounting needs.
+    pub fn on_request(&self, facts: &Facts, apply: impl FnOnce(&Plan, &Patch)) -> Routed {
         let unleash = self.unleash.borrow().clone();
         let controls = self.controls.borrow();
         let live = Live {
             controls: &controls,
             unleash: unleash.as_deref(),
         };
-        let (decision, patch) = pipeline::run(&self.plan, live, facts);
-        self.tally.borrow_mut().count_decision(&decision);
-        (patch, self.routed(&decision, facts.now_ms))
+        let mut scratch = self.scratch.borrow_mut();
+        pipeline::run(&self.plan, live, facts, &mut scratch);
+        self.tally.borrow_mut().count_decision(&scratch.decision);
+        apply(&self.plan, &scratch.patch);
+        self.routed(&scratch.decision, facts.now_ms)
     }
 
     fn routed(&self, decision: &Decision, now_ms: i64) -> Routed {
-        let routes: Vec<(usize, usize)> = decision
-            .routes
-            .iter()
-            .map(|r| (r.route, r.version))
-            .collect();
+        let mut routes = Slots::new((0, 0));
+        for r in &decision.routes {
+            routes.push((r.route, r.version));
+        }
         let counts_local_replies = routes.iter().any(|(r, _)| {
             self.plan.routes[*r]
                 .guard
@@ -170,7 +176,7 @@ impl VmState {
         let latency = (now_ms - routed.started_ms).max(0) as u64;
         let mut tally = self.tally.borrow_mut();
         let mut deltas = self.guard_deltas.borrow_mut();
-        for &(route, version) in &routed.routes {
+        for &(route, version) in routed.routes.iter() {
             tally.count_response(route, version, status, Some(latency));
             let r = &self.plan.routes[route];
             let (

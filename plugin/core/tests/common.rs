@@ -1,7 +1,8 @@
 //! Test helpers: a plan from JSON and requests from header pairs.
 #![allow(dead_code)]
 use sluice_core::decision::Decision;
-use sluice_core::pipeline::{self, Facts, Live, Patch};
+use sluice_core::engine::Headers;
+use sluice_core::pipeline::{self, Facts, Live, Scratch};
 use sluice_core::plan::Plan;
 
 pub fn plan(json: &str) -> Plan {
@@ -64,16 +65,22 @@ impl Req {
     }
     /// The request through the pipeline the filter runs (no guard, the config's own Unleash
     /// payload): the decision and the header patch.
-    pub fn run<'p>(&self, plan: &'p Plan) -> (Decision, Patch<'p>) {
+    pub fn run(&self, plan: &Plan) -> Scratch {
         let pairs = self.borrowed();
         let live = Live {
             controls: &[],
             unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
         };
-        pipeline::run(plan, live, &self.facts(&pairs))
+        let facts = Facts {
+            headers: Headers::Pairs(&pairs),
+            source: self.source.as_deref().map(str::as_bytes),
+            now_ms: self.now_ms,
+            entropy: self.entropy,
+        };
+        pipeline::run_once(plan, live, &facts)
     }
     pub fn eval(&self, plan: &Plan) -> Decision {
-        self.run(plan).0
+        self.run(plan).decision
     }
     fn borrowed(&self) -> Vec<(&str, &[u8])> {
         self.pairs
@@ -81,19 +88,11 @@ impl Req {
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect()
     }
-    fn facts<'a>(&'a self, pairs: &'a [(&'a str, &'a [u8])]) -> Facts<'a> {
-        Facts {
-            headers: pairs,
-            source: self.source.as_deref().map(str::as_bytes),
-            now_ms: self.now_ms,
-            entropy: self.entropy,
-        }
-    }
     /// The headers Sluice writes (owned headers and baggage) as the upstream receives them.
     pub fn headers(&self, plan: &Plan) -> std::collections::BTreeMap<String, String> {
-        let (_, patch) = self.run(plan);
-        patch
-            .apply(&self.borrowed())
+        self.run(plan)
+            .patch
+            .apply(plan, &self.borrowed())
             .into_iter()
             .filter(|(name, _)| name == "baggage" || plan.owned_headers.contains(name))
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))

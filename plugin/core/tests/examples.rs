@@ -1,6 +1,6 @@
 //! Every config in `examples/` loads: parses strictly and compiles to a plan.
 use sluice_core::compile::load;
-use sluice_core::engine::{evaluate, Request};
+use sluice_core::engine::{evaluate, Headers, Request};
 use sluice_core::pipeline::{self, Facts, Live};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -79,14 +79,14 @@ fn written(plan: &sluice_core::plan::Plan, headers: &[(&str, &str)]) -> Vec<(Str
         .map(|(n, v)| (n.as_str(), v.as_slice()))
         .collect();
     let facts = Facts {
-        headers: &borrowed,
+        headers: Headers::Pairs(&borrowed),
         ..Facts::default()
     };
-    let (_, patch) = pipeline::run(plan, Live::default(), &facts);
-    patch
-        .set
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into_owned()))
+    let scratch = pipeline::run_once(plan, Live::default(), &facts);
+    scratch
+        .patch
+        .sets(plan)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -177,14 +177,14 @@ fn pins_and_overrides_example_behaves_as_documented() {
     ]);
     assert_eq!(without.as_deref(), Some("v1"));
     // The debug header value quoted in examples/README.md.
-    let pairs: Vec<(String, Vec<u8>)> = [
+    let pairs: Vec<(&str, &[u8])> = [
         (":authority", "catalog"),
         ("x-user-id", stable_user.as_str()),
         ask,
         ("x-sluice-secret", "let-me-test"),
     ]
     .iter()
-    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .map(|(k, v)| (*k, v.as_bytes()))
     .collect();
     let explained = evaluate(&plan, &Request::from_pairs(&plan, &pairs)).explain(&plan);
     assert_eq!(

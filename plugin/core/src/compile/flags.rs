@@ -206,6 +206,7 @@ fn compile_flag<'c>(
         ramp,
         key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
         header,
+        fragments: Vec::new(),
     })
 }
 

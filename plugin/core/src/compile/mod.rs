@@ -160,11 +160,11 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
             .as_ref()
             .is_some_and(|o| !o.allow_sources.is_empty());
     let headers = conditions.headers;
-    let cookie_header = headers.lookup("cookie");
-    Ok(Plan {
+    let mut plan = Plan {
         revision: config.revision.clone().unwrap_or_default(),
         headers: headers.names,
-        cookie_header,
+        header_roles: Default::default(),
+        outputs: Default::default(),
         reads_source_address,
         reads_clock,
         user_key,
@@ -180,7 +180,9 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         unleash,
         trusted_peers,
         incoming_flags_header,
-    })
+    };
+    plan.index();
+    Ok(plan)
 }
 
 /// Request headers the plan reads, interned: each is fetched once per request.

@@ -7,7 +7,7 @@ pub mod request;
 pub mod unleash;
 
 pub use conditions::matches;
-pub use request::Request;
+pub use request::{Headers, OwnedSeen, Request};
 
 use crate::bucket::{bucket, random_bucket};
 use crate::decision::{Decision, FlagOutcome, OverrideStatus, Reason, RouteOutcome};
@@ -41,16 +41,31 @@ pub fn evaluate_with(
     controls: &[RouteControl],
     unleash_engine: Option<&sluice_unleash::Engine>,
 ) -> Decision {
+    let mut decision = Decision::default();
+    evaluate_into(plan, req, controls, unleash_engine, &mut decision);
+    decision
+}
+
+/// `evaluate_with` into a decision kept between requests, so its lists keep their capacity.
+pub fn evaluate_into(
+    plan: &Plan,
+    req: &Request,
+    controls: &[RouteControl],
+    unleash_engine: Option<&sluice_unleash::Engine>,
+    decision: &mut Decision,
+) {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
     let propagated = Propagated::read(plan, req);
-    let mut flags = vec![
+    let flags = &mut decision.flags;
+    flags.clear();
+    flags.resize(
+        plan.flags.len(),
         FlagOutcome {
             variant: 0,
-            reason: Reason::Default
-        };
-        plan.flags.len()
-    ];
+            reason: Reason::Default,
+        },
+    );
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
         flags[i] = match (overrides.flag(flag), propagated.variant(flag)) {
@@ -62,10 +77,11 @@ pub fn evaluate_with(
                 variant,
                 reason: Reason::Propagated,
             },
-            (None, None) => evaluate_flag(flag, req, &keys, &flags),
+            (None, None) => evaluate_flag(flag, req, &keys, flags),
         };
     }
-    let mut routes = Vec::new();
+    let routes = &mut decision.routes;
+    routes.clear();
     for (i, route) in plan.routes.iter().enumerate() {
         if !route_matches(route, req) {
             continue;
@@ -83,7 +99,7 @@ pub fn evaluate_with(
         routes.push(outcome);
     }
     let status = overrides.status();
-    let tester = match status {
+    decision.tester = match status {
         OverrideStatus::Honoured => true,
         OverrideStatus::Refused => false,
         OverrideStatus::Absent => {
@@ -93,17 +109,11 @@ pub fn evaluate_with(
                 && overrides::authorised(plan, req)
         }
     };
-    let unleash = match &plan.unleash {
+    decision.overrides = status;
+    decision.unleash = match &plan.unleash {
         Some(u) => unleash::evaluate(u, unleash_engine, req),
         None => Vec::new(),
     };
-    Decision {
-        flags,
-        routes,
-        overrides: status,
-        tester,
-        unleash,
-    }
 }
 
 /// The request's identity keys, looked up once.

@@ -1,16 +1,48 @@
 //! The request as the engine sees it: only the facts the plan reads, borrowed
 //! from whatever the host handed over. Values are bytes: a header need not be
 //! UTF-8, and nothing here may fail on one that is not.
-use crate::plan::{Plan, Subject};
+use crate::plan::{Fact, Plan, Subject};
+use crate::slots::Slots;
 use sluice_primitives::cidr::parse_socket_ip;
 use std::net::IpAddr;
 
-#[derive(Debug, Default, Clone)]
+/// The request's headers as the host hands them over.
+#[derive(Debug, Clone, Copy)]
+pub enum Headers<'a> {
+    /// `(lower-case name, value)` pairs, pseudo-headers included, repeats kept.
+    Pairs(&'a [(&'a str, &'a [u8])]),
+    /// proxy-wasm's serialized header map (`proxy_get_header_map_pairs`), read in place.
+    Serialized(&'a [u8]),
+}
+
+impl Default for Headers<'_> {
+    fn default() -> Self {
+        Headers::Pairs(&[])
+    }
+}
+
+impl<'a> Headers<'a> {
+    pub fn for_each(self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+        match self {
+            Headers::Pairs(pairs) => pairs.iter().for_each(|(n, v)| f(n.as_bytes(), v)),
+            Headers::Serialized(bytes) => crate::header_map::for_each(bytes, f),
+        }
+    }
+}
+
+/// What the request carries of one header Sluice owns: needed to write only real changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnedSeen<'a> {
+    pub first: Option<&'a [u8]>,
+    pub copies: u32,
+}
+
+#[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// `plan.headers[i]`'s value (the first, if repeated).
-    pub headers: Vec<Option<&'a [u8]>>,
+    pub headers: Slots<Option<&'a [u8]>>,
     /// Every `cookie` header (HTTP/2 may split them).
-    pub cookies: Vec<&'a [u8]>,
+    pub cookies: Slots<&'a [u8]>,
     /// `:path`, query included.
     pub path: &'a [u8],
     pub method: &'a [u8],
@@ -23,33 +55,65 @@ pub struct Request<'a> {
     pub entropy: u64,
 }
 
+impl Default for Request<'_> {
+    fn default() -> Self {
+        Request {
+            headers: Slots::new(None),
+            cookies: Slots::new(&[]),
+            path: &[],
+            method: &[],
+            authority: &[],
+            source: None,
+            now_ms: 0,
+            entropy: 0,
+        }
+    }
+}
+
 impl<'a> Request<'a> {
-    /// Picks the plan's facts out of the request's header pairs (names
-    /// lower-case, as Envoy delivers them).
-    pub fn from_pairs<N: AsRef<str>, V: AsRef<[u8]>>(
+    /// Picks the plan's facts out of the request's headers in one pass (names lower-case, as
+    /// Envoy delivers them), and notes which owned headers the request carries.
+    pub fn gather(
         plan: &Plan,
-        pairs: &'a [(N, V)],
+        headers: Headers<'a>,
+        owned: &mut Slots<OwnedSeen<'a>>,
     ) -> Request<'a> {
         let mut req = Request {
-            headers: vec![None; plan.headers.len()],
+            headers: Slots::filled(None, plan.headers.len()),
             ..Request::default()
         };
-        for (name, value) in pairs {
-            let (name, value) = (name.as_ref(), value.as_ref());
-            match name {
-                ":path" => req.path = value,
-                ":method" => req.method = value,
-                ":authority" => req.authority = value,
-                "cookie" => req.cookies.push(value),
-                _ => {}
+        *owned = Slots::filled(OwnedSeen::default(), plan.owned_headers.len());
+        headers.for_each(|name, value| {
+            let Some(role) = plan.header_roles.get(name) else {
+                return;
+            };
+            match role.fact {
+                Fact::Path => req.path = value,
+                Fact::Method => req.method = value,
+                Fact::Authority => req.authority = value,
+                Fact::Cookie => req.cookies.push(value),
+                Fact::None => {}
             }
-            if let Some(i) = plan.headers.iter().position(|h| h == name) {
-                if req.headers[i].is_none() {
-                    req.headers[i] = Some(value);
+            if let Some(slot) = role.read.and_then(|i| req.headers.get_mut(i)) {
+                if slot.is_none() {
+                    *slot = Some(value);
                 }
             }
-        }
+            if let Some(seen) = role.owned.and_then(|i| owned.get_mut(i)) {
+                seen.copies += 1;
+                seen.first.get_or_insert(value);
+            }
+        });
         req
+    }
+
+    /// `gather` for callers that only want the facts.
+    pub fn from_pairs(plan: &Plan, pairs: &'a [(&'a str, &'a [u8])]) -> Request<'a> {
+        Request::gather(
+            plan,
+            Headers::Pairs(pairs),
+            &mut Slots::new(OwnedSeen::default()),
+        )
     }
 
     /// A fact's value, if the request has it.
@@ -147,8 +211,11 @@ mod tests {
 
     #[test]
     fn reads_cookies_query_and_source() {
+        let mut cookies = Slots::new(&b""[..]);
+        cookies.push(&b"a=1; uid=\"u-7\""[..]);
+        cookies.push(&b"b=2"[..]);
         let req = Request {
-            cookies: vec![b"a=1; uid=\"u-7\"", b"b=2"],
+            cookies,
             path: b"/shop/cart?x=1&uid=q9&flag#frag",
             source: Some(b"10.0.0.7:4242"),
             ..Request::default()
