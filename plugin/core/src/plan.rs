@@ -327,42 +327,34 @@ pub struct HeaderRole {
     pub owned: Option<usize>,
 }
 
-/// Header name → role, for the names the plan cares about. A 64-bit filter on (length, last
-/// byte) turns most request headers away without comparing a byte of their names.
+/// Header name → role, for the names the plan cares about: a 64-way table on (length, last
+/// byte), so most request headers are turned away without comparing a byte of their names and
+/// the rest are compared with one or two candidates.
 #[derive(Debug, Default)]
 pub struct HeaderRoles {
     entries: Vec<(String, HeaderRole)>,
-    filter: u64,
+    /// Per hash slot, the range of `order` holding its entries.
+    slots: Vec<(u16, u16)>,
+    order: Vec<u16>,
 }
 
-fn filter_bit(name: &[u8]) -> u64 {
+fn slot_of(name: &[u8]) -> usize {
     let last = name.last().copied().unwrap_or(0) as usize;
-    1u64 << ((name.len().wrapping_mul(7) ^ last) & 63)
+    (name.len().wrapping_mul(7) ^ last) & 63
 }
 
 impl HeaderRoles {
     pub fn new(headers: &[String], owned: &[String]) -> HeaderRoles {
-        let mut roles = HeaderRoles::default();
+        let mut entries: Vec<(String, HeaderRole)> = Vec::new();
         let mut entry = |name: &str| -> usize {
-            match roles.entries.iter().position(|(n, _)| n == name) {
+            match entries.iter().position(|(n, _)| n == name) {
                 Some(i) => i,
                 None => {
-                    roles.filter |= filter_bit(name.as_bytes());
-                    roles
-                        .entries
-                        .push((name.to_string(), HeaderRole::default()));
-                    roles.entries.len() - 1
+                    entries.push((name.to_string(), HeaderRole::default()));
+                    entries.len() - 1
                 }
             }
         };
-        let mut reads = Vec::new();
-        for (i, name) in headers.iter().enumerate() {
-            reads.push((entry(name), i));
-        }
-        let mut owns = Vec::new();
-        for (i, name) in owned.iter().enumerate() {
-            owns.push((entry(name), i));
-        }
         let facts = [
             (":path", Fact::Path),
             (":method", Fact::Method),
@@ -370,26 +362,43 @@ impl HeaderRoles {
             ("cookie", Fact::Cookie),
         ];
         let facts: Vec<(usize, Fact)> = facts.iter().map(|(n, f)| (entry(n), *f)).collect();
+        let reads: Vec<(usize, usize)> = (0..headers.len())
+            .map(|i| (entry(&headers[i]), i))
+            .collect();
+        let owns: Vec<(usize, usize)> = (0..owned.len()).map(|i| (entry(&owned[i]), i)).collect();
         for (at, fact) in facts {
-            roles.entries[at].1.fact = fact;
+            entries[at].1.fact = fact;
         }
         for (at, i) in reads {
-            roles.entries[at].1.read = Some(i);
+            entries[at].1.read = Some(i);
         }
         for (at, i) in owns {
-            roles.entries[at].1.owned = Some(i);
+            entries[at].1.owned = Some(i);
         }
-        roles
+        let mut order: Vec<u16> = (0..entries.len() as u16).collect();
+        order.sort_by_key(|i| slot_of(entries[*i as usize].0.as_bytes()));
+        let mut slots = vec![(0u16, 0u16); 64];
+        for (at, i) in order.iter().enumerate() {
+            let slot = &mut slots[slot_of(entries[*i as usize].0.as_bytes())];
+            if slot.1 == 0 {
+                slot.0 = at as u16;
+            }
+            slot.1 += 1;
+        }
+        HeaderRoles {
+            entries,
+            slots,
+            order,
+        }
     }
 
     pub fn get(&self, name: &[u8]) -> Option<HeaderRole> {
-        if self.filter & filter_bit(name) == 0 {
-            return None;
-        }
-        self.entries
-            .iter()
-            .find(|(n, _)| n.as_bytes() == name)
-            .map(|(_, role)| *role)
+        let &(start, len) = self.slots.get(slot_of(name))?;
+        let candidates = self.order.get(start as usize..(start + len) as usize)?;
+        candidates.iter().find_map(|i| {
+            let (n, role) = self.entries.get(*i as usize)?;
+            (n.as_bytes() == name).then_some(*role)
+        })
     }
 }
 
