@@ -398,8 +398,63 @@ fn run() -> Result<(), String> {
         return Err(format!("{errors} failed requests: the numbers are suspect"));
     }
     drop(envoys);
+    memory(&o, upstream)?;
     drop(backends);
     Ok(())
+}
+
+/// Envoy's resident memory per setup: each its own Envoy with 2 workers, warmed up with 300
+/// requests, then VmRSS from /proc. One Envoy at a time, so they do not crowd each other.
+fn memory(o: &Options, upstream: Option<u16>) -> Result<(), String> {
+    const REQUESTS: usize = 300;
+    let mut rss: Vec<(String, u64)> = Vec::new();
+    for setup in &o.setups {
+        let yaml = envoy_yaml(&filters_for(setup)?, upstream);
+        let mut options = EnvoyOptions::default()
+            .name(&format!("bench-envoy-rss-{}", rss.len()))
+            .concurrency(2);
+        options.log_level = "warn".to_string();
+        let envoy = Envoy::start_with(&yaml, options).map_err(|e| format!("{setup}: {e}"))?;
+        let mut client = envoy.client();
+        for i in 0..REQUESTS {
+            let user = format!("user-{i:08}");
+            let reply = client
+                .get("/reviews", &[("x-user-id", user.as_str())])
+                .map_err(|e| format!("{setup}: {e}"))?;
+            if reply.status != 200 {
+                return Err(format!("{setup}: status {}", reply.status));
+            }
+        }
+        let pid = envoy.pid().ok_or(format!("{setup}: Envoy exited"))?;
+        rss.push((setup.clone(), vm_rss_kib(pid)?));
+    }
+    let noop = rss.iter().find(|(s, _)| s == "noop").map(|(_, k)| *k);
+    println!();
+    println!("Envoy resident memory (VmRSS), --concurrency 2, after {REQUESTS} requests:");
+    println!();
+    println!("| setup | VmRSS MiB | − (b) no-op MiB |");
+    println!("|---|---:|---:|");
+    for (setup, kib) in &rss {
+        let delta = noop.map_or("–".to_string(), |n| {
+            format!("{:+.1}", (*kib as f64 - n as f64) / 1024.0)
+        });
+        println!(
+            "| {} | {:.1} | {delta} |",
+            describe(setup),
+            *kib as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+fn vm_rss_kib(pid: u32) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or(format!("no VmRSS in /proc/{pid}/status"))
 }
 
 fn envoy_version() -> String {
