@@ -109,7 +109,7 @@ impl Number {
 
 /// Numbers as serde_json writes them: integers as they are, floats in the
 /// shortest form that reads back to the same value, with `.0` or an exponent
-/// (`1.0`, `0.001`, `1e21`, `1.5e-7`).
+/// (`1.0`, `0.00001`, `1e+16`, `1.5e-07`).
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -136,28 +136,26 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    // Position of the decimal point relative to the first digit.
-    let point = exp + 1;
     let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
-    if (len..=21).contains(&point) {
-        write!(f, "{digits}{}.0", zeros(point - len))
-    } else if (1..=21).contains(&point) {
-        let (int, frac) = digits.split_at(usize::try_from(point).unwrap_or(0));
-        write!(f, "{int}.{frac}")
-    } else if (-4..=0).contains(&point) {
-        write!(f, "0.{}{digits}", zeros(-point))
+    if (-5..=15).contains(&exp) {
+        if len - 1 <= exp {
+            write!(f, "{digits}{}.0", zeros(exp - (len - 1)))
+        } else if exp >= 0 {
+            let (int, frac) = digits.split_at(usize::try_from(exp + 1).unwrap_or(0));
+            write!(f, "{int}.{frac}")
+        } else {
+            write!(f, "0.{}{digits}", zeros(-exp - 1))
+        }
     } else {
         let (first, rest) = digits.split_at(1.min(digits.len()));
-        if rest.is_empty() {
-            write!(f, "{first}e{exp}")
-        } else {
-            write!(f, "{first}.{rest}e{exp}")
-        }
+        let point = if rest.is_empty() { "" } else { "." };
+        let sign = if exp < 0 { '-' } else { '+' };
+        write!(f, "{first}{point}{rest}e{sign}{:02}", exp.unsigned_abs())
     }
 }
 
-/// Compact JSON, as serde_json's `Value` writes it. Object members are
-/// written in document order.
+/// Compact JSON, as serde_json's `Value` writes it: object keys sorted, a
+/// repeated key written once with its last value.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
@@ -176,11 +174,19 @@ impl fmt::Display for Value {
                 f.write_str("]")
             }
             Kind::Object(members) => {
+                // serde_json's map: keys sorted, a repeated key's last value.
+                let mut order: Vec<&(String, Value)> = members.iter().collect();
+                order.sort_by(|a, b| a.0.cmp(&b.0));
                 f.write_str("{")?;
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {
+                    if order.get(i + 1).is_some_and(|next| next.0 == *key) {
+                        continue;
+                    }
+                    if !first {
                         f.write_str(",")?;
                     }
+                    first = false;
                     write_string(f, key)?;
                     write!(f, ":{value}")?;
                 }
@@ -711,11 +717,13 @@ mod tests {
             (0.001, "0.001"),
             (0.0001, "0.0001"),
             (0.00001, "0.00001"),
-            (0.000001, "1e-6"),
-            (1.5e-7, "1.5e-7"),
-            (1e20, "100000000000000000000.0"),
-            (1e21, "1e21"),
-            (1.25e22, "1.25e22"),
+            (0.000001, "1e-06"),
+            (1.5e-7, "1.5e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.8446744073709552e19, "1.8446744073709552e+19"),
+            (1.25e122, "1.25e+122"),
+            (1.5e-300, "1.5e-300"),
             (123456.789, "123456.789"),
         ];
         for (x, text) in cases {
@@ -757,7 +765,7 @@ mod tests {
         assert_eq!(v.get("b").and_then(Value::as_u64), Some(2));
         assert_eq!(members[1].1.offset, 14);
         assert_eq!(line_column(b"{\n  \"a\": 1}", 9), (2, 8));
-        assert_eq!(v.to_string(), r#"{"b":1,"a":[true,{"x":null}],"b":2}"#);
+        assert_eq!(v.to_string(), r#"{"a":[true,{"x":null}],"b":2}"#);
         assert_eq!(
             Value::new(Kind::String("q\"\u{1}\n".into())).to_string(),
             r#""q\"\u0001\n""#
