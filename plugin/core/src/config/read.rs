@@ -17,7 +17,8 @@ use crate::compile::ConfigError;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 impl Config {
-    /// Parses config JSON strictly; every error names the JSON path.
+    /// Parses config JSON strictly; every error names the JSON path (and a
+    /// syntax error its line and column too).
     pub fn from_json(text: &[u8]) -> Result<Config> {
         let value = json::parse(text).map_err(|e| {
             let path = e.path();
@@ -26,7 +27,8 @@ impl Config {
             } else {
                 path
             };
-            ConfigError::new(at, e.reason)
+            let (line, column) = json::line_column(text, e.offset);
+            ConfigError::new(at, format!("{} at line {line} column {column}", e.reason))
         })?;
         config(&value, &Path::Root)
     }
