@@ -526,9 +526,8 @@ impl Parser<'_> {
                     run = self.pos;
                 }
                 Some(0..=0x1f) => {
-                    return Err(
-                        self.error("control character (\\u0000-\\u001F) found while parsing a string")
-                    )
+                    return Err(self
+                        .error("control character (\\u0000-\\u001F) found while parsing a string"))
                 }
                 Some(_) => self.pos += 1,
             }
@@ -746,7 +745,10 @@ mod tests {
             Some("a\"\\/\u{8}\u{c}\n\r\té😀 é")
         );
         assert_eq!(err(r#""\ud800""#), "unexpected end of hex escape");
-        assert_eq!(err(r#""\ud800\u0041""#), "lone leading surrogate in hex escape");
+        assert_eq!(
+            err(r#""\ud800\u0041""#),
+            "lone leading surrogate in hex escape"
+        );
         assert_eq!(err(r#""\udc00""#), "lone leading surrogate in hex escape");
         assert_eq!(err(r#""\x""#), "invalid escape");
         assert_eq!(err(r#""\u12g4""#), "invalid escape");
@@ -781,7 +783,10 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_path() {
-        assert_eq!(err(r#"{"a": [1, 2, {"b": tru}]}"#), "a[2].b: expected ident");
+        assert_eq!(
+            err(r#"{"a": [1, 2, {"b": tru}]}"#),
+            "a[2].b: expected ident"
+        );
         assert_eq!(err(r#"{"a": 1,"#), "EOF while parsing an object");
         assert_eq!(err(r#"{"a": 1 "b": 2}"#), "expected `,` or `}`");
         assert_eq!(err(r#"{"a": [1,]}"#), "a: trailing comma");

@@ -6,8 +6,8 @@
 //! the Unleash SDKs (the payload is the server's, not an operator's, so it is
 //! read leniently; the config reader rejects repeated keys instead).
 
-use sluice_primitives::json::{self as tree, Kind, Value};
 pub(crate) use sluice_primitives::json::Path;
+use sluice_primitives::json::{self as tree, Kind, Value};
 
 use crate::model::Error;
 

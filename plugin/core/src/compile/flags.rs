@@ -3,9 +3,9 @@
 use super::conditions::Conditions;
 use super::{text, ConfigError};
 use crate::bucket::BUCKETS;
+use crate::config::Value;
 use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
-use crate::config::Value;
 use sluice_primitives::json::Kind;
 
 pub(crate) fn compile_flags<'c>(

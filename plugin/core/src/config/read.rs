@@ -345,12 +345,7 @@ fn identity(value: &Value, path: &Path<'_>) -> Result<Identity> {
 }
 
 fn without_identity(value: &Value, path: &Path<'_>) -> Result<WithoutIdentity> {
-    let i = unit_variant(
-        value,
-        path,
-        "enum WithoutIdentity",
-        &["default", "random"],
-    )?;
+    let i = unit_variant(value, path, "enum WithoutIdentity", &["default", "random"])?;
     Ok(if i == 0 {
         WithoutIdentity::Default
     } else {
@@ -399,46 +394,52 @@ const CONDITION: &[&str] = &[
 
 fn condition(value: &Value, path: &Path<'_>) -> Result<Condition> {
     let mut c = Condition::default();
-    fields(value, path, "struct Condition", CONDITION, &mut |i, v, p| {
-        let text = |slot: &mut Option<String>| -> Result<()> {
-            *slot = opt(v, p, string)?;
+    fields(
+        value,
+        path,
+        "struct Condition",
+        CONDITION,
+        &mut |i, v, p| {
+            let text = |slot: &mut Option<String>| -> Result<()> {
+                *slot = opt(v, p, string)?;
+                Ok(())
+            };
+            let number = |slot: &mut Option<f64>| -> Result<()> {
+                *slot = opt(v, p, float)?;
+                Ok(())
+            };
+            match i {
+                0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
+                1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
+                2 => c.not = opt(v, p, condition)?.map(Box::new),
+                3 => text(&mut c.segment)?,
+                4 => text(&mut c.attr)?,
+                5 => text(&mut c.header)?,
+                6 => text(&mut c.cookie)?,
+                7 => text(&mut c.query)?,
+                8 => text(&mut c.equals)?,
+                9 => c.in_list = opt(v, p, |v, p| list(v, p, string))?,
+                10 => text(&mut c.prefix)?,
+                11 => text(&mut c.suffix)?,
+                12 => text(&mut c.contains)?,
+                13 => number(&mut c.num_eq)?,
+                14 => number(&mut c.num_gt)?,
+                15 => number(&mut c.num_gte)?,
+                16 => number(&mut c.num_lt)?,
+                17 => number(&mut c.num_lte)?,
+                18 => text(&mut c.semver_eq)?,
+                19 => text(&mut c.semver_gt)?,
+                20 => text(&mut c.semver_gte)?,
+                21 => text(&mut c.semver_lt)?,
+                22 => text(&mut c.semver_lte)?,
+                23 => c.cidr = opt(v, p, one_or_many)?,
+                24 => c.present = opt(v, p, boolean)?,
+                25 => c.ignore_case = boolean(v, p)?,
+                _ => c.negate = boolean(v, p)?,
+            }
             Ok(())
-        };
-        let number = |slot: &mut Option<f64>| -> Result<()> {
-            *slot = opt(v, p, float)?;
-            Ok(())
-        };
-        match i {
-            0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
-            1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
-            2 => c.not = opt(v, p, condition)?.map(Box::new),
-            3 => text(&mut c.segment)?,
-            4 => text(&mut c.attr)?,
-            5 => text(&mut c.header)?,
-            6 => text(&mut c.cookie)?,
-            7 => text(&mut c.query)?,
-            8 => text(&mut c.equals)?,
-            9 => c.in_list = opt(v, p, |v, p| list(v, p, string))?,
-            10 => text(&mut c.prefix)?,
-            11 => text(&mut c.suffix)?,
-            12 => text(&mut c.contains)?,
-            13 => number(&mut c.num_eq)?,
-            14 => number(&mut c.num_gt)?,
-            15 => number(&mut c.num_gte)?,
-            16 => number(&mut c.num_lt)?,
-            17 => number(&mut c.num_lte)?,
-            18 => text(&mut c.semver_eq)?,
-            19 => text(&mut c.semver_gt)?,
-            20 => text(&mut c.semver_gte)?,
-            21 => text(&mut c.semver_lt)?,
-            22 => text(&mut c.semver_lte)?,
-            23 => c.cidr = opt(v, p, one_or_many)?,
-            24 => c.present = opt(v, p, boolean)?,
-            25 => c.ignore_case = boolean(v, p)?,
-            _ => c.negate = boolean(v, p)?,
-        }
-        Ok(())
-    })?;
+        },
+    )?;
     Ok(c)
 }
 
@@ -513,13 +514,19 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
 fn prerequisite(value: &Value, path: &Path<'_>) -> Result<Prerequisite> {
     let (mut flag, mut variants) = (None, None);
     let names = ["flag", "variants"];
-    fields(value, path, "struct Prerequisite", &names, &mut |i, v, p| {
-        match i {
-            0 => flag = Some(string(v, p)?),
-            _ => variants = Some(list(v, p, string)?),
-        }
-        Ok(())
-    })?;
+    fields(
+        value,
+        path,
+        "struct Prerequisite",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => flag = Some(string(v, p)?),
+                _ => variants = Some(list(v, p, string)?),
+            }
+            Ok(())
+        },
+    )?;
     Ok(Prerequisite {
         flag: required(flag, path, "flag")?,
         variants: required(variants, path, "variants")?,
@@ -760,28 +767,36 @@ fn sticky_cookie(value: &Value, path: &Path<'_>) -> Result<StickyCookie> {
         "secure",
         "http_only",
     ];
-    fields(value, path, "struct StickyCookie", &names, &mut |i, v, p| {
-        match i {
-            0 => name = Some(string(v, p)?),
-            1 => c.path = string(v, p)?,
-            2 => c.max_age = opt(v, p, string)?,
-            3 => c.same_site = opt(v, p, same_site)?,
-            4 => c.secure = boolean(v, p)?,
-            _ => c.http_only = boolean(v, p)?,
-        }
-        Ok(())
-    })?;
+    fields(
+        value,
+        path,
+        "struct StickyCookie",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => name = Some(string(v, p)?),
+                1 => c.path = string(v, p)?,
+                2 => c.max_age = opt(v, p, string)?,
+                3 => c.same_site = opt(v, p, same_site)?,
+                4 => c.secure = boolean(v, p)?,
+                _ => c.http_only = boolean(v, p)?,
+            }
+            Ok(())
+        },
+    )?;
     c.name = required(name, path, "name")?;
     Ok(c)
 }
 
 fn same_site(value: &Value, path: &Path<'_>) -> Result<SameSite> {
     let names = ["Strict", "strict", "Lax", "lax", "None", "none"];
-    Ok(match unit_variant(value, path, "enum SameSite", &names)? / 2 {
-        0 => SameSite::Strict,
-        1 => SameSite::Lax,
-        _ => SameSite::None,
-    })
+    Ok(
+        match unit_variant(value, path, "enum SameSite", &names)? / 2 {
+            0 => SameSite::Strict,
+            1 => SameSite::Lax,
+            _ => SameSite::None,
+        },
+    )
 }
 
 fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
@@ -865,10 +880,16 @@ fn outputs(value: &Value, path: &Path<'_>) -> Result<Outputs> {
 
 fn baggage(value: &Value, path: &Path<'_>) -> Result<Baggage> {
     let mut prefix = default_baggage_prefix();
-    fields(value, path, "struct Baggage", &["prefix"], &mut |_, v, p| {
-        prefix = string(v, p)?;
-        Ok(())
-    })?;
+    fields(
+        value,
+        path,
+        "struct Baggage",
+        &["prefix"],
+        &mut |_, v, p| {
+            prefix = string(v, p)?;
+            Ok(())
+        },
+    )?;
     Ok(Baggage { prefix })
 }
 
@@ -956,16 +977,22 @@ fn unleash_context(value: &Value, path: &Path<'_>) -> Result<UnleashContext> {
         "environment",
         "properties",
     ];
-    fields(value, path, "struct UnleashContext", &names, &mut |i, v, p| {
-        match i {
-            0 => c.user_id = list(v, p, source)?,
-            1 => c.session_id = list(v, p, source)?,
-            2 => c.remote_address = list(v, p, source)?,
-            3 => c.app_name = opt(v, p, string)?,
-            4 => c.environment = opt(v, p, string)?,
-            _ => c.properties = named(v, p, source)?,
-        }
-        Ok(())
-    })?;
+    fields(
+        value,
+        path,
+        "struct UnleashContext",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => c.user_id = list(v, p, source)?,
+                1 => c.session_id = list(v, p, source)?,
+                2 => c.remote_address = list(v, p, source)?,
+                3 => c.app_name = opt(v, p, string)?,
+                4 => c.environment = opt(v, p, string)?,
+                _ => c.properties = named(v, p, source)?,
+            }
+            Ok(())
+        },
+    )?;
     Ok(c)
 }
