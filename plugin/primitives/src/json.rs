@@ -17,27 +17,30 @@
 //!
 //! Error reasons use serde_json's wording; the error also carries the path of
 //! the value being parsed.
+use std::borrow::Cow;
 use std::fmt;
 
 /// How deep arrays and objects may nest (serde_json's limit too).
 pub const MAX_DEPTH: usize = 128;
 
+/// A parsed value. Strings without escapes borrow from the text (`'t`);
+/// [`Value::to_static`] makes an owned copy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Value {
+pub struct Value<'t> {
     /// Byte offset of the value's first character in the text.
     pub offset: usize,
-    pub kind: Kind,
+    pub kind: Kind<'t>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Kind {
+pub enum Kind<'t> {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
-    Array(Vec<Value>),
+    String(Cow<'t, str>),
+    Array(Vec<Value<'t>>),
     /// Members in document order; a repeated key appears twice.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Cow<'t, str>, Value<'t>)>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,9 +53,31 @@ pub enum Number {
     F64(f64),
 }
 
-impl Value {
-    pub fn new(kind: Kind) -> Value {
+impl<'t> Value<'t> {
+    pub fn new(kind: Kind<'t>) -> Value<'t> {
         Value { offset: 0, kind }
+    }
+
+    /// A copy that owns all its strings.
+    pub fn to_static(&self) -> Value<'static> {
+        let owned = |s: &Cow<'t, str>| Cow::Owned(s.to_string());
+        let kind = match &self.kind {
+            Kind::Null => Kind::Null,
+            Kind::Bool(b) => Kind::Bool(*b),
+            Kind::Number(n) => Kind::Number(*n),
+            Kind::String(s) => Kind::String(owned(s)),
+            Kind::Array(items) => Kind::Array(items.iter().map(Value::to_static).collect()),
+            Kind::Object(members) => Kind::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (owned(k), v.to_static()))
+                    .collect(),
+            ),
+        };
+        Value {
+            offset: self.offset,
+            kind,
+        }
     }
 
     pub fn is_null(&self) -> bool {
@@ -66,7 +91,7 @@ impl Value {
         }
     }
 
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&[Value<'t>]> {
         match &self.kind {
             Kind::Array(items) => Some(items),
             _ => None,
@@ -96,7 +121,7 @@ impl Value {
     }
 
     /// The last member named `key` (as `JSON.parse` keeps it).
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&Value<'t>> {
         match &self.kind {
             Kind::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -116,7 +141,7 @@ impl Number {
 
 /// Numbers as serde_json writes them: integers as they are, floats in the
 /// shortest form that reads back to the same value, with `.0` or an exponent
-/// (`1.0`, `0.00001`, `1e+16`, `1.5e-07`).
+/// (`1.0`, `0.00001`, `1e+16`, `1.5e-7`).
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -157,13 +182,13 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
         let (first, rest) = digits.split_at(1.min(digits.len()));
         let point = if rest.is_empty() { "" } else { "." };
         let sign = if exp < 0 { '-' } else { '+' };
-        write!(f, "{first}{point}{rest}e{sign}{:02}", exp.unsigned_abs())
+        write!(f, "{first}{point}{rest}e{sign}{}", exp.unsigned_abs())
     }
 }
 
 /// Compact JSON, as serde_json's `Value` writes it: object keys sorted, a
 /// repeated key written once with its last value.
-impl fmt::Display for Value {
+impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Null => f.write_str("null"),
@@ -182,7 +207,7 @@ impl fmt::Display for Value {
             }
             Kind::Object(members) => {
                 // serde_json's map: keys sorted, a repeated key's last value.
-                let mut order: Vec<&(String, Value)> = members.iter().collect();
+                let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
                 order.sort_by(|a, b| a.0.cmp(&b.0));
                 f.write_str("{")?;
                 let mut first = true;
@@ -337,15 +362,23 @@ pub fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
 }
 
 /// Parses one JSON document (surrounding whitespace allowed).
-pub fn parse(text: &[u8]) -> Result<Value, Error> {
+pub fn parse(text: &[u8]) -> Result<Value<'_>, Error> {
+    let source = match std::str::from_utf8(text) {
+        Ok(source) => source,
+        Err(e) => {
+            return Err(Error {
+                offset: e.valid_up_to(),
+                reason: "invalid unicode code point",
+                segments: Vec::new(),
+            })
+        }
+    };
     let mut p = Parser {
         text,
+        source,
         pos: 0,
         depth: 0,
     };
-    if let Err(e) = std::str::from_utf8(text) {
-        return Err(p.error_at(e.valid_up_to(), "invalid unicode code point"));
-    }
     let value = p.value()?;
     p.skip_whitespace();
     if p.pos < text.len() {
@@ -356,11 +389,13 @@ pub fn parse(text: &[u8]) -> Result<Value, Error> {
 
 struct Parser<'t> {
     text: &'t [u8],
+    /// The same text, known to be UTF-8.
+    source: &'t str,
     pos: usize,
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
     fn error(&self, reason: &'static str) -> Error {
         self.error_at(self.pos, reason)
     }
@@ -383,7 +418,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Value, Error> {
+    fn value(&mut self) -> Result<Value<'t>, Error> {
         self.skip_whitespace();
         let offset = self.pos;
         let kind = match self.peek() {
@@ -400,7 +435,7 @@ impl Parser<'_> {
         Ok(Value { offset, kind })
     }
 
-    fn word(&mut self, word: &[u8], kind: Kind) -> Result<Kind, Error> {
+    fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Error> {
         for expected in word {
             match self.peek() {
                 None => return Err(self.error("EOF while parsing a value")),
@@ -411,7 +446,10 @@ impl Parser<'_> {
         Ok(kind)
     }
 
-    fn nested(&mut self, read: fn(&mut Self) -> Result<Kind, Error>) -> Result<Kind, Error> {
+    fn nested(
+        &mut self,
+        read: fn(&mut Self) -> Result<Kind<'t>, Error>,
+    ) -> Result<Kind<'t>, Error> {
         if self.depth >= MAX_DEPTH {
             return Err(self.error("recursion limit exceeded"));
         }
@@ -423,7 +461,7 @@ impl Parser<'_> {
     }
 
     /// After `[`.
-    fn array(&mut self) -> Result<Kind, Error> {
+    fn array(&mut self) -> Result<Kind<'t>, Error> {
         let mut items = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b']') {
@@ -458,7 +496,7 @@ impl Parser<'_> {
     }
 
     /// After `{`.
-    fn object(&mut self) -> Result<Kind, Error> {
+    fn object(&mut self) -> Result<Kind<'t>, Error> {
         let mut members = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -482,7 +520,7 @@ impl Parser<'_> {
             match self.value() {
                 Ok(value) => members.push((key, value)),
                 Err(mut e) => {
-                    e.segments.push(Segment::Key(key));
+                    e.segments.push(Segment::Key(key.into_owned()));
                     return Err(e);
                 }
             }
@@ -505,39 +543,49 @@ impl Parser<'_> {
         }
     }
 
-    /// At `"`. The text is known to be UTF-8.
-    fn string(&mut self) -> Result<String, Error> {
+    /// At `"`. A string without escapes borrows from the text.
+    fn string(&mut self) -> Result<Cow<'t, str>, Error> {
         self.pos += 1;
-        let mut out = String::new();
-        let mut run = self.pos;
+        let start = self.pos;
+        self.skip_plain();
+        if self.peek() == Some(b'"') {
+            let s = self.source.get(start..self.pos).unwrap_or_default();
+            self.pos += 1;
+            return Ok(Cow::Borrowed(s));
+        }
+        let mut out = String::from(self.source.get(start..self.pos).unwrap_or_default());
         loop {
             match self.peek() {
                 None => return Err(self.error("EOF while parsing a string")),
                 Some(b'"') => {
-                    self.push_run(&mut out, run);
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
-                    self.push_run(&mut out, run);
                     self.pos += 1;
                     let c = self.escape()?;
                     out.push(c);
-                    run = self.pos;
+                    let run = self.pos;
+                    self.skip_plain();
+                    out.push_str(self.source.get(run..self.pos).unwrap_or_default());
                 }
-                Some(0..=0x1f) => {
+                Some(_) => {
                     return Err(self
                         .error("control character (\\u0000-\\u001F) found while parsing a string"))
                 }
-                Some(_) => self.pos += 1,
             }
         }
     }
 
-    fn push_run(&self, out: &mut String, from: usize) {
-        let run = self.text.get(from..self.pos).unwrap_or_default();
-        // Runs end at ASCII bytes of valid UTF-8 text, so they are whole characters.
-        out.push_str(std::str::from_utf8(run).unwrap_or_default());
+    /// Past the characters that stand for themselves in a string. Stops at
+    /// ASCII bytes only, so runs are whole UTF-8 characters.
+    fn skip_plain(&mut self) {
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let n = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+        self.pos += n;
     }
 
     /// After `\`.
@@ -723,8 +771,8 @@ mod tests {
             (0.001, "0.001"),
             (0.0001, "0.0001"),
             (0.00001, "0.00001"),
-            (0.000001, "1e-06"),
-            (1.5e-7, "1.5e-07"),
+            (0.000001, "1e-6"),
+            (1.5e-7, "1.5e-7"),
             (1e15, "1000000000000000.0"),
             (1e16, "1e+16"),
             (1.8446744073709552e19, "1.8446744073709552e+19"),
@@ -769,7 +817,7 @@ mod tests {
         let Kind::Object(members) = &v.kind else {
             panic!("object")
         };
-        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["b", "a", "b"]);
         assert_eq!(v.get("b").and_then(Value::as_u64), Some(2));
         assert_eq!(members[1].1.offset, 14);

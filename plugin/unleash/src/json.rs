@@ -7,6 +7,8 @@
 //! read leniently; the config reader rejects repeated keys instead).
 
 pub(crate) use sluice_primitives::json::Path;
+use std::borrow::Cow;
+
 use sluice_primitives::json::{self as tree, Kind, Value};
 
 use crate::model::Error;
@@ -19,7 +21,7 @@ pub(crate) fn error(path: &Path<'_>, message: impl Into<String>) -> Error {
 }
 
 /// Parses JSON text into a value; syntax errors carry line and column.
-pub(crate) fn parse(json: &[u8]) -> Result<Value, Error> {
+pub(crate) fn parse(json: &[u8]) -> Result<Value<'_>, Error> {
     tree::parse(json).map_err(|err| {
         let (line, column) = tree::line_column(json, err.offset);
         Error {
@@ -46,12 +48,12 @@ fn wrong(value: &Value, path: &Path<'_>, expected: &str) -> Error {
 
 /// An object: the fields of one model type.
 pub(crate) struct Obj<'v, 'p> {
-    members: &'v [(String, Value)],
+    members: &'v [(Cow<'v, str>, Value<'v>)],
     path: &'p Path<'p>,
 }
 
 impl<'v, 'p> Obj<'v, 'p> {
-    pub(crate) fn new(value: &'v Value, path: &'p Path<'p>) -> Result<Obj<'v, 'p>, Error> {
+    pub(crate) fn new(value: &'v Value<'_>, path: &'p Path<'p>) -> Result<Obj<'v, 'p>, Error> {
         match &value.kind {
             Kind::Object(members) => Ok(Obj { members, path }),
             _ => Err(wrong(value, path, "an object")),
@@ -59,7 +61,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A present, non-null field; of repeated keys, the last.
-    fn get(&self, key: &str) -> Option<&'v Value> {
+    fn get(&self, key: &str) -> Option<&'v Value<'v>> {
         self.members
             .iter()
             .rev()
@@ -132,7 +134,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn list<T>(
         &self,
         key: &str,
-        mut item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        mut item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
         let path = self.path.key(key);
         match self.get(key).map(|v| (v, &v.kind)) {
@@ -150,7 +152,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn required_list<T>(
         &self,
         key: &str,
-        item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
         if self.get(key).is_none() {
             return Err(self.missing(key));
@@ -163,13 +165,13 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn entries<T>(
         &self,
         key: &str,
-        mut item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        mut item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<(String, T)>, Error> {
         let path = self.path.key(key);
         match self.get(key).map(|v| (v, &v.kind)) {
             None => Ok(Vec::new()),
             Some((_, Kind::Object(members))) => {
-                let mut sorted: Vec<&(String, Value)> = members.iter().collect();
+                let mut sorted: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
                 // Stable: of equal names, the last in the document stays last.
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
                 let mut out: Vec<(String, T)> = Vec::with_capacity(sorted.len());
@@ -177,7 +179,7 @@ impl<'v, 'p> Obj<'v, 'p> {
                     let read = item(v, &path.key(k))?;
                     match out.last_mut() {
                         Some(last) if last.0 == *k => last.1 = read,
-                        _ => out.push((k.clone(), read)),
+                        _ => out.push((k.to_string(), read)),
                     }
                 }
                 Ok(out)
@@ -190,7 +192,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn object<T>(
         &self,
         key: &str,
-        read: impl FnOnce(&'v Value, &Path<'_>) -> Result<T, Error>,
+        read: impl FnOnce(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         match self.get(key) {
             None => Err(self.missing(key)),
@@ -201,7 +203,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn opt_object<T>(
         &self,
         key: &str,
-        read: impl FnOnce(&'v Value, &Path<'_>) -> Result<T, Error>,
+        read: impl FnOnce(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
         match self.get(key) {
             None => Ok(None),
@@ -212,7 +214,7 @@ impl<'v, 'p> Obj<'v, 'p> {
 
 pub(crate) fn string(value: &Value, path: &Path<'_>) -> Result<String, Error> {
     match &value.kind {
-        Kind::String(s) => Ok(s.clone()),
+        Kind::String(s) => Ok(s.to_string()),
         _ => Err(wrong(value, path, "a string")),
     }
 }
@@ -225,7 +227,7 @@ pub(crate) fn i64(value: &Value, path: &Path<'_>) -> Result<i64, Error> {
 
 pub(crate) fn scalar_text(value: &Value, path: &Path<'_>) -> Result<String, Error> {
     match &value.kind {
-        Kind::String(s) => Ok(s.clone()),
+        Kind::String(s) => Ok(s.to_string()),
         Kind::Number(n) => Ok(n.to_string()),
         Kind::Bool(b) => Ok(b.to_string()),
         _ => Err(wrong(value, path, "a string, number or boolean")),

@@ -52,7 +52,7 @@ fn compile_flag<'c>(
         let vpath = format!("{path}.variants.{vname}");
         text::check_name(vname, &vpath, "variant name")?;
         let rendered = match &value.kind {
-            Kind::String(s) => s.clone(),
+            Kind::String(s) => s.to_string(),
             _ => value.to_string(),
         };
         text::check_header_value(&rendered, &vpath)?;

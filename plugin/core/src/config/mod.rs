@@ -11,7 +11,8 @@ mod read;
 
 pub use named::Named;
 
-pub use sluice_primitives::json::Value;
+/// A JSON value kept as written (flag variant values, the Unleash payload).
+pub type Value = sluice_primitives::json::Value<'static>;
 
 /// The config schema version this filter reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -9,7 +9,7 @@
 //! "x-user"}`).
 use std::collections::BTreeSet;
 
-use sluice_primitives::json::{self, Kind, Number, Path};
+use sluice_primitives::json::{self, Kind, Number, Path, Value};
 
 use super::*;
 use crate::compile::ConfigError;
@@ -112,12 +112,12 @@ fn fields(
 
 /// An enum: `"name"` or `{"name": value}`. Returns the variant's index in
 /// `names` and, in the object form, its value.
-fn variant<'v>(
-    value: &'v Value,
+fn variant<'v, 't>(
+    value: &'v Value<'t>,
     path: &Path<'_>,
     what: &str,
     names: &[&str],
-) -> Result<(usize, Option<&'v Value>)> {
+) -> Result<(usize, Option<&'v Value<'t>>)> {
     let lookup = |name: &str, at: &Path<'_>| {
         names.iter().position(|n| *n == name).ok_or_else(|| {
             error(
@@ -146,15 +146,21 @@ fn variant<'v>(
 /// A unit variant: a bare name, or `{"name": null}`.
 fn unit_variant(value: &Value, path: &Path<'_>, what: &str, names: &[&str]) -> Result<usize> {
     let (i, inner) = variant(value, path, what, names)?;
+    unit(inner, path, names.get(i).copied().unwrap_or_default())?;
+    Ok(i)
+}
+
+/// In the object form, a unit variant's value must be `null`.
+fn unit(inner: Option<&Value>, path: &Path<'_>, name: &str) -> Result<()> {
     match inner {
-        Some(v) if !v.is_null() => Err(invalid_type(v, path, "unit")),
-        _ => Ok(i),
+        Some(v) if !v.is_null() => Err(invalid_type(v, &path.key(name), "unit")),
+        _ => Ok(()),
     }
 }
 
 fn string(value: &Value, path: &Path<'_>) -> Result<String> {
     match &value.kind {
-        Kind::String(s) => Ok(s.clone()),
+        Kind::String(s) => Ok(s.to_string()),
         _ => Err(invalid_type(value, path, "a string")),
     }
 }
@@ -187,8 +193,8 @@ fn u64(value: &Value, path: &Path<'_>) -> Result<u64> {
     unsigned(value, path, "u64", u64::MAX)
 }
 
-fn any(value: &Value, _: &Path<'_>) -> Result<Value> {
-    Ok(value.clone())
+fn any(value: &Value, _: &Path<'_>) -> Result<super::Value> {
+    Ok(value.to_static())
 }
 
 /// `null` is `None`.
@@ -234,10 +240,10 @@ fn named<T>(
     let mut seen = BTreeSet::new();
     for (name, member) in members {
         let at = path.key(name);
-        if !seen.insert(name.as_str()) {
+        if !seen.insert(name.as_ref()) {
             return Err(error(&at, format!("duplicate name `{name}`")));
         }
-        entries.push((name.clone(), read(member, &at)?));
+        entries.push((name.to_string(), read(member, &at)?));
     }
     Ok(Named(entries))
 }
@@ -319,9 +325,7 @@ fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
             _ => Source::Query(text),
         });
     }
-    if let Some(inner) = inner.filter(|v| !v.is_null()) {
-        return Err(invalid_type(inner, path, "unit variant"));
-    }
+    unit(inner, path, SOURCE.get(i).copied().unwrap_or_default())?;
     Ok(match i {
         3 => Source::Path,
         4 => Source::Method,
@@ -445,7 +449,7 @@ fn condition(value: &Value, path: &Path<'_>) -> Result<Condition> {
 
 fn one_or_many(value: &Value, path: &Path<'_>) -> Result<OneOrMany> {
     match &value.kind {
-        Kind::String(s) => return Ok(OneOrMany::One(s.clone())),
+        Kind::String(s) => return Ok(OneOrMany::One(s.to_string())),
         Kind::Array(items) => {
             let strings: Option<Vec<String>> =
                 items.iter().map(|v| v.as_str().map(String::from)).collect();
