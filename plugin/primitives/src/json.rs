@@ -697,9 +697,6 @@ impl<'t> Parser<'t> {
             }
             float = true;
         }
-        let text = self.text.get(start..self.pos).unwrap_or_default();
-        // Digits, sign, point and exponent only: ASCII.
-        let text = std::str::from_utf8(text).unwrap_or_default();
         if !float {
             let int = self.text.get(int_start..int_end).unwrap_or_default();
             let magnitude = int.iter().try_fold(0u64, |n, d| {
@@ -715,6 +712,7 @@ impl<'t> Parser<'t> {
                 _ => {}
             }
         }
+        let text = self.source.get(start..self.pos).unwrap_or_default();
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Number::F64(f)),
             _ => Err(self.error_at(start, "number out of range")),
