@@ -3,6 +3,7 @@
 //! small; each module is one job with its own tests.
 pub mod cidr;
 pub mod duration;
+pub mod json;
 mod murmur3;
 pub mod semver;
 pub mod time;

@@ -324,7 +324,7 @@ mod tests {
     use super::*;
 
     fn constraint(json: &str) -> (Constraint, Vec<Warning>) {
-        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let value = crate::json::parse(json.as_bytes()).unwrap();
         let model = model::Constraint::read(&value, &crate::json::Path::Root).unwrap();
         let mut warnings = Vec::new();
         let c = Constraint::compile(&model, "c", &mut warnings);

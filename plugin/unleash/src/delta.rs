@@ -1,7 +1,7 @@
 //! Unleash's delta API (`/api/client/delta`): a list of events that hydrate
 //! or patch the feature state, applied in order to a [`Payload`].
 
-use serde_json::Value;
+use sluice_primitives::json::Value;
 
 use crate::json::{self, Obj, Path};
 use crate::model::{Error, Feature, Payload, Segment};
@@ -132,9 +132,10 @@ impl DeltaEvent {
                 segment_id: o.i64("segmentId")?,
             },
             other => {
-                return Err(path
-                    .key("type")
-                    .error(format!("unknown delta event type {other:?}")))
+                return Err(json::error(
+                    &path.key("type"),
+                    format!("unknown delta event type {other:?}"),
+                ))
             }
         })
     }

@@ -1,105 +1,77 @@
-//! Reading the model out of a parsed `serde_json::Value`, with the path of
-//! every error. Hand-written rather than `#[derive(Deserialize)]`: the
+//! Reading the model out of a parsed JSON tree (`sluice_primitives::json`),
+//! with the path of every error. Hand-written rather than derived: serde's
 //! derives cost ~70 KB of .wasm here, this costs a few.
+//!
+//! A repeated key in an object: the last one wins, as in `JSON.parse` and
+//! the Unleash SDKs (the payload is the server's, not an operator's, so it is
+//! read leniently; the config reader rejects repeated keys instead).
 
-use serde_json::{Map, Value};
+pub(crate) use sluice_primitives::json::Path;
+use std::borrow::Cow;
+
+use sluice_primitives::json::{self as tree, Kind, Value};
 
 use crate::model::Error;
 
-/// Where a value sits in the document, rendered only when an error needs it.
-#[derive(Clone, Copy)]
-pub(crate) enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl<'a> Path<'a> {
-    pub(crate) fn key(&'a self, key: &'a str) -> Path<'a> {
-        Path::Key(self, key)
-    }
-
-    pub(crate) fn index(&'a self, index: usize) -> Path<'a> {
-        Path::Index(self, index)
-    }
-
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::new();
-        self.render_into(&mut out);
-        out
-    }
-
-    fn render_into(&self, out: &mut String) {
-        match self {
-            Path::Root => {}
-            Path::Key(parent, key) => {
-                parent.render_into(out);
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Path::Index(parent, index) => {
-                parent.render_into(out);
-                out.push('[');
-                out.push_str(&index.to_string());
-                out.push(']');
-            }
-        }
-    }
-
-    pub(crate) fn error(&self, message: impl Into<String>) -> Error {
-        Error {
-            path: self.render(),
-            message: message.into(),
-        }
+pub(crate) fn error(path: &Path<'_>, message: impl Into<String>) -> Error {
+    Error {
+        path: path.render(),
+        message: message.into(),
     }
 }
 
 /// Parses JSON text into a value; syntax errors carry line and column.
-pub(crate) fn parse(json: &[u8]) -> Result<Value, Error> {
-    serde_json::from_slice(json).map_err(|err| Error {
-        path: String::new(),
-        message: err.to_string(),
+pub(crate) fn parse(json: &[u8]) -> Result<Value<'_>, Error> {
+    tree::parse(json).map_err(|err| {
+        let (line, column) = tree::line_column(json, err.offset);
+        Error {
+            path: err.path(),
+            message: format!("{} at line {line} column {column}", err.reason),
+        }
     })
 }
 
 fn kind(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean `{b}`"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {s:?}"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+    match &value.kind {
+        Kind::Null => "null".into(),
+        Kind::Bool(b) => format!("boolean `{b}`"),
+        Kind::Number(n) => format!("number {n}"),
+        Kind::String(s) => format!("string {s:?}"),
+        Kind::Array(_) => "an array".into(),
+        Kind::Object(_) => "an object".into(),
     }
 }
 
 fn wrong(value: &Value, path: &Path<'_>, expected: &str) -> Error {
-    path.error(format!("expected {expected}, found {}", kind(value)))
+    error(path, format!("expected {expected}, found {}", kind(value)))
 }
 
 /// An object: the fields of one model type.
 pub(crate) struct Obj<'v, 'p> {
-    map: &'v Map<String, Value>,
+    members: &'v [(Cow<'v, str>, Value<'v>)],
     path: &'p Path<'p>,
 }
 
 impl<'v, 'p> Obj<'v, 'p> {
-    pub(crate) fn new(value: &'v Value, path: &'p Path<'p>) -> Result<Obj<'v, 'p>, Error> {
-        match value {
-            Value::Object(map) => Ok(Obj { map, path }),
-            other => Err(wrong(other, path, "an object")),
+    pub(crate) fn new(value: &'v Value<'_>, path: &'p Path<'p>) -> Result<Obj<'v, 'p>, Error> {
+        match &value.kind {
+            Kind::Object(members) => Ok(Obj { members, path }),
+            _ => Err(wrong(value, path, "an object")),
         }
     }
 
-    /// A present, non-null field.
-    fn get(&self, key: &str) -> Option<&'v Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+    /// A present, non-null field; of repeated keys, the last.
+    fn get(&self, key: &str) -> Option<&'v Value<'v>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
     }
 
     fn missing(&self, key: &str) -> Error {
-        self.path.error(format!("missing field `{key}`"))
+        error(self.path, format!("missing field `{key}`"))
     }
 
     pub(crate) fn string(&self, key: &str) -> Result<String, Error> {
@@ -109,8 +81,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, Error> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(wrong(other, &self.path.key(key), "a string")),
+            Some(v) => string(v, &self.path.key(key)).map(Some),
         }
     }
 
@@ -119,10 +90,10 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, Error> {
-        match self.get(key) {
+        match self.get(key).map(|v| (v, &v.kind)) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(wrong(other, &self.path.key(key), "a boolean")),
+            Some((_, Kind::Bool(b))) => Ok(Some(*b)),
+            Some((v, _)) => Err(wrong(v, &self.path.key(key), "a boolean")),
         }
     }
 
@@ -163,17 +134,17 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn list<T>(
         &self,
         key: &str,
-        mut item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        mut item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
         let path = self.path.key(key);
-        match self.get(key) {
+        match self.get(key).map(|v| (v, &v.kind)) {
             None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
+            Some((_, Kind::Array(items))) => items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| item(v, &path.index(i)))
                 .collect(),
-            Some(other) => Err(wrong(other, &path, "an array")),
+            Some((v, _)) => Err(wrong(v, &path, "an array")),
         }
     }
 
@@ -181,7 +152,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn required_list<T>(
         &self,
         key: &str,
-        item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
         if self.get(key).is_none() {
             return Err(self.missing(key));
@@ -189,20 +160,31 @@ impl<'v, 'p> Obj<'v, 'p> {
         self.list(key, item)
     }
 
-    /// An object of name → value; absent or null is empty.
+    /// An object of name → value, sorted by name, a repeated name's last
+    /// value; absent or null is empty.
     pub(crate) fn entries<T>(
         &self,
         key: &str,
-        mut item: impl FnMut(&'v Value, &Path<'_>) -> Result<T, Error>,
+        mut item: impl FnMut(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Vec<(String, T)>, Error> {
         let path = self.path.key(key);
-        match self.get(key) {
+        match self.get(key).map(|v| (v, &v.kind)) {
             None => Ok(Vec::new()),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), item(v, &path.key(k))?)))
-                .collect(),
-            Some(other) => Err(wrong(other, &path, "an object")),
+            Some((_, Kind::Object(members))) => {
+                let mut sorted: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
+                // Stable: of equal names, the last in the document stays last.
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out: Vec<(String, T)> = Vec::with_capacity(sorted.len());
+                for (k, v) in sorted {
+                    let read = item(v, &path.key(k))?;
+                    match out.last_mut() {
+                        Some(last) if last.0 == *k => last.1 = read,
+                        _ => out.push((k.to_string(), read)),
+                    }
+                }
+                Ok(out)
+            }
+            Some((v, _)) => Err(wrong(v, &path, "an object")),
         }
     }
 
@@ -210,7 +192,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn object<T>(
         &self,
         key: &str,
-        read: impl FnOnce(&'v Value, &Path<'_>) -> Result<T, Error>,
+        read: impl FnOnce(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         match self.get(key) {
             None => Err(self.missing(key)),
@@ -221,7 +203,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     pub(crate) fn opt_object<T>(
         &self,
         key: &str,
-        read: impl FnOnce(&'v Value, &Path<'_>) -> Result<T, Error>,
+        read: impl FnOnce(&'v Value<'v>, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
         match self.get(key) {
             None => Ok(None),
@@ -231,9 +213,9 @@ impl<'v, 'p> Obj<'v, 'p> {
 }
 
 pub(crate) fn string(value: &Value, path: &Path<'_>) -> Result<String, Error> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(wrong(other, path, "a string")),
+    match &value.kind {
+        Kind::String(s) => Ok(s.to_string()),
+        _ => Err(wrong(value, path, "a string")),
     }
 }
 
@@ -244,11 +226,11 @@ pub(crate) fn i64(value: &Value, path: &Path<'_>) -> Result<i64, Error> {
 }
 
 pub(crate) fn scalar_text(value: &Value, path: &Path<'_>) -> Result<String, Error> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        other => Err(wrong(other, path, "a string, number or boolean")),
+    match &value.kind {
+        Kind::String(s) => Ok(s.to_string()),
+        Kind::Number(n) => Ok(n.to_string()),
+        Kind::Bool(b) => Ok(b.to_string()),
+        _ => Err(wrong(value, path, "a string, number or boolean")),
     }
 }
 
@@ -270,7 +252,7 @@ mod tests {
 
     #[test]
     fn type_errors_say_what_was_found() {
-        let value: Value = serde_json::json!({"a": "yes", "b": [1], "c": null});
+        let value = parse(br#"{"a": "yes", "b": [1], "c": null}"#).unwrap();
         let root = Path::Root;
         let obj = Obj::new(&value, &root).unwrap();
         assert_eq!(

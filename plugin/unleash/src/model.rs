@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use sluice_primitives::json::Value;
 
 use crate::json::{self, Obj, Path};
 
@@ -49,7 +49,12 @@ impl Payload {
 
     /// Parses a response body as the host hands it over.
     pub fn from_slice(json: &[u8]) -> Result<Payload, Error> {
-        Payload::read(&json::parse(json)?, &Path::Root)
+        Payload::from_value(&json::parse(json)?)
+    }
+
+    /// Reads a payload already parsed (the one inlined in a config).
+    pub fn from_value(value: &Value) -> Result<Payload, Error> {
+        Payload::read(value, &Path::Root)
     }
 
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Payload, Error> {
@@ -155,7 +160,7 @@ impl Variant {
         Ok(Variant {
             name: o.string("name")?,
             weight: u32::try_from(weight)
-                .map_err(|_| path.key("weight").error("weight is too large"))?,
+                .map_err(|_| json::error(&path.key("weight"), "weight is too large"))?,
             weight_type: o.opt_string("weightType")?,
             stickiness: o.opt_string("stickiness")?,
             payload: o.opt_object("payload", |v, p| {

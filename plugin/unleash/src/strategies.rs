@@ -239,7 +239,7 @@ mod tests {
     use crate::hashing::rollout_bucket;
 
     fn strategy(json: &str) -> (Strategy, Vec<Warning>) {
-        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let value = crate::json::parse(json.as_bytes()).unwrap();
         let model = model::Strategy::read(&value, &crate::json::Path::Root).unwrap();
         let mut warnings = Vec::new();
         let s = Strategy::compile("feat", &model, &Segments::default(), "s", &mut warnings);

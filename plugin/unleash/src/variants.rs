@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     fn set(json: &str) -> VariantSet {
-        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        let value = crate::json::parse(json.as_bytes()).unwrap();
         let variants: Vec<model::Variant> = value
             .as_array()
             .unwrap()

@@ -3,9 +3,10 @@
 use super::conditions::Conditions;
 use super::{text, ConfigError};
 use crate::bucket::BUCKETS;
+use crate::config::Value;
 use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
-use serde_json::Value;
+use sluice_primitives::json::Kind;
 
 pub(crate) fn compile_flags<'c>(
     config: &'c Config,
@@ -50,9 +51,9 @@ fn compile_flag<'c>(
     for (vname, value) in sorted_variants {
         let vpath = format!("{path}.variants.{vname}");
         text::check_name(vname, &vpath, "variant name")?;
-        let rendered = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let rendered = match &value.kind {
+            Kind::String(s) => s.to_string(),
+            _ => value.to_string(),
         };
         text::check_header_value(&rendered, &vpath)?;
         variant_names.push(vname.to_string());
@@ -212,8 +213,8 @@ fn compile_flag<'c>(
 
 fn boolean_variants() -> Named<Value> {
     Named(vec![
-        ("on".to_string(), Value::Bool(true)),
-        ("off".to_string(), Value::Bool(false)),
+        ("on".to_string(), Value::new(Kind::Bool(true))),
+        ("off".to_string(), Value::new(Kind::Bool(false))),
     ])
 }
 

@@ -9,7 +9,7 @@ mod unleash;
 
 pub use error::ConfigError;
 
-use crate::config::{json_path, Config, Source, SCHEMA_VERSION};
+use crate::config::{Config, Source, SCHEMA_VERSION};
 use crate::plan::{HeaderId, OverridePlan, Plan, Subject};
 use conditions::Conditions;
 use fnv::FnvHashMap;
@@ -17,20 +17,7 @@ use sluice_primitives::cidr::Cidr;
 
 /// Parses config JSON strictly; the error names the JSON path.
 pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
-    serde_json::from_slice(json).map_err(|err| {
-        let offset = json_path::offset_of(json, err.line(), err.column());
-        let path = if err.is_eof() {
-            "config".to_string()
-        } else {
-            json_path::path_at(json, offset)
-        };
-        // serde_json appends " at line L column C"; the path says where instead.
-        let message = err.to_string();
-        let reason = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(r, _)| r);
-        ConfigError::new(path, reason)
-    })
+    Config::from_json(json)
 }
 
 /// Parses and compiles in one step: what `on_configure` calls.

@@ -21,9 +21,7 @@ pub(crate) fn compile_unleash(
     }
     let initial = match &u.payload {
         Some(value) => {
-            let bytes = serde_json::to_vec(value)
-                .map_err(|e| ConfigError::new("unleash.payload", e.to_string()))?;
-            let payload = sluice_unleash::Payload::from_slice(&bytes).map_err(|e| {
+            let payload = sluice_unleash::Payload::from_value(value).map_err(|e| {
                 let at = if e.path.is_empty() {
                     "unleash.payload".to_string()
                 } else {

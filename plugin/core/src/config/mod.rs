@@ -1,55 +1,44 @@
-//! Config v1: the JSON an operator writes, as serde types.
+//! Config v1: the JSON an operator writes, as Rust types.
 //!
-//! These types mirror the document and reject unknown fields; meaning is
+//! These types mirror the document; `read` fills them from a parsed JSON
+//! tree by hand and rejects unknown fields, naming the path. Meaning is
 //! checked later by `compile`, which turns a `Config` into a `Plan`. Named
 //! collections are JSON objects whose keys are names; document order is kept
 //! (it is the order of the flags header and of route matching) and a repeated
 //! key is an error rather than a silent overwrite.
-pub mod json_path;
 mod named;
+mod read;
 
 pub use named::Named;
 
-use serde::Deserialize;
-use serde_json::Value;
+/// A JSON value kept as written (flag variant values, the Unleash payload).
+pub type Value = sluice_primitives::json::Value<'static>;
 
 /// The config schema version this filter reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Config {
     /// Schema version; must be 1.
     pub version: u32,
     /// Operator's label for this config (shown in logs, metrics and the debug
     /// header; a new revision resets canary guards).
-    #[serde(default)]
     pub revision: Option<String>,
     /// Editors' schema pointer; ignored.
-    #[serde(default, rename = "$schema")]
     pub schema: Option<String>,
-    #[serde(default)]
     pub identity: Identity,
-    #[serde(default)]
     pub attributes: Named<Source>,
-    #[serde(default)]
     pub segments: Named<Condition>,
-    #[serde(default)]
     pub flags: Named<Flag>,
-    #[serde(default)]
     pub routes: Named<Route>,
-    #[serde(default)]
     pub overrides: Option<Overrides>,
-    #[serde(default)]
     pub outputs: Outputs,
     /// Flags managed in Unleash, evaluated here beside the native ones.
-    #[serde(default)]
     pub unleash: Option<Unleash>,
 }
 
 /// Where a request fact comes from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum Source {
     Header(String),
     Cookie(String),
@@ -61,21 +50,16 @@ pub enum Source {
 }
 
 /// Who the user is: ordered fallback lists for the user and session keys.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct Identity {
-    #[serde(default)]
     pub user: Vec<Source>,
-    #[serde(default)]
     pub session: Vec<Source>,
     /// What a request with no key at all gets; per flag/route overridable.
-    #[serde(default)]
     pub without_identity: WithoutIdentity,
 }
 
 /// The fallback for a request that carries no identity.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum WithoutIdentity {
     /// The flag's default variant, the route's stable version.
     #[default]
@@ -86,8 +70,7 @@ pub enum WithoutIdentity {
 
 /// Which key a rollout hashes: the user key (falling back to the session
 /// key) or the session key (falling back to the user key).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum BucketBy {
     #[default]
     User,
@@ -98,8 +81,7 @@ pub enum BucketBy {
 /// leaf: one subject (`attr`, `header`, `cookie`, `query`) and one operator.
 /// Kept as a flat struct so `compile` can say exactly what is missing or
 /// doubled.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct Condition {
     pub all: Option<Vec<Condition>>,
     pub any: Option<Vec<Condition>>,
@@ -112,7 +94,6 @@ pub struct Condition {
     pub query: Option<String>,
 
     pub equals: Option<String>,
-    #[serde(rename = "in")]
     pub in_list: Option<Vec<String>>,
     pub prefix: Option<String>,
     pub suffix: Option<String>,
@@ -131,16 +112,13 @@ pub struct Condition {
     pub present: Option<bool>,
 
     /// Compare text case-insensitively (ASCII).
-    #[serde(default)]
     pub ignore_case: bool,
     /// Invert the leaf's result.
-    #[serde(default)]
     pub negate: bool,
 }
 
 /// A string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
@@ -155,41 +133,28 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Flag {
-    #[serde(default)]
     pub description: Option<String>,
     /// Variant name → value (string, number, bool or any JSON). Omitted: a
     /// boolean flag `{"on": true, "off": false}` defaulting to `off`.
-    #[serde(default)]
     pub variants: Option<Named<Value>>,
     /// Served when no rule matches (and to users without identity).
-    #[serde(default)]
     pub default: Option<String>,
     /// Kill switch: `false` serves `off_variant` to everyone.
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Served when the flag is killed, not yet scheduled, ramped out, or a
     /// prerequisite fails. Defaults to `default`.
-    #[serde(default)]
     pub off_variant: Option<String>,
-    #[serde(default)]
     pub prerequisites: Vec<Prerequisite>,
-    #[serde(default)]
     pub rules: Vec<Rule>,
-    #[serde(default)]
     pub schedule: Option<Schedule>,
-    #[serde(default)]
     pub bucket_by: Option<BucketBy>,
     /// Shared bucketing group: flags with the same salt put a user in the
     /// same bucket. Defaults to the flag's name.
-    #[serde(default)]
     pub salt: Option<String>,
-    #[serde(default)]
     pub without_identity: Option<WithoutIdentity>,
     /// A header of its own carrying this flag's value.
-    #[serde(default)]
     pub header: Option<String>,
 }
 
@@ -197,8 +162,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Prerequisite {
     pub flag: String,
     /// The prerequisite holds when that flag got one of these variants.
@@ -207,33 +171,24 @@ pub struct Prerequisite {
 
 /// A targeting rule: when `when` holds (or always, without it), serve one
 /// variant or a weighted rollout across variants.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Rule {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub when: Option<Condition>,
-    #[serde(default)]
     pub serve: Option<String>,
     /// Variant → percent (0.01 steps), summing to 100.
-    #[serde(default)]
     pub rollout: Option<Named<f64>>,
 }
 
 /// When the flag is on: not before `enable_at`, and for a share of users that
 /// grows linearly by `ramp`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Schedule {
-    #[serde(default)]
     pub enable_at: Option<String>,
-    #[serde(default)]
     pub ramp: Option<Ramp>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Ramp {
     pub start: String,
     pub duration: String,
@@ -242,119 +197,83 @@ pub struct Ramp {
 }
 
 /// Version routing for one upstream service.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Route {
-    #[serde(rename = "match", default)]
     pub matcher: RouteMatch,
     /// The request header this route writes (e.g. `x-route-reviews`).
     pub header: String,
     pub versions: Vec<String>,
-    #[serde(default)]
     pub canary: Option<Canary>,
-    #[serde(default)]
     pub blue_green: Option<BlueGreen>,
     /// N-way split: version → percent, summing to 100.
-    #[serde(default)]
     pub split: Option<Named<f64>>,
     /// Ordered conditions that force a version before weights apply.
-    #[serde(default)]
     pub pins: Vec<Pin>,
-    #[serde(default)]
     pub bucket_by: Option<BucketBy>,
-    #[serde(default)]
     pub salt: Option<String>,
-    #[serde(default)]
     pub without_identity: Option<WithoutIdentity>,
-    #[serde(default)]
     pub sticky_cookie: Option<StickyCookie>,
-    #[serde(default)]
     pub guard: Option<Guard>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RouteMatch {
     /// Hosts (`:authority`, port ignored); `*.example.com` matches subdomains.
-    #[serde(default)]
     pub authority: Vec<String>,
-    #[serde(default)]
     pub path_prefix: Option<String>,
-    #[serde(default)]
     pub methods: Vec<String>,
 }
 
 /// A stable and a canary version, the canary's share set by `weight` and
 /// raised over time by `steps`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Canary {
     pub stable: String,
     pub canary: String,
     /// Percent before the first step (or always, without steps).
-    #[serde(default)]
     pub weight: f64,
     /// Start of the schedule; steps with `after` count from it.
-    #[serde(default)]
     pub start: Option<String>,
-    #[serde(default)]
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Step {
-    #[serde(default)]
     pub at: Option<String>,
-    #[serde(default)]
     pub after: Option<String>,
     pub weight: f64,
 }
 
 /// Two colors, one active; `preview` reaches the idle one; `shift` moves
 /// users to the active color gradually (canary steps toward `active`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct BlueGreen {
     pub active: String,
-    #[serde(default)]
     pub preview: Option<Condition>,
-    #[serde(default)]
     pub shift: Option<Shift>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Shift {
-    #[serde(default)]
     pub weight: f64,
-    #[serde(default)]
     pub start: Option<String>,
-    #[serde(default)]
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Pin {
     pub when: Condition,
     pub version: String,
 }
 
 /// For requests without identity: assign once and remember in a cookie.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct StickyCookie {
     pub name: String,
-    #[serde(default = "root_path")]
     pub path: String,
-    #[serde(default)]
     pub max_age: Option<String>,
-    #[serde(default)]
     pub same_site: Option<SameSite>,
-    #[serde(default)]
     pub secure: bool,
-    #[serde(default = "yes")]
     pub http_only: bool,
 }
 
@@ -362,34 +281,24 @@ fn root_path() -> String {
     "/".to_string()
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 pub enum SameSite {
-    #[serde(alias = "strict")]
     Strict,
-    #[serde(alias = "lax")]
     Lax,
-    #[serde(alias = "none")]
     None,
 }
 
 /// Canary guard (metrics issue): error/latency thresholds that roll back.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Guard {
     /// Trip when the canary's 5xx share over the window exceeds this percent.
-    #[serde(default)]
     pub max_error_rate: Option<f64>,
     /// Trip when the canary's p99 latency exceeds stable's by this factor.
-    #[serde(default)]
     pub max_p99_ratio: Option<f64>,
-    #[serde(default = "default_window")]
     pub window: String,
-    #[serde(default = "default_min_requests")]
     pub min_requests: u64,
     /// Count local replies (e.g. timeouts, resets) as errors too.
-    #[serde(default)]
     pub count_local_replies: bool,
-    #[serde(default)]
     pub action: GuardAction,
 }
 
@@ -401,8 +310,7 @@ fn default_min_requests() -> u64 {
     50
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum GuardAction {
     #[default]
     Rollback,
@@ -411,21 +319,15 @@ pub enum GuardAction {
 
 /// Tester overrides: a header asking for versions and variants, honoured only
 /// with the secret or from an allowed source range.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Overrides {
     /// Value like `reviews=v2;checkout=on` (route or flag name = version or variant).
-    #[serde(default = "default_override_header")]
     pub header: String,
-    #[serde(default = "default_secret_header")]
     pub secret_header: String,
     /// Hex SHA-256 of the secret (never the secret itself).
-    #[serde(default)]
     pub secret_sha256: Option<String>,
-    #[serde(default)]
     pub allow_sources: Vec<String>,
     /// Response header explaining decisions, only for authorised testers.
-    #[serde(default)]
     pub debug_header: Option<String>,
 }
 
@@ -437,20 +339,16 @@ fn default_secret_header() -> String {
     "x-sluice-secret".to_string()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Outputs {
     /// Combined header `name=variant;...`; `null` turns it off.
-    #[serde(default = "default_flags_header")]
     pub flags_header: Option<String>,
     /// Also add `sluice.<flag>=<variant>` entries (with this prefix) to the
     /// W3C `baggage` header, so the decision travels down the call chain.
-    #[serde(default)]
     pub baggage: Option<Baggage>,
     /// Peers (CIDRs) whose incoming flag decisions are kept instead of being
     /// stripped and re-rolled: a hop behind the edge honours what the edge
     /// decided, read from the flags header or, failing that, from baggage.
-    #[serde(default)]
     pub trust_incoming_from: Vec<String>,
 }
 
@@ -468,10 +366,8 @@ fn default_flags_header() -> Option<String> {
     Some("x-sluice-flags".to_string())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Baggage {
-    #[serde(default = "default_baggage_prefix")]
     pub prefix: String,
 }
 
@@ -481,30 +377,22 @@ fn default_baggage_prefix() -> String {
 
 /// Unleash as a flag source: a payload in `/api/client/features` format,
 /// pushed inline and/or polled from an Unleash server through an Envoy cluster.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Unleash {
     /// The client-API payload itself (pushed with the config).
-    #[serde(default)]
     pub payload: Option<Value>,
-    #[serde(default)]
     pub poll: Option<UnleashPoll>,
-    #[serde(default)]
     pub context: UnleashContext,
     /// Only these features are written (default: every feature in the payload).
-    #[serde(default)]
     pub features: Option<Vec<String>>,
     /// Per-feature headers: feature name → header carrying its variant.
-    #[serde(default)]
     pub headers: Named<String>,
     /// Until a first payload arrives: write every listed feature as `off`
     /// (`defaults`) or leave requests untouched (`pass_through`).
-    #[serde(default)]
     pub before_first_payload: BeforeFirstPayload,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum BeforeFirstPayload {
     #[default]
     Defaults,
@@ -512,24 +400,17 @@ pub enum BeforeFirstPayload {
 }
 
 /// Where and how often to fetch the payload.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct UnleashPoll {
     /// The Envoy cluster that reaches the Unleash server (or Unleash Edge).
     pub cluster: String,
     /// `:authority` of the request; defaults to the cluster name.
-    #[serde(default)]
     pub authority: Option<String>,
-    #[serde(default = "default_unleash_path")]
     pub path: String,
     /// `Authorization` header value (an Unleash client API token).
-    #[serde(default)]
     pub authorization: Option<String>,
-    #[serde(default = "default_poll_interval")]
     pub interval: String,
-    #[serde(default = "default_poll_timeout")]
     pub timeout: String,
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
 }
 
@@ -551,19 +432,12 @@ fn default_max_body_bytes() -> u64 {
 
 /// The Unleash context of a request. Empty key lists fall back to the
 /// config's `identity` (user, session) and the peer address.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct UnleashContext {
-    #[serde(default)]
     pub user_id: Vec<Source>,
-    #[serde(default)]
     pub session_id: Vec<Source>,
-    #[serde(default)]
     pub remote_address: Vec<Source>,
-    #[serde(default)]
     pub app_name: Option<String>,
-    #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
     pub properties: Named<Source>,
 }
