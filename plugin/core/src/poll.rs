@@ -110,6 +110,7 @@ impl VmState {
 
     /// At configure time: take the payload other VMs (or this VM's previous config) already
     /// fetched from the same source.
+    #[inline(never)]
     pub fn adopt_shared_unleash(&self, shared: &dyn SharedData) {
         if let Some(poll) = self.poll_plan() {
             self.load_shared_payload(shared, &keys(poll));
@@ -117,6 +118,7 @@ impl VmState {
     }
 
     /// On each tick: load a newer shared payload, then poll if it is time.
+    #[inline(never)]
     pub fn tick_unleash(
         &self,
         shared: &dyn SharedData,
@@ -175,6 +177,7 @@ impl VmState {
 
     /// The poll's answer: keep it if it is a good payload, else say why not. Answers to calls
     /// this VM is not waiting for are ignored.
+    #[inline(never)]
     pub fn unleash_response(
         &self,
         token: u32,

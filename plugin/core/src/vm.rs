@@ -108,6 +108,7 @@ pub fn plan_id(plan: &Plan, config: &[u8]) -> String {
 }
 
 impl VmState {
+    #[inline(never)]
     pub fn new(plan: Plan, plan_id: String, seed: u64, stats: &dyn Stats) -> VmState {
         let metrics = MetricIds::define(&MetricNames::of(&plan), stats);
         // A new config starts with its guards untripped (a re-push of the same revision sets
@@ -203,6 +204,7 @@ impl VmState {
     }
 
     /// Hands the counts since the last tick to the host's stats.
+    #[inline(never)]
     pub fn flush_metrics(&self, stats: &dyn Stats) {
         let tally = std::mem::replace(&mut *self.tally.borrow_mut(), Tally::for_plan(&self.plan));
         let m = &self.metrics;
@@ -238,6 +240,7 @@ impl VmState {
 
     /// Merges this VM's guard counts into the shared windows, judges them, and follows any trip
     /// (this VM's or another's).
+    #[inline(never)]
     pub fn run_guards(&self, shared: &dyn SharedData, stats: &dyn Stats, now_ms: i64) {
         for (i, route) in self.plan.routes.iter().enumerate() {
             let Some(guard) = &route.guard else { continue };

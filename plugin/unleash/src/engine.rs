@@ -98,6 +98,7 @@ enum Hit<'e> {
 impl Engine {
     /// Compiles a payload. Never fails: what cannot be evaluated evaluates
     /// to off and is listed in [`Engine::warnings`].
+    #[inline(never)]
     pub fn new(payload: Payload) -> Engine {
         let mut engine = Engine {
             payload,

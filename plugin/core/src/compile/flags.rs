@@ -8,6 +8,7 @@ use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
 use sluice_primitives::json::Kind;
 
+#[inline(never)]
 pub(crate) fn compile_flags<'c>(
     config: &'c Config,
     conditions: &mut Conditions<'c>,
@@ -24,6 +25,7 @@ pub(crate) fn compile_flags<'c>(
     Ok((flags, order))
 }
 
+#[inline(never)]
 fn compile_flag<'c>(
     config: &'c Config,
     name: &str,

@@ -16,15 +16,18 @@ use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
 
 /// Parses config JSON strictly; the error names the JSON path.
+#[inline(never)]
 pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
     Config::from_json(json)
 }
 
 /// Parses and compiles in one step: what `on_configure` calls.
+#[inline(never)]
 pub fn load(json: &[u8]) -> Result<Plan, ConfigError> {
     compile(&parse(json)?)
 }
 
+#[inline(never)]
 pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     if config.version != SCHEMA_VERSION {
         return Err(ConfigError::new(

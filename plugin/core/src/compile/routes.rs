@@ -9,6 +9,7 @@ use crate::plan::{
     AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
 
+#[inline(never)]
 pub(crate) fn compile_routes<'c>(
     config: &'c Config,
     conditions: &mut Conditions<'c>,
@@ -20,6 +21,7 @@ pub(crate) fn compile_routes<'c>(
         .collect()
 }
 
+#[inline(never)]
 fn compile_route<'c>(
     config: &'c Config,
     name: &str,

@@ -4,6 +4,7 @@ use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeader
 use crate::config::{BeforeFirstPayload, Config};
 use crate::plan::{PollPlan, Subject, UnleashPlan};
 
+#[inline(never)]
 pub(crate) fn compile_unleash(
     config: &Config,
     headers: &mut HeaderTable,

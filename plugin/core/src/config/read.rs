@@ -158,6 +158,7 @@ fn unit(inner: Option<&Value>, path: &Path<'_>, name: &str) -> Result<()> {
     }
 }
 
+#[inline(never)]
 fn string(value: &Value, path: &Path<'_>) -> Result<String> {
     match &value.kind {
         Kind::String(s) => Ok(s.to_string()),
@@ -165,6 +166,7 @@ fn string(value: &Value, path: &Path<'_>) -> Result<String> {
     }
 }
 
+#[inline(never)]
 fn boolean(value: &Value, path: &Path<'_>) -> Result<bool> {
     match value.kind {
         Kind::Bool(b) => Ok(b),
@@ -172,6 +174,7 @@ fn boolean(value: &Value, path: &Path<'_>) -> Result<bool> {
     }
 }
 
+#[inline(never)]
 fn float(value: &Value, path: &Path<'_>) -> Result<f64> {
     value
         .as_f64()
@@ -262,6 +265,7 @@ const CONFIG: &[&str] = &[
     "unleash",
 ];
 
+#[inline(never)]
 fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
     let mut version = None;
     let mut c = Config {
@@ -308,6 +312,7 @@ const SOURCE: &[&str] = &[
     "source_address",
 ];
 
+#[inline(never)]
 fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
     let (i, inner) = variant(value, path, "enum Source", SOURCE)?;
     if i < 3 {
@@ -334,6 +339,7 @@ fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
     })
 }
 
+#[inline(never)]
 fn identity(value: &Value, path: &Path<'_>) -> Result<Identity> {
     let mut id = Identity::default();
     let names = ["user", "session", "without_identity"];
@@ -348,6 +354,7 @@ fn identity(value: &Value, path: &Path<'_>) -> Result<Identity> {
     Ok(id)
 }
 
+#[inline(never)]
 fn without_identity(value: &Value, path: &Path<'_>) -> Result<WithoutIdentity> {
     let i = unit_variant(value, path, "enum WithoutIdentity", &["default", "random"])?;
     Ok(if i == 0 {
@@ -357,6 +364,7 @@ fn without_identity(value: &Value, path: &Path<'_>) -> Result<WithoutIdentity> {
     })
 }
 
+#[inline(never)]
 fn bucket_by(value: &Value, path: &Path<'_>) -> Result<BucketBy> {
     let i = unit_variant(value, path, "enum BucketBy", &["user", "session"])?;
     Ok(if i == 0 {
@@ -396,6 +404,7 @@ const CONDITION: &[&str] = &[
     "negate",
 ];
 
+#[inline(never)]
 fn condition(value: &Value, path: &Path<'_>) -> Result<Condition> {
     let mut c = Condition::default();
     fields(
@@ -447,6 +456,7 @@ fn condition(value: &Value, path: &Path<'_>) -> Result<Condition> {
     Ok(c)
 }
 
+#[inline(never)]
 fn one_or_many(value: &Value, path: &Path<'_>) -> Result<OneOrMany> {
     match &value.kind {
         Kind::String(s) => return Ok(OneOrMany::One(s.to_string())),
@@ -480,6 +490,7 @@ const FLAG: &[&str] = &[
     "header",
 ];
 
+#[inline(never)]
 fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
     let mut f = Flag {
         description: None,
@@ -515,6 +526,7 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
     Ok(f)
 }
 
+#[inline(never)]
 fn prerequisite(value: &Value, path: &Path<'_>) -> Result<Prerequisite> {
     let (mut flag, mut variants) = (None, None);
     let names = ["flag", "variants"];
@@ -537,6 +549,7 @@ fn prerequisite(value: &Value, path: &Path<'_>) -> Result<Prerequisite> {
     })
 }
 
+#[inline(never)]
 fn rule(value: &Value, path: &Path<'_>) -> Result<Rule> {
     let mut r = Rule {
         name: None,
@@ -557,6 +570,7 @@ fn rule(value: &Value, path: &Path<'_>) -> Result<Rule> {
     Ok(r)
 }
 
+#[inline(never)]
 fn schedule(value: &Value, path: &Path<'_>) -> Result<Schedule> {
     let mut s = Schedule {
         enable_at: None,
@@ -573,6 +587,7 @@ fn schedule(value: &Value, path: &Path<'_>) -> Result<Schedule> {
     Ok(s)
 }
 
+#[inline(never)]
 fn ramp(value: &Value, path: &Path<'_>) -> Result<Ramp> {
     let (mut start, mut duration, mut from, mut to) = (None, None, None, None);
     let names = ["start", "duration", "from", "to"];
@@ -608,6 +623,7 @@ const ROUTE: &[&str] = &[
     "guard",
 ];
 
+#[inline(never)]
 fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
     let (mut header, mut versions) = (None, None);
     let mut r = Route {
@@ -646,6 +662,7 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
     Ok(r)
 }
 
+#[inline(never)]
 fn route_match(value: &Value, path: &Path<'_>) -> Result<RouteMatch> {
     let mut m = RouteMatch::default();
     let names = ["authority", "path_prefix", "methods"];
@@ -660,6 +677,7 @@ fn route_match(value: &Value, path: &Path<'_>) -> Result<RouteMatch> {
     Ok(m)
 }
 
+#[inline(never)]
 fn canary(value: &Value, path: &Path<'_>) -> Result<Canary> {
     let (mut stable, mut canary) = (None, None);
     let (mut weight, mut start, mut steps) = (0.0, None, Vec::new());
@@ -683,6 +701,7 @@ fn canary(value: &Value, path: &Path<'_>) -> Result<Canary> {
     })
 }
 
+#[inline(never)]
 fn step(value: &Value, path: &Path<'_>) -> Result<Step> {
     let (mut at, mut after, mut weight) = (None, None, None);
     let names = ["at", "after", "weight"];
@@ -701,6 +720,7 @@ fn step(value: &Value, path: &Path<'_>) -> Result<Step> {
     })
 }
 
+#[inline(never)]
 fn blue_green(value: &Value, path: &Path<'_>) -> Result<BlueGreen> {
     let (mut active, mut preview, mut shift_) = (None, None, None);
     let names = ["active", "preview", "shift"];
@@ -719,6 +739,7 @@ fn blue_green(value: &Value, path: &Path<'_>) -> Result<BlueGreen> {
     })
 }
 
+#[inline(never)]
 fn shift(value: &Value, path: &Path<'_>) -> Result<Shift> {
     let mut s = Shift {
         weight: 0.0,
@@ -737,6 +758,7 @@ fn shift(value: &Value, path: &Path<'_>) -> Result<Shift> {
     Ok(s)
 }
 
+#[inline(never)]
 fn pin(value: &Value, path: &Path<'_>) -> Result<Pin> {
     let (mut when, mut version) = (None, None);
     let names = ["when", "version"];
@@ -753,6 +775,7 @@ fn pin(value: &Value, path: &Path<'_>) -> Result<Pin> {
     })
 }
 
+#[inline(never)]
 fn sticky_cookie(value: &Value, path: &Path<'_>) -> Result<StickyCookie> {
     let mut name = None;
     let mut c = StickyCookie {
@@ -792,6 +815,7 @@ fn sticky_cookie(value: &Value, path: &Path<'_>) -> Result<StickyCookie> {
     Ok(c)
 }
 
+#[inline(never)]
 fn same_site(value: &Value, path: &Path<'_>) -> Result<SameSite> {
     let names = ["Strict", "strict", "Lax", "lax", "None", "none"];
     Ok(
@@ -803,6 +827,7 @@ fn same_site(value: &Value, path: &Path<'_>) -> Result<SameSite> {
     )
 }
 
+#[inline(never)]
 fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
     let mut g = Guard {
         max_error_rate: None,
@@ -840,6 +865,7 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
     Ok(g)
 }
 
+#[inline(never)]
 fn overrides(value: &Value, path: &Path<'_>) -> Result<Overrides> {
     let mut o = Overrides {
         header: default_override_header(),
@@ -868,6 +894,7 @@ fn overrides(value: &Value, path: &Path<'_>) -> Result<Overrides> {
     Ok(o)
 }
 
+#[inline(never)]
 fn outputs(value: &Value, path: &Path<'_>) -> Result<Outputs> {
     let mut o = Outputs::default();
     let names = ["flags_header", "baggage", "trust_incoming_from"];
@@ -882,6 +909,7 @@ fn outputs(value: &Value, path: &Path<'_>) -> Result<Outputs> {
     Ok(o)
 }
 
+#[inline(never)]
 fn baggage(value: &Value, path: &Path<'_>) -> Result<Baggage> {
     let mut prefix = default_baggage_prefix();
     fields(
@@ -897,6 +925,7 @@ fn baggage(value: &Value, path: &Path<'_>) -> Result<Baggage> {
     Ok(Baggage { prefix })
 }
 
+#[inline(never)]
 fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
     let mut u = Unleash {
         payload: None,
@@ -935,6 +964,7 @@ fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
     Ok(u)
 }
 
+#[inline(never)]
 fn unleash_poll(value: &Value, path: &Path<'_>) -> Result<UnleashPoll> {
     let mut cluster = None;
     let mut u = UnleashPoll {
@@ -971,6 +1001,7 @@ fn unleash_poll(value: &Value, path: &Path<'_>) -> Result<UnleashPoll> {
     Ok(u)
 }
 
+#[inline(never)]
 fn unleash_context(value: &Value, path: &Path<'_>) -> Result<UnleashContext> {
     let mut c = UnleashContext::default();
     let names = [
