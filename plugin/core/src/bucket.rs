@@ -5,6 +5,8 @@
 //! so a user lands in the same bucket wherever it is computed.
 
 pub use sluice_primitives::murmur3_x86_32;
+use sluice_primitives::Murmur3;
+use std::ops::Deref;
 
 /// Number of buckets: 10 000 gives 0.01% granularity.
 pub const BUCKETS: u32 = 10_000;
@@ -36,6 +38,38 @@ pub fn bucket(salt: &str, key: &[u8]) -> u32 {
     }
 }
 
+/// A salt with `salt:` already hashed: a request's bucket hashes only the key.
+#[derive(Debug, Clone)]
+pub struct Salt {
+    text: String,
+    prefix: Murmur3,
+}
+
+impl Salt {
+    pub fn new(text: String) -> Salt {
+        let prefix = Murmur3::new(0).write(text.as_bytes()).write(b":");
+        Salt { text, prefix }
+    }
+
+    /// `bucket(self, key)`, from the precomputed prefix.
+    pub fn bucket(&self, key: &[u8]) -> u32 {
+        self.prefix.write(key).finish() % BUCKETS
+    }
+}
+
+impl Deref for Salt {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq<&str> for Salt {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +82,19 @@ mod tests {
             bucket("salt", long_key.as_bytes()),
             murmur3_x86_32(joined.as_bytes(), 0) % BUCKETS
         );
+    }
+
+    #[test]
+    fn a_salt_buckets_like_the_joined_text() {
+        for salt in ["", "a", "abc", "abcd", "checkout", "new-search.ramp"] {
+            let s = Salt::new(salt.to_string());
+            for key in ["", "u", "user-1", "user-00004711", "0123456789abcdef0123"] {
+                assert_eq!(
+                    s.bucket(key.as_bytes()),
+                    bucket(salt, key.as_bytes()),
+                    "{salt}:{key}"
+                );
+            }
+        }
     }
 }

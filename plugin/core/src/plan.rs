@@ -1,7 +1,7 @@
 //! The evaluation plan: a config compiled once (names interned to indices,
 //! header names lower-cased, CIDRs, semvers, times and weights parsed) so that
 //! evaluating a request only walks data.
-use crate::bucket::BUCKETS;
+use crate::bucket::{Salt, BUCKETS};
 use sluice_primitives::cidr::Cidr;
 use sluice_primitives::semver::Version;
 use std::rc::Rc;
@@ -59,6 +59,8 @@ pub enum Cond {
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Leaf(Leaf),
+    /// A named segment (its id, its condition): remembered per request once evaluated.
+    Segment(usize, Box<Cond>),
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +151,7 @@ impl Rollout {
 /// How a flag or route hashes users.
 #[derive(Debug, Clone)]
 pub struct KeyPlan {
-    pub salt: String,
+    pub salt: Salt,
     pub session_first: bool,
     pub random_without_identity: bool,
 }
@@ -162,7 +164,7 @@ pub struct RampPlan {
     pub duration_ms: i64,
     pub from: u32,
     pub to: u32,
-    pub salt: String,
+    pub salt: Salt,
 }
 
 impl RampPlan {

@@ -64,7 +64,10 @@ impl<'c> Conditions<'c> {
         self.in_progress.push(name);
         let compiled = self.compile(raw, &format!("segments.{name}"));
         self.in_progress.pop();
-        let compiled = compiled?;
+        // Wrapped with an id, so a request evaluates each segment once however many flags and
+        // routes use it (see `engine::conditions`).
+        let id = self.compiled_segments.len();
+        let compiled = Cond::Segment(id, Box::new(compiled?));
         self.compiled_segments.insert(name, compiled.clone());
         Ok(compiled)
     }

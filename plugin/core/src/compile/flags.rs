@@ -2,7 +2,7 @@
 //! schedules.
 use super::conditions::Conditions;
 use super::{text, ConfigError};
-use crate::bucket::BUCKETS;
+use crate::bucket::{Salt, BUCKETS};
 use crate::config::Value;
 use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
@@ -178,7 +178,7 @@ fn compile_flag<'c>(
                         from: text::percent_to_buckets(r.from, &format!("{rp}.from"))?,
                         to: text::percent_to_buckets(r.to, &format!("{rp}.to"))?,
                         // Its own salt: the ramp cohort must not correlate with variant buckets.
-                        salt: format!("{salt}.ramp"),
+                        salt: Salt::new(format!("{salt}.ramp")),
                     })
                 }
                 None => None,
@@ -227,7 +227,7 @@ pub(crate) fn key_plan(
     config: &Config,
 ) -> KeyPlan {
     KeyPlan {
-        salt,
+        salt: Salt::new(salt),
         session_first: bucket_by == Some(BucketBy::Session),
         random_without_identity: without_identity.unwrap_or(config.identity.without_identity)
             == WithoutIdentity::Random,

@@ -12,6 +12,14 @@ pub fn matches(cond: &Cond, req: &Request) -> bool {
         Cond::Any(list) => list.iter().any(|c| matches(c, req)),
         Cond::Not(inner) => !matches(inner, req),
         Cond::Leaf(leaf) => leaf_matches(leaf, req) != leaf.negate,
+        Cond::Segment(id, inner) => match req.segment(*id) {
+            Some(known) => known,
+            None => {
+                let result = matches(inner, req);
+                req.remember_segment(*id, result);
+                result
+            }
+        },
     }
 }
 

@@ -9,7 +9,7 @@ pub mod unleash;
 pub use conditions::matches;
 pub use request::{Headers, OwnedSeen, Request};
 
-use crate::bucket::{bucket, random_bucket};
+use crate::bucket::{random_bucket, Salt};
 use crate::decision::{Decision, FlagOutcome, OverrideStatus, Reason, RouteOutcome};
 
 use crate::plan::{AuthorityMatch, FlagPlan, KeyPlan, Plan, RoutePlan, Serve, Strategy, Subject};
@@ -145,9 +145,9 @@ impl<'a> Keys<'a> {
 }
 
 /// The user's bucket under `salt`, or a random one when the config allows.
-fn bucket_for(key: &KeyPlan, salt: &str, identity: Option<&[u8]>, req: &Request) -> Option<u32> {
+fn bucket_for(key: &KeyPlan, salt: &Salt, identity: Option<&[u8]>, req: &Request) -> Option<u32> {
     match identity {
-        Some(k) => Some(bucket(salt, k)),
+        Some(k) => Some(salt.bucket(k)),
         None if key.random_without_identity => Some(random_bucket(salt, req.entropy)),
         None => None,
     }
@@ -288,10 +288,10 @@ fn evaluate_route(
         req.cookie(&cookie.name).filter(|v| is_cookie_key(v))
     });
     let bucket = match identity {
-        Some(key) => Some(bucket(&route.key.salt, key)),
+        Some(key) => Some(route.key.salt.bucket(key)),
         None if route.sticky_cookie.is_some() => {
             let key = mint_key(&route.key.salt, req.entropy);
-            let b = bucket(&route.key.salt, key.as_bytes());
+            let b = route.key.salt.bucket(key.as_bytes());
             minted = Some(key);
             Some(b)
         }

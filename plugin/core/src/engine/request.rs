@@ -4,6 +4,7 @@
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
 use sluice_primitives::cidr::parse_socket_ip;
+use std::cell::Cell;
 use std::net::IpAddr;
 
 /// The request's headers as the host hands them over.
@@ -53,6 +54,9 @@ pub struct Request<'a> {
     pub now_ms: i64,
     /// Per-request randomness, for rollouts configured as random.
     pub entropy: u64,
+    /// Segments evaluated so far (the first 64 by id): which are known, and their results.
+    segments_known: Cell<u64>,
+    segments_true: Cell<u64>,
 }
 
 impl Default for Request<'_> {
@@ -66,6 +70,8 @@ impl Default for Request<'_> {
             source: None,
             now_ms: 0,
             entropy: 0,
+            segments_known: Cell::new(0),
+            segments_true: Cell::new(0),
         }
     }
 }
@@ -114,6 +120,23 @@ impl<'a> Request<'a> {
             Headers::Pairs(pairs),
             &mut Slots::new(OwnedSeen::default()),
         )
+    }
+
+    /// A segment's result, if this request evaluated it already.
+    pub fn segment(&self, id: usize) -> Option<bool> {
+        let bit = 1u64.checked_shl(id as u32)?;
+        (self.segments_known.get() & bit != 0).then(|| self.segments_true.get() & bit != 0)
+    }
+
+    pub fn remember_segment(&self, id: usize, result: bool) {
+        // Segments past the 64th are evaluated each time they are used.
+        let Some(bit) = 1u64.checked_shl(id as u32) else {
+            return;
+        };
+        self.segments_known.set(self.segments_known.get() | bit);
+        if result {
+            self.segments_true.set(self.segments_true.get() | bit);
+        }
     }
 
     /// A fact's value, if the request has it.
