@@ -35,7 +35,6 @@ impl Report {
 /// A config file read and compiled, or why not.
 pub struct Loaded {
     pub file: String,
-    pub text: Vec<u8>,
     pub plan: Plan,
 }
 
@@ -62,7 +61,7 @@ pub fn load(path: &Path) -> Result<std::result::Result<Loaded, Report>> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = path.display().to_string();
     match sluice_core::compile::load(&text) {
-        Ok(plan) => Ok(Ok(Loaded { file, text, plan })),
+        Ok(plan) => Ok(Ok(Loaded { file, plan })),
         Err(e) => {
             let (_, _, line) = config_error(&file, &text, &e);
             Ok(Err(Report {
