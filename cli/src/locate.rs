@@ -86,10 +86,10 @@ mod tests {
     fn paths_find_their_values() {
         let text = br#"{"flags": {"a.b": {"rules": [1, {"x": 2}]}},
  "routes": {"r": {"guard": {"max_error_rate": 0.02}}}}"#;
-        assert_eq!(line_column(text, "flags.a.b.rules[1].x"), (1, 36));
+        assert_eq!(line_column(text, "flags.a.b.rules[1].x"), (1, 39));
         assert_eq!(line_column(text, "routes.r.guard.max_error_rate"), (2, 47));
         // Missing: the deepest existing value.
-        assert_eq!(line_column(text, "routes.r.guard.window"), (2, 27));
+        assert_eq!(line_column(text, "routes.r.guard.window"), (2, 28));
         assert_eq!(line_column(text, "version"), (1, 1));
     }
 }
