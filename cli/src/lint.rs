@@ -159,6 +159,7 @@ pub fn lint(root: &Value) -> Vec<Warning> {
     if let Some(unleash) = root.get("unleash") {
         lint_unleash(&mut l, unleash);
     }
+    l.out.sort_by_key(|w| w.offset);
     l.out
 }
 
