@@ -209,7 +209,9 @@ pub fn next(parser: &mut lexopt::Parser) -> Result<Option<Arg>> {
 
 pub fn unexpected(arg: Arg, command: &str) -> anyhow::Error {
     match arg {
-        Arg::Opt(o) => anyhow!("invalid option {o} for `sluice {command}` (see sluice {command} --help)"),
+        Arg::Opt(o) => {
+            anyhow!("invalid option {o} for `sluice {command}` (see sluice {command} --help)")
+        }
         Arg::Value(v) => anyhow!(
             "unexpected argument {:?} for `sluice {command}` (see sluice {command} --help)",
             v.to_string_lossy()
@@ -283,7 +285,9 @@ pub fn route_request(route: &sluice_core::plan::RoutePlan) -> RequestOptions {
 /// `--wasm PATH` or the embedded module.
 pub fn module_bytes(path: Option<&PathBuf>) -> Result<Vec<u8>> {
     match path {
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read the module {}", p.display())),
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("cannot read the module {}", p.display()))
+        }
         None => Ok(EMBEDDED_WASM.to_vec()),
     }
 }
@@ -363,9 +367,7 @@ pub fn route_mismatch(route: &sluice_core::plan::RoutePlan, req: &RequestOptions
 
 fn host_of(authority: &str) -> &str {
     if authority.starts_with('[') {
-        return authority
-            .find(']')
-            .map_or(authority, |e| &authority[..=e]);
+        return authority.find(']').map_or(authority, |e| &authority[..=e]);
     }
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }

@@ -207,10 +207,12 @@ mod tests {
 
     #[test]
     fn moves_count_forward_and_backward() {
-        let before: BTreeMap<usize, String> =
-            [(1, "v1"), (2, "v2"), (3, "v1")].map(|(u, v)| (u, v.to_string())).into();
-        let now: BTreeMap<usize, String> =
-            [(1, "v2"), (2, "v1"), (3, "v1")].map(|(u, v)| (u, v.to_string())).into();
+        let before: BTreeMap<usize, String> = [(1, "v1"), (2, "v2"), (3, "v1")]
+            .map(|(u, v)| (u, v.to_string()))
+            .into();
+        let now: BTreeMap<usize, String> = [(1, "v2"), (2, "v1"), (3, "v1")]
+            .map(|(u, v)| (u, v.to_string()))
+            .into();
         let moves = Moves::between(&before, &now, |v| u8::from(v == "v2"));
         assert_eq!((moves.forward, moves.backward, moves.sideways), (1, 1, 0));
     }

@@ -91,8 +91,16 @@ warn.json:22:26: warning: unleash.payload.features[0].strategies[0].constraints[
 fn eval_gives_reasons_and_says_why_routes_did_not_match() {
     let at = "2026-01-01T00:00:00Z";
     let out = sluice(&[
-        "eval", "eval.json", "--authority", "reviews", "-H", "x-user-id: 42", "-H", "x-beta:1",
-        "--at", at,
+        "eval",
+        "eval.json",
+        "--authority",
+        "reviews",
+        "-H",
+        "x-user-id: 42",
+        "-H",
+        "x-beta:1",
+        "--at",
+        at,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
@@ -112,9 +120,25 @@ request headers set:
     );
     let out = sluice(&["eval", "eval.json", "--authority", "ratings", "--at", at]);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("  checkout = off (no-identity): the request carries no user key"), "{stdout}");
-    assert!(stdout.contains("  ratings: not matched: path `/` does not start with `/ratings`\n"), "{stdout}");
-    let out = sluice(&["eval", "eval.json", "--json", "--authority", "reviews", "-H", "x-user-id:42", "--at", at]);
+    assert!(
+        stdout.contains("  checkout = off (no-identity): the request carries no user key"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ratings: not matched: path `/` does not start with `/ratings`\n"),
+        "{stdout}"
+    );
+    let out = sluice(&[
+        "eval",
+        "eval.json",
+        "--json",
+        "--authority",
+        "reviews",
+        "-H",
+        "x-user-id:42",
+        "--at",
+        at,
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["routes"][0]["reason"], "weight");
     assert_eq!(json["unmatched_routes"][0]["route"], "ratings");
@@ -123,7 +147,13 @@ request headers set:
 #[test]
 fn explain_shows_every_step_with_bucket_numbers() {
     let out = sluice(&[
-        "explain", "eval.json", "--authority", "reviews", "-H", "x-user-id:42", "--at",
+        "explain",
+        "eval.json",
+        "--authority",
+        "reviews",
+        "-H",
+        "x-user-id:42",
+        "--at",
         "2026-01-01T00:00:00Z",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -162,7 +192,14 @@ no users move backwards
         )
     );
     // Back down: the warning.
-    let out = sluice(&["diff", &new, "old.json", "--at", "2026-01-01T00:00:00Z", "--json"]);
+    let out = sluice(&[
+        "diff",
+        &new,
+        "old.json",
+        "--at",
+        "2026-01-01T00:00:00Z",
+        "--json",
+    ]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["items"][0]["exact"], true);
     assert_eq!(json["items"][0]["backward"][0]["from"], "v2");
@@ -173,18 +210,37 @@ no users move backwards
 fn simulate_trips_the_guard_on_a_failing_canary_and_counts_moves() {
     let csv = std::env::temp_dir().join(format!("sluice-cli-users-{}.csv", std::process::id()));
     let out = sluice(&[
-        "simulate", "guard.json", "--users", "200", "--rounds", "3", "--advance", "1m", "--at",
-        "2026-01-01T00:00:00Z", "--upstream", "v2=500:50%", "--per-user",
+        "simulate",
+        "guard.json",
+        "--users",
+        "200",
+        "--rounds",
+        "3",
+        "--advance",
+        "1m",
+        "--at",
+        "2026-01-01T00:00:00Z",
+        "--upstream",
+        "v2=500:50%",
+        "--per-user",
         csv.to_str().unwrap(),
     ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("round 1 at 2026-01-01T00:00:00Z: 200 requests"), "{stdout}");
+    assert!(
+        stdout.contains("round 1 at 2026-01-01T00:00:00Z: 200 requests"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  guard reviews: TRIPPED\n"), "{stdout}");
     // Once tripped, everyone is on v1: the canary's users moved backwards.
     assert!(stdout.contains("v1 100.0%  v2 0.0%"), "{stdout}");
     let rows = std::fs::read_to_string(&csv).unwrap();
-    assert!(rows.starts_with("user,round,at,request,status,route reviews\nuser-0,1,2026-01-01T00:00:00Z,reviews,"), "{rows}");
+    assert!(
+        rows.starts_with(
+            "user,round,at,request,status,route reviews\nuser-0,1,2026-01-01T00:00:00Z,reviews,"
+        ),
+        "{rows}"
+    );
     assert_eq!(rows.lines().count(), 1 + 200 * 3);
 }
 
@@ -199,7 +255,12 @@ fn a_closed_pipe_is_not_a_panic() {
         .unwrap();
     drop(child.stdout.take());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -213,7 +274,10 @@ fn every_command_has_its_own_options_and_help() {
     for command in ["check", "eval", "explain", "simulate", "diff"] {
         let out = sluice(&[command, "--help"]);
         assert_eq!(out.status.code(), Some(0));
-        assert!(text(&out.stdout).starts_with(&format!("sluice {command} ")), "{command}");
+        assert!(
+            text(&out.stdout).starts_with(&format!("sluice {command} ")),
+            "{command}"
+        );
     }
     let out = sluice(&["eval", "eval.json", "--users", "5"]);
     assert_eq!(out.status.code(), Some(2));

@@ -45,8 +45,8 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
         }
     }
     let config = config.ok_or_else(|| anyhow!("missing CONFIG (see sluice check --help)"))?;
-    let text = std::fs::read(&config)
-        .map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
+    let text =
+        std::fs::read(&config).map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
     let file = config.display().to_string();
     let mut report = Report::default();
     let mut errors = Vec::new();
@@ -85,7 +85,9 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             .start()?;
         let which = path
             .as_ref()
-            .map_or("the embedded module".to_string(), |p| p.display().to_string());
+            .map_or("the embedded module".to_string(), |p| {
+                p.display().to_string()
+            });
         if let Some(rejected) = rejected {
             let logs: Vec<String> = rejected.logs.iter().map(|l| l.message.clone()).collect();
             let _ = writeln!(

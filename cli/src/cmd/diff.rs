@@ -2,8 +2,8 @@
 //! from each variant or version to each. Exact over the 10,000 buckets when an answer depends on
 //! one bucket under the same salt in both configs; sampled over synthetic users otherwise.
 use crate::common::{self, Arg, Report, RequestOptions};
-use lexopt::ValueExt as _;
 use anyhow::{anyhow, Result};
+use lexopt::ValueExt as _;
 use serde_json::json;
 use sluice_core::bucket::BUCKETS;
 use sluice_core::engine::Headers;
@@ -37,7 +37,8 @@ type Moves = BTreeMap<(String, String), u64>;
 
 pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let mut parser = lexopt::Parser::from_args(args);
-    let (mut files, mut at, mut users, mut as_json) = (Vec::<PathBuf>::new(), None, 100_000u64, false);
+    let (mut files, mut at, mut users, mut as_json) =
+        (Vec::<PathBuf>::new(), None, 100_000u64, false);
     while let Some(arg) = common::next(&mut parser)? {
         match arg {
             Arg::Opt(o) if o == "-h" || o == "--help" => {
@@ -45,7 +46,9 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
                 return Ok(None);
             }
             Arg::Opt(o) if o == "--json" => as_json = true,
-            Arg::Opt(o) if o == "--at" => at = Some(common::parse_time(&parser.value()?.string()?)?),
+            Arg::Opt(o) if o == "--at" => {
+                at = Some(common::parse_time(&parser.value()?.string()?)?)
+            }
             Arg::Opt(o) if o == "--users" => users = parser.value()?.parse()?,
             Arg::Value(v) if files.len() < 2 => files.push(v.into()),
             arg => return Err(common::unexpected(arg, "diff")),
@@ -67,7 +70,10 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let (a, b) = (&old.plan, &new.plan);
     let mut items = Vec::new();
 
-    for flag in names(a.flags.iter().map(|f| &f.name), b.flags.iter().map(|f| &f.name)) {
+    for flag in names(
+        a.flags.iter().map(|f| &f.name),
+        b.flags.iter().map(|f| &f.name),
+    ) {
         let (fa, fb) = (
             a.flags.iter().position(|f| f.name == flag),
             b.flags.iter().position(|f| f.name == flag),
@@ -77,10 +83,10 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             continue;
         };
         let (pa, pb) = (&a.flags[ia], &b.flags[ib]);
-        let exact = match (flag_salt(pa, now), flag_salt(pb, now)) {
-            (Some(x), Some(y)) if x.is_none() || y.is_none() || x == y => true,
-            _ => false,
-        };
+        let exact = matches!(
+            (flag_salt(pa, now), flag_salt(pb, now)),
+            (Some(x), Some(y)) if x.is_none() || y.is_none() || x == y
+        );
         let moves = if exact {
             let mut m = Moves::new();
             for bucket in 0..BUCKETS {
@@ -90,18 +96,29 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             m
         } else {
             sample(a, b, now, users, &RequestOptions::default(), |p, s| {
-                p.flags
-                    .iter()
-                    .position(|f| f.name == flag)
-                    .and_then(|i| Some(p.flags[i].variant_names.get(s.decision.flags.get(i)?.variant)?.clone()))
+                p.flags.iter().position(|f| f.name == flag).and_then(|i| {
+                    Some(
+                        p.flags[i]
+                            .variant_names
+                            .get(s.decision.flags.get(i)?.variant)?
+                            .clone(),
+                    )
+                })
             })
         };
-        let off = pb.variant_names.get(pb.off_variant).cloned().unwrap_or_default();
+        let off = pb
+            .variant_names
+            .get(pb.off_variant)
+            .cloned()
+            .unwrap_or_default();
         items.push(Item::new("flag", &flag, exact, users, moves, |from, to| {
             to == off && from != off
         }));
     }
-    for route in names(a.routes.iter().map(|r| &r.name), b.routes.iter().map(|r| &r.name)) {
+    for route in names(
+        a.routes.iter().map(|r| &r.name),
+        b.routes.iter().map(|r| &r.name),
+    ) {
         let (ra, rb) = (
             a.routes.iter().position(|r| r.name == route),
             b.routes.iter().position(|r| r.name == route),
@@ -128,19 +145,22 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             })
         };
         let backward: Option<(String, String)> = match &pb.strategy {
-            Strategy::Progressive { baseline, target, .. } => {
-                Some((pb.versions[*target].clone(), pb.versions[*baseline].clone()))
-            }
+            Strategy::Progressive {
+                baseline, target, ..
+            } => Some((pb.versions[*target].clone(), pb.versions[*baseline].clone())),
             Strategy::BlueGreen { active, idle, .. } => {
                 Some((pb.versions[*active].clone(), pb.versions[*idle].clone()))
             }
             Strategy::Split(_) => None,
         };
-        items.push(Item::new("route", &route, exact, users, moves, |from, to| {
-            backward
-                .as_ref()
-                .is_some_and(|(f, t)| f == from && t == to)
-        }));
+        items.push(Item::new(
+            "route",
+            &route,
+            exact,
+            users,
+            moves,
+            |from, to| backward.as_ref().is_some_and(|(f, t)| f == from && t == to),
+        ));
     }
 
     let mut text = format!(
@@ -227,7 +247,12 @@ impl Item {
             kind,
             name: name.to_string(),
             exact: true,
-            basis: if in_old { "removed in NEW" } else { "added in NEW" }.into(),
+            basis: if in_old {
+                "removed in NEW"
+            } else {
+                "added in NEW"
+            }
+            .into(),
             moves: Vec::new(),
             backward: Vec::new(),
         }
@@ -246,7 +271,10 @@ impl Item {
             .into_iter()
             .map(|((f, t), n)| (f, t, n as f64 * 100.0 / total.max(1) as f64))
             .collect();
-        list.sort_by(|x, y| y.2.total_cmp(&x.2).then_with(|| (&x.0, &x.1).cmp(&(&y.0, &y.1))));
+        list.sort_by(|x, y| {
+            y.2.total_cmp(&x.2)
+                .then_with(|| (&x.0, &x.1).cmp(&(&y.0, &y.1)))
+        });
         let backward = list
             .iter()
             .filter(|(f, t, _)| f != t && is_backward(f, t))
@@ -301,7 +329,11 @@ fn flag_at(flag: &FlagPlan, now: i64, bucket: u32) -> String {
     if !flag.enabled || flag.enable_at_ms.is_some_and(|at| now < at) {
         return name(flag.off_variant);
     }
-    if flag.ramp.as_ref().is_some_and(|r| bucket >= r.share_at(now)) {
+    if flag
+        .ramp
+        .as_ref()
+        .is_some_and(|r| bucket >= r.share_at(now))
+    {
         return name(flag.off_variant);
     }
     match flag.rules.first().map(|r| &r.serve) {

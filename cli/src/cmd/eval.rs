@@ -51,8 +51,7 @@ pub fn run(args: Vec<OsString>, explain: bool) -> Result<Option<Report>> {
             arg => return Err(common::unexpected(arg, command)),
         }
     }
-    let config =
-        config.ok_or_else(|| anyhow!("missing CONFIG (see sluice {command} --help)"))?;
+    let config = config.ok_or_else(|| anyhow!("missing CONFIG (see sluice {command} --help)"))?;
     let loaded = match common::load(&config)? {
         Ok(l) => l,
         Err(report) => return Ok(Some(report)),
@@ -291,7 +290,10 @@ fn explain_flag(
         _ => {}
     }
     if !flag.enabled {
-        steps.push(format!("kill switch: enabled false → {}", name(flag.off_variant)));
+        steps.push(format!(
+            "kill switch: enabled false → {}",
+            name(flag.off_variant)
+        ));
         return steps;
     }
     steps.push("kill switch: enabled".into());
@@ -382,7 +384,9 @@ fn explain_route(plan: &Plan, index: usize, req: &Request, keys: &Keys) -> Vec<S
         steps.push("tester override: checked first (none honoured unless shown)".into());
     }
     if route.guard.is_some() {
-        steps.push("guard: not tripped (eval runs the config alone; simulate runs the guard)".into());
+        steps.push(
+            "guard: not tripped (eval runs the config alone; simulate runs the guard)".into(),
+        );
     }
     for (i, (cond, v)) in route.pins.iter().enumerate() {
         if matches(cond, req) {
@@ -442,12 +446,31 @@ fn explain_route(plan: &Plan, index: usize, req: &Request, keys: &Keys) -> Vec<S
     };
     let picked = match (b, &route.strategy) {
         (Some(b), Strategy::Split(r)) => version(r.pick(b)),
-        (Some(b), Strategy::Progressive { baseline, target, schedule }) => {
-            version(if b < schedule.weight_at(req.now_ms) { *target } else { *baseline })
-        }
-        (Some(b), Strategy::BlueGreen { active, idle, schedule, .. }) => {
-            version(if b < schedule.weight_at(req.now_ms) { *active } else { *idle })
-        }
+        (
+            Some(b),
+            Strategy::Progressive {
+                baseline,
+                target,
+                schedule,
+            },
+        ) => version(if b < schedule.weight_at(req.now_ms) {
+            *target
+        } else {
+            *baseline
+        }),
+        (
+            Some(b),
+            Strategy::BlueGreen {
+                active,
+                idle,
+                schedule,
+                ..
+            },
+        ) => version(if b < schedule.weight_at(req.now_ms) {
+            *active
+        } else {
+            *idle
+        }),
         (None, _) => "decided without a stable key".into(),
     };
     steps.push(format!("{what}: {weights} → {picked}"));

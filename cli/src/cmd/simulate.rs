@@ -54,9 +54,9 @@ struct Upstream {
 
 /// `v2=500:20%,latency=250ms` → (v2, ...).
 fn parse_upstream(spec: &str) -> Result<(String, Upstream)> {
-    let (version, rest) = spec
-        .split_once('=')
-        .ok_or_else(|| anyhow!("--upstream wants VERSION=STATUS:PERCENT%,latency=DURATION, got {spec:?}"))?;
+    let (version, rest) = spec.split_once('=').ok_or_else(|| {
+        anyhow!("--upstream wants VERSION=STATUS:PERCENT%,latency=DURATION, got {spec:?}")
+    })?;
     let mut up = Upstream::default();
     for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some(d) = part.strip_prefix("latency=") {
@@ -128,8 +128,9 @@ fn options(args: Vec<OsString>) -> Result<Option<Options>> {
                     let text = parser.value()?.string()?;
                     let ms = match text.parse::<f64>() {
                         Ok(s) if s >= 0.0 => (s * 1000.0) as u64,
-                        _ => sluice_primitives::duration::parse_duration_millis(&text)
-                            .ok_or_else(|| anyhow!("--advance wants a duration (30s, 10m), got {text:?}"))?,
+                        _ => sluice_primitives::duration::parse_duration_millis(&text).ok_or_else(
+                            || anyhow!("--advance wants a duration (30s, 10m), got {text:?}"),
+                        )?,
                     };
                     o.advance = Duration::from_millis(ms);
                 }
@@ -197,7 +198,11 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     if let Some(rejected) = rejected {
         let logs: Vec<String> = rejected.logs.iter().map(|l| l.message.clone()).collect();
         return Ok(Some(Report {
-            stderr: format!("{}: rejected by the filter module: {}\n", loaded.file, logs.join("; ")),
+            stderr: format!(
+                "{}: rejected by the filter module: {}\n",
+                loaded.file,
+                logs.join("; ")
+            ),
             code: 1,
             ..Report::default()
         }));
@@ -339,12 +344,21 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             }
             let moves = previous
                 .get(&key)
-                .map(|before| Moves::between(before, &now, |v| u8::from(!t.baseline.iter().any(|b| b == v))))
+                .map(|before| {
+                    Moves::between(before, &now, |v| {
+                        u8::from(!t.baseline.iter().any(|b| b == v))
+                    })
+                })
                 .unwrap_or_default();
             let shares: Vec<String> = round_tally
                 .values(&t.order)
                 .iter()
-                .map(|v| format!("{v} {}", percent(round_tally.users_of(v), round_tally.user_count())))
+                .map(|v| {
+                    format!(
+                        "{v} {}",
+                        percent(round_tally.users_of(v), round_tally.user_count())
+                    )
+                })
                 .collect();
             table.push(vec![
                 key.clone(),
@@ -356,12 +370,15 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
                 .values(&t.order)
                 .iter()
                 .map(|v| {
-                    let share = round_tally.users_of(v) as f64 * 100.0 / round_tally.user_count().max(1) as f64;
+                    let share = round_tally.users_of(v) as f64 * 100.0
+                        / round_tally.user_count().max(1) as f64;
                     (v.clone(), (share * 100.0).round() / 100.0)
                 })
                 .collect();
-            items_json.push(json!({"kind": t.kind, "name": t.name, "shares": shares_json,
-                "forward": moves.forward, "backward": moves.backward, "sideways": moves.sideways}));
+            items_json.push(
+                json!({"kind": t.kind, "name": t.name, "shares": shares_json,
+                "forward": moves.forward, "backward": moves.backward, "sideways": moves.sideways}),
+            );
             previous.insert(key, now);
         }
         text_out.push_str(&render(&table));
@@ -398,11 +415,18 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     }
     if let Some(path) = &o.per_user {
         write_per_user(path, &rows, &tracked)?;
-        let _ = writeln!(text_out, "\nwrote {} rows to {}", thousands(rows.len()), path.display());
+        let _ = writeln!(
+            text_out,
+            "\nwrote {} rows to {}",
+            thousands(rows.len()),
+            path.display()
+        );
     }
     if o.json {
-        return Ok(Some(Report::json(&json!({"config": loaded.file, "users": o.users,
-            "rounds": rounds_json}))));
+        return Ok(Some(Report::json(
+            &json!({"config": loaded.file, "users": o.users,
+            "rounds": rounds_json}),
+        )));
     }
     Ok(Some(Report::ok(text_out)))
 }
@@ -418,9 +442,9 @@ fn show_duration(d: Duration) -> String {
     let s = d.as_secs();
     if d.subsec_millis() != 0 || s == 0 {
         format!("{}ms", d.as_millis())
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -449,7 +473,10 @@ fn tracked(plan: &Plan) -> Vec<Tracked> {
                 kind: "flag",
                 name: f.name.clone(),
                 order: f.variant_names.clone(),
-                baseline: vec![f.variant_names[f.off_variant].clone(), f.variant_names[f.default].clone()],
+                baseline: vec![
+                    f.variant_names[f.off_variant].clone(),
+                    f.variant_names[f.default].clone(),
+                ],
             });
         }
     }
@@ -498,7 +525,10 @@ fn predict(
         .iter()
         .find(|o| plan.routes[o.route].name == target)
         .or_else(|| routes.first())?;
-    plan.routes[outcome.route].versions.get(outcome.version).cloned()
+    plan.routes[outcome.route]
+        .versions
+        .get(outcome.version)
+        .cloned()
 }
 
 /// The status for this request: a stable pseudo-random draw per (user, round, target).
@@ -520,7 +550,10 @@ fn render(rows: &[Vec<String>]) -> String {
 }
 
 fn write_per_user(path: &PathBuf, rows: &[Row], tracked: &[Tracked]) -> Result<()> {
-    let keys: Vec<String> = tracked.iter().map(|t| format!("{} {}", t.kind, t.name)).collect();
+    let keys: Vec<String> = tracked
+        .iter()
+        .map(|t| format!("{} {}", t.kind, t.name))
+        .collect();
     let json = path.extension().is_some_and(|e| e == "json");
     let text = if json {
         let list: Vec<Json> = rows

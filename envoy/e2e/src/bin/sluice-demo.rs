@@ -733,7 +733,10 @@ mod tests {
     fn numbers_times_and_headers() {
         assert_eq!(parse_time("1970-01-02T00:00:01Z"), Some(86_401.0));
         assert_eq!(parse_time("2026-11-01T00:00:00Z"), Some(1_793_491_200.0));
-        assert_eq!(parse_time("2026-11-01T02:00:00+02:00"), Some(1_793_491_200.0));
+        assert_eq!(
+            parse_time("2026-11-01T02:00:00+02:00"),
+            Some(1_793_491_200.0)
+        );
         assert_eq!(parse_duration("365d"), Some(365.0 * 86_400.0));
         assert_eq!(parse_duration("1h30m"), Some(5400.0));
         assert_eq!(parse_duration("250ms"), Some(0.25));
@@ -754,5 +757,4 @@ mod tests {
         assert!(path.starts_with(RATINGS_PREFIX));
         assert!(headers.contains(&("cookie", "uid=user-00001; lang=en".to_string())));
     }
-
 }
