@@ -207,7 +207,7 @@ bench-host: wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-host
 	target/release/bench-host
 
-lint:
+lint: wasm
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p sluice-filter --target $(WASM_TARGET) -- -D warnings

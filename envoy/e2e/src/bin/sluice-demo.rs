@@ -10,7 +10,7 @@
 //! ```text
 //! sluice-demo [--users N] [--requests N] [--workers N] [--serve] [--name NAME]
 //! ```
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use sluice_cli::report::{render_table, thousands, Tally};
 use sluice_e2e::{paths, template, Backends, Envoy, EnvoyOptions, HttpClient, Stack};
 
 /// `println!` that ignores a closed stdout (`sluice-demo | head`): the demo still stops everything
@@ -272,126 +273,6 @@ fn one_request(
     }
 }
 
-/// Users and requests per value (a version or a variant), and the users who saw several values.
-#[derive(Default)]
-struct Tally {
-    users: BTreeMap<String, BTreeSet<usize>>,
-    requests: BTreeMap<String, usize>,
-    per_user: BTreeMap<usize, BTreeSet<String>>,
-}
-
-impl Tally {
-    fn add(&mut self, user: usize, value: &str) {
-        self.users
-            .entry(value.to_string())
-            .or_default()
-            .insert(user);
-        *self.requests.entry(value.to_string()).or_default() += 1;
-        self.per_user
-            .entry(user)
-            .or_default()
-            .insert(value.to_string());
-    }
-
-    fn user_count(&self) -> usize {
-        self.per_user.len()
-    }
-
-    fn request_count(&self) -> usize {
-        self.requests.values().sum()
-    }
-
-    /// Users who got more than one value.
-    fn unsticky(&self) -> usize {
-        self.per_user
-            .values()
-            .filter(|values| values.len() > 1)
-            .count()
-    }
-
-    /// A table: value, users (count, share), requests (count, share); `order` first, then any
-    /// other value seen.
-    fn table(&self, heading: &str, order: &[String]) -> String {
-        let mut values: Vec<String> = order.to_vec();
-        for value in self.requests.keys() {
-            if !values.contains(value) {
-                values.push(value.clone());
-            }
-        }
-        let (users, requests) = (self.user_count(), self.request_count());
-        let mut rows = vec![vec![
-            heading.to_string(),
-            "users".to_string(),
-            "share".to_string(),
-            "requests".to_string(),
-            "share".to_string(),
-        ]];
-        for value in values {
-            let u = self.users.get(&value).map_or(0, BTreeSet::len);
-            let r = self.requests.get(&value).copied().unwrap_or(0);
-            rows.push(vec![
-                value,
-                thousands(u),
-                percent(u, users),
-                thousands(r),
-                percent(r, requests),
-            ]);
-        }
-        render_table(&rows)
-    }
-}
-
-/// Column 0 left-aligned, the others right-aligned, two spaces apart, indented.
-fn render_table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in row.iter().enumerate() {
-            let pad = widths[c].saturating_sub(cell.chars().count());
-            if c == 0 {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str(if c % 2 == 1 { "    " } else { "  " });
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn percent(part: usize, whole: usize) -> String {
-    if whole == 0 {
-        return "-".to_string();
-    }
-    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
-}
-
 /// `a=b;c=d` → {a: b, c: d}.
 fn parse_flags(header: &str) -> BTreeMap<String, String> {
     header
@@ -487,47 +368,14 @@ fn ramp_now(flag: &Value) -> Option<f64> {
     Some(from + (to - from) * progress)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` → seconds since the epoch.
+/// RFC 3339 (any offset, fractions) → seconds since the epoch: the filter's own reader.
 fn parse_time(text: &str) -> Option<f64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':').map(|p| p.parse::<f64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days as f64 * 86_400.0 + hh * 3600.0 + mm * 60.0 + ss)
+    sluice_primitives::time::parse_rfc3339_millis(text).map(|ms| ms as f64 / 1000.0)
 }
 
-/// `365d`, `1h30m`, `500ms` → seconds.
+/// `365d`, `1h30m`, `500ms` → seconds: the filter's own reader.
 fn parse_duration(text: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86_400.0,
-            _ => return None,
-        };
-        total += value * seconds;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    sluice_primitives::duration::parse_duration_millis(text).map(|ms| ms as f64 / 1000.0)
 }
 
 /// Downstream connections each Envoy worker accepted on the listener
@@ -883,14 +731,12 @@ mod tests {
 
     #[test]
     fn numbers_times_and_headers() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(6000), "6,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(percent(1, 3), "33.3%");
-        assert_eq!(percent(1, 0), "-");
         assert_eq!(parse_time("1970-01-02T00:00:01Z"), Some(86_401.0));
         assert_eq!(parse_time("2026-11-01T00:00:00Z"), Some(1_793_491_200.0));
+        assert_eq!(
+            parse_time("2026-11-01T02:00:00+02:00"),
+            Some(1_793_491_200.0)
+        );
         assert_eq!(parse_duration("365d"), Some(365.0 * 86_400.0));
         assert_eq!(parse_duration("1h30m"), Some(5400.0));
         assert_eq!(parse_duration("250ms"), Some(0.25));
@@ -910,22 +756,5 @@ mod tests {
         let (path, headers) = users[1].request(1, 1);
         assert!(path.starts_with(RATINGS_PREFIX));
         assert!(headers.contains(&("cookie", "uid=user-00001; lang=en".to_string())));
-    }
-
-    #[test]
-    fn tally_counts_users_once_and_finds_the_unsticky() {
-        let mut tally = Tally::default();
-        tally.add(1, "v1");
-        tally.add(1, "v1");
-        tally.add(2, "v2");
-        tally.add(3, "v1");
-        tally.add(3, "v2");
-        assert_eq!((tally.user_count(), tally.request_count()), (3, 5));
-        assert_eq!(tally.unsticky(), 1);
-        let table = tally.table(
-            "version",
-            &["v1".to_string(), "v2".to_string(), "v3".to_string()],
-        );
-        assert!(table.contains("v3"), "{table}");
     }
 }
