@@ -197,7 +197,9 @@ fn all_and_any_combine() {
 
 #[test]
 fn number_comparisons_at_their_boundaries() {
-    let values = ["2", "2.999", "3", "3.0", " 3 ", "3.001", "4", "-3", "inf", "NaN", "three"];
+    let values = [
+        "2", "2.999", "3", "3.0", " 3 ", "3.001", "4", "-3", "inf", "NaN", "three",
+    ];
     let at = |op: &str| matching(&format!(r#"{{"header": "x-v", "{op}": 3}}"#), &values);
     assert_eq!(at("num_eq"), ["3", "3.0", " 3 "]);
     assert_eq!(at("num_gt"), ["3.001", "4"]);

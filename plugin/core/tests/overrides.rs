@@ -79,10 +79,12 @@ fn a_hash_differing_in_two_bytes_is_refused() {
         near[i] ^= bits;
         near[j] ^= bits;
         let p = with_secret_hash(&near);
-        let d = ask("reviews=v2")
-            .header("x-sluice-secret", SECRET)
-            .eval(&p);
-        assert_eq!(d.overrides, OverrideStatus::Refused, "bytes {i},{j} ^ {bits:#x}");
+        let d = ask("reviews=v2").header("x-sluice-secret", SECRET).eval(&p);
+        assert_eq!(
+            d.overrides,
+            OverrideStatus::Refused,
+            "bytes {i},{j} ^ {bits:#x}"
+        );
         assert_eq!(version(&p, &d, "reviews"), Some("v1"));
     }
     // One byte off is refused too.
@@ -161,7 +163,10 @@ fn no_override_header_is_absent_even_for_testers() {
     let d = tester.eval(&debug);
     assert_eq!(d.overrides, OverrideStatus::Absent);
     assert!(d.tester);
-    let d = Req::new().user("u1").header("x-sluice-secret", "nope").eval(&debug);
+    let d = Req::new()
+        .user("u1")
+        .header("x-sluice-secret", "nope")
+        .eval(&debug);
     assert!(!d.tester);
     let no_config = plan(r#"{"version": 1, "flags": {"checkout": {"rules": [{"serve": "off"}]}}}"#);
     let d = ask("checkout=on")
@@ -197,7 +202,10 @@ fn the_override_header_is_pairs_split_by_semicolons_or_commas() {
     assert_eq!(read("reviews=v2=x;reviews=;=v2"), none);
     assert_eq!(read(""), none);
     // The first pair for a name wins.
-    assert_eq!(read("reviews=v2;reviews=v3;checkout=on"), ("v2".into(), "on".into()));
+    assert_eq!(
+        read("reviews=v2;reviews=v3;checkout=on"),
+        ("v2".into(), "on".into())
+    );
 }
 
 #[test]
@@ -218,5 +226,9 @@ fn a_custom_header_and_secret_header() {
         .header("x-force", "reviews=v2")
         .header("x-sluice-secret", SECRET)
         .eval(&p);
-    assert_eq!(d.overrides, OverrideStatus::Refused, "the default secret header is not read");
+    assert_eq!(
+        d.overrides,
+        OverrideStatus::Refused,
+        "the default secret header is not read"
+    );
 }
