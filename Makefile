@@ -190,6 +190,38 @@ $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION):
 	@test -f $(UNLEASH_SPEC)/package/specifications/index.json
 	@touch $@
 
+# ---- Mutation testing (cargo-mutants; .cargo/mutants.toml, docs/mutants.md) -----------------
+# make mutants                     every mutant of sluice-core, sluice-primitives, sluice-unleash,
+#                                  tested by their native tests; hours on 2 cores (MUTANTS_JOBS)
+# make mutants-diff [BASE=main~1]  only mutants in code changed since BASE (git diff BASE); before a push
+# MUTANTS_ARGS="-f plugin/core/src/engine/overrides.rs"  narrows a run (any cargo-mutants flag)
+# Results in mutants.out/ (missed.txt, caught.txt, timeout.txt, unviable.txt). Not part of `make test`.
+CARGO_MUTANTS_VERSION ?= 27.1.0
+MUTANTS_JOBS ?= 1
+MUTANTS_ARGS ?=
+BASE         ?= main~1
+# No debug info: each mutant relinks ~15 test binaries, and linking dominates.
+MUTANTS_RUN  := UNLEASH_SPEC_DIR=$(CURDIR)/$(UNLEASH_SPEC)/package/specifications CARGO_PROFILE_DEV_DEBUG=0 \
+  $(CARGO) mutants --jobs $(MUTANTS_JOBS) $(MUTANTS_ARGS)
+.PHONY: setup-mutants mutants mutants-diff
+
+## setup-mutants: cargo-mutants from crates.io when missing
+setup-mutants:
+	@$(CARGO) mutants --version >/dev/null 2>&1 || \
+	  $(CARGO) install --locked cargo-mutants@$(CARGO_MUTANTS_VERSION)
+
+## mutants: cargo-mutants over the core, primitives and unleash (native tests only); hours
+mutants: setup-mutants unleash-spec
+	$(MUTANTS_RUN)
+
+## mutants-diff: cargo-mutants on the lines changed since BASE (default main~1; e.g. BASE=origin/main)
+mutants-diff: setup-mutants unleash-spec
+	@mkdir -p $(BUILD_DIR)
+	git diff $(BASE) -- plugin/core/src plugin/primitives/src plugin/unleash/src > $(BUILD_DIR)/mutants.diff
+	@if [ ! -s $(BUILD_DIR)/mutants.diff ]; then echo "no change to mutated code since $(BASE)"; \
+	else $(MUTANTS_RUN) --in-diff $(BUILD_DIR)/mutants.diff; fi
+# ---- end of mutation testing block ----------------------------------------------------------
+
 ## bench: criterion benches of the engine, natively (per request, load, bucketing); ~2 min
 bench:
 	$(CARGO) bench -p sluice-benches --bench engine
