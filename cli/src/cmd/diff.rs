@@ -128,7 +128,7 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
             continue;
         };
         let (pa, pb) = (&a.routes[ia], &b.routes[ib]);
-        let exact = pa.key.salt == pb.key.salt;
+        let exact = *pa.key.salt == *pb.key.salt;
         let moves = if exact {
             let mut m = Moves::new();
             for bucket in 0..BUCKETS {
@@ -316,9 +316,9 @@ fn flag_salt(flag: &FlagPlan, now: i64) -> Option<Option<String>> {
     let rollout = matches!(rule, Some(Serve::Rollout(_)));
     match (&flag.ramp, rollout) {
         (None, false) => Some(None),
-        (None, true) => Some(Some(flag.key.salt.clone())),
-        (Some(r), false) => Some(Some(r.salt.clone())),
-        (Some(r), true) if r.salt == flag.key.salt => Some(Some(r.salt.clone())),
+        (None, true) => Some(Some(flag.key.salt.to_string())),
+        (Some(r), false) => Some(Some(r.salt.to_string())),
+        (Some(r), true) if *r.salt == *flag.key.salt => Some(Some(r.salt.to_string())),
         _ => None,
     }
 }
