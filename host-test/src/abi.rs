@@ -63,6 +63,21 @@ pub(crate) fn link(
         proxy_record_metric,
         proxy_increment_metric,
     );
+    // Only modules instrumented with `wasm-opt --log-execution` import it (profiling).
+    linker.func_wrap("env", "log_execution", log_execution)?;
+    names.push(("env", "log_execution"));
+    Ok(())
+}
+
+/// One event of a module instrumented with `wasm-opt --log-execution` (a function entry or a
+/// loop header): the fuel spent since the previous event is charged to the previous location.
+fn log_execution(caller: C<'_>, id: i32) -> Result<()> {
+    let left = caller.get_fuel().unwrap_or(0);
+    let mut shared = caller.data().shared();
+    if let Some((last, at)) = shared.execution_last {
+        *shared.execution_profile.entry(last).or_default() += at.saturating_sub(left);
+    }
+    shared.execution_last = Some((id, left));
     Ok(())
 }
 

@@ -495,6 +495,7 @@ impl Worker {
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
         self.store.data_mut().current = context_id;
         self.store.set_fuel(self.fuel_limit)?;
+        self.store.data().shared().execution_last = None;
         let logs_before = self.store.data().shared().logs.len();
         let result = func.call(&mut self.store, &params, &mut results);
         let fuel = self.fuel_limit - self.store.get_fuel().unwrap_or(0);
@@ -776,6 +777,12 @@ impl Host {
     }
 
     /// Shared data: `(value, cas)`.
+    /// Fuel per `log_execution` location since the host started (modules instrumented with
+    /// `wasm-opt --log-execution`; empty otherwise), and clears it.
+    pub fn take_execution_profile(&mut self) -> std::collections::HashMap<i32, u64> {
+        std::mem::take(&mut self.shared().execution_profile)
+    }
+
     pub fn shared_data(&self, key: impl AsRef<[u8]>) -> Option<(Vec<u8>, u32)> {
         self.shared().shared_data.get(key.as_ref()).cloned()
     }

@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     pub foreign_calls: Vec<ForeignCall>,
     pub http_calls: Vec<HttpCall>,
     pub hook_fuel: Vec<HookFuel>,
+    /// Fuel spent after each `log_execution(id)` event until the next one (modules instrumented
+    /// with `wasm-opt --log-execution`): a per-location instruction profile.
+    pub execution_profile: HashMap<i32, u64>,
+    /// The last event: its id and the fuel left then.
+    pub execution_last: Option<(i32, u64)>,
     pub log_level: LogLevel,
     pub vm_id: String,
     pub plugin_name: String,
@@ -72,6 +77,8 @@ impl Shared {
             foreign_calls: Vec::new(),
             http_calls: Vec::new(),
             hook_fuel: Vec::new(),
+            execution_profile: HashMap::new(),
+            execution_last: None,
             log_level: LogLevel::Trace,
             vm_id: String::new(),
             plugin_name: String::new(),

@@ -7,7 +7,6 @@ use sluice_core::engine::Headers;
 use sluice_core::pipeline::Facts;
 use sluice_core::vm::{Routed, VmState};
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 pub struct SluiceHttp {
     vm: Rc<VmState>,
@@ -31,9 +30,7 @@ impl SluiceHttp {
     }
 
     fn now_ms(&self) -> i64 {
-        self.get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+        crate::host::now_ms()
     }
 }
 

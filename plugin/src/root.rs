@@ -33,9 +33,7 @@ struct RootCounters {
 
 impl SluiceRoot {
     fn now_ms(&self) -> i64 {
-        self.get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+        crate::host::now_ms()
     }
 
     fn counters(&mut self) -> &RootCounters {

@@ -115,7 +115,10 @@ fn run() -> Result<(), String> {
         }
         times.sort_by(f64::total_cmp);
         let mut fuel = None;
-        for _ in 0..3 {
+        for round in 0..3 {
+            if round == 2 {
+                host.take_execution_profile();
+            }
             let out = host
                 .request()
                 .authority(setup.authority)
@@ -137,6 +140,18 @@ fn run() -> Result<(), String> {
             fuel = Some(out.fuel);
         }
         let fuel = fuel.unwrap_or_default();
+        // A module instrumented with `wasm-opt --log-execution` (see benches/profile-wasm.sh):
+        // the third request's fuel per location, largest first.
+        let mut profile: Vec<(i32, u64)> = host.take_execution_profile().into_iter().collect();
+        if !profile.is_empty() {
+            profile.sort_by(|a, b| b.1.cmp(&a.1));
+            let line: Vec<String> = profile
+                .iter()
+                .take(40)
+                .map(|(id, f)| format!("{id}:{f}"))
+                .collect();
+            eprintln!("profile {}: {}", setup.name, line.join(" "));
+        }
         let request = fuel.hook("proxy_on_request_headers");
         let response = fuel.hook("proxy_on_response_headers");
         println!(

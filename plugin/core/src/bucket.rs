@@ -53,7 +53,7 @@ impl Salt {
 
     /// `bucket(self, key)`, from the precomputed prefix.
     pub fn bucket(&self, key: &[u8]) -> u32 {
-        self.prefix.write(key).finish() % BUCKETS
+        self.prefix.finish_with(key) % BUCKETS
     }
 }
 

@@ -161,7 +161,7 @@ impl Decision {
             out.push_str("); ");
         }
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            out.push_str(&flag.fragments[outcome.variant]);
+            out.push_str(flag.fragments[outcome.variant].get(1..).unwrap_or_default());
             out.push('(');
             outcome.reason.write_to(out);
             out.push_str("); ");

@@ -152,7 +152,7 @@ pub struct Scratch {
 /// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
 /// it into `scratch.patch`.
 pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
-    let mut seen = Slots::new(OwnedSeen::default());
+    let mut seen: Slots<OwnedSeen> = Slots::new(OwnedSeen::default());
     let mut req = Request::gather(plan, facts.headers, &mut seen);
     req.source = facts.source;
     req.now_ms = facts.now_ms;
@@ -161,7 +161,7 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
     let patch = &mut scratch.patch;
     patch.clear();
-    let mut written = Slots::filled(false, plan.owned_headers.len());
+    let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
     write_request_headers(plan, decision, &req, &seen, &mut written, patch);
     for (slot, seen) in seen.iter().enumerate() {
         if seen.copies > 0 && !written.get(slot).copied().unwrap_or(false) {
@@ -211,7 +211,7 @@ fn write_request_headers(
     let has_flags = !plan.flags.is_empty() || !decision.unleash.is_empty();
     if let (Some(slot), true) = (plan.outputs.flags_header, has_flags) {
         patch.write(seen, written, slot, |out| {
-            write_flag_pairs(plan, decision, out, ";", "");
+            write_flags_header(plan, decision, out);
         });
     }
     for ((flag, outcome), slot) in plan
@@ -250,25 +250,18 @@ fn write_request_headers(
 }
 
 /// `checkout=on;theme=dark`: native flags (sorted by name), then Unleash features (payload order).
-fn write_flag_pairs(plan: &Plan, decision: &Decision, out: &mut String, sep: &str, prefix: &str) {
-    let mut first = true;
-    let mut next = |out: &mut String| {
-        if !first {
-            out.push_str(sep);
-        }
-        first = false;
-        out.push_str(prefix);
-    };
+fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
+    let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        next(out);
         out.push_str(&flag.fragments[outcome.variant]);
     }
     for feature in &decision.unleash {
-        next(out);
+        out.push(';');
         out.push_str(&feature.name);
         out.push('=');
         out.push_str(&feature.variant);
     }
+    drop_leading(out, start, ';');
 }
 
 /// W3C baggage: the incoming members minus any that claim our prefix (a client must not set
@@ -290,12 +283,26 @@ fn write_baggage(
             {
                 continue;
             }
-            out.push_str(member);
             out.push(',');
+            out.push_str(member);
         }
     }
-    write_flag_pairs(plan, decision, out, ",", prefix);
-    if out.len() > start && out.ends_with(',') {
-        out.pop();
+    for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
+        out.push_str(&flag.baggage_fragments[outcome.variant]);
+    }
+    for feature in &decision.unleash {
+        out.push(',');
+        out.push_str(prefix);
+        out.push_str(&feature.name);
+        out.push('=');
+        out.push_str(&feature.variant);
+    }
+    drop_leading(out, start, ',');
+}
+
+/// Removes the separator the first piece written after `start` began with.
+fn drop_leading(out: &mut String, start: usize, separator: char) {
+    if out.get(start..).is_some_and(|s| s.starts_with(separator)) {
+        out.remove(start);
     }
 }

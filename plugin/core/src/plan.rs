@@ -112,8 +112,11 @@ pub struct FlagPlan {
     pub ramp: Option<RampPlan>,
     pub key: KeyPlan,
     pub header: Option<String>,
-    /// `name=variant` per variant, for the flags header and baggage (built once, not per request).
+    /// `;name=variant` per variant, for the flags header (built once, not per request; the
+    /// separator comes first so a request appends one piece per flag).
     pub fragments: Vec<String>,
+    /// `,<baggage prefix>name=variant` per variant, when baggage is written.
+    pub baggage_fragments: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -399,7 +402,7 @@ impl HeaderRoles {
         let candidates = self.order.get(start as usize..(start + len) as usize)?;
         candidates.iter().find_map(|i| {
             let (n, role) = self.entries.get(*i as usize)?;
-            (n.as_bytes() == name).then_some(*role)
+            sluice_primitives::bytes_eq(n.as_bytes(), name).then_some(*role)
         })
     }
 }
@@ -444,12 +447,21 @@ impl Plan {
                 .collect(),
             baggage: self.baggage_prefix.as_ref().and_then(|_| slot("baggage")),
         };
+        let prefix = self.baggage_prefix.as_deref();
         for flag in &mut self.flags {
             flag.fragments = flag
                 .variant_names
                 .iter()
-                .map(|v| format!("{}={v}", flag.name))
+                .map(|v| format!(";{}={v}", flag.name))
                 .collect();
+            flag.baggage_fragments = match prefix {
+                Some(prefix) => flag
+                    .variant_names
+                    .iter()
+                    .map(|v| format!(",{prefix}{}={v}", flag.name))
+                    .collect(),
+                None => Vec::new(),
+            };
         }
     }
 }

@@ -2,19 +2,17 @@
 //! (header values, cookies) without a heap allocation in the common case.
 use std::ops::{Deref, DerefMut};
 
-const INLINE: usize = 16;
-
 #[derive(Debug, Clone)]
-pub struct Slots<T: Copy> {
+pub struct Slots<T: Copy, const INLINE: usize = 16> {
     inline: [T; INLINE],
     len: usize,
     /// Used instead of `inline` once the list outgrows it.
     heap: Vec<T>,
 }
 
-impl<T: Copy> Slots<T> {
+impl<T: Copy, const INLINE: usize> Slots<T, INLINE> {
     /// An empty list; `fill` is only a placeholder for the unused inline slots.
-    pub fn new(fill: T) -> Slots<T> {
+    pub fn new(fill: T) -> Self {
         Slots {
             inline: [fill; INLINE],
             len: 0,
@@ -23,7 +21,7 @@ impl<T: Copy> Slots<T> {
     }
 
     /// `len` copies of `fill`.
-    pub fn filled(fill: T, len: usize) -> Slots<T> {
+    pub fn filled(fill: T, len: usize) -> Self {
         let mut slots = Slots::new(fill);
         if len <= INLINE {
             slots.len = len;
@@ -46,13 +44,13 @@ impl<T: Copy> Slots<T> {
     }
 }
 
-impl<T: Copy + Default> Default for Slots<T> {
+impl<T: Copy + Default, const INLINE: usize> Default for Slots<T, INLINE> {
     fn default() -> Self {
         Slots::new(T::default())
     }
 }
 
-impl<T: Copy> Deref for Slots<T> {
+impl<T: Copy, const INLINE: usize> Deref for Slots<T, INLINE> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         if self.heap.is_empty() {
@@ -63,7 +61,7 @@ impl<T: Copy> Deref for Slots<T> {
     }
 }
 
-impl<T: Copy> DerefMut for Slots<T> {
+impl<T: Copy, const INLINE: usize> DerefMut for Slots<T, INLINE> {
     fn deref_mut(&mut self) -> &mut [T] {
         if self.heap.is_empty() {
             &mut self.inline[..self.len]
@@ -79,17 +77,17 @@ mod tests {
 
     #[test]
     fn grows_from_the_stack_to_the_heap_keeping_order() {
-        let mut s = Slots::new(0u32);
+        let mut s: Slots<u32> = Slots::new(0u32);
         for i in 0..40 {
             s.push(i);
             assert_eq!(s.len(), i as usize + 1);
         }
         assert_eq!(&s[..3], &[0, 1, 2]);
         assert_eq!(s[39], 39);
-        let big = Slots::filled(7u8, 20);
+        let big: Slots<u8> = Slots::filled(7u8, 20);
         assert_eq!(big.len(), 20);
         assert!(big.iter().all(|v| *v == 7));
-        let small = Slots::filled(None::<u8>, 3);
+        let small: Slots<Option<u8>, 4> = Slots::filled(None::<u8>, 3);
         assert_eq!(&small[..], &[None, None, None]);
     }
 }

@@ -210,6 +210,7 @@ fn compile_flag<'c>(
         key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
         header,
         fragments: Vec::new(),
+        baggage_fragments: Vec::new(),
     })
 }
 

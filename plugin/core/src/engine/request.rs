@@ -4,7 +4,7 @@
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
 use sluice_primitives::cidr::parse_socket_ip;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 
 /// The request's headers as the host hands them over.
@@ -31,6 +31,9 @@ impl<'a> Headers<'a> {
     }
 }
 
+/// A cookie looked up: (address and length of the name asked for, its value).
+type FoundCookie<'a> = ((usize, usize), Option<&'a [u8]>);
+
 /// What the request carries of one header Sluice owns: needed to write only real changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OwnedSeen<'a> {
@@ -43,7 +46,7 @@ pub struct Request<'a> {
     /// `plan.headers[i]`'s value (the first, if repeated).
     pub headers: Slots<Option<&'a [u8]>>,
     /// Every `cookie` header (HTTP/2 may split them).
-    pub cookies: Slots<&'a [u8]>,
+    pub cookies: Slots<&'a [u8], 4>,
     /// `:path`, query included.
     pub path: &'a [u8],
     pub method: &'a [u8],
@@ -57,6 +60,12 @@ pub struct Request<'a> {
     /// Segments evaluated so far (the first 64 by id): which are known, and their results.
     segments_known: Cell<u64>,
     segments_true: Cell<u64>,
+    /// Cookies looked up so far, keyed by the address and length of the name asked for: each
+    /// cookie header is parsed once per name, not once per condition. Callers pass the plan's
+    /// names, which outlive the request.
+    cookies_found: RefCell<Slots<FoundCookie<'a>, 4>>,
+    /// The source address, parsed once.
+    source_ip: Cell<Option<Option<IpAddr>>>,
 }
 
 impl Default for Request<'_> {
@@ -72,6 +81,8 @@ impl Default for Request<'_> {
             entropy: 0,
             segments_known: Cell::new(0),
             segments_true: Cell::new(0),
+            cookies_found: RefCell::new(Slots::new(((0, 0), None))),
+            source_ip: Cell::new(None),
         }
     }
 }
@@ -153,14 +164,31 @@ impl<'a> Request<'a> {
     }
 
     pub fn source_ip(&self) -> Option<IpAddr> {
-        let text = std::str::from_utf8(self.source?).ok()?;
-        parse_socket_ip(text)
+        if let Some(known) = self.source_ip.get() {
+            return known;
+        }
+        let ip = std::str::from_utf8(self.source?)
+            .ok()
+            .and_then(parse_socket_ip);
+        self.source_ip.set(Some(ip));
+        ip
     }
 
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
-        self.cookies
+        let key = (name.as_ptr() as usize, name.len());
+        if let Ok(found) = self.cookies_found.try_borrow() {
+            if let Some((_, value)) = found.iter().find(|(k, _)| *k == key) {
+                return *value;
+            }
+        }
+        let value = self
+            .cookies
             .iter()
-            .find_map(|header| find_cookie(header, name.as_bytes()))
+            .find_map(|header| find_cookie(header, name.as_bytes()));
+        if let Ok(mut found) = self.cookies_found.try_borrow_mut() {
+            found.push((key, value));
+        }
+        value
     }
 
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
