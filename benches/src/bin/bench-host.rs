@@ -144,7 +144,7 @@ fn run() -> Result<(), String> {
         // the third request's fuel per location, largest first.
         let mut profile: Vec<(i32, u64)> = host.take_execution_profile().into_iter().collect();
         if !profile.is_empty() {
-            profile.sort_by(|a, b| b.1.cmp(&a.1));
+            profile.sort_by_key(|p| std::cmp::Reverse(p.1));
             let line: Vec<String> = profile
                 .iter()
                 .take(40)
