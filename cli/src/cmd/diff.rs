@@ -345,32 +345,7 @@ fn flag_at(flag: &FlagPlan, now: i64, bucket: u32) -> String {
 
 /// A route's version for a user in `bucket` that no pin or preview picks out.
 fn route_at(route: &RoutePlan, now: i64, bucket: u32) -> String {
-    let v = match &route.strategy {
-        Strategy::Progressive {
-            baseline,
-            target,
-            schedule,
-        } => {
-            if bucket < schedule.weight_at(now) {
-                *target
-            } else {
-                *baseline
-            }
-        }
-        Strategy::BlueGreen {
-            active,
-            idle,
-            schedule,
-            ..
-        } => {
-            if bucket < schedule.weight_at(now) {
-                *active
-            } else {
-                *idle
-            }
-        }
-        Strategy::Split(r) => r.pick(bucket),
-    };
+    let v = route.strategy.version_at(bucket, now, None);
     route.versions.get(v).cloned().unwrap_or_default()
 }
 

@@ -64,12 +64,6 @@ impl Deref for Salt {
     }
 }
 
-impl PartialEq<&str> for Salt {
-    fn eq(&self, other: &&str) -> bool {
-        self.text == *other
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

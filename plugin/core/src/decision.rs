@@ -110,25 +110,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Every flag with its variant: native flags (sorted by name), then
-    /// Unleash features (in payload order).
-    pub fn flag_pairs<'a>(
-        &'a self,
-        plan: &'a Plan,
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let native = plan.flags.iter().zip(&self.flags).map(|(flag, outcome)| {
-            (
-                flag.name.as_str(),
-                flag.variant_names[outcome.variant].as_str(),
-            )
-        });
-        native.chain(
-            self.unleash
-                .iter()
-                .map(|f| (f.name.as_str(), f.variant.as_str())),
-        )
-    }
-
     /// `Set-Cookie` values for sticky cookies minted by this request.
     pub fn set_cookies(&self, plan: &Plan) -> Vec<String> {
         self.routes

@@ -16,7 +16,7 @@ pub struct Facts<'a> {
     pub headers: Headers<'a>,
     /// The peer address (`ip:port`), read only when `plan.reads_source_address`.
     pub source: Option<&'a [u8]>,
-    /// The proxy's clock in Unix millis, read only when `plan.reads_clock()`.
+    /// The proxy's clock in Unix millis (the filter reads it when the plan has routes or reads the clock).
     pub now_ms: i64,
     /// Per-request randomness (random rollouts, minted sticky-cookie keys).
     pub entropy: u64,

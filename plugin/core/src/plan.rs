@@ -227,6 +227,40 @@ pub enum Strategy {
     Split(Rollout),
 }
 
+impl Strategy {
+    /// The version a user in `bucket` gets from the weights at `now_ms`, pins and previews aside;
+    /// `paused` is a guard's held canary weight, which replaces the schedule's.
+    pub fn version_at(&self, bucket: u32, now_ms: i64, paused: Option<u32>) -> usize {
+        match self {
+            Strategy::Progressive {
+                baseline,
+                target,
+                schedule,
+            } => {
+                let weight = paused.unwrap_or_else(|| schedule.weight_at(now_ms));
+                if bucket < weight {
+                    *target
+                } else {
+                    *baseline
+                }
+            }
+            Strategy::BlueGreen {
+                active,
+                idle,
+                schedule,
+                ..
+            } => {
+                if bucket < schedule.weight_at(now_ms) {
+                    *active
+                } else {
+                    *idle
+                }
+            }
+            Strategy::Split(rollout) => rollout.pick(bucket),
+        }
+    }
+}
+
 /// Weight in basis points over time: `initial`, then each step from its time on.
 #[derive(Debug, Clone)]
 pub struct WeightSchedule {

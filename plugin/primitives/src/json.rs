@@ -476,22 +476,36 @@ impl<'t> Parser<'t> {
                     return Err(e);
                 }
             }
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b']') {
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Kind::Array(items));
-                }
-                None => return Err(self.error("EOF while parsing a list")),
-                Some(_) => return Err(self.error("expected `,` or `]`")),
+            if self.item_end(b']', "EOF while parsing a list", "expected `,` or `]`")? {
+                return Ok(Kind::Array(items));
             }
+        }
+    }
+
+    /// After an array item or object member: `true` at the closing byte, `false` after a `,`
+    /// that another item follows.
+    fn item_end(
+        &mut self,
+        close: u8,
+        eof: &'static str,
+        expected: &'static str,
+    ) -> Result<bool, Error> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_whitespace();
+                if self.peek() == Some(close) {
+                    return Err(self.error("trailing comma"));
+                }
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            None => Err(self.error(eof)),
+            Some(_) => Err(self.error(expected)),
         }
     }
 
@@ -524,21 +538,8 @@ impl<'t> Parser<'t> {
                     return Err(e);
                 }
             }
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b'}') {
-                        return Err(self.error("trailing comma"));
-                    }
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Kind::Object(members));
-                }
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("expected `,` or `}`")),
+            if self.item_end(b'}', "EOF while parsing an object", "expected `,` or `}`")? {
+                return Ok(Kind::Object(members));
             }
         }
     }

@@ -303,36 +303,11 @@ fn evaluate_route(
     let Some(bucket) = bucket else {
         return outcome(fallback, Reason::NoIdentity);
     };
-    let version = match &route.strategy {
-        Strategy::Progressive {
-            baseline,
-            target,
-            schedule,
-        } => {
-            let weight = match control {
-                RouteControl::Paused(w) => w,
-                _ => schedule.weight_at(req.now_ms),
-            };
-            if bucket < weight {
-                *target
-            } else {
-                *baseline
-            }
-        }
-        Strategy::BlueGreen {
-            active,
-            idle,
-            schedule,
-            ..
-        } => {
-            if bucket < schedule.weight_at(req.now_ms) {
-                *active
-            } else {
-                *idle
-            }
-        }
-        Strategy::Split(rollout) => rollout.pick(bucket),
+    let paused = match control {
+        RouteControl::Paused(w) => Some(w),
+        _ => None,
     };
+    let version = route.strategy.version_at(bucket, req.now_ms, paused);
     RouteOutcome {
         route: index,
         version,

@@ -4,7 +4,7 @@
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
 use sluice_primitives::cidr::parse_socket_ip;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::net::IpAddr;
 
 /// The request's headers as the host hands them over.
@@ -30,9 +30,6 @@ impl<'a> Headers<'a> {
         }
     }
 }
-
-/// A cookie looked up: (address and length of the name asked for, its value).
-type FoundCookie<'a> = ((usize, usize), Option<&'a [u8]>);
 
 /// What the request carries of one header Sluice owns: needed to write only real changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,10 +57,6 @@ pub struct Request<'a> {
     /// Segments evaluated so far (the first 64 by id): which are known, and their results.
     segments_known: Cell<u64>,
     segments_true: Cell<u64>,
-    /// Cookies looked up so far, keyed by the address and length of the name asked for: each
-    /// cookie header is parsed once per name, not once per condition. Callers pass the plan's
-    /// names, which outlive the request.
-    cookies_found: RefCell<Slots<FoundCookie<'a>, 4>>,
     /// The source address, parsed once.
     source_ip: Cell<Option<Option<IpAddr>>>,
 }
@@ -81,7 +74,6 @@ impl Default for Request<'_> {
             entropy: 0,
             segments_known: Cell::new(0),
             segments_true: Cell::new(0),
-            cookies_found: RefCell::new(Slots::new(((0, 0), None))),
             source_ip: Cell::new(None),
         }
     }
@@ -175,20 +167,9 @@ impl<'a> Request<'a> {
     }
 
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
-        let key = (name.as_ptr() as usize, name.len());
-        if let Ok(found) = self.cookies_found.try_borrow() {
-            if let Some((_, value)) = found.iter().find(|(k, _)| *k == key) {
-                return *value;
-            }
-        }
-        let value = self
-            .cookies
+        self.cookies
             .iter()
-            .find_map(|header| find_cookie(header, name.as_bytes()));
-        if let Ok(mut found) = self.cookies_found.try_borrow_mut() {
-            found.push((key, value));
-        }
-        value
+            .find_map(|header| find_cookie(header, name.as_bytes()))
     }
 
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
