@@ -19,6 +19,7 @@ pub mod host;
 pub mod pipeline;
 pub mod plan;
 pub mod poll;
+pub mod sequential;
 pub mod slots;
 pub mod telemetry;
 pub mod vm;

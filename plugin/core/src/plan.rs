@@ -301,6 +301,16 @@ pub struct GuardPlan {
     pub min_requests: u64,
     pub count_local_replies: bool,
     pub pause: bool,
+    /// Set for `method: sequential`: the thresholds above are then unset.
+    pub sequential: Option<SequentialPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequentialPlan {
+    /// False-alarm bound: a canary no worse than stable trips with at most this probability.
+    pub alpha: f64,
+    /// Responses slower than this count as bad, like errors.
+    pub slow_ms: Option<u64>,
 }
 
 #[derive(Debug)]

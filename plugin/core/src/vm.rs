@@ -198,7 +198,12 @@ impl VmState {
             };
             let error = status >= 500 || (guard.count_local_replies && local_reply);
             if let Some(delta) = deltas.get_mut(route) {
-                delta.sides[side].record(error, Some(latency_bucket(latency)));
+                let slow = guard
+                    .sequential
+                    .as_ref()
+                    .and_then(|s| s.slow_ms)
+                    .is_some_and(|slow| latency > slow);
+                delta.sides[side].record(error, slow, Some(latency_bucket(latency)));
             }
         }
     }

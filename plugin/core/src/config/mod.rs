@@ -300,6 +300,20 @@ pub struct Guard {
     /// Count local replies (e.g. timeouts, resets) as errors too.
     pub count_local_replies: bool,
     pub action: GuardAction,
+    /// `threshold` (the fields above) or `sequential` (an anytime-valid test of canary vs
+    /// stable, see `crate::sequential`).
+    pub method: GuardMethod,
+    /// The sequential guard's false-alarm bound.
+    pub alpha: Option<f64>,
+    /// The sequential guard counts responses slower than this as bad too.
+    pub slow: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMethod {
+    #[default]
+    Threshold,
+    Sequential,
 }
 
 fn default_window() -> String {

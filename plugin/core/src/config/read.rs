@@ -836,6 +836,9 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         min_requests: default_min_requests(),
         count_local_replies: false,
         action: GuardAction::default(),
+        method: GuardMethod::default(),
+        alpha: None,
+        slow: None,
     };
     let names = [
         "max_error_rate",
@@ -844,6 +847,9 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         "min_requests",
         "count_local_replies",
         "action",
+        "method",
+        "alpha",
+        "slow",
     ];
     fields(value, path, "struct Guard", &names, &mut |i, v, p| {
         match i {
@@ -852,6 +858,15 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
             2 => g.window = string(v, p)?,
             3 => g.min_requests = u64(v, p)?,
             4 => g.count_local_replies = boolean(v, p)?,
+            6 => {
+                let names = ["threshold", "sequential"];
+                g.method = match unit_variant(v, p, "enum GuardMethod", &names)? {
+                    0 => GuardMethod::Threshold,
+                    _ => GuardMethod::Sequential,
+                }
+            }
+            7 => g.alpha = opt(v, p, float)?,
+            8 => g.slow = opt(v, p, string)?,
             _ => {
                 let names = ["rollback", "pause"];
                 g.action = match unit_variant(v, p, "enum GuardAction", &names)? {
