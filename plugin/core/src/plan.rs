@@ -39,6 +39,9 @@ pub struct Plan {
     pub trusted_peers: Vec<Cidr>,
     /// Where the incoming flags header sits in `headers`, when peers are trusted.
     pub incoming_flags_header: Option<HeaderId>,
+    /// Response headers experiments read goals from (lower-case, distinct); the filter strips
+    /// them from every response.
+    pub goal_headers: Vec<String>,
 }
 
 /// A request fact a condition or key reads.
@@ -117,6 +120,16 @@ pub struct FlagPlan {
     pub fragments: Vec<String>,
     /// `,<baggage prefix>name=variant` per variant, when baggage is written.
     pub baggage_fragments: Vec<String>,
+    /// Set for flags marked `experiment`: outcomes are counted per variant.
+    pub experiment: Option<ExperimentPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentPlan {
+    /// Goal names counted, in config order.
+    pub goals: Vec<String>,
+    /// Index into `Plan::goal_headers`.
+    pub goal_header: usize,
 }
 
 #[derive(Debug)]

@@ -163,7 +163,10 @@ mod tests {
                 let p = choose * p0.powi(xc as i32) * (1.0 - p0).powi((k - xc) as i32);
                 expectation += p * e.log_lr[i].exp();
             }
-            assert!((expectation - 1.0).abs() < 1e-9, "theta {theta}: {expectation}");
+            assert!(
+                (expectation - 1.0).abs() < 1e-9,
+                "theta {theta}: {expectation}"
+            );
         }
     }
 }

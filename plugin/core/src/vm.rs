@@ -28,6 +28,8 @@ pub struct VmState {
     pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
     pub poll: RefCell<PollState>,
     metrics: MetricIds,
+    /// Indices of the flags marked `experiment`.
+    experiment_flags: Vec<usize>,
     /// The decision and patch buffers every request reuses.
     scratch: RefCell<Scratch>,
 }
@@ -42,6 +44,9 @@ struct MetricIds {
     overrides_refused: Option<u32>,
     guard_tripped: Vec<Option<u32>>,
     guard_trips: Vec<Option<u32>>,
+    experiment_responses: Vec<Vec<[Option<u32>; 5]>>,
+    experiment_latency: Vec<Vec<Option<u32>>>,
+    experiment_goals: Vec<Vec<Vec<Option<u32>>>>,
 }
 
 impl MetricIds {
@@ -57,11 +62,8 @@ impl MetricIds {
                 .map(|n| n.as_ref().and_then(|n| stats.define(kind, n)))
                 .collect()
         };
-        MetricIds {
-            route_requests: counters(&names.route_requests, MetricKind::Counter),
-            route_responses: names
-                .route_responses
-                .iter()
+        let classes = |rows: &Vec<Vec<[String; 5]>>| -> Vec<Vec<[Option<u32>; 5]>> {
+            rows.iter()
                 .map(|row| {
                     row.iter()
                         .map(|classes| {
@@ -71,7 +73,18 @@ impl MetricIds {
                         })
                         .collect()
                 })
+                .collect()
+        };
+        MetricIds {
+            experiment_responses: classes(&names.experiment_responses),
+            experiment_latency: counters(&names.experiment_latency, MetricKind::Histogram),
+            experiment_goals: names
+                .experiment_goals
+                .iter()
+                .map(|flag| counters(flag, MetricKind::Counter))
                 .collect(),
+            route_requests: counters(&names.route_requests, MetricKind::Counter),
+            route_responses: classes(&names.route_responses),
             route_latency: counters(&names.route_latency, MetricKind::Histogram),
             flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter),
             overrides_honoured: stats.define(MetricKind::Counter, &names.overrides_honoured),
@@ -90,11 +103,14 @@ pub struct Routed {
     pub started_ms: i64,
     /// Whether a guard counts Envoy's own replies, so the filter must ask who answered.
     pub counts_local_replies: bool,
+    /// `(flag, variant)` per experiment flag, for outcomes per variant.
+    pub variants: Slots<(usize, usize), 4>,
 }
 
 impl Routed {
+    /// Nothing to count on the response.
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.routes.is_empty() && self.variants.is_empty()
     }
 }
 
@@ -118,7 +134,11 @@ impl VmState {
         }
         let routes = plan.routes.len();
         let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
+        let experiment_flags = (0..plan.flags.len())
+            .filter(|i| plan.flags[*i].experiment.is_some())
+            .collect();
         VmState {
+            experiment_flags,
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             tally: RefCell::new(Tally::for_plan(&plan)),
@@ -164,10 +184,42 @@ impl VmState {
                 .as_ref()
                 .is_some_and(|g| g.count_local_replies)
         });
+        let mut variants = Slots::new((0, 0));
+        for &flag in &self.experiment_flags {
+            if let Some(outcome) = decision.flags.get(flag) {
+                variants.push((flag, outcome.variant));
+            }
+        }
         Routed {
             routes,
             started_ms: now_ms,
             counts_local_replies,
+            variants,
+        }
+    }
+
+    /// Counts the goals a response's goal header names (`header`: index into
+    /// `plan.goal_headers`) for the request's experiment variants. The filter strips every
+    /// `plan.goal_headers` header from every response, counted or not.
+    pub fn on_goals(&self, routed: &Routed, header: usize, value: &[u8]) {
+        let mut tally = self.tally.borrow_mut();
+        for &(flag, variant) in routed.variants.iter() {
+            let Some(e) = self
+                .plan
+                .flags
+                .get(flag)
+                .and_then(|f| f.experiment.as_ref())
+            else {
+                continue;
+            };
+            if e.goal_header != header {
+                continue;
+            }
+            for goal in crate::telemetry::goals_in(value) {
+                if let Some(g) = e.goals.iter().position(|name| name.as_bytes() == goal) {
+                    tally.count_goal(flag, variant, g);
+                }
+            }
         }
     }
 
@@ -177,6 +229,9 @@ impl VmState {
         let latency = (now_ms - routed.started_ms).max(0) as u64;
         let mut tally = self.tally.borrow_mut();
         let mut deltas = self.guard_deltas.borrow_mut();
+        for &(flag, variant) in routed.variants.iter() {
+            tally.count_experiment_response(flag, variant, status, Some(latency));
+        }
         for &(route, version) in routed.routes.iter() {
             tally.count_response(route, version, status, Some(latency));
             let r = &self.plan.routes[route];
@@ -241,6 +296,30 @@ impl VmState {
         }
         add(&m.overrides_honoured, &tally.overrides_honoured);
         add(&m.overrides_refused, &tally.overrides_refused);
+        for (ids, counts) in m
+            .experiment_responses
+            .iter()
+            .zip(&tally.experiment_responses)
+        {
+            for (classes, class_counts) in ids.iter().zip(counts) {
+                classes
+                    .iter()
+                    .zip(class_counts)
+                    .for_each(|(id, n)| add(id, n));
+            }
+        }
+        for (ids, samples) in m.experiment_latency.iter().zip(&tally.experiment_latency) {
+            for (id, values) in ids.iter().zip(samples) {
+                if let Some(id) = id {
+                    values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
+                }
+            }
+        }
+        for (flag_ids, flag_counts) in m.experiment_goals.iter().zip(&tally.experiment_goals) {
+            for (ids, counts) in flag_ids.iter().zip(flag_counts) {
+                ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
+            }
+        }
     }
 
     /// Merges this VM's guard counts into the shared windows, judges them, and follows any trip

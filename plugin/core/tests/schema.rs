@@ -237,6 +237,8 @@ fn schema_accepts_small_valid_configs() {
         json!({"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"],
             "canary": {"stable": "a", "canary": "b"},
             "guard": {"method": "sequential", "alpha": 0.01, "slow": "500ms"}}}}),
+        json!({"version": 1, "flags": {"f": {"experiment": true},
+            "g": {"experiment": {"goals": ["purchase"], "goal_header": "x-goal"}}}}),
     ];
     for doc in good {
         v.check(&doc)

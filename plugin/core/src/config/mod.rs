@@ -156,6 +156,22 @@ pub struct Flag {
     pub without_identity: Option<WithoutIdentity>,
     /// A header of its own carrying this flag's value.
     pub header: Option<String>,
+    /// Count responses, latency and goals per variant (`true` or an object).
+    pub experiment: Option<Experiment>,
+}
+
+/// A flag's experiment outcomes: per variant, responses by status class, latency, and the goals
+/// the service reports in a response header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Goal names counted (others are ignored, which bounds the stats' cardinality).
+    pub goals: Vec<String>,
+    /// The response header the service names reached goals in; stripped before the client.
+    pub goal_header: String,
+}
+
+pub fn default_goal_header() -> String {
+    "x-sluice-goal".to_string()
 }
 
 fn yes() -> bool {

@@ -488,6 +488,7 @@ const FLAG: &[&str] = &[
     "salt",
     "without_identity",
     "header",
+    "experiment",
 ];
 
 #[inline(never)]
@@ -505,6 +506,7 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
         salt: None,
         without_identity: None,
         header: None,
+        experiment: None,
     };
     fields(value, path, "struct Flag", FLAG, &mut |i, v, p| {
         match i {
@@ -519,11 +521,35 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
             8 => f.bucket_by = opt(v, p, bucket_by)?,
             9 => f.salt = opt(v, p, string)?,
             10 => f.without_identity = opt(v, p, without_identity)?,
-            _ => f.header = opt(v, p, string)?,
+            11 => f.header = opt(v, p, string)?,
+            _ => f.experiment = opt(v, p, experiment)?.flatten(),
         }
         Ok(())
     })?;
     Ok(f)
+}
+
+/// `true`, `false` or `{"goals": [...], "goal_header": "..."}`.
+#[inline(never)]
+fn experiment(value: &Value, path: &Path<'_>) -> Result<Option<Experiment>> {
+    let mut e = Experiment {
+        goals: Vec::new(),
+        goal_header: default_goal_header(),
+    };
+    match value.kind {
+        Kind::Bool(on) => return Ok(on.then_some(e)),
+        Kind::Object(_) => {}
+        _ => return Err(invalid_type(value, path, "a boolean or a map")),
+    }
+    let names = ["goals", "goal_header"];
+    fields(value, path, "struct Experiment", &names, &mut |i, v, p| {
+        match i {
+            0 => e.goals = list(v, p, string)?,
+            _ => e.goal_header = string(v, p)?,
+        }
+        Ok(())
+    })?;
+    Ok(Some(e))
 }
 
 #[inline(never)]
