@@ -338,6 +338,7 @@ mod tests {
             count_local_replies: false,
             pause: false,
             sequential: None,
+            webhook: None,
         }
     }
 

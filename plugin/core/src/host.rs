@@ -44,6 +44,15 @@ pub trait HttpCalls {
         headers: &[(&str, &str)],
         timeout_ms: u64,
     ) -> Result<u32, String>;
+
+    /// The same with a request body (a POST).
+    fn dispatch_with_body(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String>;
 }
 
 /// In-memory hosts: one VM's view of shared data and stats, for native tests and tools.

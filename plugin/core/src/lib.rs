@@ -16,6 +16,7 @@ pub mod engine;
 pub mod guard;
 pub mod header_map;
 pub mod host;
+pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod poll;

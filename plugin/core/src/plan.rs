@@ -316,6 +316,16 @@ pub struct GuardPlan {
     pub pause: bool,
     /// Set for `method: sequential`: the thresholds above are then unset.
     pub sequential: Option<SequentialPlan>,
+    pub webhook: Option<WebhookPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookPlan {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub timeout_ms: u64,
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

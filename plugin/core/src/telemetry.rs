@@ -60,6 +60,8 @@ pub struct MetricNames {
     pub overrides_refused: String,
     pub guard_tripped: Vec<Option<String>>,
     pub guard_trips: Vec<Option<String>>,
+    /// Per route with a guard webhook: `[delivered, failed, gave_up]`.
+    pub guard_webhook: Vec<Option<[String; 3]>>,
     /// Per flag (empty unless an experiment), per variant.
     pub experiment_responses: Vec<Vec<[String; 5]>>,
     pub experiment_latency: Vec<Vec<String>>,
@@ -179,6 +181,17 @@ impl MetricNames {
                     r.guard
                         .as_ref()
                         .map(|_| format!("sluice.guard.{}.trips", stat_segment(&r.name)))
+                })
+                .collect(),
+            guard_webhook: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.guard.as_ref().and_then(|g| g.webhook.as_ref()).map(|_| {
+                        ["delivered", "failed", "gave_up"].map(|what| {
+                            format!("sluice.guard.{}.webhook.{what}", stat_segment(&r.name))
+                        })
+                    })
                 })
                 .collect(),
             experiment_responses: experiment_names(plan, |name, _| {

@@ -5,7 +5,8 @@
 use crate::decision::Decision;
 use crate::engine::RouteControl;
 use crate::guard::{Delta, Window, CANARY, STABLE};
-use crate::host::{MetricKind, SetError, SharedData, Stats};
+use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
+use crate::notify::{json_string, Event, Notifier};
 use crate::pipeline::{self, Facts, Live, Patch, Scratch};
 use crate::plan::{Plan, Strategy};
 use crate::poll::PollState;
@@ -30,6 +31,8 @@ pub struct VmState {
     metrics: MetricIds,
     /// Indices of the flags marked `experiment`.
     experiment_flags: Vec<usize>,
+    /// Trip notifications still to deliver.
+    notifier: RefCell<Notifier>,
     /// The decision and patch buffers every request reuses.
     scratch: RefCell<Scratch>,
 }
@@ -47,6 +50,7 @@ struct MetricIds {
     experiment_responses: Vec<Vec<[Option<u32>; 5]>>,
     experiment_latency: Vec<Vec<Option<u32>>>,
     experiment_goals: Vec<Vec<Vec<Option<u32>>>>,
+    guard_webhook: Vec<Option<[Option<u32>; 3]>>,
 }
 
 impl MetricIds {
@@ -76,6 +80,14 @@ impl MetricIds {
                 .collect()
         };
         MetricIds {
+            guard_webhook: names
+                .guard_webhook
+                .iter()
+                .map(|n| {
+                    n.as_ref()
+                        .map(|n| n.each_ref().map(|n| stats.define(MetricKind::Counter, n)))
+                })
+                .collect(),
             experiment_responses: classes(&names.experiment_responses),
             experiment_latency: counters(&names.experiment_latency, MetricKind::Histogram),
             experiment_goals: names
@@ -139,6 +151,7 @@ impl VmState {
             .collect();
         VmState {
             experiment_flags,
+            notifier: RefCell::default(),
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             tally: RefCell::new(Tally::for_plan(&plan)),
@@ -378,6 +391,10 @@ impl VmState {
                 if let Some(id) = self.metrics.guard_trips[i] {
                     stats.increment(id, 1);
                 }
+                if guard.webhook.is_some() {
+                    let body = trip_report(self, i, guard, &window, now_ms);
+                    self.notifier.borrow_mut().enqueue(i, body, now_ms);
+                }
             } else {
                 info!(
                     "sluice: route `{}` follows a tripped guard: {}; {action}",
@@ -390,6 +407,128 @@ impl VmState {
             controls[i] = control;
         }
     }
+}
+
+impl VmState {
+    fn webhook_of(&self, route: usize) -> Option<&crate::plan::WebhookPlan> {
+        self.plan
+            .routes
+            .get(route)
+            .and_then(|r| r.guard.as_ref())
+            .and_then(|g| g.webhook.as_ref())
+    }
+
+    /// On each tick: send the trip notifications that are due (first tries and retries).
+    #[inline(never)]
+    pub fn tick_webhooks(&self, calls: &dyn HttpCalls, stats: &dyn Stats, now_ms: i64) {
+        if self.notifier.borrow().is_idle() {
+            return;
+        }
+        let events = self
+            .notifier
+            .borrow_mut()
+            .tick(|r| self.webhook_of(r), calls, now_ms);
+        events.iter().for_each(|e| self.count_webhook(e, stats));
+    }
+
+    /// An HTTP call's answer; `false` when it is not a webhook call of this VM.
+    pub fn webhook_response(
+        &self,
+        token: u32,
+        status: Option<u32>,
+        stats: &dyn Stats,
+        now_ms: i64,
+    ) -> bool {
+        let event =
+            self.notifier
+                .borrow_mut()
+                .response(token, status, |r| self.webhook_of(r), now_ms);
+        match event {
+            Some(e) => {
+                self.count_webhook(&e, stats);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_webhook(&self, event: &Event, stats: &dyn Stats) {
+        let (route, which) = match *event {
+            Event::Delivered { route } => (route, 0),
+            Event::Failed { route } => (route, 1),
+            Event::GaveUp { route } => (route, 2),
+        };
+        let id = self
+            .metrics
+            .guard_webhook
+            .get(route)
+            .and_then(|ids| ids.as_ref())
+            .and_then(|ids| ids[which]);
+        if let Some(id) = id {
+            stats.increment(id, 1);
+        }
+        if which == 2 {
+            // A final failure also counts as a failed attempt.
+            if let Some(id) = self
+                .metrics
+                .guard_webhook
+                .get(route)
+                .and_then(|ids| ids.as_ref())
+                .and_then(|ids| ids[1])
+            {
+                stats.increment(id, 1);
+            }
+        }
+    }
+}
+
+/// The JSON a trip webhook receives: which route and config, what the guard saw, why it tripped.
+fn trip_report(
+    vm: &VmState,
+    route: usize,
+    guard: &crate::plan::GuardPlan,
+    window: &Window,
+    now_ms: i64,
+) -> String {
+    let r = &vm.plan.routes[route];
+    let [stable, canary] = window.totals(now_ms, guard.window_ms);
+    let e = &window.evidence;
+    let (method, test) = match &guard.sequential {
+        Some(s) => (
+            "sequential",
+            format!(
+                ",\"alpha\":{},\"e_value\":{:.3}",
+                s.alpha,
+                e.e_value().min(1e300)
+            ),
+        ),
+        None => ("threshold", String::new()),
+    };
+    let (stable_name, canary_name) = match &r.strategy {
+        Strategy::Progressive {
+            baseline, target, ..
+        } => (r.versions[*baseline].as_str(), r.versions[*target].as_str()),
+        _ => ("", ""),
+    };
+    format!(
+        "{{\"event\":\"sluice.guard.tripped\",\"route\":{},\"revision\":{},\"config\":{},\"stable\":{},\"canary\":{},\"action\":\"{}\",\"method\":\"{method}\"{test},\"reason\":{},\"at_ms\":{now_ms},\"window_ms\":{},\"window\":{{\"canary\":{{\"responses\":{},\"errors\":{}}},\"stable\":{{\"responses\":{},\"errors\":{}}}}},\"since_start\":{{\"canary\":{{\"responses\":{},\"bad\":{}}},\"stable\":{{\"responses\":{},\"bad\":{}}}}}}}",
+        json_string(&r.name),
+        json_string(&vm.plan.revision),
+        json_string(&vm.plan_id),
+        json_string(stable_name),
+        json_string(canary_name),
+        if guard.pause { "pause" } else { "rollback" },
+        json_string(&window.reason),
+        guard.window_ms,
+        canary.total,
+        canary.errors,
+        stable.total,
+        stable.errors,
+        e.canary_total,
+        e.canary_bad,
+        e.stable_total,
+        e.stable_bad,
+    )
 }
 
 /// Read-modify-write of one guard window with compare-and-swap, retried when another VM wrote in

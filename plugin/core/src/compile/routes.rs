@@ -239,6 +239,10 @@ fn compile_route<'c>(
                 count_local_replies: g.count_local_replies,
                 pause: g.action == crate::config::GuardAction::Pause,
                 sequential,
+                webhook: match &g.webhook {
+                    Some(w) => Some(webhook_plan(w, &format!("{gp}.webhook"))?),
+                    None => None,
+                },
             })
         }
         None => None,
@@ -458,4 +462,42 @@ fn sequential_plan(
         None => None,
     };
     Ok(Some(crate::plan::SequentialPlan { alpha, slow_ms }))
+}
+
+fn webhook_plan(
+    w: &crate::config::Webhook,
+    path: &str,
+) -> Result<crate::plan::WebhookPlan, ConfigError> {
+    if w.cluster.is_empty() || w.cluster.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::new(
+            format!("{path}.cluster"),
+            "must name an Envoy cluster",
+        ));
+    }
+    if !w.path.starts_with('/') || w.path.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::new(
+            format!("{path}.path"),
+            "must be a URL path starting with `/`",
+        ));
+    }
+    let timeout_ms = text::duration_millis(&w.timeout, &format!("{path}.timeout"))?;
+    if timeout_ms == 0 {
+        return Err(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0",
+        ));
+    }
+    if !(1..=20).contains(&w.attempts) {
+        return Err(ConfigError::new(
+            format!("{path}.attempts"),
+            "must be 1 to 20",
+        ));
+    }
+    Ok(crate::plan::WebhookPlan {
+        cluster: w.cluster.clone(),
+        path: w.path.clone(),
+        authority: w.authority.clone().unwrap_or_else(|| w.cluster.clone()),
+        timeout_ms,
+        attempts: w.attempts,
+    })
 }

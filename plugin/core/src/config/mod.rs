@@ -323,6 +323,20 @@ pub struct Guard {
     pub alpha: Option<f64>,
     /// The sequential guard counts responses slower than this as bad too.
     pub slow: Option<String>,
+    /// Told about a trip (POST through an Envoy cluster).
+    pub webhook: Option<Webhook>,
+}
+
+/// Where a guard reports its trip: a POST of JSON through one of Envoy's clusters.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub cluster: String,
+    pub path: String,
+    /// Defaults to the cluster's name.
+    pub authority: Option<String>,
+    pub timeout: String,
+    /// Tries in all (the first and the retries).
+    pub attempts: u32,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -529,6 +529,31 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
     Ok(f)
 }
 
+#[inline(never)]
+fn webhook(value: &Value, path: &Path<'_>) -> Result<Webhook> {
+    let mut cluster = None;
+    let mut w = Webhook {
+        cluster: String::new(),
+        path: "/".into(),
+        authority: None,
+        timeout: "2s".into(),
+        attempts: 5,
+    };
+    let names = ["cluster", "path", "authority", "timeout", "attempts"];
+    fields(value, path, "struct Webhook", &names, &mut |i, v, p| {
+        match i {
+            0 => cluster = Some(string(v, p)?),
+            1 => w.path = string(v, p)?,
+            2 => w.authority = opt(v, p, string)?,
+            3 => w.timeout = string(v, p)?,
+            _ => w.attempts = u64(v, p)?.min(u64::from(u32::MAX)) as u32,
+        }
+        Ok(())
+    })?;
+    w.cluster = required(cluster, path, "cluster")?;
+    Ok(w)
+}
+
 /// `true`, `false` or `{"goals": [...], "goal_header": "..."}`.
 #[inline(never)]
 fn experiment(value: &Value, path: &Path<'_>) -> Result<Option<Experiment>> {
@@ -865,6 +890,7 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         method: GuardMethod::default(),
         alpha: None,
         slow: None,
+        webhook: None,
     };
     let names = [
         "max_error_rate",
@@ -876,6 +902,7 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         "method",
         "alpha",
         "slow",
+        "webhook",
     ];
     fields(value, path, "struct Guard", &names, &mut |i, v, p| {
         match i {
@@ -893,6 +920,7 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
             }
             7 => g.alpha = opt(v, p, float)?,
             8 => g.slow = opt(v, p, string)?,
+            9 => g.webhook = opt(v, p, webhook)?,
             _ => {
                 let names = ["rollback", "pause"];
                 g.action = match unit_variant(v, p, "enum GuardAction", &names)? {
