@@ -236,7 +236,8 @@ fn schema_accepts_small_valid_configs() {
         json!({"version": 1, "flags": {"f": {"variants": {"a": {"n": [1, 2]}, "b": 3.5}, "default": "a"}}}),
         json!({"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"],
             "canary": {"stable": "a", "canary": "b"},
-            "guard": {"method": "sequential", "alpha": 0.01, "slow": "500ms"}}}}),
+            "guard": {"method": "sequential", "alpha": 0.01, "slow": "500ms",
+                "webhook": {"cluster": "ctrl", "path": "/trip", "timeout": "1s", "attempts": 3}}}}}),
         json!({"version": 1, "flags": {"f": {"experiment": true},
             "g": {"experiment": {"goals": ["purchase"], "goal_header": "x-goal"}}}}),
     ];
