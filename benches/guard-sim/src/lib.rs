@@ -225,12 +225,15 @@ pub fn summarize(label: &str, times: &[Option<f64>]) -> Summary {
     }
 }
 
+/// Per guard, per seed: when it tripped (seconds), if it did.
+pub type TripTimes = Vec<Vec<Option<f64>>>;
+
 /// Runs `seeds` rollouts; per guard, the first-trip times (and the every-proxy times).
 pub fn run_many(
     s: &Scenario,
     guards: &[GuardUnderTest],
     seeds: std::ops::Range<u64>,
-) -> Result<(Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>), String> {
+) -> Result<(TripTimes, TripTimes), String> {
     let mut first = vec![Vec::new(); guards.len()];
     let mut all = vec![Vec::new(); guards.len()];
     for seed in seeds {

@@ -179,9 +179,12 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
 
+    /// One POST: cluster, headers, body.
+    type Sent = (String, Vec<(String, String)>, Vec<u8>);
+
     #[derive(Default)]
     struct Calls {
-        sent: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
+        sent: RefCell<Vec<Sent>>,
         refuse: bool,
     }
 
