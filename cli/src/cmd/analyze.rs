@@ -124,10 +124,11 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
                 .filter(|c| c["worse"] == true)
                 .map(|c| {
                     format!(
-                        "{} {}: {}",
+                        "{} {}: {} {}",
                         g["kind"].as_str().unwrap_or(""),
                         g["name"].as_str().unwrap_or(""),
-                        c["variant"].as_str().unwrap_or("")
+                        c["variant"].as_str().unwrap_or(""),
+                        c["metric"].as_str().unwrap_or("")
                     )
                 })
                 .collect::<Vec<_>>()
