@@ -131,6 +131,7 @@ test-unit: unleash-spec
 
 ## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
 test-e2e: setup-envoy wasm noop-wasm
+	$(CARGO) build -q -p sluice-cli
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
 
 # ---- Istio delivery: OCI module, registry + Envoy tests, manifest checks (deploy/) ----------

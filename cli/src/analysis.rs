@@ -151,6 +151,30 @@ fn parse_prometheus(text: &str, source: &str) -> Result<Sample, String> {
             }
             None => (series, ""),
         };
+        // Envoy exports its custom stat namespaces (wasm's `wasmcustom.`) without the `envoy_`
+        // prefix and without the namespace: `sluice_…`; older releases wrote
+        // `envoy_wasmcustom_sluice_…`. One spelling here.
+        let prefixed;
+        let name = if name.starts_with("sluice_") {
+            prefixed = format!("envoy_wasmcustom_{name}");
+            prefixed.as_str()
+        } else {
+            name
+        };
+        // Series differ by their labels (Envoy's own stats carry e.g. `envoy_cluster_name`);
+        // Sluice's have none besides a histogram's `le`.
+        let other: Vec<&str> = labels
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("le="))
+            .collect();
+        let key = |name: &str| {
+            if other.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}{{{}}}", other.join(","))
+            }
+        };
         if let Some(base) = name.strip_suffix("_bucket") {
             let le = labels
                 .split(',')
@@ -163,15 +187,12 @@ fn parse_prometheus(text: &str, source: &str) -> Result<Sample, String> {
                 le.parse()
                     .map_err(|_| format!("{}: bucket bound `{le}` is not a number", at()))?
             };
-            buckets
-                .entry(base.to_string())
-                .or_default()
-                .push((bound, value));
+            buckets.entry(key(base)).or_default().push((bound, value));
             continue;
         }
-        if sample.counters.insert(name.to_string(), value).is_some() {
+        if sample.counters.insert(key(name), value).is_some() {
             return Err(format!(
-                "{}: `{name}` appears twice (two proxies in one file? give them as separate sources)",
+                "{}: `{series}` appears twice (two proxies in one file? give them as separate sources)",
                 at()
             ));
         }
@@ -451,6 +472,13 @@ mod tests {
         assert_eq!(s.histograms["envoy_h"].cumulative, vec![1.0, 4.0]);
         let err = parse(&text[..text.len() - 5], "a").unwrap_err();
         assert!(err.contains("truncated"), "{err}");
+        let custom = parse("sluice_flag_f_on_evaluations{} 4\n", "a").unwrap();
+        assert_eq!(
+            custom.counters["envoy_wasmcustom_sluice_flag_f_on_evaluations"],
+            4.0
+        );
+        let labelled = parse("envoy_c{cluster=\"a\"} 1\nenvoy_c{cluster=\"b\"} 2\n", "a").unwrap();
+        assert_eq!(labelled.counters["envoy_c{cluster=\"b\"}"], 2.0);
         let err = parse("envoy_x 3\nenvoy_x 4\n", "a").unwrap_err();
         assert!(err.contains("a:2: `envoy_x` appears twice"), "{err}");
         let err = parse("envoy_x three\n", "a").unwrap_err();

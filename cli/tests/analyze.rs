@@ -182,7 +182,7 @@ fn bad_stats_give_a_clear_error_and_no_verdict() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr)
-            .contains("no `envoy_wasmcustom_sluice_experiment_button_blue_responses_1xx`"),
+            .contains("no stats of experiment `button` (e.g. `envoy_wasmcustom_sluice_experiment_button_blue_responses_2xx`)"),
         "{}",
         text(&out.stderr)
     );

@@ -179,7 +179,10 @@ fn read_source(source: &str) -> Result<String> {
     let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("{source}: cannot connect"))?;
     conn.set_read_timeout(Some(timeout))?;
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut body = Vec::new();
     conn.read_to_end(&mut body)
         .with_context(|| format!("{source}: reading the answer"))?;
@@ -191,7 +194,29 @@ fn read_source(source: &str) -> Result<String> {
     if status != "200" {
         bail!("{source}: HTTP status {status}");
     }
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| {
+            n.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim() == "chunked"
+        })
+    });
+    if chunked {
+        return dechunk(body).ok_or_else(|| anyhow!("{source}: truncated chunked answer"));
+    }
     Ok(body.to_string())
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer; `None` when it ends early.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 fn name(parts: &str) -> String {
@@ -215,55 +240,92 @@ impl Side {
     }
 }
 
-fn side(sample: &Sample, prefix: &str, label: &str, goals: &[String]) -> Result<Side> {
+/// One side's stats. Envoy leaves counters that never moved out of its Prometheus output, so a
+/// missing one is 0; `found` says whether any stat of the side was there at all.
+fn side(sample: &Sample, prefix: &str, label: &str, goals: &[String]) -> (Side, bool) {
+    let mut found = false;
+    let mut get = |stat: String| match sample.counters.get(&stat) {
+        Some(n) => {
+            found = true;
+            *n
+        }
+        None => 0.0,
+    };
     let mut classes = [0.0; 5];
     for (slot, class) in classes.iter_mut().zip(STATUS_CLASSES) {
-        let stat = name(&format!("{prefix}.responses.{class}"));
-        *slot = *sample.counters.get(&stat).ok_or_else(|| {
-            anyhow!(
-                "no `{stat}` in the stats: is the config pushed to these proxies, and are \
-                 `wasmcustom.sluice` stats included (Istio: proxyStatsMatcher)?"
-            )
-        })?;
+        *slot = get(name(&format!("{prefix}.responses.{class}")));
     }
     let goals = goals
         .iter()
         .map(|g| {
-            let stat = name(&format!("{prefix}.goal.{}", stat_segment(g)));
-            sample
-                .counters
-                .get(&stat)
-                .map(|n| (g.clone(), *n))
-                .ok_or_else(|| anyhow!("no `{stat}` in the stats"))
+            let n = get(name(&format!("{prefix}.goal.{}", stat_segment(g))));
+            (g.clone(), n)
         })
-        .collect::<Result<_>>()?;
-    Ok(Side {
-        name: label.to_string(),
-        classes,
-        latency: sample
-            .histograms
-            .get(&name(&format!("{prefix}.latency_ms")))
-            .cloned(),
-        goals,
-    })
+        .collect();
+    let latency = sample
+        .histograms
+        .get(&name(&format!("{prefix}.latency_ms")))
+        .cloned();
+    let found = found || latency.is_some();
+    (
+        Side {
+            name: label.to_string(),
+            classes,
+            latency,
+            goals,
+        },
+        found,
+    )
+}
+
+/// All sides of a group, or an error when none of their stats is in the sources.
+fn sides_of(
+    sample: &Sample,
+    kind: &str,
+    group: &str,
+    prefixes: &[(String, String)],
+    goals: &[String],
+) -> Result<Vec<Side>> {
+    let mut sides = Vec::new();
+    let mut any = false;
+    for (prefix, label) in prefixes {
+        let (s, found) = side(sample, prefix, label, goals);
+        any |= found;
+        sides.push(s);
+    }
+    if !any {
+        let first = prefixes
+            .first()
+            .map(|(p, _)| name(&format!("{p}.responses.2xx")))
+            .unwrap_or_default();
+        bail!(
+            "no stats of {kind} `{group}` (e.g. `{first}`) in the sources: is the config pushed to \
+             these proxies, has it had traffic, and are `wasmcustom.sluice` stats included \
+             (Istio: proxyStatsMatcher)?"
+        );
+    }
+    Ok(sides)
 }
 
 fn groups(plan: &Plan, sample: &Sample, alpha: f64) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for flag in &plan.flags {
         let Some(e) = &flag.experiment else { continue };
-        let sides = flag
+        let prefixes: Vec<(String, String)> = flag
             .variant_names
             .iter()
             .map(|v| {
-                let prefix = format!(
-                    "experiment.{}.{}",
-                    stat_segment(&flag.name),
-                    stat_segment(v)
-                );
-                side(sample, &prefix, v, &e.goals)
+                (
+                    format!(
+                        "experiment.{}.{}",
+                        stat_segment(&flag.name),
+                        stat_segment(v)
+                    ),
+                    v.clone(),
+                )
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        let sides = sides_of(sample, "experiment", &flag.name, &prefixes, &e.goals)?;
         out.push(group("experiment", &flag.name, sides, flag.default, alpha));
     }
     for route in &plan.routes {
@@ -273,18 +335,21 @@ fn groups(plan: &Plan, sample: &Sample, alpha: f64) -> Result<Vec<Value>> {
         else {
             continue;
         };
-        let sides = [*baseline, *target]
+        let prefixes: Vec<(String, String)> = [*baseline, *target]
             .iter()
             .map(|v| {
                 let version = &route.versions[*v];
-                let prefix = format!(
-                    "route.{}.{}",
-                    stat_segment(&route.name),
-                    stat_segment(version)
-                );
-                side(sample, &prefix, version, &[])
+                (
+                    format!(
+                        "route.{}.{}",
+                        stat_segment(&route.name),
+                        stat_segment(version)
+                    ),
+                    version.clone(),
+                )
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        let sides = sides_of(sample, "canary", &route.name, &prefixes, &[])?;
         out.push(group("canary", &route.name, sides, 0, alpha));
     }
     Ok(out)
