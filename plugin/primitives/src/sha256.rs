@@ -116,6 +116,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     h.finish()
 }
 
+impl core::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never the key material.
+        f.write_str("HmacKey(..)")
+    }
+}
+
 /// A key prepared for HMAC-SHA256: the inner and outer pads are hashed once,
 /// so signing or verifying a token costs two compressions plus the message.
 #[derive(Clone)]
@@ -163,7 +170,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     for (x, y) in a.iter().zip(b) {
         diff |= x ^ y;
     }
-    diff == 0
+    // black_box keeps the optimiser from turning the loop into an early exit.
+    core::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]
