@@ -309,7 +309,8 @@ fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan,
             "must be between 64 and 65536",
         ));
     }
-    let mut revisions = vec![revision_of(config.revision.as_deref().unwrap_or(""))];
+    let own = chain.revision.as_deref().or(config.revision.as_deref());
+    let mut revisions = vec![revision_of(own.unwrap_or(""))];
     revisions.extend(chain.accept_revisions.iter().map(|r| revision_of(r)));
     Ok(TokenPlan {
         keys,

@@ -12,8 +12,13 @@ pub struct Chain {
     pub ttl: String,
     /// Tokens longer than this (bytes, as written in baggage) are ignored.
     pub max_token_bytes: u64,
-    /// Revisions besides this config's own whose tokens are still honoured
-    /// (while a push rolls through the mesh).
+    /// The decisions' revision, signed into every token: tokens naming
+    /// another (and not in `accept_revisions`) are re-decided. Defaults to
+    /// the config's `revision`; set it to keep decisions across pushes that
+    /// should not move users (a key rotation, a weight change).
+    pub revision: Option<String>,
+    /// Older revisions whose tokens are still honoured (while a push rolls
+    /// through the mesh).
     pub accept_revisions: Vec<String>,
 }
 

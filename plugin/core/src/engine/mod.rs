@@ -440,13 +440,30 @@ fn enforce_requirements(plan: &Plan, decision: &mut Decision) {
                 failed.push(o.route);
             }
         }
+        // A release moves as one: when a member cannot have its version, the
+        // user leaves the whole release.
+        for r in failed.clone() {
+            let Some((release, _)) = plan.chain.route_release.get(r).copied().flatten() else {
+                continue;
+            };
+            if let Some(outcome) = decision.releases.get_mut(release) {
+                if outcome.member {
+                    outcome.member = false;
+                    outcome.reason = Reason::Requires;
+                    let members = plan.chain.releases.get(release).map(|rel| &rel.members);
+                    failed.extend(members.into_iter().flatten().map(|(m, _)| *m));
+                }
+            }
+        }
         for o in decision
             .routes
             .iter_mut()
             .chain(decision.implied.iter_mut())
         {
-            if failed.contains(&o.route) {
-                o.version = plan.routes[o.route].strategy.fallback();
+            let fallback = plan.routes[o.route].strategy.fallback();
+            let kept = matches!(o.reason, Reason::Override | Reason::Propagated);
+            if failed.contains(&o.route) && o.version != fallback && !kept {
+                o.version = fallback;
                 o.reason = Reason::Requires;
                 o.minted_cookie = None;
                 changed = true;

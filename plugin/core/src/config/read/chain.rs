@@ -7,14 +7,22 @@ pub(super) fn chain(value: &Value, path: &Path<'_>) -> Result<Chain> {
         keys: Vec::new(),
         ttl: default_ttl(),
         max_token_bytes: default_max_token_bytes(),
+        revision: None,
         accept_revisions: Vec::new(),
     };
-    let names = ["keys", "ttl", "max_token_bytes", "accept_revisions"];
+    let names = [
+        "keys",
+        "ttl",
+        "max_token_bytes",
+        "revision",
+        "accept_revisions",
+    ];
     fields(value, path, "struct Chain", &names, &mut |i, v, p| {
         match i {
             0 => c.keys = list(v, p, chain_key)?,
             1 => c.ttl = string(v, p)?,
             2 => c.max_token_bytes = u64(v, p)?,
+            3 => c.revision = opt(v, p, string)?,
             _ => c.accept_revisions = list(v, p, string)?,
         }
         Ok(())
