@@ -373,6 +373,7 @@ pub struct Report {
     /// Per hop: (signed, accepted, rejected by reason).
     pub hop_stats: Vec<(u64, u64, Vec<(String, u64)>)>,
     pub baggage_bytes: usize,
+    pub token_bytes: usize,
 }
 
 /// Runs `users` honest users through the chain (rotating keys at a third and two thirds, with
@@ -446,6 +447,8 @@ pub fn run_scenario(chain: &Chain, users: usize, forged: usize) -> Report {
             r.flag_on += usize::from(flag.ends_with("=on"));
             if let Some(b) = &answer.c_baggage {
                 r.baggage_bytes = r.baggage_bytes.max(b.len());
+                let token = b.split(',').find_map(|m| m.strip_prefix("sluice.token="));
+                r.token_bytes = r.token_bytes.max(token.map_or(0, str::len));
             }
         }
     };
@@ -550,12 +553,13 @@ impl Report {
             pct(self.flag_on, self.users)
         ));
         out.push_str(&format!(
-            "inconsistent users: {}   failed requests: {}   forged clients honoured: {} of {}\nlargest baggage at c: {} bytes\n",
+            "inconsistent users: {}   failed requests: {}   forged clients honoured: {} of {}\nlargest baggage at c: {} bytes (token {} bytes)\n",
             self.inconsistent.len(),
             self.failed.len(),
             self.forged_honoured.len(),
             self.forged,
-            self.baggage_bytes
+            self.baggage_bytes,
+            self.token_bytes
         ));
         out
     }
