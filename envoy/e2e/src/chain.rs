@@ -358,6 +358,9 @@ pub fn expected(plan: &sluice_core::plan::Plan, user: &str, route: &str) -> (Str
     (version, flag)
 }
 
+/// One hop's token counters: signed, accepted, and rejected by reason (non-zero ones).
+pub type HopStats = (u64, u64, Vec<(String, u64)>);
+
 /// The outcome of the scenario.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -370,8 +373,8 @@ pub struct Report {
     /// Forged clients, and those of them who got something other than their own decision.
     pub forged: usize,
     pub forged_honoured: Vec<String>,
-    /// Per hop: (signed, accepted, rejected by reason).
-    pub hop_stats: Vec<(u64, u64, Vec<(String, u64)>)>,
+    /// Per hop, in `HOPS` order.
+    pub hop_stats: Vec<HopStats>,
     pub baggage_bytes: usize,
     pub token_bytes: usize,
 }
