@@ -519,3 +519,59 @@ fn token_size_for_50_flags_and_10_routes_stays_well_under_header_limits() {
         TokenStatus::Accepted
     );
 }
+
+#[test]
+fn testers_and_pins_address_the_release_as_a_whole() {
+    let secret = "let-me-test";
+    let hash: String = sluice_primitives::sha256::sha256(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = mesh("r1", &key("k1", KEY1), "", 50).replace(
+        r#""outputs": {"baggage""#,
+        &format!(r#""overrides": {{"secret_sha256": "{hash}"}}, "outputs": {{"baggage""#),
+    );
+    let config = config.replace(
+        r#""weight": 25}}"#,
+        r#""weight": 25, "pins": [{"when": {"header": "x-employee", "equals": "true"}, "in": true}]}}"#,
+    );
+    let p = plan(&config);
+    for i in 0..200 {
+        let user = format!("userId=u{i}");
+        let (inside, _) = hop(
+            &p,
+            "frontend",
+            &user,
+            &[
+                ("x-sluice-override", "checkout-2=in"),
+                ("x-sluice-secret", secret),
+            ],
+        );
+        assert!(inside.releases[0].member);
+        assert_eq!(inside.releases[0].reason, Reason::Override);
+        assert_eq!(route_version(&p, &inside, "frontend"), Some("v2"));
+        assert_eq!(route_version(&p, &inside, "cart"), Some("v2"));
+        let (outside, _) = hop(
+            &p,
+            "frontend",
+            &user,
+            &[
+                ("x-sluice-override", "checkout-2=out"),
+                ("x-sluice-secret", secret),
+            ],
+        );
+        assert!(!outside.releases[0].member);
+        assert_eq!(route_version(&p, &outside, "cart"), Some("v1"));
+        let (no_secret, _) = hop(
+            &p,
+            "frontend",
+            &user,
+            &[("x-sluice-override", "checkout-2=in")],
+        );
+        assert_ne!(no_secret.releases[0].reason, Reason::Override);
+        let (employee, _) = hop(&p, "frontend", &user, &[("x-employee", "true")]);
+        assert!(employee.releases[0].member);
+        assert_eq!(employee.releases[0].reason, Reason::Pinned(0));
+        assert_eq!(route_version(&p, &employee, "cart"), Some("v2"));
+    }
+}
