@@ -9,6 +9,7 @@
 )]
 
 pub mod bucket;
+pub mod chain_metrics;
 pub mod compile;
 pub mod config;
 pub mod decision;
@@ -23,4 +24,5 @@ pub mod poll;
 pub mod sequential;
 pub mod slots;
 pub mod telemetry;
+pub mod token;
 pub mod vm;

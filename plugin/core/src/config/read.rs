@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 
 use sluice_primitives::json::{self, Kind, Number, Path, Value};
 
+use super::chain::{default_max_token_bytes, default_ttl};
 use super::*;
 use crate::compile::ConfigError;
+
+mod chain;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -263,6 +266,8 @@ const CONFIG: &[&str] = &[
     "overrides",
     "outputs",
     "unleash",
+    "chain",
+    "releases",
 ];
 
 #[inline(never)]
@@ -280,6 +285,8 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
         overrides: None,
         outputs: Outputs::default(),
         unleash: None,
+        chain: None,
+        releases: Named::default(),
     };
     fields(value, path, "struct Config", CONFIG, &mut |i, v, p| {
         match i {
@@ -293,7 +300,9 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
             7 => c.routes = named(v, p, route)?,
             8 => c.overrides = opt(v, p, overrides)?,
             9 => c.outputs = outputs(v, p)?,
-            _ => c.unleash = opt(v, p, unleash)?,
+            10 => c.unleash = opt(v, p, unleash)?,
+            11 => c.chain = opt(v, p, chain::chain)?,
+            _ => c.releases = named(v, p, chain::release)?,
         }
         Ok(())
     })?;
@@ -306,6 +315,7 @@ const SOURCE: &[&str] = &[
     "header",
     "cookie",
     "query",
+    "baggage",
     "path",
     "method",
     "authority",
@@ -315,7 +325,7 @@ const SOURCE: &[&str] = &[
 #[inline(never)]
 fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
     let (i, inner) = variant(value, path, "enum Source", SOURCE)?;
-    if i < 3 {
+    if i < 4 {
         let Some(inner) = inner else {
             return Err(error(
                 path,
@@ -327,14 +337,15 @@ fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
         return Ok(match i {
             0 => Source::Header(text),
             1 => Source::Cookie(text),
-            _ => Source::Query(text),
+            2 => Source::Query(text),
+            _ => Source::Baggage(text),
         });
     }
     unit(inner, path, SOURCE.get(i).copied().unwrap_or_default())?;
     Ok(match i {
-        3 => Source::Path,
-        4 => Source::Method,
-        5 => Source::Authority,
+        4 => Source::Path,
+        5 => Source::Method,
+        6 => Source::Authority,
         _ => Source::SourceAddress,
     })
 }
@@ -672,6 +683,7 @@ const ROUTE: &[&str] = &[
     "without_identity",
     "sticky_cookie",
     "guard",
+    "requires",
 ];
 
 #[inline(never)]
@@ -690,6 +702,7 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
         without_identity: None,
         sticky_cookie: None,
         guard: None,
+        requires: Named::default(),
     };
     fields(value, path, "struct Route", ROUTE, &mut |i, v, p| {
         match i {
@@ -704,7 +717,8 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
             8 => r.salt = opt(v, p, string)?,
             9 => r.without_identity = opt(v, p, without_identity)?,
             10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
-            _ => r.guard = opt(v, p, guard)?,
+            11 => r.guard = opt(v, p, guard)?,
+            _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
         }
         Ok(())
     })?;
