@@ -216,11 +216,12 @@ impl Engine {
         let Hit::On(strategy_variants) = hit else {
             return VariantResult::disabled(false);
         };
-        // Strategy variants replace the feature's; without them the
-        // feature's variants apply.
+        // Strategy variants replace the feature's; without them, or when
+        // they yield none (all weights zero), the feature's variants apply,
+        // as in the Node SDK.
         match strategy_variants
-            .or(f.variants.as_ref())
             .and_then(|set| set.select(ctx))
+            .or_else(|| f.variants.as_ref().and_then(|set| set.select(ctx)))
         {
             Some(v) => VariantResult {
                 name: &v.name,

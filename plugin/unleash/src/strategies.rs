@@ -127,7 +127,16 @@ impl Strategy {
             .enumerate()
             .map(|(i, c)| Constraint::compile(c, &format!("{path}.constraints[{i}]"), warnings))
             .collect();
-        let stickiness = Stickiness::parse(param("stickiness"));
+        // The variants' own stickiness wins over the strategy's, as in the Node SDK (Unleash
+        // writes both the same; hand-written payloads may not).
+        let stickiness = Stickiness::parse(
+            strategy
+                .variants
+                .first()
+                .and_then(|v| v.stickiness.as_deref())
+                .filter(|s| !s.is_empty())
+                .or(param("stickiness")),
+        );
         Strategy {
             rule,
             constraints,
