@@ -130,8 +130,8 @@ test-unit: unleash-spec setup-unleash-sdk
 	@$(CARGO) test -q -p sluice-unleash --test client_specification -- --nocapture 2>/dev/null | grep 'cases passed'
 	@$(CARGO) test -q -p sluice-unleash --test sdk_differential -- --nocapture 2>/dev/null | grep 'differential vs'
 
-## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
-test-e2e: setup-envoy wasm noop-wasm
+## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e), incl. a live Unleash; one Envoy at a time
+test-e2e: setup-envoy setup-unleash wasm noop-wasm
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
 
 # ---- Istio delivery: OCI module, registry + Envoy tests, manifest checks (deploy/) ----------
