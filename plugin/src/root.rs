@@ -93,6 +93,8 @@ impl Context for SluiceRoot {
             status,
             etag: header("etag"),
             body_size,
+            retry_after: header("retry-after"),
+            location: header("location"),
             read_body: &read_body,
         };
         let counters = self.counters();

@@ -249,7 +249,7 @@ fn write_request_headers(
     }
 }
 
-/// `checkout=on;theme=dark`: native flags (sorted by name), then Unleash features (payload order).
+/// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
     let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {

@@ -20,7 +20,13 @@ pub struct PollState {
     /// A fetched payload whose generation is not announced yet (its CAS race was lost): the
     /// ETag to announce it with on the next tick.
     pending_etag: Option<String>,
+    /// The server asked to wait (429/503 with `Retry-After`): milliseconds, applied to the
+    /// shared schedule on the next tick.
+    retry_after_ms: Option<u64>,
 }
+
+/// The longest `Retry-After` honoured; a longer one would silence the source for too long.
+const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
 
 /// The answer to a poll, as the host read it.
 pub struct PollResponse<'a> {
@@ -28,6 +34,10 @@ pub struct PollResponse<'a> {
     pub status: Option<u32>,
     pub etag: Option<String>,
     pub body_size: usize,
+    /// `Retry-After` (honoured in seconds on 429 and 503).
+    pub retry_after: Option<String>,
+    /// `Location` of a redirect (named in the log; redirects are not followed).
+    pub location: Option<String>,
     /// Reads the body; called only for a 200 within `max_body_bytes`.
     pub read_body: &'a dyn Fn() -> Option<Vec<u8>>,
 }
@@ -136,6 +146,9 @@ impl VmState {
         if self.poll.borrow().in_flight.is_some() {
             return;
         }
+        if let Some(wait) = self.poll.borrow_mut().retry_after_ms.take() {
+            postpone(shared, &keys.schedule, now_ms.saturating_add(wait as i64));
+        }
         let Some((bytes, cas)) = shared.get(&keys.schedule) else {
             return;
         };
@@ -213,6 +226,39 @@ impl VmState {
                 poll.cluster, poll.timeout_ms
             ))
             }
+            401 | 403 => {
+                return failed(format!(
+                    "HTTP {status} from cluster `{}`: the token in poll.authorization was refused \
+                     (Unleash wants a client token for this environment)",
+                    poll.cluster
+                ))
+            }
+            429 | 503 => {
+                let wait = response
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|secs| secs.saturating_mul(1000).min(MAX_RETRY_AFTER_MS));
+                self.poll.borrow_mut().retry_after_ms = wait;
+                return failed(match wait {
+                    Some(ms) => format!(
+                        "HTTP {status} from cluster `{}`; next poll after Retry-After {}s",
+                        poll.cluster,
+                        ms / 1000
+                    ),
+                    None => format!(
+                        "HTTP {status} from cluster `{}` without Retry-After in seconds; polling at the interval",
+                        poll.cluster
+                    ),
+                });
+            }
+            300..=399 => {
+                return failed(format!(
+                    "HTTP {status} redirect from cluster `{}` to `{}` not followed; point poll.authority and poll.path at the final address",
+                    poll.cluster,
+                    response.location.as_deref().unwrap_or("?")
+                ))
+            }
             other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
         }
         if response.body_size as u64 > poll.max_body_bytes {
@@ -230,11 +276,32 @@ impl VmState {
         };
         let keys = keys(poll);
         let features = payload.features.len();
+        let engine = Engine::new(payload);
+        // A strategy or operator this engine does not implement would silently turn flags off:
+        // refuse the payload rather than serve it half-understood.
+        let unknown: Vec<String> = engine
+            .warnings()
+            .iter()
+            .filter(|w| w.unknown)
+            .map(ToString::to_string)
+            .collect();
+        if let Some(first) = unknown.first() {
+            return failed(format!(
+                "payload refused: {first}{} (Sluice implements Unleash's built-in strategies and operators)",
+                match unknown.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            ));
+        }
+        for w in engine.warnings().iter().take(5) {
+            warn!("sluice: unleash payload: {w}");
+        }
         // Payload first, then the generation that announces it.
         if shared.set(&keys.payload, &body, None).is_err() {
             return failed("could not store the payload in shared data".to_string());
         }
-        *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
+        *self.unleash.borrow_mut() = Some(Rc::new(engine));
         bump(stats, counters.ok);
         let etag = response.etag.clone().unwrap_or_default();
         match publish(shared, &keys, &etag) {
@@ -290,6 +357,22 @@ impl VmState {
             }
         }
         self.poll.borrow_mut().loaded = generation;
+    }
+}
+
+/// Moves the shared schedule to `not_before` unless it is already later (whichever VM claims
+/// next then waits too).
+fn postpone(shared: &dyn SharedData, key: &str, not_before: i64) {
+    for _ in 0..4 {
+        let Some((bytes, cas)) = shared.get(key) else {
+            return;
+        };
+        let next = bytes
+            .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+            .map_or(0, i64::from_le_bytes);
+        if next >= not_before || shared.set(key, &not_before.to_le_bytes(), cas).is_ok() {
+            return;
+        }
     }
 }
 

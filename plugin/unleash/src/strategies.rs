@@ -61,6 +61,7 @@ impl Strategy {
         let mut warn = |message: String| {
             warnings.push(Warning {
                 path: path.to_string(),
+                unknown: message.starts_with("unknown strategy"),
                 message,
             })
         };

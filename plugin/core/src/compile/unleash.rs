@@ -93,6 +93,8 @@ pub(crate) fn compile_unleash(
                 }
                 names.push(name.clone());
             }
+            // The flags header lists features sorted by name, like native flags.
+            names.sort();
             Some(names)
         }
         None => None,
