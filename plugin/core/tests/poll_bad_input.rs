@@ -162,8 +162,8 @@ fn bad_answers_are_logged_counted_and_keep_the_last_good_payload() {
     assert!(p.checkout_on());
 
     let cases: [Case; 6] = [
-        (401, &[], String::new(), "HTTP 401 from cluster `unleash`: the token in poll.authorization was refused"),
-        (403, &[], String::new(), "HTTP 403 from cluster `unleash`: the token in poll.authorization was refused"),
+        (401, &[], String::new(), "HTTP 401 from cluster `unleash`: the credentials in poll.authorization were refused"),
+        (403, &[], String::new(), "HTTP 403 from cluster `unleash`: the credentials in poll.authorization were refused"),
         (500, &[], "down".into(), "HTTP 500 from cluster `unleash`"),
         (302, &[("location", "https://unleash.example/login")], String::new(),
          "HTTP 302 redirect from cluster `unleash` to `https://unleash.example/login` not followed"),
