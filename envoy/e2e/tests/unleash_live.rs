@@ -80,7 +80,10 @@ fn expected(engine: &Engine, user: &str, tier: &str) -> String {
         .app_name("sluice-e2e")
         .environment("development")
         .properties(&props);
-    FEATURES
+    // The flags header lists Unleash features sorted by name.
+    let mut names = FEATURES;
+    names.sort();
+    names
         .iter()
         .map(|name| {
             let v = engine.variant(name, &ctx);

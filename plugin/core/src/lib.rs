@@ -20,5 +20,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod poll;
 pub mod slots;
+pub mod spring;
 pub mod telemetry;
 pub mod vm;

@@ -30,6 +30,8 @@ pub struct Live<'a> {
     pub controls: &'a [RouteControl],
     /// The Unleash payload in force, if the config has an `unleash` source and one arrived.
     pub unleash: Option<&'a sluice_unleash::Engine>,
+    /// The Spring Cloud Config flags in force, if the config has `sources.spring` and one arrived.
+    pub spring: Option<&'a crate::spring::SpringFlags>,
 }
 
 /// A response header the patch adds.
@@ -159,6 +161,9 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     req.entropy = facts.entropy;
     let decision = &mut scratch.decision;
     engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
+    if let Some(spring) = live.spring {
+        crate::spring::evaluate_into(spring, plan, &req, &mut decision.unleash);
+    }
     let patch = &mut scratch.patch;
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());

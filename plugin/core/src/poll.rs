@@ -6,6 +6,7 @@
 //! postpones the shared schedule.
 use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
 use crate::plan::PollPlan;
+use crate::spring::{read_environment, SpringFlags};
 use crate::telemetry;
 use crate::vm::VmState;
 use log::{info, warn};
@@ -18,6 +19,9 @@ use std::rc::Rc;
 #[derive(Debug, Default)]
 pub struct PollState {
     unleash: SourceState,
+    spring: SourceState,
+    /// The Spring Cloud Config flags in force (the Unleash engine lives in `VmState::unleash`).
+    spring_flags: Option<Rc<SpringFlags>>,
 }
 
 /// One source's poll state in this VM.
@@ -44,9 +48,50 @@ trait Source {
     fn state(poll: &mut PollState) -> &mut SourceState;
     /// Reads a fetched body; the error names the problem. `fresh`: fetched now (not taken from
     /// shared data), when warnings are worth a log line.
-    fn read(body: &[u8], fresh: bool) -> Result<Self::Loaded, String>;
+    fn read(vm: &VmState, body: &[u8], fresh: bool) -> Result<Self::Loaded, String>;
+    /// Whether a fetched answer is what is already in force (for sources without ETags).
+    fn unchanged(_vm: &VmState, _loaded: &Self::Loaded) -> bool {
+        false
+    }
     /// Puts an answer in force in this VM; says what it was, for the log.
     fn install(vm: &VmState, loaded: Self::Loaded) -> String;
+}
+
+/// A Spring Cloud Config Server's Environment (`sources.spring`).
+struct Spring;
+
+impl Source for Spring {
+    const KIND: &'static str = "spring";
+    type Loaded = SpringFlags;
+
+    fn state(poll: &mut PollState) -> &mut SourceState {
+        &mut poll.spring
+    }
+
+    fn read(vm: &VmState, body: &[u8], _fresh: bool) -> Result<SpringFlags, String> {
+        let prefix = vm
+            .plan
+            .spring
+            .as_ref()
+            .map_or("features", |s| s.prefix.as_str());
+        read_environment(body, prefix)
+    }
+
+    /// The Environment's `version` (a git commit for a git backend) says whether it changed.
+    fn unchanged(vm: &VmState, loaded: &SpringFlags) -> bool {
+        loaded.version.is_some()
+            && vm.poll.borrow().spring_flags.as_ref().map(|f| &f.version) == Some(&loaded.version)
+    }
+
+    fn install(vm: &VmState, flags: SpringFlags) -> String {
+        let what = format!(
+            "{} flags (version `{}`)",
+            flags.flags.len(),
+            flags.version.as_deref().unwrap_or("")
+        );
+        vm.poll.borrow_mut().spring_flags = Some(Rc::new(flags));
+        what
+    }
 }
 
 /// Unleash's `/api/client/features` payload.
@@ -60,7 +105,7 @@ impl Source for Unleash {
         &mut poll.unleash
     }
 
-    fn read(body: &[u8], fresh: bool) -> Result<Engine, String> {
+    fn read(_vm: &VmState, body: &[u8], fresh: bool) -> Result<Engine, String> {
         let payload = Payload::from_slice(body).map_err(|err| format!("invalid payload: {err}"))?;
         let engine = Engine::new(payload);
         if !fresh {
@@ -116,6 +161,7 @@ pub struct PollResponse<'a> {
 /// Counters of the polls, defined once per VM.
 pub struct PollCounters {
     unleash: SourceCounters,
+    spring: SourceCounters,
 }
 
 struct SourceCounters {
@@ -134,6 +180,12 @@ impl PollCounters {
                 not_modified: counter(telemetry::UNLEASH_FETCH_NOT_MODIFIED),
                 failed: counter(telemetry::UNLEASH_FETCH_FAILED),
                 publish_retries: counter(telemetry::UNLEASH_PUBLISH_RETRIES),
+            },
+            spring: SourceCounters {
+                ok: counter(telemetry::SPRING_FETCH_OK),
+                not_modified: counter(telemetry::SPRING_FETCH_NOT_MODIFIED),
+                failed: counter(telemetry::SPRING_FETCH_FAILED),
+                publish_retries: counter(telemetry::SPRING_PUBLISH_RETRIES),
             },
         }
     }
@@ -195,18 +247,30 @@ impl VmState {
         self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref())
     }
 
-    /// At configure time: take the payload other VMs (or this VM's previous config) already
-    /// fetched from the same source.
+    fn spring_poll_plan(&self) -> Option<&PollPlan> {
+        self.plan.spring.as_ref().map(|s| &s.poll)
+    }
+
+    /// The Spring Cloud Config flags in force, once a first Environment arrived.
+    pub fn spring_flags(&self) -> Option<Rc<SpringFlags>> {
+        self.poll.borrow().spring_flags.clone()
+    }
+
+    /// At configure time: take what other VMs (or this VM's previous config) already fetched
+    /// from the same sources.
     #[inline(never)]
-    pub fn adopt_shared_unleash(&self, shared: &dyn SharedData) {
+    pub fn adopt_shared_sources(&self, shared: &dyn SharedData) {
         if let Some(poll) = self.unleash_poll_plan() {
             load_shared::<Unleash>(self, shared, &keys(Unleash::KIND, poll));
         }
+        if let Some(poll) = self.spring_poll_plan() {
+            load_shared::<Spring>(self, shared, &keys(Spring::KIND, poll));
+        }
     }
 
-    /// On each tick: load a newer shared payload, then poll if it is time.
+    /// On each tick, per source: load a newer shared answer, then poll if it is time.
     #[inline(never)]
-    pub fn tick_unleash(
+    pub fn tick_sources(
         &self,
         shared: &dyn SharedData,
         calls: &dyn HttpCalls,
@@ -217,12 +281,15 @@ impl VmState {
         if let Some(poll) = self.unleash_poll_plan() {
             tick::<Unleash>(self, poll, shared, calls, &counters.unleash, stats, now_ms);
         }
+        if let Some(poll) = self.spring_poll_plan() {
+            tick::<Spring>(self, poll, shared, calls, &counters.spring, stats, now_ms);
+        }
     }
 
-    /// The poll's answer: keep it if it is a good payload, else say why not. Answers to calls
-    /// this VM is not waiting for are ignored.
+    /// A poll's answer: kept if it is good, else logged and counted. Answers to calls this VM is
+    /// not waiting for are ignored.
     #[inline(never)]
-    pub fn unleash_response(
+    pub fn source_response(
         &self,
         token: u32,
         response: &PollResponse,
@@ -240,6 +307,9 @@ impl VmState {
                 &counters.unleash,
                 stats,
             );
+        }
+        if let Some(poll) = self.spring_poll_plan() {
+            respond::<Spring>(self, poll, token, response, shared, &counters.spring, stats);
         }
     }
 }
@@ -388,10 +458,13 @@ fn respond<S: Source>(
     let Some(body) = (response.read_body)() else {
         return failed("empty body".to_string());
     };
-    let loaded = match S::read(&body, true) {
+    let loaded = match S::read(vm, &body, true) {
         Ok(loaded) => loaded,
         Err(why) => return failed(why),
     };
+    if S::unchanged(vm, &loaded) {
+        return bump(stats, counters.not_modified);
+    }
     let keys = keys(S::KIND, poll);
     // The answer first, then the generation that announces it.
     if shared.set(&keys.payload, &body, None).is_err() {
@@ -449,7 +522,7 @@ fn load_shared<S: Source>(vm: &VmState, shared: &dyn SharedData, keys: &Keys) {
     let Some((Some(body), _)) = shared.get(&keys.payload) else {
         return;
     };
-    match S::read(&body, false) {
+    match S::read(vm, &body, false) {
         Ok(loaded) => {
             S::install(vm, loaded);
             info!(

@@ -98,7 +98,7 @@ impl Poller {
         let before = self.calls.0.borrow().len();
         let until = self.now + max_ms;
         while self.now <= until {
-            self.vm.tick_unleash(
+            self.vm.tick_sources(
                 &self.shared,
                 &self.calls,
                 &self.counters,
@@ -131,7 +131,7 @@ impl Poller {
             read_body: &read,
         };
         self.vm
-            .unleash_response(token, &response, &self.shared, &self.counters, &self.stats);
+            .source_response(token, &response, &self.shared, &self.counters, &self.stats);
         self.now += 1000;
     }
 
