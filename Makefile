@@ -25,7 +25,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -115,6 +115,11 @@ demo: setup-envoy wasm
 	@echo "building sluice-demo"
 	@$(CARGO) build -q -p sluice-e2e --bin sluice-demo
 	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo -- $(DEMO_ARGS)
+
+## demo-chain: rollouts across services: edge -> a -> b -> c, three Envoys with Sluice, apps that
+## forward only baggage; 10,000 users, a key rotation mid-run, forged clients; prints a per-hop table
+demo-chain: setup-envoy wasm
+	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo-chain -- $(DEMO_ARGS)
 
 # The least a routing filter does (read a header, set one, clear the route cache): bench-envoy's floor.
 min-wasm: setup-rust

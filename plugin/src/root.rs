@@ -59,7 +59,11 @@ impl SluiceRoot {
 
 impl Context for SluiceRoot {
     fn on_done(&mut self) -> bool {
-        // Envoy retires this root context when a new config replaces it.
+        // Envoy retires this root context when a new config replaces it: hand over what was
+        // counted since the last tick first, so a push loses no counts.
+        if let Some(vm) = &self.vm {
+            vm.flush_metrics(&Envoy);
+        }
         self.leave_revision();
         true
     }

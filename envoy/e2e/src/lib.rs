@@ -18,6 +18,7 @@
 //! (the thread is panicking), [`Envoy`]'s drop prints the tail of Envoy's log, which is also kept in
 //! `target/e2e/<test name>/envoy.log`.
 pub mod backend;
+pub mod chain;
 pub mod envoy;
 pub mod http;
 pub mod paths;

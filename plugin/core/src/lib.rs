@@ -9,6 +9,7 @@
 )]
 
 pub mod bucket;
+pub mod chain_metrics;
 pub mod compile;
 pub mod config;
 pub mod decision;
@@ -22,4 +23,5 @@ pub mod poll;
 pub mod slots;
 pub mod spring;
 pub mod telemetry;
+pub mod token;
 pub mod vm;

@@ -6,9 +6,11 @@
 //! collections are JSON objects whose keys are names; document order is kept
 //! (it is the order of the flags header and of route matching) and a repeated
 //! key is an error rather than a silent overwrite.
+mod chain;
 mod named;
 mod read;
 
+pub use chain::{Chain, ChainKey, Release, ReleasePin, Requirement};
 pub use named::Named;
 
 /// A JSON value kept as written (flag variant values, the Unleash payload).
@@ -35,6 +37,10 @@ pub struct Config {
     pub outputs: Outputs,
     /// Flags managed in Unleash, evaluated here beside the native ones.
     pub unleash: Option<Unleash>,
+    /// Signed decisions carried down the call chain.
+    pub chain: Option<Chain>,
+    /// Releases: versions of several routes rolled out as one cohort.
+    pub releases: Named<Release>,
     /// Flag sources polled beside Unleash (`sources.spring`).
     pub sources: Sources,
 }
@@ -49,6 +55,8 @@ pub enum Source {
     Method,
     Authority,
     SourceAddress,
+    /// A W3C baggage member (percent-decoded), e.g. an OpenTelemetry `userId`.
+    Baggage(String),
 }
 
 /// Who the user is: ordered fallback lists for the user and session keys.
@@ -216,6 +224,8 @@ pub struct Route {
     pub without_identity: Option<WithoutIdentity>,
     pub sticky_cookie: Option<StickyCookie>,
     pub guard: Option<Guard>,
+    /// Version → what it needs of the same user (other routes' versions, flag variants).
+    pub requires: Named<Vec<Requirement>>,
 }
 
 #[derive(Debug, Default)]

@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 
 use sluice_primitives::json::{self, Kind, Number, Path, Value};
 
+use super::chain::{default_max_token_bytes, default_ttl};
 use super::*;
 use crate::compile::ConfigError;
+
+mod chain;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -263,6 +266,8 @@ const CONFIG: &[&str] = &[
     "overrides",
     "outputs",
     "unleash",
+    "chain",
+    "releases",
     "sources",
 ];
 
@@ -281,6 +286,8 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
         overrides: None,
         outputs: Outputs::default(),
         unleash: None,
+        chain: None,
+        releases: Named::default(),
         sources: Sources::default(),
     };
     fields(value, path, "struct Config", CONFIG, &mut |i, v, p| {
@@ -296,6 +303,8 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
             8 => c.overrides = opt(v, p, overrides)?,
             9 => c.outputs = outputs(v, p)?,
             10 => c.unleash = opt(v, p, unleash)?,
+            11 => c.chain = opt(v, p, chain::chain)?,
+            12 => c.releases = named(v, p, chain::release)?,
             _ => c.sources = sources(v, p)?,
         }
         Ok(())
@@ -309,6 +318,7 @@ const SOURCE: &[&str] = &[
     "header",
     "cookie",
     "query",
+    "baggage",
     "path",
     "method",
     "authority",
@@ -318,7 +328,7 @@ const SOURCE: &[&str] = &[
 #[inline(never)]
 fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
     let (i, inner) = variant(value, path, "enum Source", SOURCE)?;
-    if i < 3 {
+    if i < 4 {
         let Some(inner) = inner else {
             return Err(error(
                 path,
@@ -330,14 +340,15 @@ fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
         return Ok(match i {
             0 => Source::Header(text),
             1 => Source::Cookie(text),
-            _ => Source::Query(text),
+            2 => Source::Query(text),
+            _ => Source::Baggage(text),
         });
     }
     unit(inner, path, SOURCE.get(i).copied().unwrap_or_default())?;
     Ok(match i {
-        3 => Source::Path,
-        4 => Source::Method,
-        5 => Source::Authority,
+        4 => Source::Path,
+        5 => Source::Method,
+        6 => Source::Authority,
         _ => Source::SourceAddress,
     })
 }
@@ -624,6 +635,7 @@ const ROUTE: &[&str] = &[
     "without_identity",
     "sticky_cookie",
     "guard",
+    "requires",
 ];
 
 #[inline(never)]
@@ -642,6 +654,7 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
         without_identity: None,
         sticky_cookie: None,
         guard: None,
+        requires: Named::default(),
     };
     fields(value, path, "struct Route", ROUTE, &mut |i, v, p| {
         match i {
@@ -656,7 +669,8 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
             8 => r.salt = opt(v, p, string)?,
             9 => r.without_identity = opt(v, p, without_identity)?,
             10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
-            _ => r.guard = opt(v, p, guard)?,
+            11 => r.guard = opt(v, p, guard)?,
+            _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
         }
         Ok(())
     })?;
