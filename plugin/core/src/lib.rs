@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod poll;
 pub mod slots;
+pub mod spring;
 pub mod telemetry;
 pub mod token;
 pub mod vm;
