@@ -110,10 +110,12 @@ impl Context for SluiceRoot {
             status,
             etag: header("etag"),
             body_size,
+            retry_after: header("retry-after"),
+            location: header("location"),
             read_body: &read_body,
         };
         let counters = self.counters();
-        vm.unleash_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
+        vm.source_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
     }
 }
 
@@ -153,7 +155,7 @@ impl RootContext for SluiceRoot {
         // A re-pushed config must not reopen a canary that a guard already stopped, nor fall
         // back from the polled Unleash payload to defaults, even until the next tick.
         vm.run_guards(&Envoy, &Envoy, self.now_ms());
-        vm.adopt_shared_unleash(&Envoy);
+        vm.adopt_shared_sources(&Envoy);
         // Some hosts configure the same root again: the old config leaves.
         self.leave_revision();
         self.revision_gauge =
@@ -174,7 +176,7 @@ impl RootContext for SluiceRoot {
         vm.run_guards(&Envoy, &Envoy, now);
         vm.tick_webhooks(&Envoy, &Envoy, now);
         let counters = self.counters();
-        vm.tick_unleash(&Envoy, &Envoy, &counters.poll, &Envoy, now);
+        vm.tick_sources(&Envoy, &Envoy, &counters.poll, &Envoy, now);
     }
 
     fn get_type(&self) -> Option<ContextType> {

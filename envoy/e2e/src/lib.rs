@@ -25,6 +25,7 @@ pub mod paths;
 pub mod stack;
 pub mod template;
 pub mod traffic;
+pub mod unleash;
 
 pub use backend::{Backend, BackendOptions, Backends};
 pub use envoy::{Envoy, EnvoyError, EnvoyOptions};

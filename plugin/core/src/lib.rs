@@ -23,6 +23,7 @@ pub mod plan;
 pub mod poll;
 pub mod sequential;
 pub mod slots;
+pub mod spring;
 pub mod telemetry;
 pub mod token;
 pub mod vm;

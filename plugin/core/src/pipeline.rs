@@ -31,6 +31,8 @@ pub struct Live<'a> {
     pub controls: &'a [RouteControl],
     /// The Unleash payload in force, if the config has an `unleash` source and one arrived.
     pub unleash: Option<&'a sluice_unleash::Engine>,
+    /// The Spring Cloud Config flags in force, if the config has `sources.spring` and one arrived.
+    pub spring: Option<&'a crate::spring::SpringFlags>,
 }
 
 /// A response header the patch adds.
@@ -171,6 +173,9 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     req.entropy = facts.entropy;
     let decision = &mut scratch.decision;
     engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
+    if let Some(spring) = live.spring {
+        crate::spring::evaluate_into(spring, plan, &req, &mut decision.unleash);
+    }
     let patch = &mut scratch.patch;
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
@@ -331,7 +336,7 @@ fn write_token(plan: &Plan, decision: &Decision, req: &Request, out: &mut String
     true
 }
 
-/// `checkout=on;theme=dark`: native flags (sorted by name), then Unleash features (payload order).
+/// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
     let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {

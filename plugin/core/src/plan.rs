@@ -35,6 +35,8 @@ pub struct Plan {
     /// Every request header Sluice writes; incoming copies are removed.
     pub owned_headers: Vec<String>,
     pub unleash: Option<UnleashPlan>,
+    /// `sources.spring`: flags from a Spring Cloud Config Server.
+    pub spring: Option<SpringPlan>,
     /// Incoming flag decisions from these peers are kept (see `outputs.trust_incoming_from`).
     pub trusted_peers: Vec<Cidr>,
     /// Where the incoming flags header sits in `headers`, when peers are trusted.
@@ -389,6 +391,13 @@ pub struct PollPlan {
     pub interval_ms: u64,
     pub timeout_ms: u64,
     pub max_body_bytes: u64,
+}
+
+/// The compiled `sources.spring`: where the Environment is polled, which properties are flags.
+#[derive(Debug)]
+pub struct SpringPlan {
+    pub poll: PollPlan,
+    pub prefix: String,
 }
 
 /// A request fact every plan reads from its own header.

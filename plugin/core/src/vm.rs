@@ -183,10 +183,12 @@ impl VmState {
     /// to `apply`. Returns what the response accounting needs.
     pub fn on_request(&self, facts: &Facts, apply: impl FnOnce(&Plan, &Patch)) -> Routed {
         let unleash = self.unleash.borrow().clone();
+        let spring = self.spring_flags();
         let controls = self.controls.borrow();
         let live = Live {
             controls: &controls,
             unleash: unleash.as_deref(),
+            spring: spring.as_deref(),
         };
         let mut scratch = self.scratch.borrow_mut();
         pipeline::run(&self.plan, live, facts, &mut scratch);

@@ -311,7 +311,7 @@ fn a_guard_trip_on_one_member_rolls_back_the_whole_release() {
         };
         let live = Live {
             controls: &controls,
-            unleash: None,
+            ..Live::default()
         };
         let d = pipeline::run_once(&p, live, &facts).decision;
         assert!(!d.releases[0].member);

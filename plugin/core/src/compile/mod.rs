@@ -5,6 +5,7 @@ mod conditions;
 mod error;
 mod flags;
 mod routes;
+mod spring;
 mod text;
 mod unleash;
 
@@ -154,6 +155,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     }
     let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
     let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
+    let spring = spring::compile_spring(config)?;
     for route in &routes {
         if names.contains(&route.name.as_str()) {
             return Err(ConfigError::new(
@@ -199,6 +201,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         baggage_header,
         owned_headers: owned.names,
         unleash,
+        spring,
         trusted_peers,
         incoming_flags_header,
         goal_headers,

@@ -41,6 +41,8 @@ pub struct Config {
     pub chain: Option<Chain>,
     /// Releases: versions of several routes rolled out as one cohort.
     pub releases: Named<Release>,
+    /// Flag sources polled beside Unleash (`sources.spring`).
+    pub sources: Sources,
 }
 
 /// Where a request fact comes from.
@@ -494,4 +496,29 @@ pub struct UnleashContext {
     pub app_name: Option<String>,
     pub environment: Option<String>,
     pub properties: Named<Source>,
+}
+
+/// Polled flag sources other than Unleash.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub spring: Option<SpringSource>,
+}
+
+/// A Spring Cloud Config Server's Environment endpoint (`/{application}/{profiles}[/{label}]`),
+/// polled through an Envoy cluster; properties under `prefix` become flags.
+#[derive(Debug)]
+pub struct SpringSource {
+    pub cluster: String,
+    pub authority: Option<String>,
+    pub application: String,
+    pub profiles: Vec<String>,
+    pub label: Option<String>,
+    pub prefix: String,
+    /// `Authorization` header value as given (e.g. `Bearer …`).
+    pub authorization: Option<String>,
+    /// HTTP basic credentials, sent as `Authorization: Basic …`.
+    pub basic: Option<(String, String)>,
+    pub interval: String,
+    pub timeout: String,
+    pub max_body_bytes: u64,
 }

@@ -268,6 +268,7 @@ const CONFIG: &[&str] = &[
     "unleash",
     "chain",
     "releases",
+    "sources",
 ];
 
 #[inline(never)]
@@ -287,6 +288,7 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
         unleash: None,
         chain: None,
         releases: Named::default(),
+        sources: Sources::default(),
     };
     fields(value, path, "struct Config", CONFIG, &mut |i, v, p| {
         match i {
@@ -302,7 +304,8 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
             9 => c.outputs = outputs(v, p)?,
             10 => c.unleash = opt(v, p, unleash)?,
             11 => c.chain = opt(v, p, chain::chain)?,
-            _ => c.releases = named(v, p, chain::release)?,
+            12 => c.releases = named(v, p, chain::release)?,
+            _ => c.sources = sources(v, p)?,
         }
         Ok(())
     })?;
@@ -1082,6 +1085,100 @@ fn unleash_poll(value: &Value, path: &Path<'_>) -> Result<UnleashPoll> {
     })?;
     u.cluster = required(cluster, path, "cluster")?;
     Ok(u)
+}
+
+#[inline(never)]
+fn sources(value: &Value, path: &Path<'_>) -> Result<Sources> {
+    let mut s = Sources::default();
+    fields(
+        value,
+        path,
+        "struct Sources",
+        &["spring"],
+        &mut |_, v, p| {
+            s.spring = opt(v, p, spring_source)?;
+            Ok(())
+        },
+    )?;
+    Ok(s)
+}
+
+#[inline(never)]
+fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
+    let (mut cluster, mut application, mut profiles) = (None, None, None);
+    let mut s = SpringSource {
+        cluster: String::new(),
+        authority: None,
+        application: String::new(),
+        profiles: Vec::new(),
+        label: None,
+        prefix: "features".to_string(),
+        authorization: None,
+        basic: None,
+        interval: default_poll_interval(),
+        timeout: default_poll_timeout(),
+        max_body_bytes: default_max_body_bytes(),
+    };
+    let names = [
+        "cluster",
+        "authority",
+        "application",
+        "profiles",
+        "label",
+        "prefix",
+        "authorization",
+        "basic",
+        "interval",
+        "timeout",
+        "max_body_bytes",
+    ];
+    fields(
+        value,
+        path,
+        "struct SpringSource",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => cluster = Some(string(v, p)?),
+                1 => s.authority = opt(v, p, string)?,
+                2 => application = Some(string(v, p)?),
+                3 => profiles = Some(list(v, p, string)?),
+                4 => s.label = opt(v, p, string)?,
+                5 => s.prefix = string(v, p)?,
+                6 => s.authorization = opt(v, p, string)?,
+                7 => {
+                    s.basic = opt(v, p, |v, p| {
+                        let (mut user, mut password) = (None, None);
+                        fields(
+                            v,
+                            p,
+                            "struct Basic",
+                            &["username", "password"],
+                            &mut |i, v, p| {
+                                match i {
+                                    0 => user = Some(string(v, p)?),
+                                    _ => password = Some(string(v, p)?),
+                                }
+                                Ok(())
+                            },
+                        )?;
+                        Ok((
+                            required(user, p, "username")?,
+                            required(password, p, "password")?,
+                        ))
+                    })?
+                }
+                8 => s.interval = string(v, p)?,
+                9 => s.timeout = string(v, p)?,
+                _ => s.max_body_bytes = u64(v, p)?,
+            }
+            Ok(())
+        },
+    )?;
+    s.cluster = required(cluster, path, "cluster")?;
+    s.application = required(application, path, "application")?;
+    s.profiles = required(profiles, path, "profiles")?;
+    Ok(s)
 }
 
 #[inline(never)]
