@@ -45,14 +45,16 @@ pub trait HttpCalls {
         timeout_ms: u64,
     ) -> Result<u32, String>;
 
-    /// The same with a request body (a POST).
+    /// The same with a request body (a POST). Hosts that only poll need not send bodies.
     fn dispatch_with_body(
         &self,
         cluster: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        timeout_ms: u64,
-    ) -> Result<u32, String>;
+        _headers: &[(&str, &str)],
+        _body: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, String> {
+        Err(format!("this host cannot send a request body to `{cluster}`"))
+    }
 }
 
 /// In-memory hosts: one VM's view of shared data and stats, for native tests and tools.
