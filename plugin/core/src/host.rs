@@ -53,7 +53,9 @@ pub trait HttpCalls {
         _body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, String> {
-        Err(format!("this host cannot send a request body to `{cluster}`"))
+        Err(format!(
+            "this host cannot send a request body to `{cluster}`"
+        ))
     }
 }
 
