@@ -102,7 +102,7 @@ probe-wasm: setup-rust
 
 ## fuel: wasm instructions per request of the standard scenarios (deterministic)
 fuel: modules
-	$(CARGO) test -q -p sluice-host-test --test noop --test plugin_glue fuel -- --nocapture
+	$(CARGO) test -q -p sluice-wasm-host --test noop --test plugin_glue fuel -- --nocapture
 
 ## modules: every .wasm the host-test tests load (filter, noop, probe)
 modules: wasm noop-wasm probe-wasm

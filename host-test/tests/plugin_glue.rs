@@ -4,7 +4,7 @@
 //! same decisions on every worker and as the native engine.
 mod common;
 
-use sluice_host::{ConfigRejected, Host, HostBuilder, LogLevel, Outcome};
+use sluice_wasm_host::{ConfigRejected, Host, HostBuilder, LogLevel, Outcome};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -40,7 +40,7 @@ fn config() -> String {
 }
 
 fn sluice(config: &str) -> HostBuilder {
-    Host::builder(common::module("sluice.wasm")).plugin_config(config)
+    common::plugin("sluice.wasm").host().plugin_config(config)
 }
 
 /// The request headers Sluice wrote or changed.
@@ -48,7 +48,7 @@ fn written(out: &Outcome) -> BTreeMap<String, String> {
     out.request_changes()
         .into_iter()
         .filter_map(|c| match c {
-            sluice_host::HeaderChange::Set { name, values } => Some((
+            sluice_wasm_host::HeaderChange::Set { name, values } => Some((
                 name,
                 values
                     .iter()
@@ -56,7 +56,7 @@ fn written(out: &Outcome) -> BTreeMap<String, String> {
                     .collect::<Vec<_>>()
                     .join(","),
             )),
-            sluice_host::HeaderChange::Removed { .. } => None,
+            sluice_wasm_host::HeaderChange::Removed { .. } => None,
         })
         .collect()
 }
@@ -415,8 +415,7 @@ fn several_workers_give_identical_decisions() {
         let decisions: Vec<BTreeMap<String, String>> = (0..4)
             .map(|w| {
                 let out = host
-                    .worker(w)
-                    .request()
+                    .request_on(w)
                     .header("x-user-id", format!("user-{user}"))
                     .header("x-geo-country", "de")
                     .send()
