@@ -26,7 +26,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: help setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
+.PHONY: help setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host soak soak-host
 
 ## help: this list (every target with a `## name: what it does` line above it)
 help:
@@ -265,6 +265,18 @@ bench-envoy: setup-envoy setup-wrk wasm noop-wasm min-wasm
 bench-host: wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-host
 	target/release/bench-host
+
+## soak: 10 min of wrk on real Envoy + Sluice, a config push every 30 s: RSS flat, 0 non-2xx
+## SOAK_SECONDS=180 for a shorter run (SOAK_PUSH_SECONDS, SOAK_RSS_SLACK_MIB). Not part of `make test`.
+SOAK_SECONDS ?= 600
+soak: setup-envoy setup-wrk wasm
+	$(CARGO) build -q --release -p sluice-benches --bin soak-envoy
+	SOAK_SECONDS=$(SOAK_SECONDS) target/release/soak-envoy
+
+## soak-host: requests through one VM in host-test (release; SOAK_REQUESTS, default 300000)
+SOAK_REQUESTS ?= 300000
+soak-host: wasm
+	SOAK_REQUESTS=$(SOAK_REQUESTS) $(CARGO) test --release -p sluice-wasm-host --test soak -- --nocapture
 
 ## lint: cargo fmt --check and clippy -D warnings (native and wasm32)
 lint: wasm

@@ -4,7 +4,8 @@
 //! once warm (wasm memory never shrinks, so a leak shows as growth) and nothing
 //! may trap.
 //!
-//! `make soak-host` runs 1,000,000 requests in a release build. The debug build
+//! `make soak-host` runs 300,000 requests in a release build (SOAK_REQUESTS=1000000
+//! for the full run: see BENCHMARKS.md for why it is slow today). The debug build
 //! of `make test` runs 30,000 (3 pushes, 3 polls; the host's own bookkeeping is
 //! ~30x slower unoptimised); `SOAK_REQUESTS=N` sets the count. Both print the
 //! memory curve.
@@ -79,7 +80,7 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
         .unwrap_or(if cfg!(debug_assertions) {
             30_000
         } else {
-            1_000_000
+            300_000
         });
     let plugin = common::plugin("sluice.wasm");
     let mut host = plugin
@@ -141,6 +142,7 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
         elapsed.as_secs_f64(),
         requests as f64 / elapsed.as_secs_f64()
     );
+    println!("soak: {} metrics defined", host.metrics().len());
     println!("soak: linear memory (KiB) after N requests:");
     let step = (curve.len() / 10).max(1);
     for (n, bytes) in curve.iter().step_by(step).chain(curve.last()) {
