@@ -6,7 +6,7 @@
 //!
 //! `make soak-host` runs 300,000 requests in a release build (SOAK_REQUESTS=1000000
 //! for the full run: see BENCHMARKS.md for why it is slow today). The debug build
-//! of `make test` runs 30,000 (3 pushes, 3 polls; the host's own bookkeeping is
+//! of `make test` runs 30,000 (2 pushes, 3 polls; the host's own bookkeeping is
 //! ~30x slower unoptimised); `SOAK_REQUESTS=N` sets the count. Both print the
 //! memory curve.
 mod common;
