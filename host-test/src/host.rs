@@ -1,19 +1,19 @@
-//! `Host` (one plugin loaded on N worker VMs that share data, queues, stats and
-//! a virtual clock) and `Worker` (one VM: a wasmtime Store + Instance).
+//! `Host`: one plugin running on N worker VMs that share data, queues, stats
+//! and a virtual clock, as Envoy runs it; it delivers events and drives requests.
 
-use crate::abi;
 use crate::headers::HeaderMap;
+use crate::plugin::Plugin;
 use crate::request::RequestBuilder;
 use crate::state::*;
 use crate::types::*;
-use crate::wasi;
-use anyhow::{anyhow, bail, Context as _, Result};
+use crate::vm::Vm;
+
+mod send;
+use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Trap, Val};
 
 /// Default fuel limit for one call into the module: far above what a filter
 /// spends per hook, low enough that an endless loop fails in about a second.
@@ -22,115 +22,9 @@ pub const DEFAULT_FUEL_LIMIT: u64 = 500_000_000;
 /// 2026-01-01T00:00:00Z, the virtual clock's default start.
 pub const DEFAULT_START: Duration = Duration::from_secs(1_767_225_600);
 
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        Engine::new(&config).expect("wasmtime engine with fuel")
-    })
-}
-
-/// Compiled modules, by path, size and mtime: each test binary compiles a
-/// module once however many hosts it starts.
-fn compile_file(path: &Path) -> Result<Module> {
-    type Compiled = HashMap<PathBuf, (u64, SystemTime, Module)>;
-    static CACHE: OnceLock<Mutex<Compiled>> = OnceLock::new();
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot read wasm module {}", path.display()))?;
-    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let cache = CACHE.get_or_init(Default::default);
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((len, time, module)) = cache.get(path) {
-        if *len == meta.len() && *time == mtime {
-            return Ok(module.clone());
-        }
-    }
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("cannot read wasm module {}", path.display()))?;
-    let module =
-        compile_cached(&bytes).with_context(|| format!("cannot compile {}", path.display()))?;
-    cache.insert(path.to_path_buf(), (meta.len(), mtime, module.clone()));
-    Ok(module)
-}
-
-/// Compiles `bytes`, reusing machine code cached on disk by an earlier process
-/// (Cranelift takes seconds for a filter in a debug build). The cache lives in
-/// `$SLUICE_HOST_CACHE`, else `$XDG_CACHE_HOME/sluice-host` or
-/// `~/.cache/sluice-host`, keyed by a hash of the module and the engine's
-/// settings; `SLUICE_HOST_CACHE=off` disables it.
-fn compile_cached(bytes: &[u8]) -> Result<Module> {
-    use std::hash::{Hash, Hasher};
-    let dir = match std::env::var_os("SLUICE_HOST_CACHE") {
-        Some(dir) if dir == "off" => None,
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|d| d.join("sluice-host")),
-    };
-    let Some(dir) = dir else {
-        return Ok(Module::new(engine(), bytes)?);
-    };
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine().precompile_compatibility_hash().hash(&mut hasher);
-    bytes.hash(&mut hasher);
-    let file = dir.join(format!("{:016x}-{}.cwasm", hasher.finish(), bytes.len()));
-    if file.exists() {
-        // SAFETY: the file is one this function wrote with `Module::serialize`
-        // for this engine configuration (the name hashes both); wasmtime also
-        // checks the engine compatibility header and fails rather than load a
-        // mismatched artifact, in which case we recompile.
-        if let Ok(module) = unsafe { Module::deserialize_file(engine(), &file) } {
-            return Ok(module);
-        }
-    }
-    let module = Module::new(engine(), bytes)?;
-    if let Ok(serialized) = module.serialize() {
-        let tmp = dir.join(format!(
-            ".{}.{}",
-            std::process::id(),
-            file.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("module")
-        ));
-        // Best effort: a cache that cannot be written only costs time.
-        if std::fs::create_dir_all(&dir).is_ok()
-            && std::fs::write(&tmp, serialized).is_ok()
-            && std::fs::rename(&tmp, &file).is_err()
-        {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        prune(&dir, 16);
-    }
-    Ok(module)
-}
-
-/// Keeps the `keep` most recently written compiled modules in `dir`.
-fn prune(dir: &Path, keep: usize) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut files: Vec<(SystemTime, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .collect();
-    files.sort_by_key(|f| std::cmp::Reverse(f.0));
-    for (_, path) in files.into_iter().skip(keep) {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-enum Source {
-    File(PathBuf),
-    Bytes(Vec<u8>),
-}
-
 /// Configures and starts a [`Host`].
 pub struct HostBuilder {
-    source: Source,
+    plugin: Plugin,
     plugin_config: Vec<u8>,
     vm_config: Vec<u8>,
     workers: usize,
@@ -169,9 +63,9 @@ impl fmt::Display for ConfigRejected {
 impl std::error::Error for ConfigRejected {}
 
 impl HostBuilder {
-    fn new(source: Source) -> Self {
+    pub(crate) fn new(plugin: Plugin) -> Self {
         Self {
-            source,
+            plugin,
             plugin_config: Vec::new(),
             vm_config: Vec::new(),
             workers: 1,
@@ -268,42 +162,6 @@ impl HostBuilder {
     /// Like [`build`](Self::build) but returns the host even when the
     /// configuration is rejected, with the rejection.
     pub fn start(self) -> Result<(Host, Option<ConfigRejected>)> {
-        let module = match &self.source {
-            Source::File(path) => compile_file(path)?,
-            Source::Bytes(bytes) => Module::new(engine(), bytes)
-                .map_err(anyhow::Error::from)
-                .context("cannot compile the wasm module")?,
-        };
-        let mut linker = Linker::new(engine());
-        let mut names = Vec::new();
-        abi::link(&mut linker, &mut names)?;
-        wasi::link(&mut linker, &mut names)?;
-        let unknown: Vec<String> = module
-            .imports()
-            .filter(|i| !names.contains(&(i.module(), i.name())))
-            .map(|i| format!("{}.{}", i.module(), i.name()))
-            .collect();
-        if !unknown.is_empty() {
-            bail!(
-                "the module imports functions this host does not provide: {}",
-                unknown.join(", ")
-            );
-        }
-        let abi: Vec<&str> = module
-            .exports()
-            .map(|e| e.name())
-            .filter(|n| n.starts_with("proxy_abi_version_"))
-            .collect();
-        if abi.is_empty() {
-            bail!("not a proxy-wasm module: it exports no proxy_abi_version_* function");
-        }
-        if !abi.contains(&"proxy_abi_version_0_2_1") && !abi.contains(&"proxy_abi_version_0_2_0") {
-            bail!(
-                "unsupported proxy-wasm ABI {}: this host implements 0.2.1",
-                abi.join(", ")
-            );
-        }
-
         let mut shared = Shared::new(self.start);
         shared.log_level = self.log_level;
         shared.vm_id = self.vm_id.clone();
@@ -314,23 +172,22 @@ impl HostBuilder {
 
         let mut host = Host {
             shared: shared.clone(),
-            workers: Vec::new(),
+            vms: Vec::new(),
             plugin_config: self.plugin_config.clone(),
         };
         let mut rejected = None;
         for index in 0..self.workers {
             let logs_before = host.logs().len();
-            let mut worker = Worker::instantiate(
-                &linker,
-                &module,
+            let mut vm = Vm::instantiate(
+                &self.plugin,
                 shared.clone(),
                 index,
                 self.seed,
                 self.fuel_limit,
             )?;
-            worker.start(&self.vm_config)?;
-            let accepted = worker.configure(&self.plugin_config)?;
-            host.workers.push(worker);
+            vm.start(&self.vm_config)?;
+            let accepted = vm.configure(&self.plugin_config)?;
+            host.vms.push(vm);
             host.run_pending()?;
             if !accepted && rejected.is_none() {
                 rejected = Some(ConfigRejected {
@@ -340,207 +197,6 @@ impl HostBuilder {
             }
         }
         Ok((host, rejected))
-    }
-}
-
-/// One VM: an Envoy worker thread's instance of the plugin.
-pub struct Worker {
-    pub(crate) store: Store<VmState>,
-    instance: Instance,
-    index: usize,
-    next_context: u32,
-    failed: Option<String>,
-    fuel_limit: u64,
-}
-
-impl Worker {
-    fn instantiate(
-        linker: &Linker<VmState>,
-        module: &Module,
-        shared: Arc<Mutex<Shared>>,
-        index: usize,
-        seed: u64,
-        fuel_limit: u64,
-    ) -> Result<Self> {
-        let root_id = 1;
-        let mut store = Store::new(engine(), VmState::new(shared, index, root_id, seed));
-        store.set_fuel(fuel_limit)?;
-        let instance = linker
-            .instantiate(&mut store, module)
-            .map_err(anyhow::Error::from)
-            .context("cannot instantiate the module")?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| anyhow!("the module exports no memory"))?;
-        let alloc = instance
-            .get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
-            .or_else(|_| instance.get_typed_func::<i32, i32>(&mut store, "malloc"))
-            .map_err(|_| anyhow!("the module exports no proxy_on_memory_allocate(i32) -> i32"))?;
-        store.data_mut().memory = Some(memory);
-        store.data_mut().alloc = Some(alloc);
-        Ok(Self {
-            store,
-            instance,
-            index,
-            next_context: root_id + 1,
-            failed: None,
-            fuel_limit,
-        })
-    }
-
-    /// `_initialize`, root context creation, `proxy_on_vm_start`.
-    fn start(&mut self, vm_config: &[u8]) -> Result<()> {
-        let root = self.root_id();
-        if self
-            .instance
-            .get_func(&mut self.store, "_initialize")
-            .is_some()
-        {
-            self.call("_initialize", root, &[])?;
-        } else if self.instance.get_func(&mut self.store, "_start").is_some() {
-            self.call("_start", root, &[])?;
-        }
-        self.call("proxy_on_context_create", root, &[root as i32, 0])?;
-        self.store.data_mut().config_buffer = Some((6, vm_config.to_vec()));
-        let started = self.call(
-            "proxy_on_vm_start",
-            root,
-            &[root as i32, vm_config.len() as i32],
-        );
-        self.store.data_mut().config_buffer = None;
-        if started? == Some(0) {
-            bail!(
-                "proxy_on_vm_start returned false on worker {}: Envoy fails the VM",
-                self.index
-            );
-        }
-        Ok(())
-    }
-
-    /// `proxy_on_configure`; its result.
-    pub(crate) fn configure(&mut self, config: &[u8]) -> Result<bool> {
-        let root = self.root_id();
-        self.store.data_mut().config_buffer = Some((7, config.to_vec()));
-        let result = self.call(
-            "proxy_on_configure",
-            root,
-            &[root as i32, config.len() as i32],
-        );
-        self.store.data_mut().config_buffer = None;
-        Ok(result? != Some(0))
-    }
-
-    /// The size of the VM's linear memory, in bytes (what the module has grown it to: config,
-    /// plan, heap).
-    pub fn memory_bytes(&self) -> usize {
-        self.store
-            .data()
-            .memory
-            .map_or(0, |memory| memory.data_size(&self.store))
-    }
-
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    /// The root context id (the plugin's context on this VM).
-    pub fn root_id(&self) -> u32 {
-        self.store.data().root_id
-    }
-
-    /// The tick period the plugin set, if any.
-    pub fn tick_period(&self) -> Option<Duration> {
-        self.store.data().tick_period
-    }
-
-    /// Why this VM is unusable (a trap earlier), if it is.
-    pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
-    }
-
-    pub(crate) fn new_context_id(&mut self) -> u32 {
-        let id = self.next_context;
-        self.next_context += 1;
-        id
-    }
-
-    pub(crate) fn state(&self) -> &VmState {
-        self.store.data()
-    }
-
-    pub(crate) fn state_mut(&mut self) -> &mut VmState {
-        self.store.data_mut()
-    }
-
-    /// Calls the export `hook` with `args` on behalf of `context_id`; `None` if
-    /// the module does not export it (Envoy skips such hooks). A trap or an
-    /// exhausted fuel limit is an error naming the hook, and the VM is dead from
-    /// then on (as in Envoy, which fails every later request on that VM).
-    pub(crate) fn call(
-        &mut self,
-        hook: &'static str,
-        context_id: u32,
-        args: &[i32],
-    ) -> Result<Option<i32>> {
-        if let Some(failure) = &self.failed {
-            bail!(
-                "{hook} not called: worker {} is dead since an earlier failure: {failure}",
-                self.index
-            );
-        }
-        let Some(func) = self.instance.get_func(&mut self.store, hook) else {
-            return Ok(None);
-        };
-        let params: Vec<Val> = args.iter().map(|a| Val::I32(*a)).collect();
-        let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
-        self.store.data_mut().current = context_id;
-        self.store.set_fuel(self.fuel_limit)?;
-        self.store.data().shared().execution_last = None;
-        let logs_before = self.store.data().shared().logs.len();
-        let result = func.call(&mut self.store, &params, &mut results);
-        let fuel = self.fuel_limit - self.store.get_fuel().unwrap_or(0);
-        let worker = self.index;
-        self.store.data().shared().hook_fuel.push(HookFuel {
-            worker,
-            context_id,
-            hook,
-            fuel,
-        });
-        if let Err(error) = result {
-            let mut message = format!("{hook} trapped: {}", self.describe(&error));
-            let shared = self.store.data().shared();
-            if let Some(log) = shared.logs[logs_before..]
-                .iter()
-                .rev()
-                .find(|l| l.worker == worker && l.level == LogLevel::Critical)
-            {
-                message.push_str(&format!(" (the filter logged: {})", log.message));
-            }
-            drop(shared);
-            self.failed = Some(message.clone());
-            // A dead VM has no timers and no callouts any more.
-            let state = self.store.data_mut();
-            state.tick_period = None;
-            state.pending_calls.clear();
-            bail!(message);
-        }
-        Ok(results.first().and_then(Val::i32))
-    }
-
-    fn describe(&self, error: &wasmtime::Error) -> String {
-        if let Some(trap) = error.downcast_ref::<Trap>() {
-            if *trap == Trap::OutOfFuel {
-                return format!(
-                    "fuel limit of {} instructions exhausted (endless loop?)",
-                    self.fuel_limit
-                );
-            }
-            return format!("wasm trap: {trap}");
-        }
-        if let Some(exit) = error.downcast_ref::<wasi::ProcExit>() {
-            return exit.to_string();
-        }
-        format!("{error}")
     }
 }
 
@@ -554,47 +210,34 @@ impl Worker {
 /// thus delivered right after the hook that dispatched the call returns.
 pub struct Host {
     shared: Arc<Mutex<Shared>>,
-    pub(crate) workers: Vec<Worker>,
+    pub(crate) vms: Vec<Vm>,
     plugin_config: Vec<u8>,
 }
 
 impl Host {
-    /// A host for the module at `path` (a `.wasm` file).
-    pub fn builder(path: impl AsRef<Path>) -> HostBuilder {
-        HostBuilder::new(Source::File(path.as_ref().to_path_buf()))
-    }
-
-    /// A host for a module given as bytes (binary or WAT text).
-    pub fn builder_from_bytes(bytes: impl AsRef<[u8]>) -> HostBuilder {
-        HostBuilder::new(Source::Bytes(bytes.as_ref().to_vec()))
-    }
-
     pub(crate) fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
         lock(&self.shared)
     }
 
+    /// How many workers (one VM each) run the plugin.
     pub fn worker_count(&self) -> usize {
-        self.workers.len()
+        self.vms.len()
     }
 
-    /// Worker VM `index` (panics if there is no such worker).
-    pub fn worker(&mut self, index: usize) -> WorkerRef<'_> {
-        assert!(
-            index < self.workers.len(),
-            "no worker {index}: the host has {}",
-            self.workers.len()
-        );
-        WorkerRef { host: self, index }
+    /// The VM of worker `index`, to inspect (panics if there is no such worker).
+    pub fn vm(&self, index: usize) -> &Vm {
+        &self.vms[index]
     }
 
-    /// Inspect worker `index` (panics if there is no such worker).
-    pub fn worker_info(&self, index: usize) -> &Worker {
-        &self.workers[index]
-    }
-
-    /// A request on worker 0.
+    /// A request on worker 0's VM: `host.request().header(..).send()`.
     pub fn request(&mut self) -> RequestBuilder<'_> {
-        RequestBuilder::new(self, 0)
+        self.request_on(0)
+    }
+
+    /// A request on worker `index`'s VM ([`send`](RequestBuilder::send) panics if
+    /// there is no such worker).
+    pub fn request_on(&mut self, index: usize) -> RequestBuilder<'_> {
+        RequestBuilder::new(self, index)
     }
 
     /// The virtual wall-clock time.
@@ -613,12 +256,12 @@ impl Host {
         loop {
             let now = self.shared().now;
             let next_tick = self
-                .workers
+                .vms
                 .iter()
                 .filter_map(|w| w.state().tick_period.map(|_| w.state().next_tick))
                 .min();
             let next_call = self
-                .workers
+                .vms
                 .iter()
                 .flat_map(|w| w.state().pending_calls.iter().map(|c| c.due))
                 .min();
@@ -631,15 +274,15 @@ impl Host {
                 break;
             };
             self.shared().now = next.max(now);
-            for index in 0..self.workers.len() {
-                let state = self.workers[index].state_mut();
+            for index in 0..self.vms.len() {
+                let state = self.vms[index].state_mut();
                 let Some(period) = state.tick_period else {
                     continue;
                 };
                 if state.next_tick <= next {
                     state.next_tick = next + period;
                     let root = state.root_id;
-                    self.workers[index].call("proxy_on_tick", root, &[root as i32])?;
+                    self.vms[index].call("proxy_on_tick", root, &[root as i32])?;
                     self.run_pending()?;
                 }
             }
@@ -662,7 +305,7 @@ impl Host {
                 token,
             }) = event
             {
-                if let Some(w) = self.workers.get_mut(worker).filter(|w| w.failed.is_none()) {
+                if let Some(w) = self.vms.get_mut(worker).filter(|w| w.failure().is_none()) {
                     w.call(
                         "proxy_on_queue_ready",
                         context_id,
@@ -672,21 +315,21 @@ impl Host {
                 continue;
             }
             let now = self.shared().now;
-            let due = self.workers.iter().enumerate().find_map(|(i, w)| {
+            let due = self.vms.iter().enumerate().find_map(|(i, w)| {
                 let calls = &w.state().pending_calls;
                 calls.iter().position(|c| c.due <= now).map(|at| (i, at))
             });
             let Some((index, at)) = due else {
                 return Ok(());
             };
-            let call = self.workers[index].state_mut().pending_calls.remove(at);
+            let call = self.vms[index].state_mut().pending_calls.remove(at);
             self.deliver_call(index, call)?;
         }
         bail!("events keep coming after 100000 deliveries: the filter loops through queues or HTTP calls")
     }
 
     fn deliver_call(&mut self, index: usize, call: PendingCall) -> Result<()> {
-        let worker = &mut self.workers[index];
+        let worker = &mut self.vms[index];
         let state = worker.state_mut();
         if call.context_id != state.root_id && !state.streams.contains_key(&call.context_id) {
             return Ok(()); // the context is gone; Envoy cancels its calls
@@ -749,9 +392,9 @@ impl Host {
     pub fn reconfigure(&mut self, config: impl AsRef<[u8]>) -> Result<Vec<bool>> {
         self.plugin_config = config.as_ref().to_vec();
         let mut results = Vec::new();
-        for index in 0..self.workers.len() {
+        for index in 0..self.vms.len() {
             let config = self.plugin_config.clone();
-            results.push(self.workers[index].configure(&config)?);
+            results.push(self.vms[index].configure(&config)?);
             self.run_pending()?;
         }
         Ok(results)
@@ -870,18 +513,5 @@ impl Host {
         shared.http_calls.clear();
         shared.foreign_calls.clear();
         shared.hook_fuel.clear();
-    }
-}
-
-/// A handle on one worker of a host.
-pub struct WorkerRef<'h> {
-    host: &'h mut Host,
-    index: usize,
-}
-
-impl<'h> WorkerRef<'h> {
-    /// A request on this worker.
-    pub fn request(self) -> RequestBuilder<'h> {
-        RequestBuilder::new(self.host, self.index)
     }
 }

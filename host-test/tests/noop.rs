@@ -1,11 +1,11 @@
 //! The no-op filter (benches/noop-filter) loads and passes requests through.
 mod common;
 
-use sluice_host::{Action, Host};
+use sluice_wasm_host::{Action, Host};
 
 #[test]
 fn noop_filter_passes_requests_and_responses_through_unchanged() {
-    let mut host = Host::builder(common::module("noop.wasm")).build().unwrap();
+    let mut host = common::plugin("noop.wasm").host().build().unwrap();
     let out = host
         .request()
         .path("/a?b=c")
@@ -33,8 +33,7 @@ fn noop_filter_passes_requests_and_responses_through_unchanged() {
 fn noop_fuel_is_deterministic_and_small() {
     let fuel_of = |host: &mut Host, worker: usize| {
         let fuel = host
-            .worker(worker)
-            .request()
+            .request_on(worker)
             .header("x-user-id", "1")
             .send()
             .unwrap()
@@ -45,7 +44,8 @@ fn noop_fuel_is_deterministic_and_small() {
             .collect::<Vec<_>>()
     };
     let total = |fuel: &[(&str, u64)]| fuel.iter().map(|(_, f)| f).sum::<u64>();
-    let mut host = Host::builder(common::module("noop.wasm"))
+    let mut host = common::plugin("noop.wasm")
+        .host()
         .workers(2)
         .build()
         .unwrap();
@@ -53,7 +53,7 @@ fn noop_fuel_is_deterministic_and_small() {
     let steady = fuel_of(&mut host, 0);
     let steady_again = fuel_of(&mut host, 0);
     let first_on_worker1 = fuel_of(&mut host, 1);
-    let mut fresh = Host::builder(common::module("noop.wasm")).build().unwrap();
+    let mut fresh = common::plugin("noop.wasm").host().build().unwrap();
     assert_eq!(
         fuel_of(&mut fresh, 0),
         first,
@@ -86,7 +86,7 @@ fn noop_fuel_is_deterministic_and_small() {
 
 #[test]
 fn requests_envoy_codecs_would_refuse_are_errors() {
-    let mut host = Host::builder(common::module("noop.wasm")).build().unwrap();
+    let mut host = common::plugin("noop.wasm").host().build().unwrap();
     let bad_name = host
         .request()
         .header([b'x', 0xff], "v")

@@ -4,7 +4,7 @@
 //! same decisions on every worker and as the native engine.
 mod common;
 
-use sluice_host::{ConfigRejected, Host, HostBuilder, LogLevel, Outcome};
+use sluice_wasm_host::{ConfigRejected, Host, HostBuilder, LogLevel, Outcome};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -40,7 +40,7 @@ fn config() -> String {
 }
 
 fn sluice(config: &str) -> HostBuilder {
-    Host::builder(common::module("sluice.wasm")).plugin_config(config)
+    common::plugin("sluice.wasm").host().plugin_config(config)
 }
 
 /// The request headers Sluice wrote or changed.
@@ -48,7 +48,7 @@ fn written(out: &Outcome) -> BTreeMap<String, String> {
     out.request_changes()
         .into_iter()
         .filter_map(|c| match c {
-            sluice_host::HeaderChange::Set { name, values } => Some((
+            sluice_wasm_host::HeaderChange::Set { name, values } => Some((
                 name,
                 values
                     .iter()
@@ -56,7 +56,7 @@ fn written(out: &Outcome) -> BTreeMap<String, String> {
                     .collect::<Vec<_>>()
                     .join(","),
             )),
-            sluice_host::HeaderChange::Removed { .. } => None,
+            sluice_wasm_host::HeaderChange::Removed { .. } => None,
         })
         .collect()
 }
@@ -75,21 +75,18 @@ fn flags_header_and_per_flag_headers_are_written() {
         .send()
         .unwrap();
     assert!(out.forwarded);
-    let flags = out.request_header("x-sluice-flags").expect("flags header");
-    let (checkout, rest) = flags.split_once(';').unwrap();
-    assert!(
-        checkout == "checkout=on" || checkout == "checkout=off",
-        "{flags}"
-    );
-    assert_eq!(rest, "search=on", "document order, targeting rule applied");
-    let per_flag = out.request_header("x-feature-checkout").unwrap();
+    // Expected answers from the core's bucketing (docs/config.md, Bucketing): variants sorted
+    // by name, so `off` holds buckets [0, 5000) of salt `checkout`; the canary (weight 10%)
+    // holds buckets [0, 1000) of salt `reviews`.
+    let checkout = expected_checkout("42");
     assert_eq!(
-        per_flag,
-        if checkout == "checkout=on" {
-            "true"
-        } else {
-            "false"
-        }
+        out.request_header("x-sluice-flags").as_deref(),
+        Some(format!("checkout={checkout};search=on").as_str()),
+        "flags sorted by name, the targeting rule applied to search"
+    );
+    assert_eq!(
+        out.request_header("x-feature-checkout").as_deref(),
+        Some(if checkout == "on" { "true" } else { "false" })
     );
     assert_eq!(
         out.request_header("x-route-reviews"),
@@ -98,14 +95,43 @@ fn flags_header_and_per_flag_headers_are_written() {
     );
     assert_eq!(out.status(), Some(200));
 
-    let routed = host
-        .request()
-        .authority("reviews")
-        .header("x-user-id", "42")
-        .send()
-        .unwrap();
-    let version = routed.request_header("x-route-reviews").unwrap();
-    assert!(version == "v1" || version == "v2");
+    let mut seen = std::collections::BTreeSet::new();
+    for user in [
+        "42", "7", "1001", "alice", "bob", "carol", "dave", "erin", "u-19", "u-20",
+    ] {
+        let routed = host
+            .request()
+            .authority("reviews")
+            .header("x-user-id", user)
+            .send()
+            .unwrap();
+        let version = expected_version(user);
+        assert_eq!(
+            routed.request_header("x-route-reviews").as_deref(),
+            Some(version),
+            "user {user}"
+        );
+        seen.insert(version);
+    }
+    assert_eq!(seen.len(), 2, "the users chosen cover both versions");
+}
+
+/// The checkout variant a user gets: 50% rollout, buckets [0, 5000) to `off`.
+fn expected_checkout(user: &str) -> &'static str {
+    if sluice_core::bucket::bucket("checkout", user.as_bytes()) < 5000 {
+        "off"
+    } else {
+        "on"
+    }
+}
+
+/// The reviews version a user gets: canary v2 at weight 10, buckets [0, 1000).
+fn expected_version(user: &str) -> &'static str {
+    if sluice_core::bucket::bucket("reviews", user.as_bytes()) < 1000 {
+        "v2"
+    } else {
+        "v1"
+    }
 }
 
 #[test]
@@ -126,6 +152,15 @@ fn decisions_are_sticky_per_user_and_split_about_evenly() {
         assert_eq!(
             first.request_header("x-sluice-flags"),
             again.request_header("x-sluice-flags"),
+            "user {user}"
+        );
+        assert_eq!(
+            first.request_header("x-feature-checkout").as_deref(),
+            Some(if expected_checkout(&user.to_string()) == "on" {
+                "true"
+            } else {
+                "false"
+            }),
             "user {user}"
         );
         on += (first.request_header("x-feature-checkout").as_deref() == Some("true")) as u32;
@@ -415,8 +450,7 @@ fn several_workers_give_identical_decisions() {
         let decisions: Vec<BTreeMap<String, String>> = (0..4)
             .map(|w| {
                 let out = host
-                    .worker(w)
-                    .request()
+                    .request_on(w)
                     .header("x-user-id", format!("user-{user}"))
                     .header("x-geo-country", "de")
                     .send()

@@ -8,7 +8,7 @@
 mod common;
 
 use sluice_core::plan::Plan;
-use sluice_host::{Host, LogLevel, MetricValue};
+use sluice_wasm_host::{Host, LogLevel, MetricValue};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -60,7 +60,8 @@ struct Mesh {
 
 impl Mesh {
     fn new(config: &str) -> Mesh {
-        let host = Host::builder(common::module("sluice.wasm"))
+        let host = common::plugin("sluice.wasm")
+            .host()
             .plugin_config(config)
             .workers(WORKERS)
             .build()
@@ -113,8 +114,7 @@ impl Mesh {
         };
         let out = self
             .host
-            .worker(user as usize % WORKERS)
-            .request()
+            .request_on(user as usize % WORKERS)
             .authority("reviews")
             .path("/reviews/1")
             .header("x-user-id", user.to_string())
@@ -154,8 +154,7 @@ impl Mesh {
                     .filter(|u| {
                         let out = self
                             .host
-                            .worker(w)
-                            .request()
+                            .request_on(w)
                             .authority("reviews")
                             .header("x-user-id", u.to_string())
                             .send()
@@ -603,8 +602,7 @@ fn local_replies_count_as_errors_only_when_asked() {
             let version = mesh.planned(user);
             let mut request = mesh
                 .host
-                .worker(user as usize % WORKERS)
-                .request()
+                .request_on(user as usize % WORKERS)
                 .authority("reviews")
                 .header("x-user-id", user.to_string());
             if version == "v2" {

@@ -3,7 +3,7 @@
 //! cookies, overrides, spoofed route headers.
 mod common;
 
-use sluice_host::{Host, Outcome};
+use sluice_wasm_host::{Host, Outcome};
 use std::time::Duration;
 
 const SECRET: &str = "let-me-test";
@@ -46,7 +46,8 @@ fn config(active: &str) -> String {
 }
 
 fn host(active: &str) -> Host {
-    Host::builder(common::module("sluice.wasm"))
+    common::plugin("sluice.wasm")
+        .host()
         .plugin_config(config(active))
         .workers(2)
         .build()
@@ -88,8 +89,7 @@ fn a_10_percent_canary_takes_10_percent_of_100k_users_and_they_stay() {
     for user in (0..100_000u32).step_by(97) {
         for worker in 0..2 {
             let out = host
-                .worker(worker)
-                .request()
+                .request_on(worker)
                 .authority("reviews")
                 .header("x-user-id", user.to_string())
                 .send()
@@ -217,8 +217,7 @@ fn a_sticky_cookie_is_set_once_and_honoured_after() {
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     for worker in [0, 1, 0, 1] {
         let next = host
-            .worker(worker)
-            .request()
+            .request_on(worker)
             .authority("cart")
             .header("cookie", &cookie)
             .send()

@@ -6,7 +6,7 @@
 //! `sluice.unleash.fetch.failed`.
 mod common;
 
-use sluice_host::{Host, HttpCall, LogLevel, ScriptedResponse};
+use sluice_wasm_host::{Host, HttpCall, LogLevel, ScriptedResponse};
 use std::time::{Duration, SystemTime};
 
 const CLUSTER: &str = "unleash";
@@ -53,7 +53,8 @@ struct Edge {
 
 impl Edge {
     fn new(workers: usize, config: &str) -> Edge {
-        let host = Host::builder(common::module("sluice.wasm"))
+        let host = common::plugin("sluice.wasm")
+            .host()
             .plugin_config(config)
             .workers(workers)
             .build()
@@ -68,8 +69,7 @@ impl Edge {
     fn flags(&mut self, w: usize) -> (Option<String>, Option<String>) {
         let out = self
             .host
-            .worker(w)
-            .request()
+            .request_on(w)
             .header("x-user-id", "42")
             .send()
             .unwrap();

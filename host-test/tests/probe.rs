@@ -3,21 +3,23 @@
 mod common;
 
 use serde_json::{json, Value};
-use sluice_host::{
-    status, Action, ConfigRejected, HeaderChange, Host, HostBuilder, LogLevel, MetricValue,
+use sluice_wasm_host::{
+    status, Action, ConfigRejected, HeaderChange, Host, HostBuilder, LogLevel, MetricValue, Plugin,
     ScriptedResponse, DEFAULT_START,
 };
 use std::time::{Duration, UNIX_EPOCH};
 
 fn probe(config: Value) -> HostBuilder {
-    Host::builder(common::module("probe.wasm")).plugin_config(config.to_string())
+    common::plugin("probe.wasm")
+        .host()
+        .plugin_config(config.to_string())
 }
 
 fn host(config: Value) -> Host {
     probe(config).build().unwrap()
 }
 
-fn bytes(out: &sluice_host::Outcome, name: &str) -> Vec<u8> {
+fn bytes(out: &sluice_wasm_host::Outcome, name: &str) -> Vec<u8> {
     out.request_headers
         .get(name)
         .unwrap_or_else(|| panic!("no request header {name}: {:?}", out.request_headers))
@@ -162,7 +164,7 @@ fn shared_data_is_shared_across_workers_with_cas() {
 
     host.set_shared_data("k", "from-outside");
     let (_, cas) = host.shared_data("k").unwrap();
-    let other = host.worker(1).request().send().unwrap();
+    let other = host.request_on(1).send().unwrap();
     // Worker 1 sets v1 (cas ignored), then v2 with the CAS it just read.
     assert_eq!(other.request_header("x-set1").as_deref(), Some("ok"));
     assert_eq!(other.request_header("x-set2").as_deref(), Some("ok"));
@@ -178,7 +180,7 @@ fn shared_queues_deliver_on_queue_ready_to_the_registering_vm() {
     .workers(2)
     .build()
     .unwrap();
-    let out = host.worker(0).request().send().unwrap();
+    let out = host.request_on(0).send().unwrap();
     assert_eq!(out.request_header("x-enq").as_deref(), Some("ok"));
     assert_eq!(
         out.request_header("x-enq-missing").as_deref(),
@@ -218,10 +220,7 @@ fn ticks_follow_the_virtual_clock_on_every_worker() {
         .workers(2)
         .build()
         .unwrap();
-    assert_eq!(
-        host.worker_info(0).tick_period(),
-        Some(Duration::from_secs(1))
-    );
+    assert_eq!(host.vm(0).tick_period(), Some(Duration::from_secs(1)));
     assert_eq!(
         host.metric("probe.ticks"),
         None,
@@ -381,7 +380,7 @@ fn metrics_follow_envoy_semantics() {
     .build()
     .unwrap();
     let first = host.request().send().unwrap();
-    let second = host.worker(1).request().send().unwrap();
+    let second = host.request_on(1).send().unwrap();
     let c1 = first.request_header("x-c").unwrap();
     let c2 = second.request_header("x-c").unwrap();
     let id = c1.split(';').next().unwrap();
@@ -592,7 +591,8 @@ fn on_configure_false_rejects_the_config_with_its_logs() {
         .to_string()
         .contains("proxy_on_configure returned false"));
 
-    let (_, rejection) = Host::builder(common::module("probe.wasm"))
+    let (_, rejection) = common::plugin("probe.wasm")
+        .host()
         .plugin_config("{not json")
         .start()
         .unwrap();
@@ -637,16 +637,15 @@ fn a_trap_is_an_error_naming_the_hook_and_kills_only_that_worker() {
     );
     assert!(error.contains("unreachable"), "{error}");
     let again = host.request().send().unwrap_err().to_string();
-    assert!(again.contains("worker 0 is dead"), "{again}");
-    assert!(host.worker_info(0).failure().is_some());
+    assert!(again.contains("VM of worker 0 is dead"), "{again}");
+    assert!(host.vm(0).failure().is_some());
     assert!(
-        host.worker(1).request().send().unwrap().forwarded,
+        host.request_on(1).send().unwrap().forwarded,
         "other workers keep serving"
     );
 
     let error = host
-        .worker(1)
-        .request()
+        .request_on(1)
         .header("x-probe-trap", "panic")
         .send()
         .unwrap_err()
@@ -684,11 +683,7 @@ fn unknown_imports_fail_at_load_naming_them() {
         (import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
         (memory (export "memory") 1)
         (func (export "proxy_abi_version_0_2_1")))"#;
-    let error = Host::builder_from_bytes(wat)
-        .build()
-        .err()
-        .unwrap()
-        .to_string();
+    let error = format!("{:#}", Plugin::from_bytes(wat).err().unwrap());
     assert!(error.contains("env.proxy_made_up"), "{error}");
     assert!(
         error.contains("wasi_snapshot_preview1.path_open"),
@@ -696,17 +691,13 @@ fn unknown_imports_fail_at_load_naming_them() {
     );
     assert!(!error.contains("proxy_log"), "{error}");
 
-    let not_proxy_wasm = Host::builder_from_bytes("(module (memory (export \"memory\") 1))")
-        .build()
+    let not_proxy_wasm = Plugin::from_bytes("(module (memory (export \"memory\") 1))")
         .err()
         .unwrap();
     assert!(not_proxy_wasm
         .to_string()
         .contains("not a proxy-wasm module"));
-    let missing = Host::builder("build/does-not-exist.wasm")
-        .build()
-        .err()
-        .unwrap();
+    let missing = Plugin::load("build/does-not-exist.wasm").err().unwrap();
     assert!(missing.to_string().contains("does-not-exist.wasm"));
 }
 
@@ -798,7 +789,7 @@ fn a_trap_in_on_tick_fails_that_advance_once_and_stops_the_dead_vm_timer() {
         .expect("the dead VM has no timer left");
     let error = host.request().send().unwrap_err().to_string();
     assert!(
-        error.contains("worker 0 is dead since an earlier failure: proxy_on_tick trapped"),
+        error.contains("VM of worker 0 is dead since an earlier failure: proxy_on_tick trapped"),
         "{error}"
     );
 }

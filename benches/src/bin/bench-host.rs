@@ -7,7 +7,7 @@
 //! bench-envoy sends (a browser with a user id and cookies), at 2026-11-26T12:00:00Z; fuel is
 //! taken from the third request on a VM (steady state).
 use sluice_benches::{config, NOW_MS};
-use sluice_host::Host;
+use sluice_wasm_host::Plugin;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -94,7 +94,9 @@ fn run() -> Result<(), String> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for setup in &setups {
         let start = UNIX_EPOCH + Duration::from_millis(NOW_MS as u64);
-        let mut host = Host::builder(&setup.module)
+        let mut host = Plugin::load(&setup.module)
+            .map_err(|e| format!("{}: {e:#}", setup.name))?
+            .host()
             .plugin_config(&setup.config)
             .start_time(start)
             .build()
@@ -105,7 +107,7 @@ fn run() -> Result<(), String> {
             .filter(|h| h.hook == "proxy_on_configure")
             .map(|h| h.fuel)
             .sum();
-        let memory = host.worker_info(0).memory_bytes();
+        let memory = host.vm(0).memory_bytes();
         let mut times = Vec::new();
         for _ in 0..5 {
             let began = Instant::now();

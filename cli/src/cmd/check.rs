@@ -2,7 +2,7 @@
 use crate::common::{self, Report};
 use anyhow::{anyhow, Result};
 use serde_json::json;
-use sluice_host::{Host, LogLevel};
+use sluice_wasm_host::{LogLevel, Plugin};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -79,7 +79,8 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let mut module = None;
     if let (Some(path), true) = (&wasm, errors.is_empty()) {
         let bytes = common::module_bytes(path.as_ref())?;
-        let (_host, rejected) = Host::builder_from_bytes(&bytes)
+        let (_host, rejected) = Plugin::from_bytes(&bytes)?
+            .host()
             .plugin_config(&text)
             .log_level(LogLevel::Warn)
             .start()?;

@@ -9,7 +9,7 @@ use sluice_cli::report::{percent, thousands, Moves, Tally};
 use sluice_core::engine::{Headers, RouteControl};
 use sluice_core::pipeline::{self, Facts, Live};
 use sluice_core::plan::{Plan, Strategy};
-use sluice_host::{Host, LogLevel};
+use sluice_wasm_host::{Host, LogLevel, Plugin};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -187,7 +187,8 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let plan = &loaded.plan;
     let text = std::fs::read(&o.config)?;
     let module = common::module_bytes(o.wasm.as_ref())?;
-    let mut builder = Host::builder_from_bytes(&module)
+    let mut builder = Plugin::from_bytes(&module)?
+        .host()
         .plugin_config(&text)
         .log_level(LogLevel::Warn)
         .workers(o.workers);
@@ -258,7 +259,7 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
                     .cloned()
                     .unwrap_or_default();
                 let status = pick_status(&up, user, round, target);
-                let mut request = host.worker(user % o.workers).request();
+                let mut request = host.request_on(user % o.workers);
                 for (n, v) in &pairs {
                     request = match n.as_str() {
                         ":path" => request.path(v),

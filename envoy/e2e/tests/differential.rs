@@ -1,5 +1,5 @@
 //! Differential: one fixed list of ~200 requests goes through Sluice in a real Envoy 1.40 and
-//! through host-test (`sluice_host`, the wasmtime host running the same `build/sluice.wasm`). Every
+//! through host-test (`sluice_wasm_host`, the wasmtime host running the same `build/sluice.wasm`). Every
 //! request must come out the same: the routing and flag headers the upstream receives, the headers a
 //! client must not smuggle through (stripped in both), the debug and sticky-cookie response
 //! headers; and Envoy must route each request to the version Sluice wrote.
@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use sluice_e2e::{paths, HttpClient, Stack};
-use sluice_host::Host;
+use sluice_wasm_host::{Host, Plugin};
 
 /// The tester secret and its SHA-256 (what the config holds).
 const SECRET: &str = "letmein";
@@ -614,7 +614,9 @@ type Coverage = BTreeMap<String, BTreeSet<String>>;
 fn differential(config: &str, cases: &[Case]) -> Coverage {
     let wasm = paths::sluice_wasm();
     let stack = Stack::start(&wasm, config).expect("envoy starts with sluice");
-    let mut host = Host::builder(&wasm)
+    let mut host = Plugin::load(&wasm)
+        .expect("host-test compiles the module")
+        .host()
         .plugin_config(config)
         .start_time(SystemTime::now())
         .build()

@@ -16,3 +16,22 @@ pub fn module(name: &str) -> PathBuf {
     );
     path
 }
+
+/// `build/<name>` compiled once per test binary (fails when it is missing).
+pub fn plugin(name: &str) -> sluice_wasm_host::Plugin {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static PLUGINS: OnceLock<Mutex<HashMap<String, sluice_wasm_host::Plugin>>> = OnceLock::new();
+    let mut plugins = PLUGINS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    plugins
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let path = module(name);
+            sluice_wasm_host::Plugin::load(&path)
+                .unwrap_or_else(|e| panic!("cannot load {}: {e:#}", path.display()))
+        })
+        .clone()
+}

@@ -123,7 +123,7 @@ pub enum OverrideStatus {
 
 #[derive(Debug, Clone, Default)]
 pub struct Decision {
-    /// One per `plan.flags`, in config order.
+    /// One per `plan.flags`, in its order (sorted by flag name).
     pub flags: Vec<FlagOutcome>,
     /// The routes this request matched.
     pub routes: Vec<RouteOutcome>,

@@ -151,7 +151,8 @@ pub enum Serve {
 }
 
 /// Weighted choice over buckets: entry i owns buckets
-/// `[upper[i-1], upper[i])`. Order is fixed by the config, so growing one
+/// `[upper[i-1], upper[i])`. The order does not depend on the document (variants
+/// sorted by name, split entries in the route's `versions` order), so growing one
 /// entry's weight while others shrink only moves users into it.
 #[derive(Debug, Clone)]
 pub struct Rollout {

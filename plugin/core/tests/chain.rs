@@ -1,6 +1,8 @@
 //! Rollouts across services: identity from baggage, decisions signed once and
 //! kept at every later hop, releases as one cohort, version requirements, and
 //! every way a client could try to choose its own versions.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
 use common::{plan, variant, version, Req};

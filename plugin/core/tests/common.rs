@@ -1,4 +1,6 @@
 //! Test helpers: a plan from JSON and requests from header pairs.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 use sluice_core::decision::Decision;
 use sluice_core::engine::Headers;

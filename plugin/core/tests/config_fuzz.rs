@@ -1,6 +1,8 @@
 //! A pushed config can be anything: mutated versions of every example must be
 //! accepted or rejected with an error, never panic (a panic in `on_configure`
 //! would trap the VM instead of rejecting the config with its reason).
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::panic::catch_unwind;
 
 /// xorshift64*: deterministic, so a failure reproduces.

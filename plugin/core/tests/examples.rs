@@ -1,4 +1,6 @@
 //! Every config in `examples/` loads: parses strictly and compiles to a plan.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sluice_core::compile::load_with_env;
 use sluice_core::engine::{evaluate, Headers, Request};
 use sluice_core::pipeline::{self, Facts, Live};

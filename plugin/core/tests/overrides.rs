@@ -1,5 +1,7 @@
 //! Tester overrides (docs/config.md#overrides): who may use them (the secret, compared by its
 //! SHA-256 in constant time, or an allowed source range) and how the header is read.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 use common::{plan, variant, version, Req};
 use sluice_core::decision::{OverrideStatus, Reason};

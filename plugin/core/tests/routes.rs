@@ -1,5 +1,7 @@
 //! Version routing: sticky canaries with time steps, blue-green, A/B splits,
 //! pins, tester overrides, sticky cookies, spoof-proof headers.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 use common::{plan, version, Req};
 use sluice_core::decision::{OverrideStatus, Reason};

@@ -2,6 +2,8 @@
 //! Spring Cloud Config Environment (basic auth, several profiles, a label, property sources that
 //! override each other), the flags reach the flags header bucketed like native flags, an
 //! unchanged `version` counts as not modified, and bad Environments keep the last good flags.
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 use std::cell::RefCell;
 use std::sync::Mutex;

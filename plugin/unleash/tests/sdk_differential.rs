@@ -11,6 +11,8 @@
 //!
 //! Naming: the engine and the SDK both call "no variant" `disabled`; the filter's flags header
 //! writes a disabled feature as `off` (docs/platforms.md).
+// A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::cell::Cell;
 use std::io::Write;

@@ -3,9 +3,11 @@
 //! These types mirror the document; `read` fills them from a parsed JSON
 //! tree by hand and rejects unknown fields, naming the path. Meaning is
 //! checked later by `compile`, which turns a `Config` into a `Plan`. Named
-//! collections are JSON objects whose keys are names; document order is kept
-//! (it is the order of the flags header and of route matching) and a repeated
-//! key is an error rather than a silent overwrite.
+//! collections are JSON objects whose keys are names, kept in document order
+//! here; `compile` makes key order irrelevant (flags, variants and rollout
+//! entries sorted by name, split entries in the `versions` order) because Istio
+//! re-serialises the config with sorted keys. A repeated key is an error rather
+//! than a silent overwrite.
 mod chain;
 mod named;
 mod read;
@@ -316,7 +318,8 @@ pub enum SameSite {
     None,
 }
 
-/// Canary guard (metrics issue): error/latency thresholds that roll back.
+/// Canary guard: error-rate and latency thresholds over a window that, once
+/// crossed, roll the canary back or pause it (`action`).
 #[derive(Debug)]
 pub struct Guard {
     /// Trip when the canary's 5xx share over the window exceeds this percent.
@@ -325,7 +328,8 @@ pub struct Guard {
     pub max_p99_ratio: Option<f64>,
     pub window: String,
     pub min_requests: u64,
-    /// Count local replies (e.g. timeouts, resets) as errors too.
+    /// Also count Envoy's non-5xx local replies and streams reset before a
+    /// response as errors (5xx count always).
     pub count_local_replies: bool,
     pub action: GuardAction,
     /// `threshold` (the fields above) or `sequential` (an anytime-valid test of canary vs
