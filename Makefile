@@ -258,11 +258,11 @@ test-fuzz: setup-fuzz fuzz-seeds
 fuzz-run:
 	@mkdir -p fuzz/corpus/$(FUZZ_TARGET)
 	@echo "fuzz $(FUZZ_TARGET): $(FUZZ_TIME)s"
-	$(CARGO) fuzz run $(FUZZ_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) \
+	@$(CARGO) fuzz run $(FUZZ_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) \
 	  $(wildcard $(FUZZ_SEEDS)/$(FUZZ_TARGET) fuzz/seeds/$(FUZZ_TARGET)) -- \
 	  -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	  $(if $(wildcard fuzz/$(FUZZ_TARGET).dict),-dict=fuzz/$(FUZZ_TARGET).dict) 2>&1 | \
-	  grep -E '^#[0-9]+ +(INITED|DONE)|stat::number_of_executed_units|^==|panicked|ERROR|SUMMARY|artifact|Test unit|^Done'; \
+	  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^==|panicked|ERROR|SUMMARY|artifact|Test unit|^Done'; \
 	  exit $${PIPESTATUS[0]}
 # ---- end of fuzzing block -------------------------------------------------------------------
 
