@@ -131,3 +131,23 @@ fn number_operators_at_equality_and_either_side() {
         assert_eq!(got, want, "{op} 10.5 against 10.4 / 10.5 / 10.6");
     }
 }
+
+#[test]
+fn a_number_operand_that_is_not_finite_never_matches() {
+    // `1e400` and `inf` parse as infinity: comparing with them would make NUM_LT match every
+    // number. They are refused with a warning, like any operand that is not a number.
+    for operand in ["1e400", "inf", "-infinity", "NaN"] {
+        for op in ["NUM_LT", "NUM_GT", "NUM_EQ", "NUM_LTE", "NUM_GTE"] {
+            let e = engine(op, &[operand], false, false);
+            for value in ["5", "-5", "1e400", "inf"] {
+                assert!(!enabled(&e, value), "{op} {operand} matched {value}");
+            }
+            assert!(
+                e.warnings()
+                    .iter()
+                    .any(|w| w.message.contains("not a number")),
+                "{op} {operand}: no warning"
+            );
+        }
+    }
+}
