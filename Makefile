@@ -25,7 +25,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -116,6 +116,11 @@ demo: setup-envoy wasm
 	@$(CARGO) build -q -p sluice-e2e --bin sluice-demo
 	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo -- $(DEMO_ARGS)
 
+## demo-chain: rollouts across services: edge -> a -> b -> c, three Envoys with Sluice, apps that
+## forward only baggage; 10,000 users, a key rotation mid-run, forged clients; prints a per-hop table
+demo-chain: setup-envoy wasm
+	@$(CARGO) run -q -p sluice-e2e --bin sluice-demo-chain -- $(DEMO_ARGS)
+
 # The least a routing filter does (read a header, set one, clear the route cache): bench-envoy's floor.
 min-wasm: setup-rust
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p min-filter
@@ -125,12 +130,13 @@ min-wasm: setup-rust
 test: setup modules test-unit test-e2e test-deploy test-fuzz lint
 
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
-test-unit: unleash-spec
+test-unit: unleash-spec setup-unleash-sdk
 	$(CARGO) test --workspace --exclude sluice-e2e
 	@$(CARGO) test -q -p sluice-unleash --test client_specification -- --nocapture 2>/dev/null | grep 'cases passed'
+	@$(CARGO) test -q -p sluice-unleash --test sdk_differential -- --nocapture 2>/dev/null | grep 'differential vs'
 
-## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e); one Envoy at a time
-test-e2e: setup-envoy wasm noop-wasm
+## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e), incl. a live Unleash; one Envoy at a time
+test-e2e: setup-envoy setup-unleash wasm noop-wasm
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
 
 # ---- Istio delivery: OCI module, registry + Envoy tests, manifest checks (deploy/) ----------
@@ -176,6 +182,30 @@ oci-push: oci
 test-deploy: setup-deploy wasm
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider deploy/tests
 # ---- end of Istio delivery block ------------------------------------------------------------
+
+# ---- Unleash for real: its Node SDK (differential test) and a live server (envoy/e2e) ---------
+UNLEASH_SDK    := $(BUILD_DIR)/unleash-sdk
+UNLEASH_SERVER := $(BUILD_DIR)/unleash-server
+.PHONY: setup-unleash-sdk setup-unleash
+
+# npm ci of $(1)'s package.json + lock into $(2), when the lock changed or node_modules is missing.
+define npm_into
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	@if ! cmp -s $(1)/package-lock.json $(2)/package-lock.json || [ ! -d $(2)/node_modules ]; then \
+	  rm -rf $(2) && mkdir -p $(2) && cp $(1)/package.json $(1)/package-lock.json $(2)/ && \
+	  (cd $(2) && npm ci --no-audit --no-fund --loglevel=error) || { rm -rf $(2); exit 1; }; fi
+endef
+
+## setup-unleash-sdk: npm unleash-client (the Node SDK) into build/unleash-sdk
+setup-unleash-sdk:
+	$(call npm_into,plugin/unleash/tests/sdk,$(UNLEASH_SDK))
+
+## setup-unleash: npm unleash-server into build/unleash-server, PostgreSQL 15 (Debian) when absent
+setup-unleash:
+	$(call npm_into,envoy/e2e/unleash,$(UNLEASH_SERVER))
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq postgresql >/dev/null; } || \
+	  { echo "PostgreSQL is needed for the live Unleash test (apt-get install postgresql)" >&2; exit 1; }
 
 ## unleash-spec: fetch @unleash/client-specification into build/unleash-spec (npm pack)
 unleash-spec: $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION)

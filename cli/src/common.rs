@@ -56,11 +56,23 @@ pub fn config_error(file: &str, text: &[u8], error: &ConfigError) -> (usize, usi
     )
 }
 
+/// Compiles config text as the filter does, reading `chain.keys[].env` secrets from this process's
+/// environment; one that is not set here (a laptop, a CI job) is replaced by a placeholder, so the
+/// config can be checked and evaluated without the mesh's secrets.
+pub fn compile(text: &[u8]) -> std::result::Result<Plan, sluice_core::compile::ConfigError> {
+    sluice_core::compile::load_with_env(text, &|name| {
+        Some(
+            std::env::var(name)
+                .unwrap_or_else(|_| "placeholder-secret-for-checking-only-0123456789".to_string()),
+        )
+    })
+}
+
 /// Reads and compiles a config; a rejection is a report (exit 1), not an error.
 pub fn load(path: &Path) -> Result<std::result::Result<Loaded, Report>> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = path.display().to_string();
-    match sluice_core::compile::load(&text) {
+    match compile(&text) {
         Ok(plan) => Ok(Ok(Loaded { file, plan })),
         Err(e) => {
             let (_, _, line) = config_error(&file, &text, &e);
@@ -237,6 +249,10 @@ pub fn subject_name(plan: &Plan, subject: &Subject) -> String {
         Subject::Method => ":method".into(),
         Subject::Authority => ":authority".into(),
         Subject::SourceAddress => "source address".into(),
+        Subject::Baggage(i) => format!(
+            "baggage {}",
+            plan.chain.baggage_keys.get(*i).map_or("", String::as_str)
+        ),
     }
 }
 
@@ -253,6 +269,15 @@ pub fn add_identity(plan: &Plan, pairs: &mut Vec<(String, Vec<u8>)>, id: &str) -
             }
             Subject::Cookie(c) => {
                 pairs.push(("cookie".into(), format!("{c}={id}").into_bytes()));
+                return true;
+            }
+            Subject::Baggage(i) => {
+                let Some(key) = plan.chain.baggage_keys.get(*i) else {
+                    continue;
+                };
+                let mut member = format!("{key}=").into_bytes();
+                sluice_primitives::baggage::percent_encode_into(id.as_bytes(), &mut member);
+                pairs.push(("baggage".into(), member));
                 return true;
             }
             Subject::Query(q) => {
@@ -305,11 +330,13 @@ pub fn describe(reason: &sluice_core::decision::Reason) -> String {
         Default => "no rule matched: the default variant".into(),
         NoIdentity => "the request carries no user key: default / stable".into(),
         Override => "an authorised tester override asked for it".into(),
-        Propagated => "a trusted earlier hop had decided it".into(),
+        Propagated => "an earlier hop had decided it (a verified token, or a trusted peer)".into(),
         Pinned(i) => format!("pin {i} matched and forces this version"),
         Preview => "the blue-green preview condition matched: the idle color".into(),
         Weighted => "the weights placed the user by bucket".into(),
         GuardTripped => "the canary guard tripped: everyone on stable".into(),
+        Release => "the route's release placed the user (in: its version; out: stable)".into(),
+        Requires => "the version's requirements do not hold for this user: stable".into(),
     }
 }
 

@@ -141,8 +141,8 @@ fn header(call: &HttpCall, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-const ON: &str = "checkout=on;banner=blue";
-const OFF: &str = "checkout=off;banner=blue";
+const ON: &str = "banner=blue;checkout=on";
+const OFF: &str = "banner=blue;checkout=off";
 
 #[test]
 fn a_200_is_loaded_and_the_flags_header_follows_the_payload() {
@@ -150,7 +150,7 @@ fn a_200_is_loaded_and_the_flags_header_follows_the_payload() {
     edge.host.on_http_call(CLUSTER, served(100, "\"e1\""));
     assert_eq!(
         edge.flags(0),
-        (Some("checkout=off;banner=off".into()), Some("off".into())),
+        (Some("banner=off;checkout=off".into()), Some("off".into())),
         "before the first payload the listed features are off"
     );
 
@@ -389,7 +389,7 @@ fn before_the_first_payload_defaults_or_pass_through() {
     let mut edge = Edge::new(1, &config("first-1", "defaults"));
     assert_eq!(
         edge.flags(0),
-        (Some("checkout=off;banner=off".into()), Some("off".into()))
+        (Some("banner=off;checkout=off".into()), Some("off".into()))
     );
 
     // pass_through: nothing is written, yet a client's own copies are removed.

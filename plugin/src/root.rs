@@ -59,7 +59,11 @@ impl SluiceRoot {
 
 impl Context for SluiceRoot {
     fn on_done(&mut self) -> bool {
-        // Envoy retires this root context when a new config replaces it.
+        // Envoy retires this root context when a new config replaces it: hand over what was
+        // counted since the last tick first, so a push loses no counts.
+        if let Some(vm) = &self.vm {
+            vm.flush_metrics(&Envoy);
+        }
         self.leave_revision();
         true
     }
@@ -93,10 +97,12 @@ impl Context for SluiceRoot {
             status,
             etag: header("etag"),
             body_size,
+            retry_after: header("retry-after"),
+            location: header("location"),
             read_body: &read_body,
         };
         let counters = self.counters();
-        vm.unleash_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
+        vm.source_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
     }
 }
 
@@ -136,7 +142,7 @@ impl RootContext for SluiceRoot {
         // A re-pushed config must not reopen a canary that a guard already stopped, nor fall
         // back from the polled Unleash payload to defaults, even until the next tick.
         vm.run_guards(&Envoy, &Envoy, self.now_ms());
-        vm.adopt_shared_unleash(&Envoy);
+        vm.adopt_shared_sources(&Envoy);
         // Some hosts configure the same root again: the old config leaves.
         self.leave_revision();
         self.revision_gauge =
@@ -156,7 +162,7 @@ impl RootContext for SluiceRoot {
         let now = self.now_ms();
         vm.run_guards(&Envoy, &Envoy, now);
         let counters = self.counters();
-        vm.tick_unleash(&Envoy, &Envoy, &counters.poll, &Envoy, now);
+        vm.tick_sources(&Envoy, &Envoy, &counters.poll, &Envoy, now);
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -52,7 +52,7 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
-    let plan = match sluice_core::compile::load(&text) {
+    let plan = match common::compile(&text) {
         Ok(plan) => Some(plan),
         Err(e) => {
             let (line, column, text_line) = common::config_error(&file, &text, &e);

@@ -377,6 +377,8 @@ fn sample(
             let live = Live {
                 controls: &[],
                 unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+                // No polled source outside the proxy.
+                spring: None,
             };
             pipeline::run(plan, live, &facts, scratch);
             answer(plan, scratch)

@@ -69,6 +69,8 @@ pub fn run(args: Vec<OsString>, explain: bool) -> Result<Option<Report>> {
     let live = Live {
         controls: &[],
         unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+        // No polled source outside the proxy.
+        spring: None,
     };
     let scratch = pipeline::run_once(plan, live, &facts);
     let decision = &scratch.decision;

@@ -518,6 +518,8 @@ fn predict(
     let live = Live {
         controls: &controls,
         unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+        // No polled source outside the proxy.
+        spring: None,
     };
     let scratch = pipeline::run_once(plan, live, &facts);
     let routes = &scratch.decision.routes;

@@ -18,12 +18,14 @@
 //! (the thread is panicking), [`Envoy`]'s drop prints the tail of Envoy's log, which is also kept in
 //! `target/e2e/<test name>/envoy.log`.
 pub mod backend;
+pub mod chain;
 pub mod envoy;
 pub mod http;
 pub mod paths;
 pub mod stack;
 pub mod template;
 pub mod traffic;
+pub mod unleash;
 
 pub use backend::{Backend, BackendOptions, Backends};
 pub use envoy::{Envoy, EnvoyError, EnvoyOptions};

@@ -37,6 +37,8 @@ const REQUEST_HEADERS: [&str; 11] = [
 ];
 /// Response headers compared at the client.
 const RESPONSE_HEADERS: [&str; 2] = ["x-sluice-debug", "set-cookie"];
+/// The sticky route's name (its version also travels in baggage as `sluice.route.<name>`).
+const STICKY_ROUTE: &str = "search";
 /// The route with a sticky cookie: a request without identity or cookie gets a fresh random key,
 /// so its version is random in both (checked to be a valid version, not compared).
 const STICKY_ROUTE_HEADER: &str = "x-route-search";
@@ -578,6 +580,22 @@ fn through_host(host: &mut Host, case: &Case) -> Seen {
     seen
 }
 
+/// `sluice.route.<sticky route>=<version>` → `…=<random>` in a baggage value.
+fn mask_route_member(baggage: &str) -> String {
+    let member = format!("sluice.route.{STICKY_ROUTE}=");
+    baggage
+        .split(',')
+        .map(|m| {
+            if m.starts_with(&member) {
+                format!("{member}<random>")
+            } else {
+                m.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A sticky key minted for this request: the split's version is random, so it is only checked.
 fn minted(seen: &Seen) -> bool {
     seen.get("response set-cookie").is_some_and(|values| {
@@ -649,6 +667,12 @@ fn differential(config: &str, cases: &[Case]) -> Coverage {
                     case.label
                 );
                 seen.remove("response x-sluice-debug");
+                // The baggage names the same random version: mask it like the cookie.
+                if let Some(values) = seen.get_mut("baggage") {
+                    for value in values.iter_mut() {
+                        *value = mask_route_member(value);
+                    }
+                }
             }
         }
         if envoy != wasm_host {

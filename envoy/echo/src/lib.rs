@@ -37,6 +37,18 @@ pub struct EchoOptions {
     pub fail_rate: f64,
     /// Delay before each response.
     pub delay: Duration,
+    /// Call a downstream service before answering, as an app in a call chain does.
+    pub forward: Option<Forward>,
+}
+
+/// Where an echo instance calls next: `GET <same path>` to `addr` (its outbound proxy) with
+/// `Host: authority`, carrying only the incoming `baggage` header, as an app instrumented with
+/// OpenTelemetry forwards it and nothing else. The downstream's JSON answer is put into this
+/// instance's answer as `"downstream"` (a failed call: `"downstream_error"`).
+#[derive(Clone, Debug)]
+pub struct Forward {
+    pub addr: SocketAddr,
+    pub authority: String,
 }
 
 impl EchoOptions {
@@ -46,7 +58,17 @@ impl EchoOptions {
             version: version.into(),
             fail_rate: 0.0,
             delay: Duration::ZERO,
+            forward: None,
         }
+    }
+
+    /// Calls `authority` through `addr` before each answer (see [`Forward`]).
+    pub fn forward(mut self, addr: SocketAddr, authority: &str) -> Self {
+        self.forward = Some(Forward {
+            addr,
+            authority: authority.to_string(),
+        });
+        self
     }
 
     /// Answers this share of requests with 503 (see [`EchoOptions::fail_rate`]).
@@ -260,12 +282,18 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         }
         let keep_alive = request.keep_alive();
         let fails = shared.counter.next_fails();
+        let downstream = shared
+            .options
+            .forward
+            .as_ref()
+            .map(|f| call_downstream(f, &request));
         let response = render(
             &shared.options.version,
             &request,
             body_bytes,
             fails,
             keep_alive,
+            downstream,
         );
         writer.write_all(&response)?;
         if !keep_alive {
@@ -386,18 +414,60 @@ pub fn echo_body(version: &str, method: &str, path: &str, headers: &[(String, St
     .to_string()
 }
 
+/// One `GET` to the downstream, `Connection: close`; its JSON body, or why there is none.
+fn call_downstream(forward: &Forward, request: &Request) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&forward.addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {}: {e}", forward.addr))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+        request.path, forward.authority
+    );
+    for (name, value) in request.headers.iter().filter(|(n, _)| n == "baggage") {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer);
+    let (status_line, rest) = text.split_once("\r\n").unwrap_or((&text, ""));
+    let body = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if !status_line.contains(" 200 ") {
+        return Err(format!("{status_line}: {body}"));
+    }
+    Ok(body.to_string())
+}
+
 fn render(
     version: &str,
     request: &Request,
     body_bytes: u64,
     fails: bool,
     keep_alive: bool,
+    downstream: Option<Result<String, String>>,
 ) -> Vec<u8> {
     let mut body = echo_body(version, &request.method, &request.path, &request.headers);
     if body_bytes > 0 {
         // Keep the body one JSON object: add the size of what was received.
         body.pop();
         body.push_str(&format!(",\"body_bytes\":{body_bytes}}}"));
+    }
+    match downstream {
+        Some(Ok(json)) if serde_json::from_str::<serde_json::Value>(&json).is_ok() => {
+            body.pop();
+            body.push_str(&format!(",\"downstream\":{json}}}"));
+        }
+        Some(Ok(text)) | Some(Err(text)) => {
+            body.pop();
+            let error = serde_json::Value::String(text).to_string();
+            body.push_str(&format!(",\"downstream_error\":{error}}}"));
+        }
+        None => {}
     }
     let status = if fails {
         "503 Service Unavailable"

@@ -33,6 +33,10 @@ pub enum Reason {
     Weighted,
     /// The canary guard tripped; everyone is on stable.
     GuardTripped,
+    /// The route's release placed the user (in: its version; out: stable).
+    Release,
+    /// The version's requirements did not hold for this user.
+    Requires,
 }
 
 impl Reason {
@@ -52,6 +56,8 @@ impl Reason {
             Reason::Preview => out.write_str("preview"),
             Reason::Weighted => out.write_str("weight"),
             Reason::GuardTripped => out.write_str("guard"),
+            Reason::Release => out.write_str("release"),
+            Reason::Requires => out.write_str("requires"),
         };
     }
 }
@@ -85,6 +91,27 @@ pub struct FeatureOutcome {
     pub header: Option<(usize, String)>,
 }
 
+/// Whether the user is in a release, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseOutcome {
+    pub member: bool,
+    pub reason: Reason,
+}
+
+/// What became of the incoming decision token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenStatus {
+    /// The config signs no decisions.
+    #[default]
+    Off,
+    /// None came: this hop decides first and signs.
+    Absent,
+    /// Verified: its decisions were kept.
+    Accepted,
+    /// Ignored (and counted); everything was decided here.
+    Rejected(crate::token::Rejection),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverrideStatus {
     #[default]
@@ -107,6 +134,19 @@ pub struct Decision {
     /// The request proved tester rights (secret or allowed source): it may
     /// see the debug header.
     pub tester: bool,
+    /// One per `plan.chain.releases`.
+    pub releases: Vec<ReleaseOutcome>,
+    /// Routes decided for this user though this request does not match them
+    /// (they travel in the token to the hops that do).
+    pub implied: Vec<RouteOutcome>,
+    pub token: TokenStatus,
+    /// An accepted token's expiry, kept when this hop signs anew.
+    pub token_expires_s: Option<u32>,
+    /// Whom a token signed here is for (`token::subject_of` the user key;
+    /// an accepted token's subject when this hop sees no key).
+    pub subject: [u8; 8],
+    /// Why the incoming baggage was not read whole.
+    pub baggage_flaw: Option<crate::engine::request::BaggageFlaw>,
 }
 
 impl Decision {
@@ -149,6 +189,12 @@ impl Decision {
         }
         for feature in &self.unleash {
             let _ = write!(out, "{}={}(unleash); ", feature.name, feature.variant);
+        }
+        for (release, outcome) in plan.chain.releases.iter().zip(&self.releases) {
+            let state = if outcome.member { "in" } else { "out" };
+            let _ = write!(out, "{}={state}(", release.name);
+            outcome.reason.write_to(out);
+            out.push_str("); ");
         }
         let kept = out[start..].trim_end_matches([';', ' ']).len();
         out.truncate(start + kept);

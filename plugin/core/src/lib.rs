@@ -9,6 +9,7 @@
 )]
 
 pub mod bucket;
+pub mod chain_metrics;
 pub mod compile;
 pub mod config;
 pub mod decision;
@@ -20,5 +21,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod poll;
 pub mod slots;
+pub mod spring;
 pub mod telemetry;
+pub mod token;
 pub mod vm;

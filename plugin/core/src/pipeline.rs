@@ -4,10 +4,11 @@
 //! The decision and the patch are kept by the caller between requests (`Scratch`), so a request
 //! reuses their buffers instead of allocating: header names are the plan's, values are written
 //! into one text buffer.
-use crate::decision::Decision;
+use crate::decision::{Decision, Reason, TokenStatus};
 use crate::engine::{self, Headers, OwnedSeen, Request, RouteControl};
 use crate::plan::Plan;
 use crate::slots::Slots;
+use crate::token::{self, Claims, Kind};
 use std::ops::Range;
 
 /// What the host knows about one request, as the filter gathered it.
@@ -30,6 +31,8 @@ pub struct Live<'a> {
     pub controls: &'a [RouteControl],
     /// The Unleash payload in force, if the config has an `unleash` source and one arrived.
     pub unleash: Option<&'a sluice_unleash::Engine>,
+    /// The Spring Cloud Config flags in force, if the config has `sources.spring` and one arrived.
+    pub spring: Option<&'a crate::spring::SpringFlags>,
 }
 
 /// A response header the patch adds.
@@ -49,6 +52,8 @@ pub struct Patch {
     remove: Vec<usize>,
     set: Vec<(usize, Range<usize>)>,
     response: Vec<(ResponseHeader, Range<usize>)>,
+    /// This hop signed a new decision token.
+    signed: bool,
 }
 
 impl Patch {
@@ -57,6 +62,12 @@ impl Patch {
         self.remove.clear();
         self.set.clear();
         self.response.clear();
+        self.signed = false;
+    }
+
+    /// Whether this request got a newly signed decision token.
+    pub fn signed_token(&self) -> bool {
+        self.signed
     }
 
     /// Whether the request headers change (routing must look again).
@@ -152,13 +163,19 @@ pub struct Scratch {
 /// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
 /// it into `scratch.patch`.
 pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
+    // Percent-decoded baggage values, for the few requests that have escapes.
+    let mut decoded = Vec::new();
     let mut seen: Slots<OwnedSeen> = Slots::new(OwnedSeen::default());
     let mut req = Request::gather(plan, facts.headers, &mut seen);
+    req.decode_baggage(&mut decoded);
     req.source = facts.source;
     req.now_ms = facts.now_ms;
     req.entropy = facts.entropy;
     let decision = &mut scratch.decision;
     engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
+    if let Some(spring) = live.spring {
+        crate::spring::evaluate_into(spring, plan, &req, &mut decision.unleash);
+    }
     let patch = &mut scratch.patch;
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
@@ -243,13 +260,83 @@ fn write_request_headers(
         let incoming = plan
             .baggage_header
             .and_then(|i| req.headers.get(i).copied().flatten());
+        let mut signed = false;
         patch.write(seen, written, slot, |out| {
-            write_baggage(plan, decision, prefix, incoming, out);
+            signed = write_baggage(plan, decision, prefix, req, incoming, out);
         });
+        patch.signed |= signed;
     }
 }
 
-/// `checkout=on;theme=dark`: native flags (sorted by name), then Unleash features (payload order).
+/// The decision token as a baggage member: the incoming one when it already
+/// holds every decision made here, else a new one signed with the first key
+/// (keeping an accepted token's expiry, so re-signing never extends it).
+/// Returns whether it signed.
+fn write_token(plan: &Plan, decision: &Decision, req: &Request, out: &mut String) -> bool {
+    let Some(t) = &plan.chain.token else {
+        return false;
+    };
+    let Some((key_id, key)) = t.keys.first() else {
+        return false;
+    };
+    out.push(',');
+    out.push_str(&t.member);
+    out.push('=');
+    let upstream = |reason: Reason| reason == Reason::Propagated;
+    let covered = decision.token == TokenStatus::Accepted
+        && decision.flags.iter().all(|f| upstream(f.reason))
+        && decision
+            .routes
+            .iter()
+            .chain(&decision.implied)
+            .all(|r| upstream(r.reason))
+        && decision.releases.iter().all(|r| upstream(r.reason));
+    if let (true, Some(incoming)) = (covered, req.token.and_then(|t| std::str::from_utf8(t).ok())) {
+        out.push_str(incoming);
+        return false;
+    }
+    let now_s = (req.now_ms.max(0) / 1000).min(i64::from(u32::MAX)) as u32;
+    let mut claims = Claims {
+        expires_s: decision
+            .token_expires_s
+            .unwrap_or(now_s.saturating_add(t.ttl_s)),
+        revision: t.revisions.first().copied().unwrap_or_default(),
+        subject: decision.subject,
+        decisions: Vec::with_capacity(
+            plan.flags.len()
+                + decision.routes.len()
+                + decision.implied.len()
+                + decision.releases.len(),
+        ),
+    };
+    for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
+        let variant = flag
+            .variant_names
+            .get(outcome.variant)
+            .cloned()
+            .unwrap_or_default();
+        claims
+            .decisions
+            .push((Kind::Flag, flag.name.clone(), variant));
+    }
+    for r in decision.routes.iter().chain(&decision.implied) {
+        let route = &plan.routes[r.route];
+        let version = route.versions.get(r.version).cloned().unwrap_or_default();
+        claims
+            .decisions
+            .push((Kind::Route, route.name.clone(), version));
+    }
+    for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
+        let state = if outcome.member { "in" } else { "out" };
+        claims
+            .decisions
+            .push((Kind::Release, release.name.clone(), state.to_string()));
+    }
+    token::sign_into(&claims, key_id, key, out);
+    true
+}
+
+/// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
     let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
@@ -265,14 +352,15 @@ fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
 }
 
 /// W3C baggage: the incoming members minus any that claim our prefix (a client must not set
-/// them), plus ours.
+/// them), plus ours and the decision token. Returns whether a token was signed.
 fn write_baggage(
     plan: &Plan,
     decision: &Decision,
     prefix: &str,
+    req: &Request,
     incoming: Option<&[u8]>,
     out: &mut String,
-) {
+) -> bool {
     let start = out.len();
     if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
         for member in incoming.split(',') {
@@ -297,7 +385,27 @@ fn write_baggage(
         out.push('=');
         out.push_str(&feature.variant);
     }
+    // Route versions and releases, for services to read; later hops trust
+    // only the signed token's copy.
+    for r in decision.routes.iter().chain(&decision.implied) {
+        let route = &plan.routes[r.route];
+        out.push(',');
+        out.push_str(prefix);
+        out.push_str("route.");
+        out.push_str(&route.name);
+        out.push('=');
+        out.push_str(route.versions.get(r.version).map_or("", String::as_str));
+    }
+    for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
+        out.push(',');
+        out.push_str(prefix);
+        out.push_str("release.");
+        out.push_str(&release.name);
+        out.push_str(if outcome.member { "=in" } else { "=out" });
+    }
+    let signed = write_token(plan, decision, req, out);
     drop_leading(out, start, ',');
+    signed
 }
 
 /// Removes the separator the first piece written after `start` began with.

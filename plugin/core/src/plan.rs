@@ -30,15 +30,19 @@ pub struct Plan {
     pub overrides: Option<OverridePlan>,
     pub flags_header: Option<String>,
     pub baggage_prefix: Option<String>,
-    /// Where the incoming `baggage` header sits in `headers`, when baggage is written.
+    /// Where the incoming `baggage` header sits in `headers`, when baggage is read or written.
     pub baggage_header: Option<HeaderId>,
     /// Every request header Sluice writes; incoming copies are removed.
     pub owned_headers: Vec<String>,
     pub unleash: Option<UnleashPlan>,
+    /// `sources.spring`: flags from a Spring Cloud Config Server.
+    pub spring: Option<SpringPlan>,
     /// Incoming flag decisions from these peers are kept (see `outputs.trust_incoming_from`).
     pub trusted_peers: Vec<Cidr>,
     /// Where the incoming flags header sits in `headers`, when peers are trusted.
     pub incoming_flags_header: Option<HeaderId>,
+    /// Releases, version requirements and signed decisions (empty when unused).
+    pub chain: ChainPlan,
 }
 
 /// A request fact a condition or key reads.
@@ -51,6 +55,8 @@ pub enum Subject {
     Method,
     Authority,
     SourceAddress,
+    /// A member of the W3C `baggage` header (index into `ChainPlan::baggage_keys`).
+    Baggage(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +234,15 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Where users go without a bucket, or when a version's requirements fail.
+    pub fn fallback(&self) -> usize {
+        match self {
+            Strategy::Progressive { baseline, .. } => *baseline,
+            Strategy::BlueGreen { active, .. } => *active,
+            Strategy::Split(_) => 0,
+        }
+    }
+
     /// The version a user in `bucket` gets from the weights at `now_ms`, pins and previews aside;
     /// `paused` is a guard's held canary weight, which replaces the schedule's.
     pub fn version_at(&self, bucket: u32, now_ms: i64, paused: Option<u32>) -> usize {
@@ -343,6 +358,13 @@ pub struct PollPlan {
     pub interval_ms: u64,
     pub timeout_ms: u64,
     pub max_body_bytes: u64,
+}
+
+/// The compiled `sources.spring`: where the Environment is polled, which properties are flags.
+#[derive(Debug)]
+pub struct SpringPlan {
+    pub poll: PollPlan,
+    pub prefix: String,
 }
 
 /// A request fact every plan reads from its own header.
@@ -498,4 +520,54 @@ impl Plan {
             };
         }
     }
+}
+
+/// What rollouts across services need: releases, version requirements, and
+/// the token that carries decisions down the call chain.
+#[derive(Debug, Default)]
+pub struct ChainPlan {
+    pub token: Option<TokenPlan>,
+    pub releases: Vec<ReleasePlan>,
+    /// Per route (indexed like `Plan::routes`): the release it belongs to and
+    /// the version that release brings.
+    pub route_release: Vec<Option<(usize, usize)>>,
+    /// Per route: `(version, what it requires)` for versions with requirements.
+    pub requires: Vec<Vec<(usize, Vec<Requirement>)>>,
+    /// Decide every route for each request, matched or not: a token must
+    /// carry them to later hops, and requirements look across routes.
+    pub decide_all_routes: bool,
+    /// Baggage member keys read as request facts (`{"baggage": "userId"}`).
+    pub baggage_keys: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct TokenPlan {
+    /// `(key id, key)`: the first signs, all verify.
+    pub keys: Vec<(String, sluice_primitives::sha256::HmacKey)>,
+    pub ttl_s: u32,
+    pub max_bytes: usize,
+    /// This config's revision first, then the others still honoured.
+    pub revisions: Vec<u32>,
+    /// The baggage member carrying the token, e.g. `sluice.token`.
+    pub member: String,
+}
+
+#[derive(Debug)]
+pub struct ReleasePlan {
+    pub name: String,
+    /// `(route, version the release brings)`.
+    pub members: Vec<(usize, usize)>,
+    pub key: KeyPlan,
+    pub schedule: WeightSchedule,
+    /// Ordered: the first that holds puts the request in (`true`) or out.
+    pub pins: Vec<(Cond, bool)>,
+}
+
+/// One thing a route version needs of the same user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Route, version.
+    Route(usize, usize),
+    /// Flag, variant.
+    Flag(usize, VariantId),
 }

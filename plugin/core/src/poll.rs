@@ -1,26 +1,148 @@
-//! Polling Unleash through an Envoy cluster, as a state machine over the host traits. One VM polls
-//! per interval (whoever wins the compare-and-swap on the schedule key); the payload it fetches
-//! goes into shared data with a generation number, and every VM loads a new generation on its
-//! next tick. A failed, oversized or invalid fetch keeps the last good payload.
+//! One poll scheduler for every polled flag source (Unleash today; the source-specific part is
+//! the [`Source`] trait), as a state machine over the host traits. One VM polls a source per
+//! interval (whoever wins the compare-and-swap on the schedule key); the answer it fetches goes
+//! into shared data with a generation number, and every VM loads a new generation on its next
+//! tick. A failed, oversized or invalid fetch keeps the last good answer; `Retry-After` on 429/503
+//! postpones the shared schedule.
 use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
 use crate::plan::PollPlan;
+use crate::spring::{read_environment, SpringFlags};
 use crate::telemetry;
 use crate::vm::VmState;
 use log::{info, warn};
 use sluice_primitives::murmur3_x86_32;
 use sluice_unleash::{Engine, Payload};
+use std::cell::RefMut;
 use std::rc::Rc;
 
+/// Per VM: the poll state of each source kind.
 #[derive(Debug, Default)]
 pub struct PollState {
+    unleash: SourceState,
+    spring: SourceState,
+    /// The Spring Cloud Config flags in force (the Unleash engine lives in `VmState::unleash`).
+    spring_flags: Option<Rc<SpringFlags>>,
+}
+
+/// One source's poll state in this VM.
+#[derive(Debug, Default)]
+struct SourceState {
     /// The dispatched call, while it is in flight.
     in_flight: Option<u32>,
-    /// The generation of the shared payload this VM has loaded.
+    /// The generation of the shared answer this VM has loaded.
     loaded: u64,
-    /// A fetched payload whose generation is not announced yet (its CAS race was lost): the
+    /// A fetched answer whose generation is not announced yet (its CAS race was lost): the
     /// ETag to announce it with on the next tick.
     pending_etag: Option<String>,
+    /// The server asked to wait (429/503 with `Retry-After`): milliseconds, applied to the
+    /// shared schedule on the next tick.
+    retry_after_ms: Option<u64>,
 }
+
+/// What differs between polled sources: how an answer is read, checked and put in force. The
+/// scheduler does the rest (schedule, dispatch, statuses, shared data, generations, metrics).
+trait Source {
+    /// Names the shared-data keys and the log lines (`sluice: unleash poll failed: …`).
+    const KIND: &'static str;
+    type Loaded;
+    fn state(poll: &mut PollState) -> &mut SourceState;
+    /// Reads a fetched body; the error names the problem. `fresh`: fetched now (not taken from
+    /// shared data), when warnings are worth a log line.
+    fn read(vm: &VmState, body: &[u8], fresh: bool) -> Result<Self::Loaded, String>;
+    /// Whether a fetched answer is what is already in force (for sources without ETags).
+    fn unchanged(_vm: &VmState, _loaded: &Self::Loaded) -> bool {
+        false
+    }
+    /// Puts an answer in force in this VM; says what it was, for the log.
+    fn install(vm: &VmState, loaded: Self::Loaded) -> String;
+}
+
+/// A Spring Cloud Config Server's Environment (`sources.spring`).
+struct Spring;
+
+impl Source for Spring {
+    const KIND: &'static str = "spring";
+    type Loaded = SpringFlags;
+
+    fn state(poll: &mut PollState) -> &mut SourceState {
+        &mut poll.spring
+    }
+
+    fn read(vm: &VmState, body: &[u8], _fresh: bool) -> Result<SpringFlags, String> {
+        let prefix = vm
+            .plan
+            .spring
+            .as_ref()
+            .map_or("features", |s| s.prefix.as_str());
+        read_environment(body, prefix)
+    }
+
+    /// The Environment's `version` (a git commit for a git backend) says whether it changed.
+    fn unchanged(vm: &VmState, loaded: &SpringFlags) -> bool {
+        loaded.version.is_some()
+            && vm.poll.borrow().spring_flags.as_ref().map(|f| &f.version) == Some(&loaded.version)
+    }
+
+    fn install(vm: &VmState, flags: SpringFlags) -> String {
+        let what = format!(
+            "{} flags (version `{}`)",
+            flags.flags.len(),
+            flags.version.as_deref().unwrap_or("")
+        );
+        vm.poll.borrow_mut().spring_flags = Some(Rc::new(flags));
+        what
+    }
+}
+
+/// Unleash's `/api/client/features` payload.
+struct Unleash;
+
+impl Source for Unleash {
+    const KIND: &'static str = "unleash";
+    type Loaded = Engine;
+
+    fn state(poll: &mut PollState) -> &mut SourceState {
+        &mut poll.unleash
+    }
+
+    fn read(_vm: &VmState, body: &[u8], fresh: bool) -> Result<Engine, String> {
+        let payload = Payload::from_slice(body).map_err(|err| format!("invalid payload: {err}"))?;
+        let engine = Engine::new(payload);
+        if !fresh {
+            return Ok(engine);
+        }
+        // A strategy or operator this engine does not implement would silently turn flags
+        // off: refuse the payload rather than serve it half-understood.
+        let unknown: Vec<String> = engine
+            .warnings()
+            .iter()
+            .filter(|w| w.unknown)
+            .map(ToString::to_string)
+            .collect();
+        if let Some(first) = unknown.first() {
+            return Err(format!(
+                "payload refused: {first}{} (Sluice implements Unleash's built-in strategies and operators)",
+                match unknown.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            ));
+        }
+        for w in engine.warnings().iter().take(5) {
+            warn!("sluice: unleash payload: {w}");
+        }
+        Ok(engine)
+    }
+
+    fn install(vm: &VmState, engine: Engine) -> String {
+        let what = format!("{} features", engine.len());
+        *vm.unleash.borrow_mut() = Some(Rc::new(engine));
+        what
+    }
+}
+
+/// The longest `Retry-After` honoured; a longer one would silence the source for too long.
+const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
 
 /// The answer to a poll, as the host read it.
 pub struct PollResponse<'a> {
@@ -28,12 +150,21 @@ pub struct PollResponse<'a> {
     pub status: Option<u32>,
     pub etag: Option<String>,
     pub body_size: usize,
+    /// `Retry-After` (honoured in seconds on 429 and 503).
+    pub retry_after: Option<String>,
+    /// `Location` of a redirect (named in the log; redirects are not followed).
+    pub location: Option<String>,
     /// Reads the body; called only for a 200 within `max_body_bytes`.
     pub read_body: &'a dyn Fn() -> Option<Vec<u8>>,
 }
 
-/// Counters of the poll, defined once per VM.
+/// Counters of the polls, defined once per VM.
 pub struct PollCounters {
+    unleash: SourceCounters,
+    spring: SourceCounters,
+}
+
+struct SourceCounters {
     ok: Option<u32>,
     not_modified: Option<u32>,
     failed: Option<u32>,
@@ -44,10 +175,18 @@ impl PollCounters {
     pub fn define(stats: &dyn Stats) -> PollCounters {
         let counter = |name| stats.define(MetricKind::Counter, name);
         PollCounters {
-            ok: counter(telemetry::UNLEASH_FETCH_OK),
-            not_modified: counter(telemetry::UNLEASH_FETCH_NOT_MODIFIED),
-            failed: counter(telemetry::UNLEASH_FETCH_FAILED),
-            publish_retries: counter(telemetry::UNLEASH_PUBLISH_RETRIES),
+            unleash: SourceCounters {
+                ok: counter(telemetry::UNLEASH_FETCH_OK),
+                not_modified: counter(telemetry::UNLEASH_FETCH_NOT_MODIFIED),
+                failed: counter(telemetry::UNLEASH_FETCH_FAILED),
+                publish_retries: counter(telemetry::UNLEASH_PUBLISH_RETRIES),
+            },
+            spring: SourceCounters {
+                ok: counter(telemetry::SPRING_FETCH_OK),
+                not_modified: counter(telemetry::SPRING_FETCH_NOT_MODIFIED),
+                failed: counter(telemetry::SPRING_FETCH_FAILED),
+                publish_retries: counter(telemetry::SPRING_PUBLISH_RETRIES),
+            },
         }
     }
 }
@@ -66,7 +205,7 @@ struct Keys {
 
 /// Named by where the payload comes from, not by the config revision: a config pushed again, or
 /// a new revision that polls the same source, keeps the payload in force and the poll schedule.
-fn keys(poll: &PollPlan) -> Keys {
+fn keys(kind: &str, poll: &PollPlan) -> Keys {
     let source = format!(
         "{}\n{}\n{}\n{}",
         poll.cluster,
@@ -80,9 +219,9 @@ fn keys(poll: &PollPlan) -> Keys {
         murmur3_x86_32(source.as_bytes(), 1)
     );
     Keys {
-        schedule: format!("sluice.unleash.{id}.next_poll"),
-        state: format!("sluice.unleash.{id}.state"),
-        payload: format!("sluice.unleash.{id}.payload"),
+        schedule: format!("sluice.{kind}.{id}.next_poll"),
+        state: format!("sluice.{kind}.{id}.state"),
+        payload: format!("sluice.{kind}.{id}.payload"),
     }
 }
 
@@ -104,22 +243,34 @@ fn read_state(shared: &dyn SharedData, key: &str) -> (u64, Option<String>, Optio
 }
 
 impl VmState {
-    fn poll_plan(&self) -> Option<&PollPlan> {
+    fn unleash_poll_plan(&self) -> Option<&PollPlan> {
         self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref())
     }
 
-    /// At configure time: take the payload other VMs (or this VM's previous config) already
-    /// fetched from the same source.
+    fn spring_poll_plan(&self) -> Option<&PollPlan> {
+        self.plan.spring.as_ref().map(|s| &s.poll)
+    }
+
+    /// The Spring Cloud Config flags in force, once a first Environment arrived.
+    pub fn spring_flags(&self) -> Option<Rc<SpringFlags>> {
+        self.poll.borrow().spring_flags.clone()
+    }
+
+    /// At configure time: take what other VMs (or this VM's previous config) already fetched
+    /// from the same sources.
     #[inline(never)]
-    pub fn adopt_shared_unleash(&self, shared: &dyn SharedData) {
-        if let Some(poll) = self.poll_plan() {
-            self.load_shared_payload(shared, &keys(poll));
+    pub fn adopt_shared_sources(&self, shared: &dyn SharedData) {
+        if let Some(poll) = self.unleash_poll_plan() {
+            load_shared::<Unleash>(self, shared, &keys(Unleash::KIND, poll));
+        }
+        if let Some(poll) = self.spring_poll_plan() {
+            load_shared::<Spring>(self, shared, &keys(Spring::KIND, poll));
         }
     }
 
-    /// On each tick: load a newer shared payload, then poll if it is time.
+    /// On each tick, per source: load a newer shared answer, then poll if it is time.
     #[inline(never)]
-    pub fn tick_unleash(
+    pub fn tick_sources(
         &self,
         shared: &dyn SharedData,
         calls: &dyn HttpCalls,
@@ -127,58 +278,18 @@ impl VmState {
         stats: &dyn Stats,
         now_ms: i64,
     ) {
-        let Some(poll) = self.poll_plan() else {
-            return;
-        };
-        let keys = keys(poll);
-        self.load_shared_payload(shared, &keys);
-        self.publish_pending(shared, &keys, counters, stats);
-        if self.poll.borrow().in_flight.is_some() {
-            return;
+        if let Some(poll) = self.unleash_poll_plan() {
+            tick::<Unleash>(self, poll, shared, calls, &counters.unleash, stats, now_ms);
         }
-        let Some((bytes, cas)) = shared.get(&keys.schedule) else {
-            return;
-        };
-        let next = bytes
-            .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
-            .map_or(0, i64::from_le_bytes);
-        if now_ms < next {
-            return;
-        }
-        let claim = (now_ms + poll.interval_ms as i64).to_le_bytes();
-        // Losing this race means another VM polls this round.
-        if shared.set(&keys.schedule, &claim, cas).is_err() {
-            return;
-        }
-        let (_, etag, _) = read_state(shared, &keys.state);
-        let mut headers: Vec<(&str, &str)> = vec![
-            (":method", "GET"),
-            (":path", &poll.path),
-            (":authority", &poll.authority),
-            ("accept", "application/json"),
-        ];
-        if let Some(token) = &poll.authorization {
-            headers.push(("authorization", token));
-        }
-        if let Some(etag) = &etag {
-            headers.push(("if-none-match", etag));
-        }
-        match calls.dispatch(&poll.cluster, &headers, poll.timeout_ms) {
-            Ok(token) => self.poll.borrow_mut().in_flight = Some(token),
-            Err(why) => {
-                warn!(
-                    "sluice: unleash poll: cannot call cluster `{}` ({why}); is it defined?",
-                    poll.cluster
-                );
-                bump(stats, counters.failed);
-            }
+        if let Some(poll) = self.spring_poll_plan() {
+            tick::<Spring>(self, poll, shared, calls, &counters.spring, stats, now_ms);
         }
     }
 
-    /// The poll's answer: keep it if it is a good payload, else say why not. Answers to calls
-    /// this VM is not waiting for are ignored.
+    /// A poll's answer: kept if it is good, else logged and counted. Answers to calls this VM is
+    /// not waiting for are ignored.
     #[inline(never)]
-    pub fn unleash_response(
+    pub fn source_response(
         &self,
         token: u32,
         response: &PollResponse,
@@ -186,110 +297,260 @@ impl VmState {
         counters: &PollCounters,
         stats: &dyn Stats,
     ) {
-        if self.poll.borrow().in_flight != Some(token) {
-            return;
+        if let Some(poll) = self.unleash_poll_plan() {
+            respond::<Unleash>(
+                self,
+                poll,
+                token,
+                response,
+                shared,
+                &counters.unleash,
+                stats,
+            );
         }
-        self.poll.borrow_mut().in_flight = None;
-        let Some(poll) = self.poll_plan() else {
-            return;
-        };
-        let failed = |why: String| {
-            warn!("sluice: unleash poll failed: {why}; keeping the last good payload");
-            bump(stats, counters.failed);
-        };
-        let Some(status) = response.status else {
-            return failed(format!(
-                "no response from cluster `{}` (the call was reset)",
+        if let Some(poll) = self.spring_poll_plan() {
+            respond::<Spring>(self, poll, token, response, shared, &counters.spring, stats);
+        }
+    }
+}
+
+fn state<S: Source>(vm: &VmState) -> RefMut<'_, SourceState> {
+    RefMut::map(vm.poll.borrow_mut(), S::state)
+}
+
+/// Loads a newer shared generation, retries a pending publish, and polls if it is time.
+fn tick<S: Source>(
+    vm: &VmState,
+    poll: &PollPlan,
+    shared: &dyn SharedData,
+    calls: &dyn HttpCalls,
+    counters: &SourceCounters,
+    stats: &dyn Stats,
+    now_ms: i64,
+) {
+    let keys = keys(S::KIND, poll);
+    load_shared::<S>(vm, shared, &keys);
+    publish_pending::<S>(vm, shared, &keys, counters, stats);
+    if state::<S>(vm).in_flight.is_some() {
+        return;
+    }
+    let wait = state::<S>(vm).retry_after_ms.take();
+    if let Some(wait) = wait {
+        postpone(shared, &keys.schedule, now_ms.saturating_add(wait as i64));
+    }
+    let Some((bytes, cas)) = shared.get(&keys.schedule) else {
+        return;
+    };
+    let next = bytes
+        .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+        .map_or(0, i64::from_le_bytes);
+    if now_ms < next {
+        return;
+    }
+    let claim = (now_ms + poll.interval_ms as i64).to_le_bytes();
+    // Losing this race means another VM polls this round.
+    if shared.set(&keys.schedule, &claim, cas).is_err() {
+        return;
+    }
+    let (_, etag, _) = read_state(shared, &keys.state);
+    let mut headers: Vec<(&str, &str)> = vec![
+        (":method", "GET"),
+        (":path", &poll.path),
+        (":authority", &poll.authority),
+        ("accept", "application/json"),
+    ];
+    if let Some(token) = &poll.authorization {
+        headers.push(("authorization", token));
+    }
+    if let Some(etag) = &etag {
+        headers.push(("if-none-match", etag));
+    }
+    match calls.dispatch(&poll.cluster, &headers, poll.timeout_ms) {
+        Ok(token) => state::<S>(vm).in_flight = Some(token),
+        Err(why) => {
+            warn!(
+                "sluice: {} poll: cannot call cluster `{}` ({why}); is it defined?",
+                S::KIND,
                 poll.cluster
-            ));
-        };
-        match status {
-            304 => return bump(stats, counters.not_modified),
-            200 => {}
-            // Envoy answers a call that timed out with its own 504.
-            504 => {
-                return failed(format!(
+            );
+            bump(stats, counters.failed);
+        }
+    }
+}
+
+/// A poll's answer: put it in force and publish it if it is good, else say why not.
+fn respond<S: Source>(
+    vm: &VmState,
+    poll: &PollPlan,
+    token: u32,
+    response: &PollResponse,
+    shared: &dyn SharedData,
+    counters: &SourceCounters,
+    stats: &dyn Stats,
+) {
+    if state::<S>(vm).in_flight != Some(token) {
+        return;
+    }
+    state::<S>(vm).in_flight = None;
+    let failed = |why: String| {
+        warn!(
+            "sluice: {} poll failed: {why}; keeping the last good payload",
+            S::KIND
+        );
+        bump(stats, counters.failed);
+    };
+    let Some(status) = response.status else {
+        return failed(format!(
+            "no response from cluster `{}` (the call was reset)",
+            poll.cluster
+        ));
+    };
+    match status {
+        304 => return bump(stats, counters.not_modified),
+        200 => {}
+        // Envoy answers a call that timed out with its own 504.
+        504 => {
+            return failed(format!(
                 "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
                 poll.cluster, poll.timeout_ms
             ))
-            }
-            other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
         }
-        if response.body_size as u64 > poll.max_body_bytes {
+        401 | 403 => {
             return failed(format!(
-                "payload of {} bytes is over max_body_bytes {}",
-                response.body_size, poll.max_body_bytes
-            ));
+                "HTTP {status} from cluster `{}`: the credentials in poll.authorization were refused",
+                poll.cluster
+            ))
         }
-        let Some(body) = (response.read_body)() else {
-            return failed("empty body".to_string());
-        };
-        let payload = match Payload::from_slice(&body) {
-            Ok(p) => p,
-            Err(err) => return failed(format!("invalid payload: {err}")),
-        };
-        let keys = keys(poll);
-        let features = payload.features.len();
-        // Payload first, then the generation that announces it.
-        if shared.set(&keys.payload, &body, None).is_err() {
-            return failed("could not store the payload in shared data".to_string());
+        429 | 503 => {
+            let wait = response
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|secs| secs.saturating_mul(1000).min(MAX_RETRY_AFTER_MS));
+            state::<S>(vm).retry_after_ms = wait;
+            return failed(match wait {
+                Some(ms) => format!(
+                    "HTTP {status} from cluster `{}`; next poll after Retry-After {}s",
+                    poll.cluster,
+                    ms / 1000
+                ),
+                None => format!(
+                    "HTTP {status} from cluster `{}` without Retry-After in seconds; polling at the interval",
+                    poll.cluster
+                ),
+            });
         }
-        *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
-        bump(stats, counters.ok);
-        let etag = response.etag.clone().unwrap_or_default();
-        match publish(shared, &keys, &etag) {
-            Some(generation) => {
-                self.poll.borrow_mut().loaded = generation;
-                info!("sluice: unleash payload generation {generation} loaded: {features} features (etag `{etag}`)");
-            }
-            None => {
-                // The payload is stored and in force here; other VMs learn of it when the
-                // generation is published, retried on the next tick.
-                warn!("sluice: unleash payload stored, but its generation could not be published (shared state kept changing); retrying next tick");
-                bump(stats, counters.publish_retries);
-                self.poll.borrow_mut().pending_etag = Some(etag);
-            }
+        300..=399 => {
+            return failed(format!(
+                "HTTP {status} redirect from cluster `{}` to `{}` not followed; point poll.authority and poll.path at the final address",
+                poll.cluster,
+                response.location.as_deref().unwrap_or("?")
+            ))
+        }
+        other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
+    }
+    if response.body_size as u64 > poll.max_body_bytes {
+        return failed(format!(
+            "payload of {} bytes is over max_body_bytes {}",
+            response.body_size, poll.max_body_bytes
+        ));
+    }
+    let Some(body) = (response.read_body)() else {
+        return failed("empty body".to_string());
+    };
+    let loaded = match S::read(vm, &body, true) {
+        Ok(loaded) => loaded,
+        Err(why) => return failed(why),
+    };
+    if S::unchanged(vm, &loaded) {
+        return bump(stats, counters.not_modified);
+    }
+    let keys = keys(S::KIND, poll);
+    // The answer first, then the generation that announces it.
+    if shared.set(&keys.payload, &body, None).is_err() {
+        return failed("could not store the payload in shared data".to_string());
+    }
+    let what = S::install(vm, loaded);
+    bump(stats, counters.ok);
+    let etag = response.etag.clone().unwrap_or_default();
+    match publish(shared, &keys, &etag) {
+        Some(generation) => {
+            state::<S>(vm).loaded = generation;
+            info!(
+                "sluice: {} payload generation {generation} loaded: {what} (etag `{etag}`)",
+                S::KIND
+            );
+        }
+        None => {
+            // The answer is stored and in force here; other VMs learn of it when the
+            // generation is published, retried on the next tick.
+            warn!(
+                "sluice: {} payload stored, but its generation could not be published (shared state kept changing); retrying next tick",
+                S::KIND
+            );
+            bump(stats, counters.publish_retries);
+            state::<S>(vm).pending_etag = Some(etag);
         }
     }
+}
 
-    /// Retries publishing a generation that lost its compare-and-swap race last time.
-    fn publish_pending(
-        &self,
-        shared: &dyn SharedData,
-        keys: &Keys,
-        counters: &PollCounters,
-        stats: &dyn Stats,
-    ) {
-        let Some(etag) = self.poll.borrow_mut().pending_etag.take() else {
-            return;
-        };
-        match publish(shared, keys, &etag) {
-            Some(generation) => self.poll.borrow_mut().loaded = generation,
-            None => {
-                bump(stats, counters.publish_retries);
-                self.poll.borrow_mut().pending_etag = Some(etag);
-            }
+/// Retries publishing a generation that lost its compare-and-swap race last time.
+fn publish_pending<S: Source>(
+    vm: &VmState,
+    shared: &dyn SharedData,
+    keys: &Keys,
+    counters: &SourceCounters,
+    stats: &dyn Stats,
+) {
+    let Some(etag) = state::<S>(vm).pending_etag.take() else {
+        return;
+    };
+    match publish(shared, keys, &etag) {
+        Some(generation) => state::<S>(vm).loaded = generation,
+        None => {
+            bump(stats, counters.publish_retries);
+            state::<S>(vm).pending_etag = Some(etag);
         }
     }
+}
 
-    fn load_shared_payload(&self, shared: &dyn SharedData, keys: &Keys) {
-        let (generation, _, _) = read_state(shared, &keys.state);
-        if generation == 0 || generation == self.poll.borrow().loaded {
-            return;
+fn load_shared<S: Source>(vm: &VmState, shared: &dyn SharedData, keys: &Keys) {
+    let (generation, _, _) = read_state(shared, &keys.state);
+    if generation == 0 || generation == state::<S>(vm).loaded {
+        return;
+    }
+    let Some((Some(body), _)) = shared.get(&keys.payload) else {
+        return;
+    };
+    match S::read(vm, &body, false) {
+        Ok(loaded) => {
+            S::install(vm, loaded);
+            info!(
+                "sluice: {} payload generation {generation} taken from shared data",
+                S::KIND
+            );
         }
-        let Some((Some(body), _)) = shared.get(&keys.payload) else {
+        Err(err) => warn!(
+            "sluice: shared {} payload generation {generation} unreadable: {err}",
+            S::KIND
+        ),
+    }
+    state::<S>(vm).loaded = generation;
+}
+
+/// Moves the shared schedule to `not_before` unless it is already later (whichever VM claims
+/// next then waits too).
+fn postpone(shared: &dyn SharedData, key: &str, not_before: i64) {
+    for _ in 0..4 {
+        let Some((bytes, cas)) = shared.get(key) else {
             return;
         };
-        match Payload::from_slice(&body) {
-            Ok(payload) => {
-                *self.unleash.borrow_mut() = Some(Rc::new(Engine::new(payload)));
-                info!("sluice: unleash payload generation {generation} taken from shared data");
-            }
-            Err(err) => {
-                warn!("sluice: shared unleash payload generation {generation} unreadable: {err}")
-            }
+        let next = bytes
+            .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+            .map_or(0, i64::from_le_bytes);
+        if next >= not_before || shared.set(key, &not_before.to_le_bytes(), cas).is_ok() {
+            return;
         }
-        self.poll.borrow_mut().loaded = generation;
     }
 }
 

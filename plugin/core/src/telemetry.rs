@@ -32,6 +32,10 @@ pub const UNLEASH_FETCH_NOT_MODIFIED: &str = "sluice.unleash.fetch.not_modified"
 pub const UNLEASH_FETCH_FAILED: &str = "sluice.unleash.fetch.failed";
 /// A fetched payload whose generation could not be announced to the other VMs this tick.
 pub const UNLEASH_PUBLISH_RETRIES: &str = "sluice.unleash.publish.retries";
+pub const SPRING_FETCH_OK: &str = "sluice.spring.fetch.ok";
+pub const SPRING_FETCH_NOT_MODIFIED: &str = "sluice.spring.fetch.not_modified";
+pub const SPRING_FETCH_FAILED: &str = "sluice.spring.fetch.failed";
+pub const SPRING_PUBLISH_RETRIES: &str = "sluice.spring.publish.retries";
 
 /// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
 /// each worker) run that config, 0 once replaced; counted up and down so a

@@ -2,6 +2,7 @@
 //! counted since the last tick, the guards' verdicts and the Unleash payload in force. The filter
 //! keeps one per root context and hands every HTTP context a reference; the host is reached only
 //! through `crate::host`'s traits, so all of it runs natively in tests.
+use crate::chain_metrics::ChainMetrics;
 use crate::decision::Decision;
 use crate::engine::RouteControl;
 use crate::guard::{Delta, Window, CANARY, STABLE};
@@ -30,6 +31,8 @@ pub struct VmState {
     metrics: MetricIds,
     /// The decision and patch buffers every request reuses.
     scratch: RefCell<Scratch>,
+    /// Signed decisions and baggage: accepted, rejected, signed.
+    chain_metrics: ChainMetrics,
 }
 
 /// Stat ids of one plan, defined once per VM at configure time.
@@ -111,6 +114,11 @@ impl VmState {
     #[inline(never)]
     pub fn new(plan: Plan, plan_id: String, seed: u64, stats: &dyn Stats) -> VmState {
         let metrics = MetricIds::define(&MetricNames::of(&plan), stats);
+        let chain_metrics = ChainMetrics::define(
+            stats,
+            plan.chain.token.is_some(),
+            !plan.chain.baggage_keys.is_empty() || plan.chain.token.is_some(),
+        );
         // A new config starts with its guards untripped (a re-push of the same revision sets
         // them again from shared data right away).
         for id in metrics.guard_tripped.iter().flatten() {
@@ -129,6 +137,7 @@ impl VmState {
             seed,
             metrics,
             scratch: RefCell::default(),
+            chain_metrics,
         }
     }
 
@@ -141,14 +150,18 @@ impl VmState {
     /// to `apply`. Returns what the response accounting needs.
     pub fn on_request(&self, facts: &Facts, apply: impl FnOnce(&Plan, &Patch)) -> Routed {
         let unleash = self.unleash.borrow().clone();
+        let spring = self.spring_flags();
         let controls = self.controls.borrow();
         let live = Live {
             controls: &controls,
             unleash: unleash.as_deref(),
+            spring: spring.as_deref(),
         };
         let mut scratch = self.scratch.borrow_mut();
         pipeline::run(&self.plan, live, facts, &mut scratch);
         self.tally.borrow_mut().count_decision(&scratch.decision);
+        self.chain_metrics
+            .count(&scratch.decision, scratch.patch.signed_token());
         apply(&self.plan, &scratch.patch);
         self.routed(&scratch.decision, facts.now_ms)
     }
@@ -236,6 +249,7 @@ impl VmState {
         }
         add(&m.overrides_honoured, &tally.overrides_honoured);
         add(&m.overrides_refused, &tally.overrides_refused);
+        self.chain_metrics.flush(stats);
     }
 
     /// Merges this VM's guard counts into the shared windows, judges them, and follows any trip

@@ -70,6 +70,8 @@ impl Req {
         let live = Live {
             controls: &[],
             unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+            // No polled source outside the proxy.
+            spring: None,
         };
         let facts = Facts {
             headers: Headers::Pairs(&pairs),

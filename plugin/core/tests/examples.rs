@@ -1,9 +1,18 @@
 //! Every config in `examples/` loads: parses strictly and compiles to a plan.
-use sluice_core::compile::load;
+use sluice_core::compile::load_with_env;
 use sluice_core::engine::{evaluate, Headers, Request};
 use sluice_core::pipeline::{self, Facts, Live};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Examples name their signing keys by environment variable (`chain.keys[].env`), as a
+/// deployment does; here every such variable holds a test secret.
+fn load(bytes: &[u8]) -> Result<sluice_core::plan::Plan, sluice_core::compile::ConfigError> {
+    load_with_env(bytes, &|name| {
+        name.starts_with("SLUICE_CHAIN_KEY_")
+            .then(|| "test-secret-0123456789abcdef0123456789".to_string())
+    })
+}
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")

@@ -34,7 +34,8 @@ fn unleash_features_join_the_flags_header_with_the_unleash_answer() {
     let h = Req::new().user("u-1").header("x-country", "DE").headers(&p);
     assert_eq!(
         h["x-sluice-flags"],
-        "native=on;new-checkout=on;banner=blue;old-thing=off;staff-only=on;prod-only=on"
+        "native=on;banner=blue;new-checkout=on;old-thing=off;prod-only=on;staff-only=on",
+        "native flags, then Unleash features, each sorted by name (not in payload order)"
     );
     assert_eq!(
         h["x-banner"], "#0000ff",
@@ -43,7 +44,7 @@ fn unleash_features_join_the_flags_header_with_the_unleash_answer() {
     let other = Req::new().user("u-9").header("x-country", "US").headers(&p);
     assert_eq!(
         other["x-sluice-flags"],
-        "native=on;new-checkout=off;banner=blue;old-thing=off;staff-only=off;prod-only=on"
+        "native=on;banner=blue;new-checkout=off;old-thing=off;prod-only=on;staff-only=off"
     );
 }
 
@@ -51,7 +52,7 @@ fn unleash_features_join_the_flags_header_with_the_unleash_answer() {
 fn a_feature_list_limits_what_is_written_and_before_a_payload_it_is_off() {
     let listed = plan(&config(r#", "features": ["staff-only", "gone"]"#));
     let h = Req::new().user("u-2").headers(&listed);
-    assert_eq!(h["x-sluice-flags"], "native=on;staff-only=on;gone=off");
+    assert_eq!(h["x-sluice-flags"], "native=on;gone=off;staff-only=on");
 
     let polled_only = plan(
         r#"{"version": 1, "unleash": {"poll": {"cluster": "unleash"}, "features": ["a", "b"]}}"#,

@@ -109,6 +109,7 @@ impl Constraint {
         let mut warn = |message: String| {
             warnings.push(Warning {
                 path: path.to_string(),
+                unknown: message.starts_with("unknown operator"),
                 message,
             })
         };

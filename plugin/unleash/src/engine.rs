@@ -24,6 +24,10 @@ pub struct Warning {
     /// Where, e.g. `features["checkout"].strategies[0].constraints[1]`.
     pub path: String,
     pub message: String,
+    /// An unknown strategy or operator: something this engine does not
+    /// implement (a custom strategy, a newer operator), as opposed to a
+    /// value that is wrong. A poller may refuse such a payload.
+    pub unknown: bool,
 }
 
 impl fmt::Display for Warning {
@@ -146,12 +150,12 @@ impl Engine {
         self.features.is_empty()
     }
 
-    /// Feature names, in payload order.
+    /// Feature names, sorted by name.
     pub fn feature_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.features.iter().map(|f| &*f.name)
     }
 
-    /// Feature ids with their names, in payload order.
+    /// Feature ids with their names, sorted by name.
     pub fn features(&self) -> impl Iterator<Item = (FeatureId, &str)> + '_ {
         self.features
             .iter()
@@ -216,11 +220,12 @@ impl Engine {
         let Hit::On(strategy_variants) = hit else {
             return VariantResult::disabled(false);
         };
-        // Strategy variants replace the feature's; without them the
-        // feature's variants apply.
+        // Strategy variants replace the feature's; without them, or when
+        // they yield none (all weights zero), the feature's variants apply,
+        // as in the Node SDK.
         match strategy_variants
-            .or(f.variants.as_ref())
             .and_then(|set| set.select(ctx))
+            .or_else(|| f.variants.as_ref().and_then(|set| set.select(ctx)))
         {
             Some(v) => VariantResult {
                 name: &v.name,
@@ -271,7 +276,11 @@ impl Engine {
 
         let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
         let mut features: Vec<Feature> = Vec::with_capacity(self.payload.features.len());
-        for feature in &self.payload.features {
+        // Ids in name order, so every listing (and the flags header) is sorted by name whatever
+        // order the server sent; a stable sort keeps "the last one counts" for duplicates.
+        let mut by_name: Vec<&crate::model::Feature> = self.payload.features.iter().collect();
+        by_name.sort_by(|a, b| a.name.cmp(&b.name));
+        for feature in by_name {
             let base = format!("features[{:?}]", feature.name);
             let strategies = feature
                 .strategies
@@ -295,6 +304,7 @@ impl Engine {
                     warnings.push(Warning {
                         path: base,
                         message: "listed twice; the last one counts".into(),
+                        unknown: false,
                     });
                     features[i as usize] = compiled;
                 }
@@ -329,6 +339,7 @@ impl Engine {
                                     "parent {:?} has parents of its own; the feature is never on",
                                     dep.feature
                                 ),
+                                unknown: false,
                             });
                             None
                         }
@@ -339,6 +350,7 @@ impl Engine {
                                     "parent {:?} does not exist; the feature is never on",
                                     dep.feature
                                 ),
+                                unknown: false,
                             });
                             None
                         }
@@ -374,6 +386,23 @@ mod tests {
         assert!(!e.is_enabled("nope", &ctx));
         assert_eq!(e.variant("nope", &ctx), VariantResult::disabled(false));
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn features_are_listed_by_name_whatever_the_payload_order() {
+        let e = engine(
+            r#"{"version": 2, "features": [
+              {"name": "zeta", "enabled": true}, {"name": "alpha", "enabled": false},
+              {"name": "mid", "enabled": true}, {"name": "alpha", "enabled": true}]}"#,
+        );
+        assert_eq!(
+            e.feature_names().collect::<Vec<_>>(),
+            ["alpha", "mid", "zeta"]
+        );
+        let names: Vec<&str> = e.features().map(|(_, n)| n).collect();
+        assert_eq!(names, ["alpha", "mid", "zeta"]);
+        // A duplicate: the later one counts.
+        assert!(e.is_enabled("alpha", &Context::new()));
     }
 
     #[test]

@@ -46,8 +46,11 @@
 //!   gradualRolloutRandom) into the context, and the hostname for
 //!   applicationHostname ([`Context::hostname`]).
 //! - A feature's variant comes from the first strategy that is on when that
-//!   strategy has variants, else from the feature's variants (as the Node
-//!   SDK does; Yggdrasil looks only at strategies that declare variants).
+//!   strategy has variants that yield one, else from the feature's variants
+//!   (as the Node SDK does; Yggdrasil looks only at strategies that declare
+//!   variants). Strategy variants are placed by their own stickiness, else
+//!   the strategy's; variants whose weights are all zero yield none, even
+//!   for an override (Node SDK).
 //! - Default stickiness is userId, then sessionId, then random; a missing
 //!   custom stickiness field turns a rollout off but draws a variant at
 //!   random.

@@ -61,6 +61,7 @@ impl Strategy {
         let mut warn = |message: String| {
             warnings.push(Warning {
                 path: path.to_string(),
+                unknown: message.starts_with("unknown strategy"),
                 message,
             })
         };
@@ -127,7 +128,16 @@ impl Strategy {
             .enumerate()
             .map(|(i, c)| Constraint::compile(c, &format!("{path}.constraints[{i}]"), warnings))
             .collect();
-        let stickiness = Stickiness::parse(param("stickiness"));
+        // The variants' own stickiness wins over the strategy's, as in the Node SDK (Unleash
+        // writes both the same; hand-written payloads may not).
+        let stickiness = Stickiness::parse(
+            strategy
+                .variants
+                .first()
+                .and_then(|v| v.stickiness.as_deref())
+                .filter(|s| !s.is_empty())
+                .or(param("stickiness")),
+        );
         Strategy {
             rule,
             constraints,

@@ -126,11 +126,12 @@ impl VariantSet {
     /// The variant for this context, or `None` when no variant can be chosen
     /// (all weights zero).
     pub(crate) fn select(&self, ctx: &Context<'_>) -> Option<&Variant> {
-        if let Some(forced) = self.overridden(ctx) {
-            return Some(forced);
-        }
+        // No weight, no variant, overrides included (as the Node SDK does).
         if self.total_weight == 0 {
             return None;
+        }
+        if let Some(forced) = self.overridden(ctx) {
+            return Some(forced);
         }
         // A missing custom field falls back to random, as in the SDKs.
         let target = match self.stickiness.key(ctx) {

@@ -1,9 +1,11 @@
 //! Config → Plan. Everything that can be checked or precomputed happens here,
 //! once per config push; every error names the config path and the reason.
+mod chain;
 mod conditions;
 mod error;
 mod flags;
 mod routes;
+mod spring;
 mod text;
 mod unleash;
 
@@ -21,10 +23,28 @@ pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
     Config::from_json(json)
 }
 
-/// Parses and compiles in one step: what `on_configure` calls.
+/// Parses and compiles in one step: what `on_configure` calls. Secrets the
+/// config names by environment variable (`chain.keys[].env`) are read from the
+/// process environment: in Envoy, the VM's (`vm_config.environment_variables`).
 #[inline(never)]
 pub fn load(json: &[u8]) -> Result<Plan, ConfigError> {
-    compile(&parse(json)?)
+    load_with_env(json, &|name| std::env::var(name).ok())
+}
+
+/// `load` with the environment given.
+pub fn load_with_env(
+    json: &[u8],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ConfigError> {
+    let mut config = parse(json)?;
+    if let Some(chain) = &mut config.chain {
+        for key in &mut chain.keys {
+            if let (None, Some(var)) = (&key.secret, &key.env) {
+                key.secret = env(var).filter(|s| !s.is_empty());
+            }
+        }
+    }
+    compile(&config)
 }
 
 #[inline(never)]
@@ -90,6 +110,15 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     };
     let (flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
     let routes = routes::compile_routes(config, &mut conditions)?;
+    let chain = chain::compile_chain(
+        config,
+        &routes,
+        &flags,
+        baggage_prefix.as_deref(),
+        &mut conditions,
+    )?;
+    // Baggage is read (identity, tokens) or written: either way, one header fact.
+    let baggage_header = baggage_header.or(conditions.headers.lookup("baggage"));
 
     let mut owned = OwnedHeaders::default();
     if let Some(name) = &flags_header {
@@ -125,6 +154,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     }
     let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
     let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
+    let spring = spring::compile_spring(config)?;
     for route in &routes {
         if names.contains(&route.name.as_str()) {
             return Err(ConfigError::new(
@@ -138,7 +168,9 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         || flags
             .iter()
             .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
-        || routes.iter().any(routes::reads_clock);
+        || routes.iter().any(routes::reads_clock)
+        || chain.token.is_some()
+        || chain.releases.iter().any(|r| r.schedule.is_timed());
     let reads_source_address = !trusted_peers.is_empty()
         || conditions.reads_source_address
         || unleash
@@ -168,9 +200,12 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         baggage_header,
         owned_headers: owned.names,
         unleash,
+        spring,
         trusted_peers,
         incoming_flags_header,
+        chain,
     };
+    plan.chain.baggage_keys = headers.baggage_keys;
     plan.index();
     Ok(plan)
 }
@@ -180,6 +215,8 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
 pub(crate) struct HeaderTable {
     names: Vec<String>,
     index: FnvHashMap<String, HeaderId>,
+    /// Baggage members read as facts, each once.
+    baggage_keys: Vec<String>,
 }
 
 impl HeaderTable {
@@ -192,6 +229,16 @@ impl HeaderTable {
         self.names.push(lower.clone());
         self.index.insert(lower, id);
         Ok(id)
+    }
+
+    pub(crate) fn baggage_key(&mut self, key: &str) -> usize {
+        match self.baggage_keys.iter().position(|k| k == key) {
+            Some(i) => i,
+            None => {
+                self.baggage_keys.push(key.to_string());
+                self.baggage_keys.len() - 1
+            }
+        }
     }
 
     fn lookup(&self, name: &str) -> Option<HeaderId> {
@@ -245,6 +292,11 @@ pub(crate) fn subject_of(
         Source::Method => Subject::Method,
         Source::Authority => Subject::Authority,
         Source::SourceAddress => Subject::SourceAddress,
+        Source::Baggage(key) => {
+            text::check_name_like(key, path, "baggage key")?;
+            headers.intern("baggage", path)?;
+            Subject::Baggage(headers.baggage_key(key))
+        }
     })
 }
 

@@ -259,7 +259,7 @@ fn compile_route<'c>(
 
 /// Weight over time: `initial` percent, then steps at absolute times or
 /// durations after `start`, strictly increasing in time.
-fn weight_schedule(
+pub(super) fn weight_schedule(
     initial: f64,
     start: Option<&str>,
     steps: &[Step],

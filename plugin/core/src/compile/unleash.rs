@@ -93,6 +93,8 @@ pub(crate) fn compile_unleash(
                 }
                 names.push(name.clone());
             }
+            // The flags header lists features sorted by name, like native flags.
+            names.sort();
             Some(names)
         }
         None => None,
@@ -107,56 +109,18 @@ pub(crate) fn compile_unleash(
     }
 
     let poll = match &u.poll {
-        Some(p) => {
-            let path = "unleash.poll";
-            if p.cluster.is_empty() || p.cluster.chars().any(|c| c.is_control() || c == ' ') {
-                return Err(ConfigError::new(
-                    format!("{path}.cluster"),
-                    "must name an Envoy cluster",
-                ));
-            }
-            if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
-                return Err(ConfigError::new(
-                    format!("{path}.path"),
-                    format!("`{}` must start with `/`", p.path.escape_debug()),
-                ));
-            }
-            if let Some(a) = &p.authorization {
-                text::check_header_value(a, &format!("{path}.authorization"))?;
-            }
-            let authority = p.authority.clone().unwrap_or_else(|| p.cluster.clone());
-            text::check_header_value(&authority, &format!("{path}.authority"))?;
-            let interval_ms = text::duration_millis(&p.interval, &format!("{path}.interval"))?;
-            if interval_ms < 1000 {
-                return Err(ConfigError::new(
-                    format!("{path}.interval"),
-                    "must be at least 1s",
-                ));
-            }
-            let timeout_ms = text::duration_millis(&p.timeout, &format!("{path}.timeout"))?;
-            // A poll must end before the next one may start.
-            if timeout_ms == 0 || timeout_ms >= interval_ms {
-                return Err(ConfigError::new(
-                    format!("{path}.timeout"),
-                    "must be above 0 and shorter than the interval",
-                ));
-            }
-            if p.max_body_bytes == 0 {
-                return Err(ConfigError::new(
-                    format!("{path}.max_body_bytes"),
-                    "must be above 0",
-                ));
-            }
-            Some(PollPlan {
-                cluster: p.cluster.clone(),
-                authority,
-                path: p.path.clone(),
+        Some(p) => Some(poll_plan(
+            "unleash.poll",
+            PollSettings {
+                cluster: &p.cluster,
+                authority: p.authority.as_deref(),
+                path: &p.path,
                 authorization: p.authorization.clone(),
-                interval_ms,
-                timeout_ms,
+                interval: &p.interval,
+                timeout: &p.timeout,
                 max_body_bytes: p.max_body_bytes,
-            })
-        }
+            },
+        )?),
         None => None,
     };
     Ok(Some(UnleashPlan {
@@ -173,4 +137,67 @@ pub(crate) fn compile_unleash(
         pass_through_before_payload: u.before_first_payload == BeforeFirstPayload::PassThrough,
         native_flags: native_flags.iter().map(|f| f.to_string()).collect(),
     }))
+}
+
+/// A polled source's settings as configured, for [`poll_plan`].
+pub(crate) struct PollSettings<'a> {
+    pub cluster: &'a str,
+    pub authority: Option<&'a str>,
+    pub path: &'a str,
+    pub authorization: Option<String>,
+    pub interval: &'a str,
+    pub timeout: &'a str,
+    pub max_body_bytes: u64,
+}
+
+/// Checks a polled source's settings (every source kind the same way) into a [`PollPlan`];
+/// `path` is where they are in the config, for errors.
+pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigError> {
+    if p.cluster.is_empty() || p.cluster.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::new(
+            format!("{path}.cluster"),
+            "must name an Envoy cluster",
+        ));
+    }
+    if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            format!("{path}.path"),
+            format!("`{}` must start with `/`", p.path.escape_debug()),
+        ));
+    }
+    if let Some(a) = &p.authorization {
+        text::check_header_value(a, &format!("{path}.authorization"))?;
+    }
+    let authority = p.authority.unwrap_or(p.cluster).to_string();
+    text::check_header_value(&authority, &format!("{path}.authority"))?;
+    let interval_ms = text::duration_millis(p.interval, &format!("{path}.interval"))?;
+    if interval_ms < 1000 {
+        return Err(ConfigError::new(
+            format!("{path}.interval"),
+            "must be at least 1s",
+        ));
+    }
+    let timeout_ms = text::duration_millis(p.timeout, &format!("{path}.timeout"))?;
+    // A poll must end before the next one may start.
+    if timeout_ms == 0 || timeout_ms >= interval_ms {
+        return Err(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0 and shorter than the interval",
+        ));
+    }
+    if p.max_body_bytes == 0 {
+        return Err(ConfigError::new(
+            format!("{path}.max_body_bytes"),
+            "must be above 0",
+        ));
+    }
+    Ok(PollPlan {
+        cluster: p.cluster.to_string(),
+        authority,
+        path: p.path.to_string(),
+        authorization: p.authorization,
+        interval_ms,
+        timeout_ms,
+        max_body_bytes: p.max_body_bytes,
+    })
 }

@@ -6,9 +6,11 @@
 //! collections are JSON objects whose keys are names; document order is kept
 //! (it is the order of the flags header and of route matching) and a repeated
 //! key is an error rather than a silent overwrite.
+mod chain;
 mod named;
 mod read;
 
+pub use chain::{Chain, ChainKey, Release, ReleasePin, Requirement};
 pub use named::Named;
 
 /// A JSON value kept as written (flag variant values, the Unleash payload).
@@ -35,6 +37,12 @@ pub struct Config {
     pub outputs: Outputs,
     /// Flags managed in Unleash, evaluated here beside the native ones.
     pub unleash: Option<Unleash>,
+    /// Signed decisions carried down the call chain.
+    pub chain: Option<Chain>,
+    /// Releases: versions of several routes rolled out as one cohort.
+    pub releases: Named<Release>,
+    /// Flag sources polled beside Unleash (`sources.spring`).
+    pub sources: Sources,
 }
 
 /// Where a request fact comes from.
@@ -47,6 +55,8 @@ pub enum Source {
     Method,
     Authority,
     SourceAddress,
+    /// A W3C baggage member (percent-decoded), e.g. an OpenTelemetry `userId`.
+    Baggage(String),
 }
 
 /// Who the user is: ordered fallback lists for the user and session keys.
@@ -214,6 +224,8 @@ pub struct Route {
     pub without_identity: Option<WithoutIdentity>,
     pub sticky_cookie: Option<StickyCookie>,
     pub guard: Option<Guard>,
+    /// Version → what it needs of the same user (other routes' versions, flag variants).
+    pub requires: Named<Vec<Requirement>>,
 }
 
 #[derive(Debug, Default)]
@@ -440,4 +452,29 @@ pub struct UnleashContext {
     pub app_name: Option<String>,
     pub environment: Option<String>,
     pub properties: Named<Source>,
+}
+
+/// Polled flag sources other than Unleash.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub spring: Option<SpringSource>,
+}
+
+/// A Spring Cloud Config Server's Environment endpoint (`/{application}/{profiles}[/{label}]`),
+/// polled through an Envoy cluster; properties under `prefix` become flags.
+#[derive(Debug)]
+pub struct SpringSource {
+    pub cluster: String,
+    pub authority: Option<String>,
+    pub application: String,
+    pub profiles: Vec<String>,
+    pub label: Option<String>,
+    pub prefix: String,
+    /// `Authorization` header value as given (e.g. `Bearer …`).
+    pub authorization: Option<String>,
+    /// HTTP basic credentials, sent as `Authorization: Basic …`.
+    pub basic: Option<(String, String)>,
+    pub interval: String,
+    pub timeout: String,
+    pub max_body_bytes: u64,
 }

@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 
 use sluice_primitives::json::{self, Kind, Number, Path, Value};
 
+use super::chain::{default_max_token_bytes, default_ttl};
 use super::*;
 use crate::compile::ConfigError;
+
+mod chain;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -263,6 +266,9 @@ const CONFIG: &[&str] = &[
     "overrides",
     "outputs",
     "unleash",
+    "chain",
+    "releases",
+    "sources",
 ];
 
 #[inline(never)]
@@ -280,6 +286,9 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
         overrides: None,
         outputs: Outputs::default(),
         unleash: None,
+        chain: None,
+        releases: Named::default(),
+        sources: Sources::default(),
     };
     fields(value, path, "struct Config", CONFIG, &mut |i, v, p| {
         match i {
@@ -293,7 +302,10 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
             7 => c.routes = named(v, p, route)?,
             8 => c.overrides = opt(v, p, overrides)?,
             9 => c.outputs = outputs(v, p)?,
-            _ => c.unleash = opt(v, p, unleash)?,
+            10 => c.unleash = opt(v, p, unleash)?,
+            11 => c.chain = opt(v, p, chain::chain)?,
+            12 => c.releases = named(v, p, chain::release)?,
+            _ => c.sources = sources(v, p)?,
         }
         Ok(())
     })?;
@@ -306,6 +318,7 @@ const SOURCE: &[&str] = &[
     "header",
     "cookie",
     "query",
+    "baggage",
     "path",
     "method",
     "authority",
@@ -315,7 +328,7 @@ const SOURCE: &[&str] = &[
 #[inline(never)]
 fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
     let (i, inner) = variant(value, path, "enum Source", SOURCE)?;
-    if i < 3 {
+    if i < 4 {
         let Some(inner) = inner else {
             return Err(error(
                 path,
@@ -327,14 +340,15 @@ fn source(value: &Value, path: &Path<'_>) -> Result<Source> {
         return Ok(match i {
             0 => Source::Header(text),
             1 => Source::Cookie(text),
-            _ => Source::Query(text),
+            2 => Source::Query(text),
+            _ => Source::Baggage(text),
         });
     }
     unit(inner, path, SOURCE.get(i).copied().unwrap_or_default())?;
     Ok(match i {
-        3 => Source::Path,
-        4 => Source::Method,
-        5 => Source::Authority,
+        4 => Source::Path,
+        5 => Source::Method,
+        6 => Source::Authority,
         _ => Source::SourceAddress,
     })
 }
@@ -621,6 +635,7 @@ const ROUTE: &[&str] = &[
     "without_identity",
     "sticky_cookie",
     "guard",
+    "requires",
 ];
 
 #[inline(never)]
@@ -639,6 +654,7 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
         without_identity: None,
         sticky_cookie: None,
         guard: None,
+        requires: Named::default(),
     };
     fields(value, path, "struct Route", ROUTE, &mut |i, v, p| {
         match i {
@@ -653,7 +669,8 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
             8 => r.salt = opt(v, p, string)?,
             9 => r.without_identity = opt(v, p, without_identity)?,
             10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
-            _ => r.guard = opt(v, p, guard)?,
+            11 => r.guard = opt(v, p, guard)?,
+            _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
         }
         Ok(())
     })?;
@@ -999,6 +1016,100 @@ fn unleash_poll(value: &Value, path: &Path<'_>) -> Result<UnleashPoll> {
     })?;
     u.cluster = required(cluster, path, "cluster")?;
     Ok(u)
+}
+
+#[inline(never)]
+fn sources(value: &Value, path: &Path<'_>) -> Result<Sources> {
+    let mut s = Sources::default();
+    fields(
+        value,
+        path,
+        "struct Sources",
+        &["spring"],
+        &mut |_, v, p| {
+            s.spring = opt(v, p, spring_source)?;
+            Ok(())
+        },
+    )?;
+    Ok(s)
+}
+
+#[inline(never)]
+fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
+    let (mut cluster, mut application, mut profiles) = (None, None, None);
+    let mut s = SpringSource {
+        cluster: String::new(),
+        authority: None,
+        application: String::new(),
+        profiles: Vec::new(),
+        label: None,
+        prefix: "features".to_string(),
+        authorization: None,
+        basic: None,
+        interval: default_poll_interval(),
+        timeout: default_poll_timeout(),
+        max_body_bytes: default_max_body_bytes(),
+    };
+    let names = [
+        "cluster",
+        "authority",
+        "application",
+        "profiles",
+        "label",
+        "prefix",
+        "authorization",
+        "basic",
+        "interval",
+        "timeout",
+        "max_body_bytes",
+    ];
+    fields(
+        value,
+        path,
+        "struct SpringSource",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => cluster = Some(string(v, p)?),
+                1 => s.authority = opt(v, p, string)?,
+                2 => application = Some(string(v, p)?),
+                3 => profiles = Some(list(v, p, string)?),
+                4 => s.label = opt(v, p, string)?,
+                5 => s.prefix = string(v, p)?,
+                6 => s.authorization = opt(v, p, string)?,
+                7 => {
+                    s.basic = opt(v, p, |v, p| {
+                        let (mut user, mut password) = (None, None);
+                        fields(
+                            v,
+                            p,
+                            "struct Basic",
+                            &["username", "password"],
+                            &mut |i, v, p| {
+                                match i {
+                                    0 => user = Some(string(v, p)?),
+                                    _ => password = Some(string(v, p)?),
+                                }
+                                Ok(())
+                            },
+                        )?;
+                        Ok((
+                            required(user, p, "username")?,
+                            required(password, p, "password")?,
+                        ))
+                    })?
+                }
+                8 => s.interval = string(v, p)?,
+                9 => s.timeout = string(v, p)?,
+                _ => s.max_body_bytes = u64(v, p)?,
+            }
+            Ok(())
+        },
+    )?;
+    s.cluster = required(cluster, path, "cluster")?;
+    s.application = required(application, path, "application")?;
+    s.profiles = required(profiles, path, "profiles")?;
+    Ok(s)
 }
 
 #[inline(never)]

@@ -10,9 +10,14 @@ pub use conditions::matches;
 pub use request::{Headers, OwnedSeen, Request};
 
 use crate::bucket::{random_bucket, Salt};
-use crate::decision::{Decision, FlagOutcome, OverrideStatus, Reason, RouteOutcome};
+use crate::decision::{
+    Decision, FlagOutcome, OverrideStatus, Reason, ReleaseOutcome, RouteOutcome,
+};
 
-use crate::plan::{AuthorityMatch, FlagPlan, KeyPlan, Plan, RoutePlan, Serve, Strategy, Subject};
+use crate::plan::{
+    AuthorityMatch, FlagPlan, KeyPlan, Plan, ReleasePlan, Requirement, RoutePlan, Serve, Strategy,
+    Subject,
+};
 use overrides::Overrides;
 use propagation::Propagated;
 
@@ -56,7 +61,16 @@ pub fn evaluate_into(
 ) {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
-    let propagated = Propagated::read(plan, req);
+    let (propagated, token) = Propagated::read(plan, req, keys.user.or(keys.session));
+    decision.token = token;
+    decision.token_expires_s = propagated.expires_s();
+    if plan.chain.token.is_some() {
+        decision.subject = match (keys.user.or(keys.session), propagated.subject()) {
+            (None, Some(upstream)) => upstream,
+            (key, _) => crate::token::subject_of(key),
+        };
+    }
+    decision.baggage_flaw = req.baggage_flaw;
     let flags = &mut decision.flags;
     flags.clear();
     flags.resize(
@@ -80,23 +94,78 @@ pub fn evaluate_into(
             (None, None) => evaluate_flag(flag, req, &keys, flags),
         };
     }
+    let releases = &mut decision.releases;
+    releases.clear();
+    for release in &plan.chain.releases {
+        let rolled_back = release
+            .members
+            .iter()
+            .any(|(r, _)| controls.get(*r) == Some(&RouteControl::RolledBack));
+        let outcome = match (overrides.release(release), propagated.release(release)) {
+            (Some(member), _) => ReleaseOutcome {
+                member,
+                reason: Reason::Override,
+            },
+            // A guard trip on any member rolls the whole release back.
+            _ if rolled_back => ReleaseOutcome {
+                member: false,
+                reason: Reason::GuardTripped,
+            },
+            (None, Some(member)) => ReleaseOutcome {
+                member,
+                reason: Reason::Propagated,
+            },
+            (None, None) => evaluate_release(release, req, &keys),
+        };
+        releases.push(outcome);
+    }
     let routes = &mut decision.routes;
     routes.clear();
+    decision.implied.clear();
     for (i, route) in plan.routes.iter().enumerate() {
-        if !route_matches(route, req) {
+        let matched = route_matches(route, req);
+        if !matched && !plan.chain.decide_all_routes {
             continue;
         }
         let control = controls.get(i).copied().unwrap_or(RouteControl::Normal);
-        let outcome = match overrides.route(route) {
-            Some(version) => RouteOutcome {
-                route: i,
-                version,
-                reason: Reason::Override,
-                minted_cookie: None,
-            },
-            None => evaluate_route(i, route, req, &keys, control),
+        let rolled_back = control == RouteControl::RolledBack
+            && matches!(route.strategy, Strategy::Progressive { .. });
+        let outcome = |version, reason| RouteOutcome {
+            route: i,
+            version,
+            reason,
+            minted_cookie: None,
         };
-        routes.push(outcome);
+        let mut outcome = match (overrides.route(route), propagated.version(route)) {
+            (Some(version), _) => outcome(version, Reason::Override),
+            // A tripped guard beats an upstream decision: safety first.
+            (None, Some(_)) | (None, None) if rolled_back => {
+                outcome(route.strategy.fallback(), Reason::GuardTripped)
+            }
+            (None, Some(version)) => outcome(version, Reason::Propagated),
+            (None, None) => match plan.chain.route_release.get(i).copied().flatten() {
+                Some((release, version)) => {
+                    let member = releases.get(release).is_some_and(|r| r.member);
+                    let v = if member {
+                        version
+                    } else {
+                        route.strategy.fallback()
+                    };
+                    outcome(v, Reason::Release)
+                }
+                None => evaluate_route(i, route, req, &keys, control),
+            },
+        };
+        if matched {
+            routes.push(outcome);
+        } else {
+            // Not this request's route: no cookie is set for it.
+            outcome.minted_cookie = None;
+            decision.implied.push(outcome);
+        }
+    }
+    if plan.chain.requires.iter().any(|r| !r.is_empty()) {
+        enforce_requirements(plan, decision);
     }
     let status = overrides.status();
     decision.tester = match status {
@@ -274,11 +343,7 @@ fn evaluate_route(
             return outcome(*idle, Reason::Preview);
         }
     }
-    let fallback = match &route.strategy {
-        Strategy::Progressive { baseline, .. } => *baseline,
-        Strategy::BlueGreen { active, .. } => *active,
-        Strategy::Split(_) => 0,
-    };
+    let fallback = route.strategy.fallback();
 
     // Identity: the configured keys, then the route's sticky cookie, then a
     // freshly minted cookie key.
@@ -313,6 +378,100 @@ fn evaluate_route(
         version,
         reason: Reason::Weighted,
         minted_cookie: minted,
+    }
+}
+
+/// Whether this user is in the release: pins in order, then the bucket
+/// against the release's weight now.
+fn evaluate_release(release: &ReleasePlan, req: &Request, keys: &Keys) -> ReleaseOutcome {
+    for (i, (cond, member)) in release.pins.iter().enumerate() {
+        if matches(cond, req) {
+            return ReleaseOutcome {
+                member: *member,
+                reason: Reason::Pinned(i),
+            };
+        }
+    }
+    match bucket_for(
+        &release.key,
+        &release.key.salt,
+        keys.for_plan(&release.key),
+        req,
+    ) {
+        Some(b) => ReleaseOutcome {
+            member: b < release.schedule.weight_at(req.now_ms),
+            reason: Reason::Weighted,
+        },
+        None => ReleaseOutcome {
+            member: false,
+            reason: Reason::NoIdentity,
+        },
+    }
+}
+
+/// Sends users whose version's requirements fail to the route's fallback,
+/// until nothing changes (a fallback can break another version's
+/// requirement; compile rules out cycles that could not settle). Decisions
+/// from upstream and from testers are kept as they are.
+fn enforce_requirements(plan: &Plan, decision: &mut Decision) {
+    for _ in 0..=plan.routes.len() {
+        let mut changed = false;
+        let versions: Vec<(usize, usize)> = decision
+            .routes
+            .iter()
+            .chain(&decision.implied)
+            .map(|o| (o.route, o.version))
+            .collect();
+        let holds = |need: &Requirement| match *need {
+            Requirement::Route(r, v) => versions.iter().any(|&(x, y)| x == r && y == v),
+            Requirement::Flag(f, v) => decision.flags.get(f).is_some_and(|o| o.variant == v),
+        };
+        let mut failed = Vec::new();
+        for o in decision.routes.iter().chain(&decision.implied) {
+            if matches!(o.reason, Reason::Override | Reason::Propagated) {
+                continue;
+            }
+            let needs = plan
+                .chain
+                .requires
+                .get(o.route)
+                .and_then(|vs| vs.iter().find(|(v, _)| *v == o.version).map(|(_, n)| n));
+            if needs.is_some_and(|n| !n.iter().all(holds)) {
+                failed.push(o.route);
+            }
+        }
+        // A release moves as one: when a member cannot have its version, the
+        // user leaves the whole release.
+        for r in failed.clone() {
+            let Some((release, _)) = plan.chain.route_release.get(r).copied().flatten() else {
+                continue;
+            };
+            if let Some(outcome) = decision.releases.get_mut(release) {
+                if outcome.member {
+                    outcome.member = false;
+                    outcome.reason = Reason::Requires;
+                    let members = plan.chain.releases.get(release).map(|rel| &rel.members);
+                    failed.extend(members.into_iter().flatten().map(|(m, _)| *m));
+                }
+            }
+        }
+        for o in decision
+            .routes
+            .iter_mut()
+            .chain(decision.implied.iter_mut())
+        {
+            let fallback = plan.routes[o.route].strategy.fallback();
+            let kept = matches!(o.reason, Reason::Override | Reason::Propagated);
+            if failed.contains(&o.route) && o.version != fallback && !kept {
+                o.version = fallback;
+                o.reason = Reason::Requires;
+                o.minted_cookie = None;
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! allowed source range.
 use super::request::Request;
 use crate::decision::OverrideStatus;
-use crate::plan::{FlagPlan, Plan, RoutePlan};
-use sha2::{Digest, Sha256};
+use crate::plan::{FlagPlan, Plan, ReleasePlan, RoutePlan};
+use sluice_primitives::sha256::{ct_eq, sha256};
 
 pub(super) struct Overrides<'a> {
     /// `(name, value)` pairs, only when authorised.
@@ -60,6 +60,15 @@ impl<'a> Overrides<'a> {
         route.versions.iter().position(|v| v.as_bytes() == want)
     }
 
+    /// `checkout-2=in` / `checkout-2=out`.
+    pub(super) fn release(&self, release: &ReleasePlan) -> Option<bool> {
+        match self.lookup(&release.name)? {
+            b"in" => Some(true),
+            b"out" => Some(false),
+            _ => None,
+        }
+    }
+
     pub(super) fn status(&self) -> OverrideStatus {
         self.status
     }
@@ -74,8 +83,7 @@ pub(crate) fn authorised(plan: &Plan, req: &Request) -> bool {
         &o.secret_sha256,
         req.headers.get(o.secret_header).copied().flatten(),
     ) {
-        let got: [u8; 32] = Sha256::digest(secret).into();
-        if constant_time_eq(&got, want) {
+        if ct_eq(&sha256(secret), want) {
             return true;
         }
     }
@@ -83,10 +91,4 @@ pub(crate) fn authorised(plan: &Plan, req: &Request) -> bool {
         && req
             .source_ip()
             .is_some_and(|ip| o.allow_sources.iter().any(|c| c.contains(ip)))
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // black_box keeps the optimiser from turning the fold into an early exit.
-    std::hint::black_box(diff) == 0
 }

@@ -3,6 +3,7 @@
 //! UTF-8, and nothing here may fail on one that is not.
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
+use sluice_primitives::baggage;
 use sluice_primitives::cidr::parse_socket_ip;
 use std::cell::Cell;
 use std::net::IpAddr;
@@ -59,6 +60,42 @@ pub struct Request<'a> {
     segments_true: Cell<u64>,
     /// The source address, parsed once.
     source_ip: Cell<Option<Option<IpAddr>>>,
+    /// Baggage members the plan reads (`plan.chain.baggage_keys`), values
+    /// percent-decoded (see `decode_baggage`).
+    pub baggage: Slots<Option<&'a [u8]>, 4>,
+    /// Bit i: baggage value i is still percent-encoded.
+    baggage_encoded: u64,
+    /// The incoming decision token (the baggage member `plan.chain.token.member`).
+    pub token: Option<&'a [u8]>,
+    /// Why the incoming baggage was not read whole, if it was not.
+    pub baggage_flaw: Option<BaggageFlaw>,
+}
+
+/// What was wrong with the incoming `baggage` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaggageFlaw {
+    /// More members than are read.
+    TooManyMembers,
+    /// A member without `=`, or with an empty key.
+    Malformed,
+    /// A value read as a fact had a bad `%` escape; it was ignored.
+    BadEncoding,
+}
+
+impl BaggageFlaw {
+    pub const ALL: [BaggageFlaw; 3] = [
+        BaggageFlaw::TooManyMembers,
+        BaggageFlaw::Malformed,
+        BaggageFlaw::BadEncoding,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BaggageFlaw::TooManyMembers => "too_many_members",
+            BaggageFlaw::Malformed => "malformed",
+            BaggageFlaw::BadEncoding => "bad_encoding",
+        }
+    }
 }
 
 impl Default for Request<'_> {
@@ -75,6 +112,10 @@ impl Default for Request<'_> {
             segments_known: Cell::new(0),
             segments_true: Cell::new(0),
             source_ip: Cell::new(None),
+            baggage: Slots::new(None),
+            baggage_encoded: 0,
+            token: None,
+            baggage_flaw: None,
         }
     }
 }
@@ -113,7 +154,81 @@ impl<'a> Request<'a> {
                 seen.first.get_or_insert(value);
             }
         });
+        req.read_baggage(plan);
         req
+    }
+
+    /// Picks the members the plan reads out of the `baggage` header.
+    fn read_baggage(&mut self, plan: &Plan) {
+        let keys = &plan.chain.baggage_keys;
+        let token = plan.chain.token.as_ref().map(|t| t.member.as_bytes());
+        if keys.is_empty() && token.is_none() {
+            return;
+        }
+        let Some(header) = plan
+            .baggage_header
+            .and_then(|i| self.headers.get(i).copied().flatten())
+        else {
+            return;
+        };
+        self.baggage = Slots::filled(None, keys.len());
+        let (baggage, encoded, found_token) = (
+            &mut self.baggage,
+            &mut self.baggage_encoded,
+            &mut self.token,
+        );
+        let flaw = baggage::for_each_member(header, |member| {
+            if Some(member.key) == token && found_token.is_none() {
+                *found_token = Some(member.value);
+                return;
+            }
+            let Some(i) = keys.iter().position(|k| k.as_bytes() == member.key) else {
+                return;
+            };
+            if let Some(slot @ None) = baggage.get_mut(i) {
+                *slot = Some(member.value);
+                if member.value.contains(&b'%') && i < 64 {
+                    *encoded |= 1 << i;
+                }
+            }
+        });
+        self.baggage_flaw = flaw.map(|f| match f {
+            baggage::Flaw::TooManyMembers => BaggageFlaw::TooManyMembers,
+            baggage::Flaw::Malformed => BaggageFlaw::Malformed,
+        });
+    }
+
+    /// Percent-decodes the baggage values that need it into `buffer`; until
+    /// then (and if a value's escapes are bad) such a value reads as absent.
+    pub fn decode_baggage(&mut self, buffer: &'a mut Vec<u8>) {
+        if self.baggage_encoded == 0 {
+            return;
+        }
+        let mut ranges: Slots<(usize, usize, usize), 4> = Slots::new((0, 0, 0));
+        let mut scratch = Vec::new();
+        for (i, value) in self.baggage.iter().enumerate() {
+            let Some(value) = value else { continue };
+            if i >= 64 || self.baggage_encoded & (1 << i) == 0 {
+                continue;
+            }
+            if baggage::percent_decode_into(value, &mut scratch) {
+                let start = buffer.len();
+                buffer.extend_from_slice(&scratch);
+                ranges.push((i, start, buffer.len()));
+            } else {
+                self.baggage_flaw.get_or_insert(BaggageFlaw::BadEncoding);
+            }
+        }
+        let buffer: &'a [u8] = buffer;
+        for (i, slot) in self.baggage.iter_mut().enumerate() {
+            if i < 64 && self.baggage_encoded & (1 << i) != 0 {
+                *slot = ranges
+                    .iter()
+                    .find(|(at, _, _)| *at == i)
+                    .and_then(|&(_, start, end)| buffer.get(start..end));
+            }
+        }
+        self.baggage_encoded = 0;
     }
 
     /// `gather` for callers that only want the facts.
@@ -152,6 +267,14 @@ impl<'a> Request<'a> {
             Subject::Method => Some(self.method),
             Subject::Authority => Some(self.authority),
             Subject::SourceAddress => self.source.map(source_ip_text),
+            Subject::Baggage(i) => {
+                let still_encoded = *i < 64 && self.baggage_encoded & (1 << i) != 0;
+                self.baggage
+                    .get(*i)
+                    .copied()
+                    .flatten()
+                    .filter(|_| !still_encoded)
+            }
         }
     }
 

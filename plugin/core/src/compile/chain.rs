@@ -1,0 +1,322 @@
+//! Compiles what rollouts across services need: releases (several routes'
+//! versions as one cohort), version requirements, and the signing keys of the
+//! decision token. Requirements are checked here for names that do not exist
+//! and for contradictions, so a user can always be given a consistent set.
+use super::conditions::Conditions;
+use super::flags::key_plan;
+use super::routes::weight_schedule;
+use super::{text, ConfigError};
+use crate::config::{Chain, Config};
+use crate::plan::{ChainPlan, FlagPlan, ReleasePlan, Requirement, RoutePlan, Strategy, TokenPlan};
+use crate::token::revision_of;
+use sluice_primitives::sha256::HmacKey;
+
+/// The decision token's baggage member, under the baggage prefix.
+pub(crate) const TOKEN_MEMBER: &str = "token";
+
+/// Secrets shorter than this are refused: an HMAC key is only as strong as it.
+const MIN_SECRET_BYTES: usize = 32;
+
+#[inline(never)]
+pub(crate) fn compile_chain<'c>(
+    config: &'c Config,
+    routes: &[RoutePlan],
+    flags: &[FlagPlan],
+    baggage_prefix: Option<&str>,
+    conditions: &mut Conditions<'c>,
+) -> Result<ChainPlan, ConfigError> {
+    let mut plan = ChainPlan {
+        route_release: vec![None; routes.len()],
+        requires: vec![Vec::new(); routes.len()],
+        ..ChainPlan::default()
+    };
+    let route_index = |name: &str, at: &str| -> Result<usize, ConfigError> {
+        routes
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| ConfigError::new(at, format!("unknown route `{name}`")))
+    };
+    let version_of = |route: &RoutePlan, version: &str, at: &str| -> Result<usize, ConfigError> {
+        route
+            .versions
+            .iter()
+            .position(|v| v == version)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    at,
+                    format!(
+                        "route `{}` has no version `{version}` (versions: {})",
+                        route.name,
+                        route.versions.join(", ")
+                    ),
+                )
+            })
+    };
+
+    for (name, release) in config.releases.iter() {
+        let path = format!("releases.{name}");
+        text::check_name(name, &path, "release name")?;
+        if release.routes.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.routes"),
+                "no routes; a release names the routes it moves and their new versions",
+            ));
+        }
+        let mut members = Vec::new();
+        for (route_name, version) in release.routes.iter() {
+            let at = format!("{path}.routes.{route_name}");
+            let r = route_index(route_name, &at)?;
+            let route = &routes[r];
+            let v = version_of(route, version, &at)?;
+            let Strategy::Progressive { target, .. } = route.strategy else {
+                return Err(ConfigError::new(
+                    at,
+                    format!("route `{route_name}` has no canary; a release moves canaries"),
+                ));
+            };
+            if v != target {
+                return Err(ConfigError::new(
+                    at,
+                    format!(
+                        "`{version}` is not route `{route_name}`'s canary (`{}`)",
+                        route.versions[target]
+                    ),
+                ));
+            }
+            if let Some((other, _)) = plan.route_release[r] {
+                return Err(ConfigError::new(
+                    at,
+                    format!(
+                        "route `{route_name}` is already in release `{}`",
+                        config.releases.iter().nth(other).map_or("", |(n, _)| n)
+                    ),
+                ));
+            }
+            if !route.pins.is_empty() {
+                return Err(ConfigError::new(
+                    format!("routes.{route_name}.pins"),
+                    format!("route `{route_name}` is in release `{name}`: pin the release instead, so its routes move together"),
+                ));
+            }
+            plan.route_release[r] = Some((plan.releases.len(), v));
+            members.push((r, v));
+        }
+        let schedule = weight_schedule(
+            release.weight,
+            release.start.as_deref(),
+            &release.steps,
+            &path,
+        )?;
+        let mut pins = Vec::with_capacity(release.pins.len());
+        for (i, pin) in release.pins.iter().enumerate() {
+            let cond = conditions.compile(&pin.when, &format!("{path}.pins[{i}].when"))?;
+            pins.push((cond, pin.member));
+        }
+        let salt = release.salt.clone().unwrap_or_else(|| name.to_string());
+        plan.releases.push(ReleasePlan {
+            name: name.to_string(),
+            members,
+            key: key_plan(salt, release.bucket_by, None, config),
+            schedule,
+            pins,
+        });
+    }
+
+    for (r, (route_name, route)) in config.routes.iter().enumerate() {
+        for (version, needs) in route.requires.iter() {
+            let path = format!("routes.{route_name}.requires.{version}");
+            let v = version_of(&routes[r], version, &path)?;
+            if v == routes[r].strategy.fallback() {
+                return Err(ConfigError::new(
+                    path,
+                    format!("`{version}` is where users go when requirements fail; it cannot have requirements"),
+                ));
+            }
+            let mut list = Vec::with_capacity(needs.len());
+            for (i, need) in needs.iter().enumerate() {
+                let at = format!("{path}[{i}]");
+                list.push(
+                    match (&need.route, &need.version, &need.flag, &need.variant) {
+                        (Some(route), Some(version), None, None) => {
+                            let other = route_index(route, &format!("{at}.route"))?;
+                            if other == r {
+                                return Err(ConfigError::new(
+                                    format!("{at}.route"),
+                                    "a version cannot require its own route",
+                                ));
+                            }
+                            let ov = version_of(&routes[other], version, &format!("{at}.version"))?;
+                            Requirement::Route(other, ov)
+                        }
+                        (None, None, Some(flag), Some(variant)) => {
+                            let f =
+                                flags.iter().position(|f| &f.name == flag).ok_or_else(|| {
+                                    ConfigError::new(
+                                        format!("{at}.flag"),
+                                        format!("unknown flag `{flag}`"),
+                                    )
+                                })?;
+                            let fv = flags[f]
+                                .variant_names
+                                .iter()
+                                .position(|n| n == variant)
+                                .ok_or_else(|| {
+                                    ConfigError::new(
+                                        format!("{at}.variant"),
+                                        format!("flag `{flag}` has no variant `{variant}`"),
+                                    )
+                                })?;
+                            Requirement::Flag(f, fv)
+                        }
+                        _ => {
+                            return Err(ConfigError::new(
+                                at,
+                                "give either route and version, or flag and variant",
+                            ))
+                        }
+                    },
+                );
+            }
+            plan.requires[r].push((v, list));
+        }
+    }
+    check_requirements_agree(&plan, routes, flags)?;
+
+    if let Some(chain) = &config.chain {
+        let Some(prefix) = baggage_prefix else {
+            return Err(ConfigError::new(
+                "chain",
+                "decisions travel in baggage: set outputs.baggage too",
+            ));
+        };
+        plan.token = Some(token_plan(chain, config, prefix)?);
+    }
+    plan.decide_all_routes = plan.token.is_some()
+        || !plan.releases.is_empty()
+        || plan.requires.iter().any(|r| !r.is_empty());
+    Ok(plan)
+}
+
+/// Follows requirements from each `(route, version)`: if they lead to two
+/// versions of one route (or two variants of one flag), no user can have
+/// them all, and the config says which chain contradicts itself.
+fn check_requirements_agree(
+    plan: &ChainPlan,
+    routes: &[RoutePlan],
+    flags: &[FlagPlan],
+) -> Result<(), ConfigError> {
+    for (r, versions) in plan.requires.iter().enumerate() {
+        for (v, _) in versions {
+            let mut route_at: Vec<Option<usize>> = vec![None; routes.len()];
+            let mut flag_at: Vec<Option<usize>> = vec![None; flags.len()];
+            route_at[r] = Some(*v);
+            let mut pending = vec![(r, *v)];
+            while let Some((pr, pv)) = pending.pop() {
+                let Some((_, needs)) = plan.requires[pr].iter().find(|(x, _)| *x == pv) else {
+                    continue;
+                };
+                for need in needs {
+                    let clash = match *need {
+                        Requirement::Route(nr, nv) => match route_at[nr] {
+                            Some(have) if have != nv => Some(format!(
+                                "route `{}` would need both `{}` and `{}`",
+                                routes[nr].name, routes[nr].versions[have], routes[nr].versions[nv]
+                            )),
+                            Some(_) => None,
+                            None => {
+                                route_at[nr] = Some(nv);
+                                pending.push((nr, nv));
+                                None
+                            }
+                        },
+                        Requirement::Flag(nf, nv) => match flag_at[nf] {
+                            Some(have) if have != nv => Some(format!(
+                                "flag `{}` would need both `{}` and `{}`",
+                                flags[nf].name,
+                                flags[nf].variant_names[have],
+                                flags[nf].variant_names[nv]
+                            )),
+                            Some(_) => None,
+                            None => {
+                                flag_at[nf] = Some(nv);
+                                None
+                            }
+                        },
+                    };
+                    if let Some(why) = clash {
+                        return Err(ConfigError::new(
+                            format!(
+                                "routes.{}.requires.{}",
+                                routes[r].name, routes[r].versions[*v]
+                            ),
+                            format!("contradictory requirements: {why}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan, ConfigError> {
+    if chain.keys.is_empty() {
+        return Err(ConfigError::new(
+            "chain.keys",
+            "no keys; give at least one (the first signs, all verify)",
+        ));
+    }
+    let mut keys = Vec::with_capacity(chain.keys.len());
+    for (i, key) in chain.keys.iter().enumerate() {
+        let at = format!("chain.keys[{i}]");
+        text::check_name(&key.id, &format!("{at}.id"), "key id")?;
+        if keys.iter().any(|(id, _)| id == &key.id) {
+            return Err(ConfigError::new(
+                format!("{at}.id"),
+                format!("duplicate key id `{}`", key.id),
+            ));
+        }
+        let secret = match (&key.secret, &key.env) {
+            (Some(secret), _) => secret,
+            (None, Some(var)) => {
+                return Err(ConfigError::new(
+                    format!("{at}.env"),
+                    format!("environment variable `{var}` is not set in the VM (Istio: WasmPlugin vmConfig.env)"),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::new(at, "give secret or env"));
+            }
+        };
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "secret has {} bytes; use at least {MIN_SECRET_BYTES} random bytes",
+                    secret.len()
+                ),
+            ));
+        }
+        keys.push((key.id.clone(), HmacKey::new(secret.as_bytes())));
+    }
+    let ttl_ms = text::duration_millis(&chain.ttl, "chain.ttl")?;
+    if !(1000..=86_400_000).contains(&ttl_ms) {
+        return Err(ConfigError::new("chain.ttl", "must be between 1s and 24h"));
+    }
+    if !(64..=65_536).contains(&chain.max_token_bytes) {
+        return Err(ConfigError::new(
+            "chain.max_token_bytes",
+            "must be between 64 and 65536",
+        ));
+    }
+    let own = chain.revision.as_deref().or(config.revision.as_deref());
+    let mut revisions = vec![revision_of(own.unwrap_or(""))];
+    revisions.extend(chain.accept_revisions.iter().map(|r| revision_of(r)));
+    Ok(TokenPlan {
+        keys,
+        ttl_s: (ttl_ms / 1000) as u32,
+        max_bytes: chain.max_token_bytes as usize,
+        revisions,
+        member: format!("{prefix}{TOKEN_MEMBER}"),
+    })
+}
