@@ -258,7 +258,7 @@ mutants-diff: setup-mutants unleash-spec
 # make fuzz FUZZ_TARGETS=request      one target. A crash stops the run; the input is written to
 #                                     fuzz/artifacts/TARGET/ (replay: cargo fuzz run -s none -O -a TARGET FILE)
 CARGO_FUZZ_VERSION ?= 0.13.2
-FUZZ_TARGETS      ?= config unleash_payload request
+FUZZ_TARGETS      ?= config unleash_payload spring_payload request
 FUZZ_SECONDS      ?= 600
 FUZZ_TEST_SECONDS ?= 60
 FUZZ_SEEDS        := $(BUILD_DIR)/fuzz-seeds
@@ -288,6 +288,7 @@ test-fuzz: setup-fuzz fuzz-seeds
 fuzz-run:
 	@mkdir -p fuzz/corpus/$(FUZZ_TARGET)
 	@echo "fuzz $(FUZZ_TARGET): $(FUZZ_TIME)s"
+	@$(CARGO) fuzz build $(FUZZ_FLAGS) $(FUZZ_TARGET)
 	@$(CARGO) fuzz run $(FUZZ_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) \
 	  $(wildcard $(FUZZ_SEEDS)/$(FUZZ_TARGET) fuzz/seeds/$(FUZZ_TARGET)) -- \
 	  -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \

@@ -3,8 +3,10 @@
 //! response and the guards' tick), checking what the filter hands to Envoy.
 use sluice_core::engine::Headers;
 use sluice_core::host::local::{LocalShared, LocalStats};
+use sluice_core::host::HttpCalls;
 use sluice_core::pipeline::{Facts, Patch};
 use sluice_core::plan::Plan;
+use sluice_core::poll::{PollCounters, PollResponse};
 use sluice_core::vm::VmState;
 
 /// The example configs (what operators start from): the request target runs against these.
@@ -22,6 +24,12 @@ pub const EXAMPLES: &[(&str, &[u8])] = &[
         include_bytes!("../../examples/pins-overrides.json"),
     ),
     ("unleash", include_bytes!("../../examples/unleash.json")),
+    ("chain", include_bytes!("../../examples/chain.json")),
+    ("spring", include_bytes!("../../examples/spring.json")),
+    (
+        "unleash-pushed",
+        include_bytes!("../../examples/unleash-pushed.json"),
+    ),
 ];
 
 /// A 2026 clock; inputs add up to ~136 years of seconds to it (schedules, ramps, cookies).
@@ -138,7 +146,7 @@ pub fn vm_for(config: &[u8], stats: &LocalStats, shared: &LocalShared) -> Option
     let id = sluice_core::vm::plan_id(&plan, config);
     let vm = VmState::new(plan, id, 0x5eed, stats);
     vm.run_guards(shared, stats, EPOCH_MS);
-    vm.adopt_shared_unleash(shared);
+    vm.adopt_shared_sources(shared);
     Some(vm)
 }
 
@@ -211,5 +219,44 @@ pub fn drive_fixed(vm: &VmState, stats: &LocalStats, shared: &LocalShared) {
             i as u64,
             [200, 503, 0][i % 3],
         );
+    }
+}
+
+/// The poll call always goes out, with token 1.
+struct Calls;
+
+impl HttpCalls for Calls {
+    fn dispatch(&self, _: &str, _: &[(&str, &str)], _: u64) -> Result<u32, String> {
+        Ok(1)
+    }
+}
+
+/// A poll answer through the filter's poll path: `config` loaded (it polls one source), the
+/// tick sends the poll, `body` (plus a retry-after and a location the first bytes choose) is
+/// the 200 answer (`source_response`: parse, validate, compile, publish to shared data); then
+/// the fixed requests, and a second VM that adopts the published payload as another worker does.
+pub fn answer_poll(config: &[u8], body: &[u8]) {
+    let stats = LocalStats::default();
+    let shared = LocalShared::default();
+    let Some(vm) = vm_for(config, &stats, &shared) else {
+        panic!("the example config no longer compiles");
+    };
+    let counters = PollCounters::define(&stats);
+    vm.tick_sources(&shared, &Calls, &counters, &stats, EPOCH_MS);
+    let owned = body.to_vec();
+    let read = move || Some(owned.clone());
+    let response = PollResponse {
+        status: Some(200),
+        etag: Some("\"fuzz\"".to_string()),
+        body_size: body.len(),
+        retry_after: None,
+        location: None,
+        read_body: &read,
+    };
+    vm.source_response(1, &response, &shared, &counters, &stats);
+    drive_fixed(&vm, &stats, &shared);
+    vm.tick_sources(&shared, &Calls, &counters, &stats, EPOCH_MS + 60_000);
+    if let Some(other) = vm_for(config, &stats, &shared) {
+        drive_fixed(&other, &stats, &shared);
     }
 }
