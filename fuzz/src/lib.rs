@@ -142,7 +142,13 @@ pub fn serialize(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
 
 /// A compiled example's VM, as the filter builds it on configure.
 pub fn vm_for(config: &[u8], stats: &LocalStats, shared: &LocalShared) -> Option<VmState> {
-    let plan = sluice_core::compile::load(config).ok()?;
+    // The filter reads signing keys (`chain.keys[].env`) from its environment; here each
+    // such variable holds a test secret, as in the core's example tests.
+    let env = |name: &str| {
+        name.starts_with("SLUICE_CHAIN_KEY_")
+            .then(|| "fuzz-secret-0123456789abcdef0123456789".to_string())
+    };
+    let plan = sluice_core::compile::load_with_env(config, &env).ok()?;
     let id = sluice_core::vm::plan_id(&plan, config);
     let vm = VmState::new(plan, id, 0x5eed, stats);
     vm.run_guards(shared, stats, EPOCH_MS);
