@@ -25,7 +25,7 @@ ENVOY         := $(VENV)/bin/envoy
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO          := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 
-.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host
+.PHONY: setup setup-rust setup-wasm-opt setup-envoy setup-wrk build wasm noop-wasm probe-wasm modules fuel demo demo-chain test test-unit unleash-spec test-e2e docker-config lint fmt clean bench bench-envoy min-wasm bench-host bench-guard
 
 ## setup: install the toolchain pieces the build and tests need
 setup: setup-rust setup-wasm-opt setup-envoy
@@ -137,6 +137,7 @@ test-unit: unleash-spec setup-unleash-sdk
 
 ## test-e2e: the end-to-end tests in a real Envoy (envoy/e2e), incl. a live Unleash; one Envoy at a time
 test-e2e: setup-envoy setup-unleash wasm noop-wasm
+	$(CARGO) build -q -p sluice-cli
 	$(CARGO) test -p sluice-e2e -- --test-threads=1
 
 # ---- Istio delivery: OCI module, registry + Envoy tests, manifest checks (deploy/) ----------
@@ -307,6 +308,12 @@ BENCH_ENVOY_ARGS ?=
 bench-envoy: setup-envoy setup-wrk wasm noop-wasm min-wasm
 	$(CARGO) build -q --release -p sluice-benches --bin bench-envoy
 	target/release/bench-envoy $(BENCH_ENVOY_ARGS)
+
+## bench-guard: the guard simulation (sequential vs threshold guards, 1,000 seeded rollouts per row
+## through the core natively; ~5 min of CPU); prints the table in BENCHMARKS.md
+bench-guard:
+	$(CARGO) build -q --release -p sluice-guard-sim --bin bench-guard
+	target/release/bench-guard $(BENCH_GUARD_ARGS)
 
 ## bench-host: the module under host-test's wasmtime host: fuel per request and hook, config load
 ## (fuel, time) and VM memory for the examples and 10/100/1000 flags

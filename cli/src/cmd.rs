@@ -1,3 +1,4 @@
+pub mod analyze;
 pub mod check;
 pub mod diff;
 pub mod eval;

@@ -25,6 +25,10 @@ COMMANDS:
                       upstreams that fail or lag per version; shares, stickiness, moves per round
   diff OLD NEW        what a push from OLD to NEW changes: per flag and route, the share of
                       users that moves from which variant or version to which
+  analyze --config CONFIG SOURCE...
+                      experiments and canaries judged from Envoy's stats (admin URL or file,
+                      several proxies summed): rates, latency, goals, significance (exit 1:
+                      a variant or canary is significantly worse)
 
 Every command takes --json (one JSON document on stdout) and -h/--help.
 The filter module built with this binary is embedded; --wasm PATH picks another build.
@@ -49,8 +53,9 @@ fn run(args: Vec<OsString>) -> anyhow::Result<Option<Report>> {
         "explain" => cmd::eval::run(rest, true),
         "simulate" => cmd::simulate::run(rest),
         "diff" => cmd::diff::run(rest),
+        "analyze" => cmd::analyze::run(rest),
         other => anyhow::bail!(
-            "unknown command {other:?}: use check, eval, explain, simulate or diff (see sluice --help)"
+            "unknown command {other:?}: use check, eval, explain, simulate, diff or analyze (see sluice --help)"
         ),
     }
 }

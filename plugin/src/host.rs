@@ -56,6 +56,23 @@ impl HttpCalls for Envoy {
         )
         .map_err(|status| format!("{status:?}"))
     }
+
+    fn dispatch_with_body(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        hostcalls::dispatch_http_call(
+            cluster,
+            headers.to_vec(),
+            Some(body),
+            vec![],
+            Duration::from_millis(timeout_ms),
+        )
+        .map_err(|status| format!("{status:?}"))
+    }
 }
 
 #[link(wasm_import_module = "env")]

@@ -82,6 +82,14 @@ impl HttpContext for SluiceHttp {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.add_http_response_header(&name, &value);
         }
+        // Experiment goals: counted for this request's variants, never shown to the client.
+        let vm = Rc::clone(&self.vm);
+        for (i, name) in vm.plan.goal_headers.iter().enumerate() {
+            if let Some(value) = self.get_http_response_header_bytes(name) {
+                self.set_http_response_header(name, None);
+                vm.on_goals(&self.routed, i, &value);
+            }
+        }
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;
             let status = self

@@ -76,6 +76,19 @@ impl Context for SluiceRoot {
         _num_trailers: usize,
     ) {
         let Some(vm) = self.vm.clone() else { return };
+        let status_of = || {
+            (num_headers > 0).then(|| {
+                hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+                    .ok()
+                    .flatten()
+                    .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
+                    .unwrap_or(0)
+            })
+        };
+        // A guard's trip webhook, or else the Unleash poll.
+        if vm.webhook_response(token_id, status_of(), &Envoy, self.now_ms()) {
+            return;
+        }
         let header = |name: &str| {
             hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
                 .ok()
@@ -161,6 +174,7 @@ impl RootContext for SluiceRoot {
         vm.flush_metrics(&Envoy);
         let now = self.now_ms();
         vm.run_guards(&Envoy, &Envoy, now);
+        vm.tick_webhooks(&Envoy, &Envoy, now);
         let counters = self.counters();
         vm.tick_sources(&Envoy, &Envoy, &counters.poll, &Envoy, now);
     }

@@ -3,6 +3,7 @@
 //! worker VMs through shared data (merged with compare-and-swap), and the
 //! verdict it supports. Pure: the glue moves the bytes.
 use crate::plan::GuardPlan;
+use crate::sequential::{Batch, Evidence, EFFECTS};
 use crate::telemetry::{LATENCY_BOUNDS_MS, LATENCY_BUCKETS};
 
 /// The window is kept as this many slots, so it slides in tenths.
@@ -15,6 +16,8 @@ pub const CANARY: usize = 1;
 pub struct Side {
     pub total: u32,
     pub errors: u32,
+    /// Errors plus responses slower than the sequential guard's `slow`.
+    pub bad: u32,
     pub latency: [u32; LATENCY_BUCKETS],
 }
 
@@ -23,15 +26,17 @@ impl Default for Side {
         Side {
             total: 0,
             errors: 0,
+            bad: 0,
             latency: [0; LATENCY_BUCKETS],
         }
     }
 }
 
 impl Side {
-    pub fn record(&mut self, error: bool, latency_bucket: Option<usize>) {
+    pub fn record(&mut self, error: bool, slow: bool, latency_bucket: Option<usize>) {
         self.total = self.total.saturating_add(1);
         self.errors = self.errors.saturating_add(u32::from(error));
+        self.bad = self.bad.saturating_add(u32::from(error || slow));
         if let Some(b) = latency_bucket.and_then(|b| self.latency.get_mut(b)) {
             *b = b.saturating_add(1);
         }
@@ -40,6 +45,7 @@ impl Side {
     fn add(&mut self, other: &Side) {
         self.total = self.total.saturating_add(other.total);
         self.errors = self.errors.saturating_add(other.errors);
+        self.bad = self.bad.saturating_add(other.bad);
         for (a, b) in self.latency.iter_mut().zip(&other.latency) {
             *a = a.saturating_add(*b);
         }
@@ -86,6 +92,17 @@ impl Delta {
     pub fn is_empty(&self) -> bool {
         self.sides.iter().all(|s| s.total == 0)
     }
+
+    /// This delta as one batch of the sequential test.
+    pub fn batch(&self) -> Batch {
+        let [stable, canary] = &self.sides;
+        Batch {
+            canary_total: canary.total.into(),
+            canary_bad: canary.bad.into(),
+            stable_total: stable.total.into(),
+            stable_bad: stable.bad.into(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -96,17 +113,19 @@ struct Slot {
 }
 
 /// The shared state of one guard.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Window {
     slots: [Slot; SLOTS],
+    /// The sequential test's evidence since the guard started (every delta is one batch).
+    pub evidence: Evidence,
     pub tripped: bool,
     /// Canary weight (buckets) when tripped with `pause`.
     pub paused_weight: u32,
     pub reason: String,
 }
 
-const FORMAT: u8 = 1;
-const SIDE_WORDS: usize = 2 + LATENCY_BUCKETS;
+const FORMAT: u8 = 2;
+const SIDE_WORDS: usize = 3 + LATENCY_BUCKETS;
 
 impl Window {
     pub fn add(&mut self, delta: &Delta, now_ms: i64, window_ms: u64) {
@@ -121,6 +140,7 @@ impl Window {
         for (s, d) in slot.sides.iter_mut().zip(&delta.sides) {
             s.add(d);
         }
+        self.evidence.add(&delta.batch());
     }
 
     /// Both versions' responses within the window ending now.
@@ -139,6 +159,9 @@ impl Window {
 
     /// Why the canary must stop, if it must.
     pub fn judge(&self, guard: &GuardPlan, now_ms: i64) -> Option<String> {
+        if let Some(seq) = &guard.sequential {
+            return self.judge_sequential(seq);
+        }
         let [stable, canary] = self.totals(now_ms, guard.window_ms);
         if u64::from(canary.total) < guard.min_requests {
             return None;
@@ -175,8 +198,42 @@ impl Window {
         None
     }
 
+    /// The sequential test's verdict on everything since the guard started.
+    fn judge_sequential(&self, seq: &crate::plan::SequentialPlan) -> Option<String> {
+        let e = &self.evidence;
+        if !e.rejects(seq.alpha) {
+            return None;
+        }
+        let what = if seq.slow_ms.is_some() {
+            "bad (error or slow)"
+        } else {
+            "error"
+        };
+        let pct = |bad: u64, total: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                bad as f64 * 100.0 / total as f64
+            }
+        };
+        Some(format!(
+            "canary {what} rate {:.2}% ({} of {}) is significantly above stable's {:.2}% ({} of {}): sequential test e-value {:.1} >= 1/alpha = {:.0} (alpha {})",
+            pct(e.canary_bad, e.canary_total),
+            e.canary_bad,
+            e.canary_total,
+            pct(e.stable_bad, e.stable_total),
+            e.stable_bad,
+            e.stable_total,
+            e.e_value(),
+            1.0 / seq.alpha,
+            seq.alpha
+        ))
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + SLOTS * (8 + 2 * SIDE_WORDS * 4) + self.reason.len());
+        let mut out = Vec::with_capacity(
+            16 + SLOTS * (8 + 2 * SIDE_WORDS * 4) + 8 * (EFFECTS.len() + 4) + self.reason.len(),
+        );
         out.push(FORMAT);
         out.push(u8::from(self.tripped));
         out.extend_from_slice(&self.paused_weight.to_le_bytes());
@@ -185,10 +242,18 @@ impl Window {
             for side in &slot.sides {
                 out.extend_from_slice(&side.total.to_le_bytes());
                 out.extend_from_slice(&side.errors.to_le_bytes());
+                out.extend_from_slice(&side.bad.to_le_bytes());
                 for c in &side.latency {
                     out.extend_from_slice(&c.to_le_bytes());
                 }
             }
+        }
+        let e = &self.evidence;
+        for l in &e.log_lr {
+            out.extend_from_slice(&l.to_le_bytes());
+        }
+        for n in [e.canary_total, e.canary_bad, e.stable_total, e.stable_bad] {
+            out.extend_from_slice(&n.to_le_bytes());
         }
         out.extend_from_slice(self.reason.as_bytes());
         out
@@ -210,10 +275,23 @@ impl Window {
             for side in slot.sides.iter_mut() {
                 side.total = r.u32()?;
                 side.errors = r.u32()?;
+                side.bad = r.u32()?;
                 for c in side.latency.iter_mut() {
                     *c = r.u32()?;
                 }
             }
+        }
+        for l in w.evidence.log_lr.iter_mut() {
+            *l = f64::from_le_bytes(r.take::<8>()?);
+        }
+        let e = &mut w.evidence;
+        for n in [
+            &mut e.canary_total,
+            &mut e.canary_bad,
+            &mut e.stable_total,
+            &mut e.stable_bad,
+        ] {
+            *n = r.u64()?;
         }
         w.reason = String::from_utf8_lossy(&bytes[r.at..]).into_owned();
         Some(w)
@@ -259,6 +337,8 @@ mod tests {
             min_requests: min,
             count_local_replies: false,
             pause: false,
+            sequential: None,
+            webhook: None,
         }
     }
 
@@ -267,12 +347,14 @@ mod tests {
         for i in 0..canary.0 {
             d.sides[CANARY].record(
                 i < canary.1,
+                false,
                 Some(crate::telemetry::latency_bucket(canary_ms)),
             );
         }
         for i in 0..stable.0 {
             d.sides[STABLE].record(
                 i < stable.1,
+                false,
                 Some(crate::telemetry::latency_bucket(stable_ms)),
             );
         }
@@ -332,5 +414,30 @@ mod tests {
         assert_eq!(Window::decode(&w.encode()), Some(w));
         assert_eq!(Window::decode(b"junk"), None);
         assert_eq!(Window::decode(&[]), None);
+    }
+
+    #[test]
+    fn sequential_guard_trips_on_evidence_not_on_one_bad_second() {
+        let mut g = plan(None, None, 50);
+        g.sequential = Some(crate::plan::SequentialPlan {
+            alpha: 0.05,
+            slow_ms: None,
+        });
+        let mut w = Window::default();
+        // One unlucky second: 2 of 10 canary requests fail (20%, above any sane threshold),
+        // stable 1 of 90: chance under equal rates is about 3%, not enough for alpha 5%.
+        w.add(&delta((10, 2), (90, 1), 5, 5), 1_000, g.window_ms);
+        assert_eq!(w.judge(&g, 1_000), None, "e = {}", w.evidence.e_value());
+        // Then a sustained 5% vs 1%: 20 more seconds.
+        for s in 2..22 {
+            w.add(&delta((100, 5), (900, 9), 5, 5), s * 1_000, g.window_ms);
+        }
+        let reason = w.judge(&g, 21_000).expect("5x the error rate for 20s");
+        assert!(
+            reason.contains("102 of 2010") && reason.contains("alpha 0.05"),
+            "{reason}"
+        );
+        let copy = Window::decode(&w.encode()).expect("own bytes");
+        assert_eq!(copy.evidence, w.evidence);
     }
 }

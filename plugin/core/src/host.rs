@@ -44,6 +44,19 @@ pub trait HttpCalls {
         headers: &[(&str, &str)],
         timeout_ms: u64,
     ) -> Result<u32, String>;
+
+    /// The same with a request body (a POST). Hosts that only poll need not send bodies.
+    fn dispatch_with_body(
+        &self,
+        cluster: &str,
+        _headers: &[(&str, &str)],
+        _body: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, String> {
+        Err(format!(
+            "this host cannot send a request body to `{cluster}`"
+        ))
+    }
 }
 
 /// In-memory hosts: one VM's view of shared data and stats, for native tests and tools.

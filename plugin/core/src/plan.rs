@@ -41,6 +41,9 @@ pub struct Plan {
     pub trusted_peers: Vec<Cidr>,
     /// Where the incoming flags header sits in `headers`, when peers are trusted.
     pub incoming_flags_header: Option<HeaderId>,
+    /// Response headers experiments read goals from (lower-case, distinct); the filter strips
+    /// them from every response.
+    pub goal_headers: Vec<String>,
     /// Releases, version requirements and signed decisions (empty when unused).
     pub chain: ChainPlan,
 }
@@ -123,6 +126,16 @@ pub struct FlagPlan {
     pub fragments: Vec<String>,
     /// `,<baggage prefix>name=variant` per variant, when baggage is written.
     pub baggage_fragments: Vec<String>,
+    /// Set for flags marked `experiment`: outcomes are counted per variant.
+    pub experiment: Option<ExperimentPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentPlan {
+    /// Goal names counted, in config order.
+    pub goals: Vec<String>,
+    /// Index into `Plan::goal_headers`.
+    pub goal_header: usize,
 }
 
 #[derive(Debug)]
@@ -316,6 +329,26 @@ pub struct GuardPlan {
     pub min_requests: u64,
     pub count_local_replies: bool,
     pub pause: bool,
+    /// Set for `method: sequential`: the thresholds above are then unset.
+    pub sequential: Option<SequentialPlan>,
+    pub webhook: Option<WebhookPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookPlan {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub timeout_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequentialPlan {
+    /// False-alarm bound: a canary no worse than stable trips with at most this probability.
+    pub alpha: f64,
+    /// Responses slower than this count as bad, like errors.
+    pub slow_ms: Option<u64>,
 }
 
 #[derive(Debug)]

@@ -64,6 +64,40 @@ pub struct MetricNames {
     pub overrides_refused: String,
     pub guard_tripped: Vec<Option<String>>,
     pub guard_trips: Vec<Option<String>>,
+    /// Per route with a guard webhook: `[delivered, failed, gave_up]`.
+    pub guard_webhook: Vec<Option<[String; 3]>>,
+    /// Per flag (empty unless an experiment), per variant.
+    pub experiment_responses: Vec<Vec<[String; 5]>>,
+    pub experiment_latency: Vec<Vec<String>>,
+    /// Per flag, per variant, per goal.
+    pub experiment_goals: Vec<Vec<Vec<String>>>,
+}
+
+/// `sluice.experiment.<flag>.<variant>.<what>`.
+fn experiment_names<T>(
+    plan: &Plan,
+    each: impl Fn(&dyn Fn(&str) -> String, &crate::plan::ExperimentPlan) -> T,
+) -> Vec<Vec<T>> {
+    plan.flags
+        .iter()
+        .map(|f| match &f.experiment {
+            Some(e) => f
+                .variant_names
+                .iter()
+                .map(|v| {
+                    let name = |what: &str| {
+                        format!(
+                            "sluice.experiment.{}.{}.{what}",
+                            stat_segment(&f.name),
+                            stat_segment(v)
+                        )
+                    };
+                    each(&name, e)
+                })
+                .collect(),
+            None => Vec::new(),
+        })
+        .collect()
 }
 
 /// Stat-name-safe text: Envoy splits on dots, so names keep letters, digits,
@@ -153,6 +187,27 @@ impl MetricNames {
                         .map(|_| format!("sluice.guard.{}.trips", stat_segment(&r.name)))
                 })
                 .collect(),
+            guard_webhook: plan
+                .routes
+                .iter()
+                .map(|r| {
+                    r.guard.as_ref().and_then(|g| g.webhook.as_ref()).map(|_| {
+                        ["delivered", "failed", "gave_up"].map(|what| {
+                            format!("sluice.guard.{}.webhook.{what}", stat_segment(&r.name))
+                        })
+                    })
+                })
+                .collect(),
+            experiment_responses: experiment_names(plan, |name, _| {
+                STATUS_CLASSES.map(|class| name(&format!("responses.{class}")))
+            }),
+            experiment_latency: experiment_names(plan, |name, _| name("latency_ms")),
+            experiment_goals: experiment_names(plan, |name, e| {
+                e.goals
+                    .iter()
+                    .map(|g| name(&format!("goal.{}", stat_segment(g))))
+                    .collect()
+            }),
         }
     }
 }
@@ -167,6 +222,10 @@ pub struct Tally {
     pub flag_evaluations: Vec<Vec<u64>>,
     pub overrides_honoured: u64,
     pub overrides_refused: u64,
+    /// Shaped like `MetricNames::experiment_*`.
+    pub experiment_responses: Vec<Vec<[u64; 5]>>,
+    pub experiment_latency: Vec<Vec<Vec<u32>>>,
+    pub experiment_goals: Vec<Vec<Vec<u64>>>,
 }
 
 /// At most this many latency samples per route/version between flushes; the
@@ -198,6 +257,48 @@ impl Tally {
                 .collect(),
             overrides_honoured: 0,
             overrides_refused: 0,
+            experiment_responses: experiment_shape(plan, |_| [0; 5]),
+            experiment_latency: experiment_shape(plan, |_| Vec::new()),
+            experiment_goals: experiment_shape(plan, |e| vec![0; e.goals.len()]),
+        }
+    }
+
+    /// One response to a request that got `variant` of experiment flag `flag`.
+    pub fn count_experiment_response(
+        &mut self,
+        flag: usize,
+        variant: usize,
+        status: u32,
+        latency_ms: Option<u64>,
+    ) {
+        if let (Some(class), Some(slot)) = (
+            status_class(status),
+            self.experiment_responses
+                .get_mut(flag)
+                .and_then(|v| v.get_mut(variant)),
+        ) {
+            slot[class] += 1;
+        }
+        if let (Some(ms), Some(samples)) = (
+            latency_ms,
+            self.experiment_latency
+                .get_mut(flag)
+                .and_then(|v| v.get_mut(variant)),
+        ) {
+            if samples.len() < MAX_SAMPLES_PER_FLUSH {
+                samples.push(ms.min(u64::from(u32::MAX)) as u32);
+            }
+        }
+    }
+
+    pub fn count_goal(&mut self, flag: usize, variant: usize, goal: usize) {
+        if let Some(slot) = self
+            .experiment_goals
+            .get_mut(flag)
+            .and_then(|v| v.get_mut(variant))
+            .and_then(|v| v.get_mut(goal))
+        {
+            *slot += 1;
         }
     }
 
@@ -253,6 +354,27 @@ impl Tally {
             }
         }
     }
+}
+
+fn experiment_shape<T>(
+    plan: &Plan,
+    each: impl Fn(&crate::plan::ExperimentPlan) -> T,
+) -> Vec<Vec<T>> {
+    plan.flags
+        .iter()
+        .map(|f| match &f.experiment {
+            Some(e) => f.variant_names.iter().map(|_| each(e)).collect(),
+            None => Vec::new(),
+        })
+        .collect()
+}
+
+/// The goals named in one goal header value: comma-separated, spaces trimmed.
+pub fn goals_in(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|b| *b == b',')
+        .map(|g| g.trim_ascii())
+        .filter(|g| !g.is_empty())
 }
 
 #[cfg(test)]

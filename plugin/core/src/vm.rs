@@ -6,7 +6,8 @@ use crate::chain_metrics::ChainMetrics;
 use crate::decision::Decision;
 use crate::engine::RouteControl;
 use crate::guard::{Delta, Window, CANARY, STABLE};
-use crate::host::{MetricKind, SetError, SharedData, Stats};
+use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
+use crate::notify::{json_string, Event, Notifier};
 use crate::pipeline::{self, Facts, Live, Patch, Scratch};
 use crate::plan::{Plan, Strategy};
 use crate::poll::PollState;
@@ -29,6 +30,10 @@ pub struct VmState {
     pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
     pub poll: RefCell<PollState>,
     metrics: MetricIds,
+    /// Indices of the flags marked `experiment`.
+    experiment_flags: Vec<usize>,
+    /// Trip notifications still to deliver.
+    notifier: RefCell<Notifier>,
     /// The decision and patch buffers every request reuses.
     scratch: RefCell<Scratch>,
     /// Signed decisions and baggage: accepted, rejected, signed.
@@ -45,6 +50,10 @@ struct MetricIds {
     overrides_refused: Option<u32>,
     guard_tripped: Vec<Option<u32>>,
     guard_trips: Vec<Option<u32>>,
+    experiment_responses: Vec<Vec<[Option<u32>; 5]>>,
+    experiment_latency: Vec<Vec<Option<u32>>>,
+    experiment_goals: Vec<Vec<Vec<Option<u32>>>>,
+    guard_webhook: Vec<Option<[Option<u32>; 3]>>,
 }
 
 impl MetricIds {
@@ -60,11 +69,8 @@ impl MetricIds {
                 .map(|n| n.as_ref().and_then(|n| stats.define(kind, n)))
                 .collect()
         };
-        MetricIds {
-            route_requests: counters(&names.route_requests, MetricKind::Counter),
-            route_responses: names
-                .route_responses
-                .iter()
+        let classes = |rows: &Vec<Vec<[String; 5]>>| -> Vec<Vec<[Option<u32>; 5]>> {
+            rows.iter()
                 .map(|row| {
                     row.iter()
                         .map(|classes| {
@@ -74,7 +80,26 @@ impl MetricIds {
                         })
                         .collect()
                 })
+                .collect()
+        };
+        MetricIds {
+            guard_webhook: names
+                .guard_webhook
+                .iter()
+                .map(|n| {
+                    n.as_ref()
+                        .map(|n| n.each_ref().map(|n| stats.define(MetricKind::Counter, n)))
+                })
                 .collect(),
+            experiment_responses: classes(&names.experiment_responses),
+            experiment_latency: counters(&names.experiment_latency, MetricKind::Histogram),
+            experiment_goals: names
+                .experiment_goals
+                .iter()
+                .map(|flag| counters(flag, MetricKind::Counter))
+                .collect(),
+            route_requests: counters(&names.route_requests, MetricKind::Counter),
+            route_responses: classes(&names.route_responses),
             route_latency: counters(&names.route_latency, MetricKind::Histogram),
             flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter),
             overrides_honoured: stats.define(MetricKind::Counter, &names.overrides_honoured),
@@ -93,11 +118,14 @@ pub struct Routed {
     pub started_ms: i64,
     /// Whether a guard counts Envoy's own replies, so the filter must ask who answered.
     pub counts_local_replies: bool,
+    /// `(flag, variant)` per experiment flag, for outcomes per variant.
+    pub variants: Slots<(usize, usize), 4>,
 }
 
 impl Routed {
+    /// Nothing to count on the response.
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.routes.is_empty() && self.variants.is_empty()
     }
 }
 
@@ -126,7 +154,12 @@ impl VmState {
         }
         let routes = plan.routes.len();
         let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
+        let experiment_flags = (0..plan.flags.len())
+            .filter(|i| plan.flags[*i].experiment.is_some())
+            .collect();
         VmState {
+            experiment_flags,
+            notifier: RefCell::default(),
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             tally: RefCell::new(Tally::for_plan(&plan)),
@@ -177,10 +210,42 @@ impl VmState {
                 .as_ref()
                 .is_some_and(|g| g.count_local_replies)
         });
+        let mut variants = Slots::new((0, 0));
+        for &flag in &self.experiment_flags {
+            if let Some(outcome) = decision.flags.get(flag) {
+                variants.push((flag, outcome.variant));
+            }
+        }
         Routed {
             routes,
             started_ms: now_ms,
             counts_local_replies,
+            variants,
+        }
+    }
+
+    /// Counts the goals a response's goal header names (`header`: index into
+    /// `plan.goal_headers`) for the request's experiment variants. The filter strips every
+    /// `plan.goal_headers` header from every response, counted or not.
+    pub fn on_goals(&self, routed: &Routed, header: usize, value: &[u8]) {
+        let mut tally = self.tally.borrow_mut();
+        for &(flag, variant) in routed.variants.iter() {
+            let Some(e) = self
+                .plan
+                .flags
+                .get(flag)
+                .and_then(|f| f.experiment.as_ref())
+            else {
+                continue;
+            };
+            if e.goal_header != header {
+                continue;
+            }
+            for goal in crate::telemetry::goals_in(value) {
+                if let Some(g) = e.goals.iter().position(|name| name.as_bytes() == goal) {
+                    tally.count_goal(flag, variant, g);
+                }
+            }
         }
     }
 
@@ -190,6 +255,9 @@ impl VmState {
         let latency = (now_ms - routed.started_ms).max(0) as u64;
         let mut tally = self.tally.borrow_mut();
         let mut deltas = self.guard_deltas.borrow_mut();
+        for &(flag, variant) in routed.variants.iter() {
+            tally.count_experiment_response(flag, variant, status, Some(latency));
+        }
         for &(route, version) in routed.routes.iter() {
             tally.count_response(route, version, status, Some(latency));
             let r = &self.plan.routes[route];
@@ -211,7 +279,12 @@ impl VmState {
             };
             let error = status >= 500 || (guard.count_local_replies && local_reply);
             if let Some(delta) = deltas.get_mut(route) {
-                delta.sides[side].record(error, Some(latency_bucket(latency)));
+                let slow = guard
+                    .sequential
+                    .as_ref()
+                    .and_then(|s| s.slow_ms)
+                    .is_some_and(|slow| latency > slow);
+                delta.sides[side].record(error, slow, Some(latency_bucket(latency)));
             }
         }
     }
@@ -249,6 +322,30 @@ impl VmState {
         }
         add(&m.overrides_honoured, &tally.overrides_honoured);
         add(&m.overrides_refused, &tally.overrides_refused);
+        for (ids, counts) in m
+            .experiment_responses
+            .iter()
+            .zip(&tally.experiment_responses)
+        {
+            for (classes, class_counts) in ids.iter().zip(counts) {
+                classes
+                    .iter()
+                    .zip(class_counts)
+                    .for_each(|(id, n)| add(id, n));
+            }
+        }
+        for (ids, samples) in m.experiment_latency.iter().zip(&tally.experiment_latency) {
+            for (id, values) in ids.iter().zip(samples) {
+                if let Some(id) = id {
+                    values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
+                }
+            }
+        }
+        for (flag_ids, flag_counts) in m.experiment_goals.iter().zip(&tally.experiment_goals) {
+            for (ids, counts) in flag_ids.iter().zip(flag_counts) {
+                ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
+            }
+        }
         self.chain_metrics.flush(stats);
     }
 
@@ -308,6 +405,10 @@ impl VmState {
                 if let Some(id) = self.metrics.guard_trips[i] {
                     stats.increment(id, 1);
                 }
+                if guard.webhook.is_some() {
+                    let body = trip_report(self, i, guard, &window, now_ms);
+                    self.notifier.borrow_mut().enqueue(i, body, now_ms);
+                }
             } else {
                 info!(
                     "sluice: route `{}` follows a tripped guard: {}; {action}",
@@ -320,6 +421,128 @@ impl VmState {
             controls[i] = control;
         }
     }
+}
+
+impl VmState {
+    fn webhook_of(&self, route: usize) -> Option<&crate::plan::WebhookPlan> {
+        self.plan
+            .routes
+            .get(route)
+            .and_then(|r| r.guard.as_ref())
+            .and_then(|g| g.webhook.as_ref())
+    }
+
+    /// On each tick: send the trip notifications that are due (first tries and retries).
+    #[inline(never)]
+    pub fn tick_webhooks(&self, calls: &dyn HttpCalls, stats: &dyn Stats, now_ms: i64) {
+        if self.notifier.borrow().is_idle() {
+            return;
+        }
+        let events = self
+            .notifier
+            .borrow_mut()
+            .tick(|r| self.webhook_of(r), calls, now_ms);
+        events.iter().for_each(|e| self.count_webhook(e, stats));
+    }
+
+    /// An HTTP call's answer; `false` when it is not a webhook call of this VM.
+    pub fn webhook_response(
+        &self,
+        token: u32,
+        status: Option<u32>,
+        stats: &dyn Stats,
+        now_ms: i64,
+    ) -> bool {
+        let event =
+            self.notifier
+                .borrow_mut()
+                .response(token, status, |r| self.webhook_of(r), now_ms);
+        match event {
+            Some(e) => {
+                self.count_webhook(&e, stats);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_webhook(&self, event: &Event, stats: &dyn Stats) {
+        let (route, which) = match *event {
+            Event::Delivered { route } => (route, 0),
+            Event::Failed { route } => (route, 1),
+            Event::GaveUp { route } => (route, 2),
+        };
+        let id = self
+            .metrics
+            .guard_webhook
+            .get(route)
+            .and_then(|ids| ids.as_ref())
+            .and_then(|ids| ids[which]);
+        if let Some(id) = id {
+            stats.increment(id, 1);
+        }
+        if which == 2 {
+            // A final failure also counts as a failed attempt.
+            if let Some(id) = self
+                .metrics
+                .guard_webhook
+                .get(route)
+                .and_then(|ids| ids.as_ref())
+                .and_then(|ids| ids[1])
+            {
+                stats.increment(id, 1);
+            }
+        }
+    }
+}
+
+/// The JSON a trip webhook receives: which route and config, what the guard saw, why it tripped.
+fn trip_report(
+    vm: &VmState,
+    route: usize,
+    guard: &crate::plan::GuardPlan,
+    window: &Window,
+    now_ms: i64,
+) -> String {
+    let r = &vm.plan.routes[route];
+    let [stable, canary] = window.totals(now_ms, guard.window_ms);
+    let e = &window.evidence;
+    let (method, test) = match &guard.sequential {
+        Some(s) => (
+            "sequential",
+            format!(
+                ",\"alpha\":{},\"e_value\":{:.3}",
+                s.alpha,
+                e.e_value().min(1e300)
+            ),
+        ),
+        None => ("threshold", String::new()),
+    };
+    let (stable_name, canary_name) = match &r.strategy {
+        Strategy::Progressive {
+            baseline, target, ..
+        } => (r.versions[*baseline].as_str(), r.versions[*target].as_str()),
+        _ => ("", ""),
+    };
+    format!(
+        "{{\"event\":\"sluice.guard.tripped\",\"route\":{},\"revision\":{},\"config\":{},\"stable\":{},\"canary\":{},\"action\":\"{}\",\"method\":\"{method}\"{test},\"reason\":{},\"at_ms\":{now_ms},\"window_ms\":{},\"window\":{{\"canary\":{{\"responses\":{},\"errors\":{}}},\"stable\":{{\"responses\":{},\"errors\":{}}}}},\"since_start\":{{\"canary\":{{\"responses\":{},\"bad\":{}}},\"stable\":{{\"responses\":{},\"bad\":{}}}}}}}",
+        json_string(&r.name),
+        json_string(&vm.plan.revision),
+        json_string(&vm.plan_id),
+        json_string(stable_name),
+        json_string(canary_name),
+        if guard.pause { "pause" } else { "rollback" },
+        json_string(&window.reason),
+        guard.window_ms,
+        canary.total,
+        canary.errors,
+        stable.total,
+        stable.errors,
+        e.canary_total,
+        e.canary_bad,
+        e.stable_total,
+        e.stable_bad,
+    )
 }
 
 /// Read-modify-write of one guard window with compare-and-swap, retried when another VM wrote in

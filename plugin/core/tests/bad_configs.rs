@@ -212,6 +212,24 @@ const BAD: &[(&str, &str, &str)] = &[
         "routes.r.guard: a guard watches a canary",
     ),
     (
+        "sequential guard with a threshold",
+        r#"{"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b"},
+            "guard": {"method": "sequential", "max_error_rate": 5}}}}"#,
+        "routes.r.guard.max_error_rate: a sequential guard has no thresholds",
+    ),
+    (
+        "sequential guard alpha out of range",
+        r#"{"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b"},
+            "guard": {"method": "sequential", "alpha": 0}}}}"#,
+        "routes.r.guard.alpha: must be above 0 and at most 0.5",
+    ),
+    (
+        "threshold guard with slow",
+        r#"{"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b"},
+            "guard": {"max_error_rate": 5, "slow": "1s"}}}}"#,
+        "routes.r.guard.slow: only for `method: sequential`",
+    ),
+    (
         "sticky cookie SameSite=None without Secure",
         r#"{"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a"], "split": {"a": 100},
             "sticky_cookie": {"name": "sluice-r", "same_site": "None"}}}}"#,

@@ -139,6 +139,21 @@ fn bad_shapes() -> Vec<(&'static str, Value)> {
     vec![
         ("version 2", json!({"version": 2})),
         (
+            "sequential guard with a threshold",
+            route(json!({"canary": {"stable": "a", "canary": "b"},
+                "guard": {"method": "sequential", "max_error_rate": 5}})),
+        ),
+        (
+            "threshold guard with alpha",
+            route(json!({"canary": {"stable": "a", "canary": "b"},
+                "guard": {"max_error_rate": 5, "alpha": 0.05}})),
+        ),
+        (
+            "sequential guard alpha above 0.5",
+            route(json!({"canary": {"stable": "a", "canary": "b"},
+                "guard": {"method": "sequential", "alpha": 0.7}})),
+        ),
+        (
             "two operators",
             json!({"version": 1, "segments": {"s": {"header": "x", "equals": "a", "prefix": "b"}}}),
         ),
@@ -219,6 +234,12 @@ fn schema_accepts_small_valid_configs() {
         json!({"version": 1, "outputs": {"flags_header": null}}),
         json!({"version": 1, "identity": {"user": ["source_address", {"header": "x-user-id"}]}}),
         json!({"version": 1, "flags": {"f": {"variants": {"a": {"n": [1, 2]}, "b": 3.5}, "default": "a"}}}),
+        json!({"version": 1, "routes": {"r": {"header": "x-route-r", "versions": ["a", "b"],
+            "canary": {"stable": "a", "canary": "b"},
+            "guard": {"method": "sequential", "alpha": 0.01, "slow": "500ms",
+                "webhook": {"cluster": "ctrl", "path": "/trip", "timeout": "1s", "attempts": 3}}}}}),
+        json!({"version": 1, "flags": {"f": {"experiment": true},
+            "g": {"experiment": {"goals": ["purchase"], "goal_header": "x-goal"}}}}),
     ];
     for doc in good {
         v.check(&doc)

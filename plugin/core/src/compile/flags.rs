@@ -211,6 +211,7 @@ fn compile_flag<'c>(
         header,
         fragments: Vec::new(),
         baggage_fragments: Vec::new(),
+        experiment: None,
     })
 }
 

@@ -108,7 +108,8 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         (Some(name), false) => Some(conditions.headers.intern(name, "outputs.flags_header")?),
         _ => None,
     };
-    let (flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
+    let (mut flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
+    let goal_headers = experiments(config, &mut flags)?;
     let routes = routes::compile_routes(config, &mut conditions)?;
     let chain = chain::compile_chain(
         config,
@@ -203,11 +204,53 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         spring,
         trusted_peers,
         incoming_flags_header,
+        goal_headers,
         chain,
     };
     plan.chain.baggage_keys = headers.baggage_keys;
     plan.index();
     Ok(plan)
+}
+
+/// Marks experiment flags; returns the distinct goal headers they read.
+fn experiments(
+    config: &Config,
+    flags: &mut [crate::plan::FlagPlan],
+) -> Result<Vec<String>, ConfigError> {
+    let mut headers: Vec<String> = Vec::new();
+    for flag in flags.iter_mut() {
+        let Some(e) = config
+            .flags
+            .0
+            .iter()
+            .find(|(name, _)| *name == flag.name)
+            .and_then(|(_, f)| f.experiment.as_ref())
+        else {
+            continue;
+        };
+        let path = format!("flags.{}.experiment", flag.name);
+        let header = text::output_header(&e.goal_header, &format!("{path}.goal_header"))?;
+        let mut goals: Vec<String> = Vec::new();
+        for (i, goal) in e.goals.iter().enumerate() {
+            text::check_name(goal, &format!("{path}.goals[{i}]"), "goal")?;
+            if goals.contains(goal) {
+                return Err(ConfigError::new(
+                    format!("{path}.goals[{i}]"),
+                    format!("goal `{goal}` is listed twice"),
+                ));
+            }
+            goals.push(goal.clone());
+        }
+        let goal_header = match headers.iter().position(|h| *h == header) {
+            Some(i) => i,
+            None => {
+                headers.push(header);
+                headers.len() - 1
+            }
+        };
+        flag.experiment = Some(crate::plan::ExperimentPlan { goals, goal_header });
+    }
+    Ok(headers)
 }
 
 /// Request headers the plan reads, interned: each is fetched once per request.

@@ -196,7 +196,8 @@ fn compile_route<'c>(
                     "a guard watches a canary; this route has no canary",
                 ));
             }
-            if g.max_error_rate.is_none() && g.max_p99_ratio.is_none() {
+            let sequential = sequential_plan(g, &gp)?;
+            if sequential.is_none() && g.max_error_rate.is_none() && g.max_p99_ratio.is_none() {
                 return Err(ConfigError::new(
                     gp,
                     "give max_error_rate and/or max_p99_ratio",
@@ -237,6 +238,11 @@ fn compile_route<'c>(
                 min_requests: g.min_requests,
                 count_local_replies: g.count_local_replies,
                 pause: g.action == crate::config::GuardAction::Pause,
+                sequential,
+                webhook: match &g.webhook {
+                    Some(w) => Some(webhook_plan(w, &format!("{gp}.webhook"))?),
+                    None => None,
+                },
             })
         }
         None => None,
@@ -414,4 +420,84 @@ fn authorities_overlap(x: &AuthorityMatch, y: &AuthorityMatch) -> bool {
             a.ends_with(b.as_str()) || b.ends_with(a.as_str())
         }
     }
+}
+
+/// The sequential guard's settings, checked; `None` for the threshold method.
+fn sequential_plan(
+    g: &crate::config::Guard,
+    gp: &str,
+) -> Result<Option<crate::plan::SequentialPlan>, ConfigError> {
+    use crate::config::GuardMethod;
+    if g.method == GuardMethod::Threshold {
+        for (set, field) in [(g.alpha.is_some(), "alpha"), (g.slow.is_some(), "slow")] {
+            if set {
+                return Err(ConfigError::new(
+                    format!("{gp}.{field}"),
+                    "only for `method: sequential`",
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    for (set, field) in [
+        (g.max_error_rate.is_some(), "max_error_rate"),
+        (g.max_p99_ratio.is_some(), "max_p99_ratio"),
+    ] {
+        if set {
+            return Err(ConfigError::new(
+                format!("{gp}.{field}"),
+                "a sequential guard has no thresholds; it trips when the canary is significantly worse than stable (set `alpha`, and `slow` for latency)",
+            ));
+        }
+    }
+    let alpha = g.alpha.unwrap_or(0.05);
+    if !(alpha > 0.0 && alpha <= 0.5) {
+        return Err(ConfigError::new(
+            format!("{gp}.alpha"),
+            "must be above 0 and at most 0.5",
+        ));
+    }
+    let slow_ms = match &g.slow {
+        Some(s) => Some(text::duration_millis(s, &format!("{gp}.slow"))?),
+        None => None,
+    };
+    Ok(Some(crate::plan::SequentialPlan { alpha, slow_ms }))
+}
+
+fn webhook_plan(
+    w: &crate::config::Webhook,
+    path: &str,
+) -> Result<crate::plan::WebhookPlan, ConfigError> {
+    if w.cluster.is_empty() || w.cluster.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::new(
+            format!("{path}.cluster"),
+            "must name an Envoy cluster",
+        ));
+    }
+    if !w.path.starts_with('/') || w.path.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::new(
+            format!("{path}.path"),
+            "must be a URL path starting with `/`",
+        ));
+    }
+    let timeout_ms = text::duration_millis(&w.timeout, &format!("{path}.timeout"))?;
+    if timeout_ms == 0 {
+        return Err(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0",
+        ));
+    }
+    if !(1..=20).contains(&w.attempts) {
+        return Err(ConfigError::new(
+            format!("{path}.attempts"),
+            "must be 1 to 20",
+        ));
+    }
+    Ok(crate::plan::WebhookPlan {
+        cluster: w.cluster.clone(),
+        path: w.path.clone(),
+        authority: w.authority.clone().unwrap_or_else(|| w.cluster.clone()),
+        timeout_ms,
+        attempts: w.attempts,
+    })
 }

@@ -166,6 +166,22 @@ pub struct Flag {
     pub without_identity: Option<WithoutIdentity>,
     /// A header of its own carrying this flag's value.
     pub header: Option<String>,
+    /// Count responses, latency and goals per variant (`true` or an object).
+    pub experiment: Option<Experiment>,
+}
+
+/// A flag's experiment outcomes: per variant, responses by status class, latency, and the goals
+/// the service reports in a response header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Goal names counted (others are ignored, which bounds the stats' cardinality).
+    pub goals: Vec<String>,
+    /// The response header the service names reached goals in; stripped before the client.
+    pub goal_header: String,
+}
+
+pub fn default_goal_header() -> String {
+    "x-sluice-goal".to_string()
 }
 
 fn yes() -> bool {
@@ -312,6 +328,34 @@ pub struct Guard {
     /// Count local replies (e.g. timeouts, resets) as errors too.
     pub count_local_replies: bool,
     pub action: GuardAction,
+    /// `threshold` (the fields above) or `sequential` (an anytime-valid test of canary vs
+    /// stable, see `crate::sequential`).
+    pub method: GuardMethod,
+    /// The sequential guard's false-alarm bound.
+    pub alpha: Option<f64>,
+    /// The sequential guard counts responses slower than this as bad too.
+    pub slow: Option<String>,
+    /// Told about a trip (POST through an Envoy cluster).
+    pub webhook: Option<Webhook>,
+}
+
+/// Where a guard reports its trip: a POST of JSON through one of Envoy's clusters.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub cluster: String,
+    pub path: String,
+    /// Defaults to the cluster's name.
+    pub authority: Option<String>,
+    pub timeout: String,
+    /// Tries in all (the first and the retries).
+    pub attempts: u32,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMethod {
+    #[default]
+    Threshold,
+    Sequential,
 }
 
 fn default_window() -> String {

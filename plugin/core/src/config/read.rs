@@ -502,6 +502,7 @@ const FLAG: &[&str] = &[
     "salt",
     "without_identity",
     "header",
+    "experiment",
 ];
 
 #[inline(never)]
@@ -519,6 +520,7 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
         salt: None,
         without_identity: None,
         header: None,
+        experiment: None,
     };
     fields(value, path, "struct Flag", FLAG, &mut |i, v, p| {
         match i {
@@ -533,11 +535,60 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
             8 => f.bucket_by = opt(v, p, bucket_by)?,
             9 => f.salt = opt(v, p, string)?,
             10 => f.without_identity = opt(v, p, without_identity)?,
-            _ => f.header = opt(v, p, string)?,
+            11 => f.header = opt(v, p, string)?,
+            _ => f.experiment = opt(v, p, experiment)?.flatten(),
         }
         Ok(())
     })?;
     Ok(f)
+}
+
+#[inline(never)]
+fn webhook(value: &Value, path: &Path<'_>) -> Result<Webhook> {
+    let mut cluster = None;
+    let mut w = Webhook {
+        cluster: String::new(),
+        path: "/".into(),
+        authority: None,
+        timeout: "2s".into(),
+        attempts: 5,
+    };
+    let names = ["cluster", "path", "authority", "timeout", "attempts"];
+    fields(value, path, "struct Webhook", &names, &mut |i, v, p| {
+        match i {
+            0 => cluster = Some(string(v, p)?),
+            1 => w.path = string(v, p)?,
+            2 => w.authority = opt(v, p, string)?,
+            3 => w.timeout = string(v, p)?,
+            _ => w.attempts = u64(v, p)?.min(u64::from(u32::MAX)) as u32,
+        }
+        Ok(())
+    })?;
+    w.cluster = required(cluster, path, "cluster")?;
+    Ok(w)
+}
+
+/// `true`, `false` or `{"goals": [...], "goal_header": "..."}`.
+#[inline(never)]
+fn experiment(value: &Value, path: &Path<'_>) -> Result<Option<Experiment>> {
+    let mut e = Experiment {
+        goals: Vec::new(),
+        goal_header: default_goal_header(),
+    };
+    match value.kind {
+        Kind::Bool(on) => return Ok(on.then_some(e)),
+        Kind::Object(_) => {}
+        _ => return Err(invalid_type(value, path, "a boolean or a map")),
+    }
+    let names = ["goals", "goal_header"];
+    fields(value, path, "struct Experiment", &names, &mut |i, v, p| {
+        match i {
+            0 => e.goals = list(v, p, string)?,
+            _ => e.goal_header = string(v, p)?,
+        }
+        Ok(())
+    })?;
+    Ok(Some(e))
 }
 
 #[inline(never)]
@@ -853,6 +904,10 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         min_requests: default_min_requests(),
         count_local_replies: false,
         action: GuardAction::default(),
+        method: GuardMethod::default(),
+        alpha: None,
+        slow: None,
+        webhook: None,
     };
     let names = [
         "max_error_rate",
@@ -861,6 +916,10 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         "min_requests",
         "count_local_replies",
         "action",
+        "method",
+        "alpha",
+        "slow",
+        "webhook",
     ];
     fields(value, path, "struct Guard", &names, &mut |i, v, p| {
         match i {
@@ -869,6 +928,16 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
             2 => g.window = string(v, p)?,
             3 => g.min_requests = u64(v, p)?,
             4 => g.count_local_replies = boolean(v, p)?,
+            6 => {
+                let names = ["threshold", "sequential"];
+                g.method = match unit_variant(v, p, "enum GuardMethod", &names)? {
+                    0 => GuardMethod::Threshold,
+                    _ => GuardMethod::Sequential,
+                }
+            }
+            7 => g.alpha = opt(v, p, float)?,
+            8 => g.slow = opt(v, p, string)?,
+            9 => g.webhook = opt(v, p, webhook)?,
             _ => {
                 let names = ["rollback", "pause"];
                 g.action = match unit_variant(v, p, "enum GuardAction", &names)? {
