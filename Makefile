@@ -149,7 +149,7 @@ demo-chain: setup-envoy wasm
 min-wasm: $(MIN_WASM)
 
 ## test: every test: unit, property, config tables, host-test through the .wasm, real Envoy
-test: setup modules test-unit test-e2e test-deploy lint
+test: setup modules test-unit test-e2e test-deploy test-fuzz lint
 
 ## test-unit: the workspace's tests (host-test through the .wasm included), no real Envoy
 # The e2e tests need Envoy and the built modules: they run in test-e2e, which provides both.
@@ -278,6 +278,51 @@ mutants-diff: setup-mutants unleash-spec
 	@if [ ! -s $(BUILD_DIR)/mutants.diff ]; then echo "no change to mutated code since $(BASE)"; \
 	else $(MUTANTS_RUN) --in-diff $(BUILD_DIR)/mutants.diff; fi
 # ---- end of mutation testing block ----------------------------------------------------------
+
+# ---- Fuzzing (cargo-fuzz / libFuzzer on stable Rust; fuzz/, docs/fuzzing.md) ---------------
+# make fuzz [FUZZ_SECONDS=600]        each target for FUZZ_SECONDS; corpus kept in fuzz/corpus/
+# make test-fuzz                      each target for FUZZ_TEST_SECONDS (60), part of `make test`
+# make fuzz FUZZ_TARGETS=request      one target. A crash stops the run; the input is written to
+#                                     fuzz/artifacts/TARGET/ (replay: cargo fuzz run -s none -O -a TARGET FILE)
+CARGO_FUZZ_VERSION ?= 0.13.2
+FUZZ_TARGETS      ?= config unleash_payload spring_payload request
+FUZZ_SECONDS      ?= 600
+FUZZ_TEST_SECONDS ?= 60
+FUZZ_SEEDS        := $(BUILD_DIR)/fuzz-seeds
+# -s none: no sanitizer, so stable Rust builds it (Rust's own checks catch out-of-bounds);
+# -a: debug assertions and overflow checks, which the .wasm lacks (an overflow there is a wrong answer).
+FUZZ_FLAGS        := -s none -O -a
+.PHONY: setup-fuzz fuzz-seeds fuzz test-fuzz fuzz-run
+
+## setup-fuzz: cargo-fuzz from crates.io when missing (libFuzzer is built from the libfuzzer-sys crate)
+setup-fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || \
+	  $(CARGO) install --locked cargo-fuzz@$(CARGO_FUZZ_VERSION)
+
+## fuzz-seeds: seed corpora from examples/, the CLI's test configs and the Unleash specification
+fuzz-seeds: unleash-spec
+	@python3 fuzz/seeds.py $(FUZZ_SEEDS) $(UNLEASH_SPEC)/package/specifications
+
+## fuzz: every fuzz target for FUZZ_SECONDS (default 600) each
+fuzz: setup-fuzz fuzz-seeds
+	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run FUZZ_TARGET=$$t FUZZ_TIME=$(FUZZ_SECONDS) || exit 1; done
+
+## test-fuzz: every fuzz target for FUZZ_TEST_SECONDS (default 60) each; fails on a crash
+test-fuzz: setup-fuzz fuzz-seeds
+	@for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run FUZZ_TARGET=$$t FUZZ_TIME=$(FUZZ_TEST_SECONDS) || exit 1; done
+
+# One target: the corpus in fuzz/corpus/TARGET (new finds go there), seeds read from the seed dirs.
+fuzz-run:
+	@mkdir -p fuzz/corpus/$(FUZZ_TARGET)
+	@echo "fuzz $(FUZZ_TARGET): $(FUZZ_TIME)s"
+	@$(CARGO) fuzz build $(FUZZ_FLAGS) $(FUZZ_TARGET)
+	@$(CARGO) fuzz run $(FUZZ_FLAGS) $(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET) \
+	  $(wildcard $(FUZZ_SEEDS)/$(FUZZ_TARGET) fuzz/seeds/$(FUZZ_TARGET)) -- \
+	  -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	  $(if $(wildcard fuzz/$(FUZZ_TARGET).dict),-dict=fuzz/$(FUZZ_TARGET).dict) 2>&1 | \
+	  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^==|panicked|ERROR|SUMMARY|artifact|Test unit|^Done'; \
+	  exit $${PIPESTATUS[0]}
+# ---- end of fuzzing block -------------------------------------------------------------------
 
 ## bench: criterion benches of the engine, natively (per request, load, bucketing); ~2 min
 bench:
