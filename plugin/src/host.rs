@@ -1,20 +1,35 @@
 //! The core's host traits, implemented with proxy-wasm hostcalls.
+use fnv::FnvHashMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
 use sluice_core::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// Envoy, as the core sees it.
 pub struct Envoy;
 
+thread_local! {
+    /// Metric ids this VM was handed, by kind and name. Envoy's defineMetric gives a new id (and a
+    /// new entry in the VM's metric map) on every call, even for a name it has seen: without this,
+    /// each config push would add a full set of entries.
+    static METRIC_IDS: RefCell<FnvHashMap<(u8, String), u32>> = RefCell::new(FnvHashMap::default());
+}
+
 impl Stats for Envoy {
     fn define(&self, kind: MetricKind, name: &str) -> Option<u32> {
-        let kind = match kind {
-            MetricKind::Counter => MetricType::Counter,
-            MetricKind::Gauge => MetricType::Gauge,
-            MetricKind::Histogram => MetricType::Histogram,
+        let (key, kind) = match kind {
+            MetricKind::Counter => (0u8, MetricType::Counter),
+            MetricKind::Gauge => (1, MetricType::Gauge),
+            MetricKind::Histogram => (2, MetricType::Histogram),
         };
-        hostcalls::define_metric(kind, name).ok()
+        let known = METRIC_IDS.with(|ids| ids.borrow().get(&(key, name.to_string())).copied());
+        if known.is_some() {
+            return known;
+        }
+        let id = hostcalls::define_metric(kind, name).ok()?;
+        METRIC_IDS.with(|ids| ids.borrow_mut().insert((key, name.to_string()), id));
+        Some(id)
     }
 
     fn increment(&self, id: u32, delta: i64) {
