@@ -252,14 +252,15 @@ impl VmState {
     /// Counts one response (status 0: the stream ended without one) for stats and guards.
     /// `local_reply`: Envoy answered itself (timeout, no healthy upstream, reset).
     pub fn on_response(&self, routed: &Routed, status: u32, local_reply: bool, now_ms: i64) {
-        let latency = (now_ms - routed.started_ms).max(0) as u64;
+        // No start time (the request was not clocked): no latency sample, rather than "now".
+        let latency = (routed.started_ms > 0).then(|| (now_ms - routed.started_ms).max(0) as u64);
         let mut tally = self.tally.borrow_mut();
         let mut deltas = self.guard_deltas.borrow_mut();
         for &(flag, variant) in routed.variants.iter() {
-            tally.count_experiment_response(flag, variant, status, Some(latency));
+            tally.count_experiment_response(flag, variant, status, latency);
         }
         for &(route, version) in routed.routes.iter() {
-            tally.count_response(route, version, status, Some(latency));
+            tally.count_response(route, version, status, latency);
             let r = &self.plan.routes[route];
             let (
                 Some(guard),
@@ -283,8 +284,8 @@ impl VmState {
                     .sequential
                     .as_ref()
                     .and_then(|s| s.slow_ms)
-                    .is_some_and(|slow| latency > slow);
-                delta.sides[side].record(error, slow, Some(latency_bucket(latency)));
+                    .is_some_and(|slow| latency.is_some_and(|l| l > slow));
+                delta.sides[side].record(error, slow, latency.map(latency_bucket));
             }
         }
     }

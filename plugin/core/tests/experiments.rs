@@ -96,3 +96,34 @@ fn experiment_config_is_checked() {
     .expect("true and false are fine");
     assert!(plan.flags[0].experiment.is_some() && plan.flags[1].experiment.is_none());
 }
+
+/// The filter reads the clock for a request only when `plan.reads_clock`; an experiment's latency
+/// needs it (a flag-only config used to leave the start at 0, so every sample was "now").
+#[test]
+fn experiments_clock_their_requests_and_unclocked_ones_record_no_latency() {
+    let stats = LocalStats::default();
+    let vm = vm(&stats);
+    assert!(
+        vm.plan.reads_clock,
+        "experiment latency needs the request's start time"
+    );
+    let headers: [(&str, &[u8]); 1] = [("x-user-id", b"someone")];
+    let unclocked = Facts {
+        headers: Headers::Pairs(&headers),
+        now_ms: 0,
+        ..Facts::default()
+    };
+    let routed = vm.on_request(&unclocked, |_, _| {});
+    vm.on_response(&routed, 200, false, 1_764_000_000_000);
+    vm.flush_metrics(&stats);
+    for name in &vm.plan.flags[0].variant_names {
+        let latency = stats.records(&format!("sluice.experiment.button.{name}.latency_ms"));
+        assert!(latency.is_empty(), "{name}: {latency:?}");
+    }
+    let counted: i64 = vm.plan.flags[0]
+        .variant_names
+        .iter()
+        .map(|n| stats.value(&format!("sluice.experiment.button.{n}.responses.2xx")))
+        .sum();
+    assert_eq!(counted, 1, "the response itself still counts");
+}

@@ -171,7 +171,9 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
             .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
         || routes.iter().any(routes::reads_clock)
         || chain.token.is_some()
-        || chain.releases.iter().any(|r| r.schedule.is_timed());
+        || chain.releases.iter().any(|r| r.schedule.is_timed())
+        // Experiments measure latency per variant: the request's start time is needed.
+        || flags.iter().any(|f| f.experiment.is_some());
     let reads_source_address = !trusted_peers.is_empty()
         || conditions.reads_source_address
         || unleash
