@@ -1,5 +1,6 @@
 //! Experiment outcomes per variant: responses by status class, latency and goals, through the
 //! VM's real request/response path with in-memory stats.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sluice_core::engine::Headers;
 use sluice_core::host::local::LocalStats;
 use sluice_core::pipeline::Facts;

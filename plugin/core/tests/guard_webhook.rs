@@ -1,6 +1,7 @@
 //! A tripped guard tells its webhook, through the VM's real response and guard path: the JSON
 //! body names the route, revision and numbers; failures are retried with backoff and counted;
 //! requests keep flowing meanwhile.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use sluice_core::engine::Headers;
 use sluice_core::host::local::{LocalShared, LocalStats};
 use sluice_core::host::HttpCalls;
