@@ -567,6 +567,8 @@ pub struct ChainPlan {
     pub route_release: Vec<Option<(usize, usize)>>,
     /// Per route: `(version, what it requires)` for versions with requirements.
     pub requires: Vec<Vec<(usize, Vec<Requirement>)>>,
+    /// Some version has requirements: the engine enforces them after routing.
+    pub has_requirements: bool,
     /// Decide every route for each request, matched or not: a token must
     /// carry them to later hops, and requirements look across routes.
     pub decide_all_routes: bool,

@@ -191,9 +191,9 @@ pub(crate) fn compile_chain<'c>(
         };
         plan.token = Some(token_plan(chain, config, prefix)?);
     }
-    plan.decide_all_routes = plan.token.is_some()
-        || !plan.releases.is_empty()
-        || plan.requires.iter().any(|r| !r.is_empty());
+    plan.has_requirements = plan.requires.iter().any(|r| !r.is_empty());
+    plan.decide_all_routes =
+        plan.token.is_some() || !plan.releases.is_empty() || plan.has_requirements;
     Ok(plan)
 }
 

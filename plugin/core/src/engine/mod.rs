@@ -164,7 +164,7 @@ pub fn evaluate_into(
             decision.implied.push(outcome);
         }
     }
-    if plan.chain.requires.iter().any(|r| !r.is_empty()) {
+    if plan.chain.has_requirements {
         enforce_requirements(plan, decision);
     }
     let status = overrides.status();
