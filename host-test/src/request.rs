@@ -6,7 +6,7 @@ use crate::headers::HeaderMap;
 use crate::host::Host;
 use crate::types::*;
 use anyhow::{bail, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 /// One request and its upstream's answer. Defaults:
@@ -309,9 +309,9 @@ pub struct Outcome {
     pub logs: Vec<LogEntry>,
     pub foreign_calls: Vec<ForeignCall>,
     pub http_calls: Vec<HttpCall>,
-    pub metrics_before: Metrics,
-    /// Every metric after the request.
-    pub metrics: Metrics,
+    /// The metrics that moved during the request, by how much (counters and gauges: value;
+    /// histograms: samples added). [`Host::metrics`] has every value.
+    pub metric_deltas: BTreeMap<String, i64>,
     /// Fuel per hook of this request (and of events delivered meanwhile).
     pub fuel: Fuel,
 }
@@ -357,8 +357,7 @@ impl Outcome {
 
     /// How much a counter or gauge moved during the request (histograms: new samples).
     pub fn metric_delta(&self, name: &str) -> i64 {
-        let value = |m: &Metrics| m.get(name).map_or(0, |v| v.value() as i64);
-        value(&self.metrics) - value(&self.metrics_before)
+        self.metric_deltas.get(name).copied().unwrap_or(0)
     }
 
     /// Whether the filter called the foreign function `name`.

@@ -127,6 +127,20 @@ impl Shared {
             .filter(|m| m.kind as u32 == id & 3)
     }
 
+    /// What moved since `before` (values by index, as `metric_deltas` takes them): name and
+    /// change, for every metric whose value (histograms: sample count) is not what it was.
+    pub fn metric_deltas(&self, before: &[u64]) -> std::collections::BTreeMap<String, i64> {
+        self.metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let was = before.get(i).copied().unwrap_or(0);
+                let now = m.value.value();
+                (now != was).then(|| (m.name.clone(), now as i64 - was as i64))
+            })
+            .collect()
+    }
+
     pub fn metrics_snapshot(&self) -> Metrics {
         self.metrics
             .iter()

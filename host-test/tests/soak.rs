@@ -93,10 +93,18 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
 
     let began = Instant::now();
     let mut curve = Vec::new(); // (requests, memory bytes)
+                                // Per block of PUSH_EVERY requests: (wall time, fuel the VM spent on its requests). The wall
+                                // time shows whether the host slows down; the fuel whether the VM does more per request.
+    let mut blocks: Vec<(Duration, u64)> = Vec::new();
+    let mut block_began = Instant::now();
+    let mut block_fuel = 0;
     let mut pushes = 0;
     let mut polls = 0;
     for i in 0..requests {
         if i > 0 && i % PUSH_EVERY == 0 {
+            blocks.push((block_began.elapsed(), block_fuel));
+            block_began = Instant::now();
+            block_fuel = 0;
             pushes += 1;
             assert_eq!(
                 host.reconfigure(config(pushes)).unwrap(),
@@ -131,6 +139,10 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
             .send()
             .unwrap_or_else(|e| panic!("request {i}: {e:#}"));
         assert!(out.forwarded, "request {i}");
+        block_fuel += out.fuel.total();
+    }
+    if requests % PUSH_EVERY == 0 && requests > 0 {
+        blocks.push((block_began.elapsed(), block_fuel));
     }
     curve.push((requests, host.vm(0).memory_bytes()));
     polls += host.http_calls().len();
@@ -143,6 +155,18 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
         requests as f64 / elapsed.as_secs_f64()
     );
     println!("soak: {} metrics defined", host.metrics().len());
+    println!("soak: per block of {PUSH_EVERY} requests: requests/s, fuel per request:");
+    let step = (blocks.len() / 10).max(1);
+    let last = blocks.len().saturating_sub(1);
+    for (b, (took, fuel)) in blocks.iter().enumerate() {
+        if b % step == 0 || b == last {
+            println!(
+                "  block {b:>4} {:>8.0} {:>8}",
+                PUSH_EVERY as f64 / took.as_secs_f64(),
+                fuel / PUSH_EVERY as u64
+            );
+        }
+    }
     println!("soak: linear memory (KiB) after N requests:");
     let step = (curve.len() / 10).max(1);
     for (n, bytes) in curve.iter().step_by(step).chain(curve.last()) {

@@ -137,6 +137,19 @@ fn run() -> Result<(), String> {
     let result = sluice_benches::wrk::parse(&report)?;
     let rejected = stack.ecds_stat("update_rejected");
     samples.push((seconds, rss_kib(pid)?));
+    // Stats are never deleted in Envoy: what the filter defined, and how much of it is per revision.
+    let stats = stack.envoy.stats();
+    let sluice_stats = stats.keys().filter(|k| k.contains("sluice.")).count();
+    let revision_gauges: Vec<String> = stats
+        .iter()
+        .filter(|(k, _)| k.contains("sluice.config.revision."))
+        .map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+        .collect();
+    println!(
+        "soak: {sluice_stats} sluice stats in Envoy, {} of them revision gauges: {}",
+        revision_gauges.len(),
+        revision_gauges.join(" ")
+    );
 
     let warm = samples[samples.len() / 3].1;
     let peak = samples[samples.len() / 3..]

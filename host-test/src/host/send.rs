@@ -187,8 +187,7 @@ impl Host {
             logs: shared.logs[marks.logs..].to_vec(),
             foreign_calls: shared.foreign_calls[marks.foreign..].to_vec(),
             http_calls: shared.http_calls[marks.http..].to_vec(),
-            metrics_before: marks.metrics,
-            metrics: shared.metrics_snapshot(),
+            metric_deltas: shared.metric_deltas(&marks.metrics),
             fuel,
         })
     }
@@ -199,7 +198,9 @@ struct Marks {
     foreign: usize,
     http: usize,
     fuel: usize,
-    metrics: Metrics,
+    /// Each metric's value (histograms: sample count) by index: a copy of every metric, samples
+    /// and names included, per request made long runs quadratic.
+    metrics: Vec<u64>,
 }
 
 impl Marks {
@@ -210,7 +211,7 @@ impl Marks {
             foreign: shared.foreign_calls.len(),
             http: shared.http_calls.len(),
             fuel: shared.hook_fuel.len(),
-            metrics: shared.metrics_snapshot(),
+            metrics: shared.metrics.iter().map(|m| m.value.value()).collect(),
         }
     }
 }
