@@ -355,8 +355,8 @@ soak: setup-envoy setup-wrk wasm
 	$(CARGO) build -q --release -p sluice-benches --bin soak-envoy
 	SOAK_SECONDS=$(SOAK_SECONDS) target/release/soak-envoy
 
-## soak-host: requests through one VM in host-test (release; SOAK_REQUESTS, default 300000)
-SOAK_REQUESTS ?= 300000
+## soak-host: 1,000,000 requests through one VM in host-test (release, ~30 s; SOAK_REQUESTS to change)
+SOAK_REQUESTS ?= 1000000
 soak-host: wasm
 	SOAK_REQUESTS=$(SOAK_REQUESTS) $(CARGO) test --release -p sluice-wasm-host --test soak -- --nocapture
 
