@@ -14,6 +14,7 @@
 use crate::bucket::BUCKETS;
 pub use sluice_engine::spring_flags::{evaluate_into, SpringFlag, SpringFlags};
 use sluice_primitives::json::{self, Kind, Number, Value};
+use sluice_primitives::quoted::Quoted;
 
 #[derive(Default)]
 struct Partial {
@@ -129,7 +130,7 @@ fn rollout(value: &Value) -> Option<u32> {
 
 fn shown(value: &Value) -> String {
     match &value.kind {
-        Kind::String(s) => format!("{s:?}"),
+        Kind::String(s) => Quoted(s).to_string(),
         Kind::Bool(b) => b.to_string(),
         Kind::Number(n) => format!("{}", n.as_f64()),
         Kind::Null => "null".into(),

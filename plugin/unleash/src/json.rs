@@ -7,6 +7,7 @@
 //! read leniently; the config reader rejects repeated keys instead).
 
 pub(crate) use sluice_primitives::json::Path;
+use sluice_primitives::quoted::Quoted;
 use std::borrow::Cow;
 
 use sluice_primitives::json::{self as tree, Kind, Value};
@@ -36,7 +37,7 @@ fn kind(value: &Value) -> String {
         Kind::Null => "null".into(),
         Kind::Bool(b) => format!("boolean `{b}`"),
         Kind::Number(n) => format!("number {n}"),
-        Kind::String(s) => format!("string {s:?}"),
+        Kind::String(s) => format!("string {}", Quoted(s)),
         Kind::Array(_) => "an array".into(),
         Kind::Object(_) => "an object".into(),
     }
