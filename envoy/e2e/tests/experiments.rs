@@ -1,7 +1,9 @@
 //! Experiments and the sequential guard in a real Envoy: outcomes per variant land in Envoy's
-//! stats, `sluice analyze` on the live admin `/stats/prometheus` names the worse variant and finds
-//! nothing in an A/A split; a sequential guard trips on a bad canary and POSTs its webhook to a
-//! test server through an Envoy cluster.
+//! stats (responses, latency histograms with every response in the bucket its backend's delay puts
+//! it, goals the service reports, whose header the client never sees); `sluice analyze` on the live
+//! admin `/stats/prometheus` names the worse variant (errors and latency) and the slower canary,
+//! and finds nothing in an A/A split; a sequential guard trips on a bad canary and POSTs its
+//! webhook to a test server through an Envoy cluster.
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -377,10 +379,13 @@ fn analyze_names_a_slower_canary_from_the_route_latency_histograms() {
     );
 }
 
-/// A tiny HTTP server recording POST bodies; answers 500 to the first, 200 after.
+/// A tiny HTTP server recording POST bodies: the first gets no answer for 3 s (longer than the
+/// webhook's timeout), then the connection closes; the second gets a 500; the rest a 200.
 struct Recorder {
     addr: SocketAddr,
     bodies: Arc<Mutex<Vec<String>>>,
+    /// Set when the first POST's 3 s without an answer are over.
+    hang_over: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
@@ -389,10 +394,13 @@ impl Recorder {
         let addr = listener.local_addr().unwrap();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&bodies);
+        let hang_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let over = Arc::clone(&hang_over);
         // The accept thread ends with the test process (the listener lives in it).
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let seen = Arc::clone(&seen);
+                let over = Arc::clone(&over);
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     loop {
@@ -420,14 +428,19 @@ impl Recorder {
                         if reader.read_exact(&mut body).is_err() {
                             return;
                         }
-                        let status = {
+                        let nth = {
                             let mut seen = seen.lock().unwrap();
                             seen.push(String::from_utf8_lossy(&body).into_owned());
-                            if seen.len() == 1 {
-                                "500 Internal Server Error"
-                            } else {
-                                "200 OK"
+                            seen.len()
+                        };
+                        let status = match nth {
+                            1 => {
+                                std::thread::sleep(Duration::from_secs(3));
+                                over.store(true, std::sync::atomic::Ordering::SeqCst);
+                                return;
                             }
+                            2 => "500 Internal Server Error",
+                            _ => "200 OK",
                         };
                         let mut out = &stream;
                         let _ = write!(out, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
@@ -435,7 +448,11 @@ impl Recorder {
                 });
             }
         });
-        Recorder { addr, bodies }
+        Recorder {
+            addr,
+            bodies,
+            hang_over,
+        }
     }
 }
 
@@ -453,7 +470,8 @@ fn a_sequential_guard_trips_on_a_bad_canary_and_posts_its_webhook() {
                 "versions": ["v1", "v2"],
                 "canary": { "stable": "v1", "canary": "v2", "weight": 50 },
                 "guard": { "method": "sequential", "alpha": 0.01,
-                    "webhook": { "cluster": "rollouts", "path": "/hooks/sluice", "attempts": 4 } }
+                    "webhook": { "cluster": "rollouts", "path": "/hooks/sluice", "timeout": "1s",
+                    "attempts": 4 } }
             }
         }
     })
@@ -485,34 +503,19 @@ fn a_sequential_guard_trips_on_a_bad_canary_and_posts_its_webhook() {
         stack.envoy.stat("wasmcustom.sluice.guard.reviews.tripped") == Some(1)
     });
     assert!(tripped, "guard never tripped; log:\n{}", stack.envoy.log());
-    // The first POST gets a 500; the retry a second later a 200.
-    let delivered = sluice_e2e::wait_until(Duration::from_secs(10), || {
-        stack
-            .envoy
-            .stat("wasmcustom.sluice.guard.reviews.webhook.delivered")
-            == Some(1)
-    });
-    assert!(delivered, "log:\n{}", stack.envoy.log());
-    assert_eq!(
-        stack
-            .envoy
-            .stat("wasmcustom.sluice.guard.reviews.webhook.failed"),
-        Some(1)
-    );
-    let bodies = hook.bodies.lock().unwrap().clone();
-    assert_eq!(bodies.len(), 2, "{bodies:?}");
-    assert_eq!(bodies[0], bodies[1], "the retry sends the same report");
-    let report: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON body");
-    assert_eq!(report["route"], "reviews");
-    assert_eq!(report["revision"], "seq-1");
-    assert_eq!(report["method"], "sequential");
-    assert!(report["e_value"].as_f64().unwrap() >= 100.0, "{report}");
+    // The first POST hangs: requests are served meanwhile, everyone on stable after the trip.
     assert!(
-        report["since_start"]["canary"]["bad"].as_u64().unwrap() > 0,
-        "{report}"
+        sluice_e2e::wait_until(Duration::from_secs(5), || !hook
+            .bodies
+            .lock()
+            .unwrap()
+            .is_empty()),
+        "no webhook POST; log:\n{}",
+        stack.envoy.log()
     );
-    // After the trip everyone is on stable.
-    for j in 0..50 {
+    // Every worker follows the trip within a tick (1 s).
+    std::thread::sleep(Duration::from_millis(1200));
+    for j in 0..20 {
         let r = client
             .get("/reviews", &[("x-user", &format!("after-{j}"))])
             .expect("request");
@@ -523,4 +526,37 @@ fn a_sequential_guard_trips_on_a_bad_canary_and_posts_its_webhook() {
             Some("v1")
         );
     }
+    assert!(
+        !hook.hang_over.load(std::sync::atomic::Ordering::SeqCst),
+        "the requests were served while the webhook call hung"
+    );
+    // It times out after 1 s; the retry a second later gets a 500, the next (2 s on) a 200.
+    let delivered = sluice_e2e::wait_until(Duration::from_secs(15), || {
+        stack
+            .envoy
+            .stat("wasmcustom.sluice.guard.reviews.webhook.delivered")
+            == Some(1)
+    });
+    assert!(delivered, "log:\n{}", stack.envoy.log());
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.sluice.guard.reviews.webhook.failed"),
+        Some(2)
+    );
+    let bodies = hook.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every retry sends the same report"
+    );
+    let report: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON body");
+    assert_eq!(report["route"], "reviews");
+    assert_eq!(report["revision"], "seq-1");
+    assert_eq!(report["method"], "sequential");
+    assert!(report["e_value"].as_f64().unwrap() >= 100.0, "{report}");
+    assert!(
+        report["since_start"]["canary"]["bad"].as_u64().unwrap() > 0,
+        "{report}"
+    );
 }
