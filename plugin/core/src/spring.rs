@@ -166,7 +166,7 @@ pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String
             name,
         })
         .collect();
-    flags.sort_by(|a, b| a.name.cmp(&b.name));
+    sluice_primitives::order::sort_by(&mut flags, |a, b| a.name.cmp(&b.name));
     Ok(SpringFlags { version, flags })
 }
 

@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod duration;
 pub mod json;
 mod murmur3;
+pub mod order;
 pub mod semver;
 pub mod sha256;
 pub mod time;

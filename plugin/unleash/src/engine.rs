@@ -279,7 +279,7 @@ impl Engine {
         // Ids in name order, so every listing (and the flags header) is sorted by name whatever
         // order the server sent; a stable sort keeps "the last one counts" for duplicates.
         let mut by_name: Vec<&crate::model::Feature> = self.payload.features.iter().collect();
-        by_name.sort_by(|a, b| a.name.cmp(&b.name));
+        sluice_primitives::order::sort_by(&mut by_name, |a, b| a.name.cmp(&b.name));
         for feature in by_name {
             let base = format!("features[{:?}]", feature.name);
             let strategies = feature

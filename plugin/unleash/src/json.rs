@@ -173,7 +173,7 @@ impl<'v, 'p> Obj<'v, 'p> {
             Some((_, Kind::Object(members))) => {
                 let mut sorted: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
                 // Stable: of equal names, the last in the document stays last.
-                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                sluice_primitives::order::sort_by(&mut sorted, |a, b| a.0.cmp(&b.0));
                 let mut out: Vec<(String, T)> = Vec::with_capacity(sorted.len());
                 for (k, v) in sorted {
                     let read = item(v, &path.key(k))?;

@@ -94,7 +94,7 @@ pub(crate) fn compile_unleash(
                 names.push(name.clone());
             }
             // The flags header lists features sorted by name, like native flags.
-            names.sort();
+            sluice_primitives::order::sort_by(&mut names, |a, b| a.cmp(b));
             Some(names)
         }
         None => None,
