@@ -619,13 +619,17 @@ fn the_active_config_revision_is_a_stat() {
             .map(|m| m.value())
             .unwrap_or(0)
     };
-    assert_eq!(active(&host, "host-test-1"), 2, "one per worker VM");
+    assert_eq!(
+        active(&host, "host-test-1"),
+        1,
+        "in force (on both worker VMs)"
+    );
     let next = config().replace(
         "\"revision\": \"host-test-1\"",
         "\"revision\": \"host-test-2\"",
     );
     assert!(host.reconfigure(&next).unwrap().iter().all(|ok| *ok));
-    assert_eq!(active(&host, "host-test-2"), 2);
+    assert_eq!(active(&host, "host-test-2"), 1);
     assert_eq!(
         active(&host, "host-test-1"),
         0,

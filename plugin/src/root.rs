@@ -19,8 +19,6 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct SluiceRoot {
     vm: Option<Rc<VmState>>,
-    /// The `sluice.config.revision.<rev>` gauge of the config in force.
-    revision_gauge: Option<u32>,
     counters: Option<RootCounters>,
 }
 
@@ -49,12 +47,6 @@ impl SluiceRoot {
             Envoy.increment(id, 1);
         }
     }
-
-    fn leave_revision(&mut self) {
-        if let Some(id) = self.revision_gauge.take() {
-            Envoy.increment(id, -1);
-        }
-    }
 }
 
 impl Context for SluiceRoot {
@@ -64,7 +56,6 @@ impl Context for SluiceRoot {
         if let Some(vm) = &self.vm {
             vm.flush_metrics(&Envoy);
         }
-        self.leave_revision();
         true
     }
 
@@ -156,13 +147,7 @@ impl RootContext for SluiceRoot {
         // back from the polled Unleash payload to defaults, even until the next tick.
         vm.run_guards(&Envoy, &Envoy, self.now_ms());
         vm.adopt_shared_sources(&Envoy);
-        // Some hosts configure the same root again: the old config leaves.
-        self.leave_revision();
-        self.revision_gauge =
-            Envoy.define(MetricKind::Gauge, &telemetry::active_revision(&vm.plan_id));
-        if let Some(id) = self.revision_gauge {
-            Envoy.increment(id, 1);
-        }
+        telemetry::announce_revision(&Envoy, &Envoy, &vm.plan_id);
         self.vm = Some(vm);
         Self::bump(loaded);
         self.set_tick_period(TICK);

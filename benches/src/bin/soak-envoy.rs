@@ -140,16 +140,31 @@ fn run() -> Result<(), String> {
     // Stats are never deleted in Envoy: what the filter defined, and how much of it is per revision.
     let stats = stack.envoy.stats();
     let sluice_stats = stats.keys().filter(|k| k.contains("sluice.")).count();
-    let revision_gauges: Vec<String> = stats
+    let revision_gauges: Vec<(&str, &str)> = stats
         .iter()
-        .filter(|(k, _)| k.contains("sluice.config.revision."))
-        .map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+        .filter_map(|(k, v)| {
+            let revision = k.split_once("sluice.config.revision.")?.1;
+            Some((revision, v.as_str()))
+        })
         .collect();
     println!(
         "soak: {sluice_stats} sluice stats in Envoy, {} of them revision gauges: {}",
         revision_gauges.len(),
-        revision_gauges.join(" ")
+        revision_gauges
+            .iter()
+            .map(|(r, v)| format!("{r}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
+    let in_force = format!("soak-{pushes}");
+    let mut wrong: Vec<String> = revision_gauges
+        .iter()
+        .filter(|(r, v)| *v != if *r == in_force { "1" } else { "0" })
+        .map(|(r, v)| format!("{r}={v}"))
+        .collect();
+    if !revision_gauges.iter().any(|(r, _)| *r == in_force) {
+        wrong.push(format!("{in_force} missing"));
+    }
 
     let warm = samples[samples.len() / 3].1;
     let peak = samples[samples.len() / 3..]
@@ -173,6 +188,12 @@ fn run() -> Result<(), String> {
         failures.push(format!(
             "{} non-2xx responses or socket errors",
             result.errors
+        ));
+    }
+    if !wrong.is_empty() {
+        failures.push(format!(
+            "revision gauges should read 1 for {in_force} and 0 for the rest: {}",
+            wrong.join(" ")
         ));
     }
     if rejected > 0 {

@@ -6,6 +6,7 @@
 //! them with its wasm prefix (`wasmcustom.sluice.…`, Prometheus
 //! `envoy_wasmcustom_sluice_…`).
 use crate::decision::{Decision, OverrideStatus};
+use crate::host::{MetricKind, SharedData, Stats};
 use crate::plan::Plan;
 
 /// Upper bounds (ms) of the latency buckets, shared by the metrics and the
@@ -37,11 +38,34 @@ pub const SPRING_FETCH_NOT_MODIFIED: &str = "sluice.spring.fetch.not_modified";
 pub const SPRING_FETCH_FAILED: &str = "sluice.spring.fetch.failed";
 pub const SPRING_PUBLISH_RETRIES: &str = "sluice.spring.publish.retries";
 
-/// `sluice.config.revision.<revision>`: how many VMs (Envoy's main thread and
-/// each worker) run that config, 0 once replaced; counted up and down so a
-/// re-pushed revision stays right. A revision-less config is named by a hash.
+/// `sluice.config.revision.<revision>`: 1 for the config in force, 0 once replaced. A
+/// revision-less config is named by a hash.
 pub fn active_revision(plan_id: &str) -> String {
     format!("sluice.config.revision.{}", stat_segment(plan_id))
+}
+
+/// Shared-data key naming the revision in force, so the next config can zero its gauge.
+const REVISION_IN_FORCE: &str = "sluice.config.revision";
+
+/// Marks `plan_id` as the config in force: its revision gauge reads 1, the one it replaced 0.
+/// Set, not counted per VM: Envoy first configures each new config on a canary VM that it kills
+/// without `on_done`, so VMs counted up and down left every replaced revision at 1.
+pub fn announce_revision(shared: &dyn SharedData, stats: &dyn Stats, plan_id: &str) {
+    let previous = shared
+        .get(REVISION_IN_FORCE)
+        .and_then(|(value, _)| value)
+        .and_then(|value| String::from_utf8(value).ok());
+    let set = |plan_id: &str, value| {
+        if let Some(id) = stats.define(MetricKind::Gauge, &active_revision(plan_id)) {
+            stats.record(id, value);
+        }
+    };
+    if let Some(previous) = previous.filter(|p| p != plan_id) {
+        set(&previous, 0);
+    }
+    set(plan_id, 1);
+    // Every VM writes the same value; the last write wins, no CAS needed.
+    let _ = shared.set(REVISION_IN_FORCE, plan_id.as_bytes(), None);
 }
 
 /// Response status classes counted per route and version.
@@ -392,5 +416,21 @@ mod tests {
         assert_eq!(status_class(200), Some(1));
         assert_eq!(status_class(0), None);
         assert_eq!(stat_segment("a.b c"), "a_b_c");
+    }
+
+    #[test]
+    fn the_revision_in_force_reads_1_and_the_replaced_one_0() {
+        use crate::host::local::{LocalShared, LocalStats};
+        let (shared, stats) = (LocalShared::default(), LocalStats::default());
+        let gauge = |rev: &str| stats.value(&active_revision(rev));
+        // Envoy's canary VM, then each worker: the same revision announced again stays at 1.
+        announce_revision(&shared, &stats, "r1");
+        announce_revision(&shared, &stats, "r1");
+        assert_eq!((gauge("r1"), gauge("r2")), (1, 0));
+        announce_revision(&shared, &stats, "r2");
+        assert_eq!((gauge("r1"), gauge("r2")), (0, 1));
+        // A rollback to r1 brings it back and retires r2.
+        announce_revision(&shared, &stats, "r1");
+        assert_eq!((gauge("r1"), gauge("r2")), (1, 0));
     }
 }
