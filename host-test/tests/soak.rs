@@ -140,7 +140,7 @@ fn one_vm_stays_flat_under_requests_pushes_and_polls() {
         assert!(out.forwarded, "request {i}");
         block_fuel += out.fuel.total();
     }
-    if requests % PUSH_EVERY == 0 && requests > 0 {
+    if requests > 0 && requests.is_multiple_of(PUSH_EVERY) {
         blocks.push((block_began.elapsed(), block_fuel));
     }
     curve.push((requests, host.vm(0).memory_bytes()));

@@ -163,7 +163,7 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
     if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
         return Err(ConfigError::new(
             format!("{path}.path"),
-            format!("`{}` must start with `/`", Escaped(&p.path)),
+            format!("`{}` must start with `/`", Escaped(p.path)),
         ));
     }
     if let Some(a) = &p.authorization {
