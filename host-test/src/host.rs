@@ -28,6 +28,7 @@ pub struct HostBuilder {
     plugin_config: Vec<u8>,
     vm_config: Vec<u8>,
     workers: usize,
+    canary: bool,
     start: Duration,
     seed: u64,
     fuel_limit: u64,
@@ -69,6 +70,7 @@ impl HostBuilder {
             plugin_config: Vec::new(),
             vm_config: Vec::new(),
             workers: 1,
+            canary: false,
             start: DEFAULT_START,
             seed: 0,
             fuel_limit: DEFAULT_FUEL_LIMIT,
@@ -95,6 +97,16 @@ impl HostBuilder {
     /// How many worker VMs (Envoy worker threads) run the plugin; default 1.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Configures every config first on a throwaway canary VM, as Envoy does (proxy-wasm's
+    /// `canary`: a clone of the base VM is started and configured, then killed without
+    /// `proxy_on_done`; it shares stats and shared data with the workers). A config the canary
+    /// rejects reaches no worker. Off by default: the canary's log lines and stats would add to
+    /// every test's.
+    pub fn envoy_canary(mut self, on: bool) -> Self {
+        self.canary = on;
         self
     }
 
@@ -170,11 +182,25 @@ impl HostBuilder {
         shared.properties = self.properties.clone();
         let shared = Arc::new(Mutex::new(shared));
 
+        let canary = self.canary.then(|| Canary {
+            plugin: self.plugin.clone(),
+            vm_config: self.vm_config.clone(),
+            seed: self.seed,
+            fuel_limit: self.fuel_limit,
+            index: self.workers,
+        });
         let mut host = Host {
             shared: shared.clone(),
             vms: Vec::new(),
             plugin_config: self.plugin_config.clone(),
+            canary,
         };
+        let logs_before = host.logs().len();
+        if !host.run_canary(&self.plugin_config)? {
+            let logs = host.logs()[logs_before..].to_vec();
+            let worker = self.workers;
+            return Ok((host, Some(ConfigRejected { worker, logs })));
+        }
         let mut rejected = None;
         for index in 0..self.workers {
             let logs_before = host.logs().len();
@@ -212,6 +238,16 @@ pub struct Host {
     shared: Arc<Mutex<Shared>>,
     pub(crate) vms: Vec<Vm>,
     plugin_config: Vec<u8>,
+    canary: Option<Canary>,
+}
+
+/// What a canary VM is made from ([`HostBuilder::envoy_canary`]); `index` follows the workers'.
+struct Canary {
+    plugin: Plugin,
+    vm_config: Vec<u8>,
+    seed: u64,
+    fuel_limit: u64,
+    index: usize,
 }
 
 impl Host {
@@ -390,6 +426,9 @@ impl Host {
     /// configuration; returns what each returned. (Envoy would create a new root
     /// context for a pushed config; a filter that polls its config sees this.)
     pub fn reconfigure(&mut self, config: impl AsRef<[u8]>) -> Result<Vec<bool>> {
+        if !self.run_canary(config.as_ref())? {
+            return Ok(vec![false; self.vms.len()]);
+        }
         self.plugin_config = config.as_ref().to_vec();
         let mut results = Vec::new();
         for index in 0..self.vms.len() {
@@ -398,6 +437,23 @@ impl Host {
             self.run_pending()?;
         }
         Ok(results)
+    }
+
+    /// With [`HostBuilder::envoy_canary`]: starts and configures a canary VM with `config`,
+    /// then drops it without `proxy_on_done`, as Envoy kills it; whether it accepted. Without: true.
+    fn run_canary(&mut self, config: &[u8]) -> Result<bool> {
+        let Some(canary) = &self.canary else {
+            return Ok(true);
+        };
+        let mut vm = Vm::instantiate(
+            &canary.plugin,
+            self.shared.clone(),
+            canary.index,
+            canary.seed,
+            canary.fuel_limit,
+        )?;
+        vm.start(&canary.vm_config)?;
+        vm.configure(config)
     }
 
     /// Scripts the upstream `cluster`: every `dispatch_http_call` to it gets
