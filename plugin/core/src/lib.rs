@@ -26,4 +26,5 @@ pub mod slots;
 pub mod spring;
 pub mod telemetry;
 pub mod token;
+pub mod usage;
 pub mod vm;
