@@ -430,8 +430,10 @@ fn respond<S: Source>(
         bump(stats, counters.failed);
     };
     let Some(status) = response.status else {
+        // Envoy resets a call whose answer outgrows its async client buffer (32 MiB by default,
+        // runtime key `http.async_response_buffer_limit`), as well as one it cannot connect.
         return failed(format!(
-            "no response from cluster `{}` (the call was reset)",
+            "no response from cluster `{}` (the call was reset: the server is unreachable, or its answer was over Envoy's response buffer limit, 32 MiB by default)",
             poll.cluster
         ));
     };
