@@ -170,11 +170,11 @@ fn unleash_reports_exactly_what_sluice_evaluated_and_outage_counts_arrive_later(
         "POST",
         &format!("{project}/checkout/{env}/strategies"),
         Some(&json!({"name": "flexibleRollout",
-            "parameters": {"rollout": "50", "stickiness": "default", "groupId": "checkout"},
-            "variants": [
-                {"name": "blue", "weight": 500, "weightType": "variable", "stickiness": "default"},
-                {"name": "green", "weight": 500, "weightType": "variable", "stickiness": "default"}
-            ]})),
+        "parameters": {"rollout": "50", "stickiness": "default", "groupId": "checkout"},
+        "variants": [
+            {"name": "blue", "weight": 500, "weightType": "variable", "stickiness": "default"},
+            {"name": "green", "weight": 500, "weightType": "variable", "stickiness": "default"}
+        ]})),
     );
     unleash.admin(
         "POST",
@@ -210,7 +210,9 @@ fn unleash_reports_exactly_what_sluice_evaluated_and_outage_counts_arrive_later(
     let checkout = &counts["checkout"];
     assert!(checkout.0 > 100 && checkout.1 > 100, "{checkout:?}");
     let took = until_reported(&unleash, &counts, "after 300 requests");
-    println!("Sluice evaluated {counts:?}; Unleash reported the same {took:?} after the last request");
+    println!(
+        "Sluice evaluated {counts:?}; Unleash reported the same {took:?} after the last request"
+    );
     // Nothing more arrives later (no bucket sent twice): two more intervals and Unleash's 5 s
     // write-behind later, the counts are unchanged.
     std::thread::sleep(Duration::from_secs(2 * 2 + 5));
@@ -225,7 +227,11 @@ fn unleash_reports_exactly_what_sluice_evaluated_and_outage_counts_arrive_later(
     let listed = sluice_e2e::wait_until(Duration::from_secs(45), || {
         // 404 until Unleash writes its registrations (every 20 s).
         app = unleash
-            .try_admin("GET", &format!("/api/admin/metrics/applications/{APP}"), None)
+            .try_admin(
+                "GET",
+                &format!("/api/admin/metrics/applications/{APP}"),
+                None,
+            )
             .unwrap_or_default();
         app["instances"]
             .as_array()

@@ -293,18 +293,16 @@ impl VmState {
         if let Some(poll) = self.unleash_poll_plan() {
             tick::<Unleash>(self, poll, shared, calls, &counters.unleash, stats, now_ms);
             if let Some(plan) = self.usage_plan() {
-                usage::tick(
-                    &self.usage,
+                let keys = keys(Unleash::KIND, poll);
+                let reports = usage::Reports {
+                    usage: &self.usage,
                     plan,
-                    poll,
-                    &keys(Unleash::KIND, poll).usage,
-                    self.seed,
+                    keys: &keys.usage,
                     shared,
-                    calls,
-                    &counters.usage,
+                    counters: &counters.usage,
                     stats,
-                    now_ms,
-                );
+                };
+                usage::tick(&reports, poll, self.seed, calls, now_ms);
             }
         }
         if let Some(poll) = self.spring_poll_plan() {
@@ -325,16 +323,15 @@ impl VmState {
     ) {
         if let (Some(poll), Some(plan)) = (self.unleash_poll_plan(), self.usage_plan()) {
             let keys = keys(Unleash::KIND, poll);
-            if usage::respond(
-                &self.usage,
+            let reports = usage::Reports {
+                usage: &self.usage,
                 plan,
-                &keys.usage,
-                token,
-                response.status,
+                keys: &keys.usage,
                 shared,
-                &counters.usage,
+                counters: &counters.usage,
                 stats,
-            ) {
+            };
+            if usage::respond(&reports, token, response.status) {
                 return;
             }
         }

@@ -312,21 +312,28 @@ pub(crate) struct UsageKeys {
     pub schedule: String,
 }
 
+/// What the usage reports of one VM work with: its counts, the plan, the shared keys and the
+/// host's shared data and stats.
+pub(crate) struct Reports<'a> {
+    pub usage: &'a std::cell::RefCell<UsageState>,
+    pub plan: &'a UsagePlan,
+    pub keys: &'a UsageKeys,
+    pub shared: &'a dyn SharedData,
+    pub counters: &'a UsageCounters,
+    pub stats: &'a dyn Stats,
+}
+
 /// What one VM does on its tick: add its counts into the shared bucket; if it wins this
 /// interval's round, close the bucket and send every pending one (and register first, once).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn tick(
-    usage: &std::cell::RefCell<UsageState>,
-    plan: &UsagePlan,
-    poll: &PollPlan,
-    keys: &UsageKeys,
-    seed: u64,
-    shared: &dyn SharedData,
-    calls: &dyn HttpCalls,
-    counters: &UsageCounters,
-    stats: &dyn Stats,
-    now_ms: i64,
-) {
+pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCalls, now_ms: i64) {
+    let Reports {
+        usage,
+        plan,
+        keys,
+        shared,
+        counters,
+        stats,
+    } = *r;
     let claimed = claim_round(shared, &keys.schedule, now_ms, plan.interval_ms);
     let delta = std::mem::take(&mut usage.borrow_mut().delta);
     let mut dropped = 0;
@@ -415,23 +422,22 @@ pub(crate) fn tick(
                     poll.cluster
                 );
                 bump(stats, counters.failed, 1);
-                put_back(bucket, plan, keys, shared, counters, stats);
+                put_back(r, bucket);
             }
         }
     }
 }
 
 /// The answer to a register or metrics call; `false` when the token is not one of ours.
-pub(crate) fn respond(
-    usage: &std::cell::RefCell<UsageState>,
-    plan: &UsagePlan,
-    keys: &UsageKeys,
-    token: u32,
-    status: Option<u32>,
-    shared: &dyn SharedData,
-    counters: &UsageCounters,
-    stats: &dyn Stats,
-) -> bool {
+pub(crate) fn respond(r: &Reports, token: u32, status: Option<u32>) -> bool {
+    let Reports {
+        usage,
+        plan,
+        keys,
+        shared,
+        counters,
+        stats,
+    } = *r;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let why = || match status {
         Some(s) => format!("HTTP {s}"),
@@ -471,21 +477,22 @@ pub(crate) fn respond(
             why()
         );
         bump(stats, counters.failed, 1);
-        put_back(bucket, plan, keys, shared, counters, stats);
+        put_back(r, bucket);
     }
     true
 }
 
 /// A bucket Unleash did not take goes back into the shared pending list (oldest dropped
 /// beyond the bound).
-fn put_back(
-    bucket: Bucket,
-    plan: &UsagePlan,
-    keys: &UsageKeys,
-    shared: &dyn SharedData,
-    counters: &UsageCounters,
-    stats: &dyn Stats,
-) {
+fn put_back(r: &Reports, bucket: Bucket) {
+    let Reports {
+        plan,
+        keys,
+        shared,
+        counters,
+        stats,
+        ..
+    } = *r;
     let mut dropped = 0;
     let stored = update(shared, &keys.state, |s| {
         s.pending.push(bucket.clone());

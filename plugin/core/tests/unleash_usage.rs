@@ -208,7 +208,11 @@ fn toggles(body: &Value) -> BTreeMap<String, (u64, u64, BTreeMap<String, u64>)> 
                 .collect();
             (
                 name.clone(),
-                (t["yes"].as_u64().unwrap(), t["no"].as_u64().unwrap(), variants),
+                (
+                    t["yes"].as_u64().unwrap(),
+                    t["no"].as_u64().unwrap(),
+                    variants,
+                ),
             )
         })
         .collect()
@@ -227,7 +231,10 @@ fn two_vms_counts_are_summed_and_sent_once_per_interval_after_registering() {
     assert!(instance.starts_with("sluice-"), "{instance}");
     assert_eq!(register["interval"], 10_000);
     assert_eq!(register["started"], "2023-11-14T22:13:20.000Z");
-    assert!(register["sdkVersion"].as_str().unwrap().starts_with("sluice:"));
+    assert!(register["sdkVersion"]
+        .as_str()
+        .unwrap()
+        .starts_with("sluice:"));
     assert!(register["strategies"]
         .as_array()
         .unwrap()
@@ -256,7 +263,10 @@ fn two_vms_counts_are_summed_and_sent_once_per_interval_after_registering() {
     let checkout = &want["checkout"];
     assert!(checkout.0 > 0 && checkout.1 > 0, "{checkout:?}");
     assert!(checkout.2.contains_key("blue") && checkout.2.contains_key("green"));
-    assert_eq!(want["banner"], (0, 40, BTreeMap::from([("disabled".into(), 40)])));
+    assert_eq!(
+        want["banner"],
+        (0, 40, BTreeMap::from([("disabled".into(), 40)]))
+    );
     envoy.answer(*token, Some(202));
     assert_eq!(envoy.stat("sent"), 1);
     assert_eq!(envoy.stat("failed"), 0);
@@ -285,7 +295,11 @@ fn features_unleash_did_not_evaluate_are_not_counted() {
     let posts = envoy.calls.posts("/api/client/metrics");
     assert_eq!(posts.len(), 1);
     let counted: Vec<String> = toggles(&posts[0].1).into_keys().collect();
-    assert_eq!(counted, ["banner", "checkout"], "`missing` is not in the payload");
+    assert_eq!(
+        counted,
+        ["banner", "checkout"],
+        "`missing` is not in the payload"
+    );
 }
 
 #[test]
@@ -335,10 +349,7 @@ fn while_unleash_fails_buckets_are_kept_up_to_the_bound_then_sent() {
     for token in answered + 1..=calls {
         envoy.answer(token, Some(202));
     }
-    let users: Vec<u64> = sent
-        .iter()
-        .map(|(_, b)| toggles(b)["banner"].1)
-        .collect();
+    let users: Vec<u64> = sent.iter().map(|(_, b)| toggles(b)["banner"].1).collect();
     assert_eq!(users, [1, 1, 1], "one request in each bucket");
     let starts: Vec<&str> = sent
         .iter()
@@ -355,7 +366,10 @@ fn while_unleash_fails_buckets_are_kept_up_to_the_bound_then_sent() {
     );
     assert_eq!(envoy.stat("sent"), 3);
     assert_eq!(envoy.stat("dropped"), 4);
-    assert_eq!(envoy.calls.posts("/api/client/metrics").len() as u32 - 3, 1 + 2 + 3 + 3 + 3 + 3);
+    assert_eq!(
+        envoy.calls.posts("/api/client/metrics").len() as u32 - 3,
+        1 + 2 + 3 + 3 + 3 + 3
+    );
 }
 
 #[test]
@@ -371,7 +385,10 @@ fn bad_metrics_settings_are_refused_with_path_and_reason() {
             r#"{"max_pending_buckets": 0}"#,
             "unleash.metrics.max_pending_buckets: 0 is out of range 1..=1000",
         ),
-        (r#"{"instance_id": ""}"#, "unleash.metrics.instance_id: must not be empty"),
+        (
+            r#"{"instance_id": ""}"#,
+            "unleash.metrics.instance_id: must not be empty",
+        ),
         (r#"{"every": "1s"}"#, "unleash.metrics"),
         (r#""yes""#, "unleash.metrics"),
     ];
@@ -384,5 +401,8 @@ fn bad_metrics_settings_are_refused_with_path_and_reason() {
     assert!(err.contains("unleash.metrics: needs unleash.poll"), "{err}");
     let odd_path = config("true").replace("/api/client/features", "/flags.json");
     let err = load(odd_path).unwrap_err().to_string();
-    assert!(err.contains("`/flags.json` is not an Unleash client API path"), "{err}");
+    assert!(
+        err.contains("`/flags.json` is not an Unleash client API path"),
+        "{err}"
+    );
 }

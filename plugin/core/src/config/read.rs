@@ -1063,14 +1063,20 @@ fn unleash_metrics(value: &Value, path: &Path<'_>) -> Result<Option<UnleashMetri
         _ => return Err(invalid_type(value, path, "a boolean or a map")),
     }
     let names = ["interval", "max_pending_buckets", "instance_id"];
-    fields(value, path, "struct UnleashMetrics", &names, &mut |i, v, p| {
-        match i {
-            0 => m.interval = string(v, p)?,
-            1 => m.max_pending_buckets = u64(v, p)?,
-            _ => m.instance_id = opt(v, p, string)?,
-        }
-        Ok(())
-    })?;
+    fields(
+        value,
+        path,
+        "struct UnleashMetrics",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => m.interval = string(v, p)?,
+                1 => m.max_pending_buckets = u64(v, p)?,
+                _ => m.instance_id = opt(v, p, string)?,
+            }
+            Ok(())
+        },
+    )?;
     Ok(Some(m))
 }
 
