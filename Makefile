@@ -248,10 +248,10 @@ $(UNLEASH_SPEC)/.version-$(UNLEASH_SPEC_VERSION):
 	@touch $@
 
 # ---- Mutation testing (cargo-mutants; .cargo/mutants.toml, docs/mutants.md) -----------------
-# make mutants                     every mutant of sluice-core, sluice-primitives, sluice-unleash,
+# make mutants                     every mutant of sluice-core, -engine, -primitives, -unleash,
 #                                  tested by their native tests; hours on 2 cores (MUTANTS_JOBS)
 # make mutants-diff [BASE=main~1]  only mutants in code changed since BASE (git diff BASE); before a push
-# MUTANTS_ARGS="-f plugin/core/src/engine/overrides.rs"  narrows a run (any cargo-mutants flag)
+# MUTANTS_ARGS="-f plugin/engine/src/engine/overrides.rs"  narrows a run (any cargo-mutants flag)
 # Results in mutants.out/ (missed.txt, caught.txt, timeout.txt, unviable.txt). Not part of `make test`.
 CARGO_MUTANTS_VERSION ?= 27.1.0
 MUTANTS_JOBS ?= 1
@@ -274,7 +274,7 @@ mutants: setup-mutants unleash-spec
 ## mutants-diff: cargo-mutants on the lines changed since BASE (default main~1; e.g. BASE=origin/main)
 mutants-diff: setup-mutants unleash-spec
 	@mkdir -p $(BUILD_DIR)
-	git diff $(BASE) -- plugin/core/src plugin/primitives/src plugin/unleash/src > $(BUILD_DIR)/mutants.diff
+	git diff $(BASE) -- plugin/core/src plugin/engine/src plugin/primitives/src plugin/unleash/src > $(BUILD_DIR)/mutants.diff
 	@if [ ! -s $(BUILD_DIR)/mutants.diff ]; then echo "no change to mutated code since $(BASE)"; \
 	else $(MUTANTS_RUN) --in-diff $(BUILD_DIR)/mutants.diff; fi
 # ---- end of mutation testing block ----------------------------------------------------------

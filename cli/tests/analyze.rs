@@ -177,6 +177,32 @@ fn bad_stats_give_a_clear_error_and_no_verdict() {
     );
     assert_eq!(text(&out.stdout), "");
 
+    // Cut at a line end, just before the canary's 5xx counter: the text reads fine, but the
+    // canary's errors would count as 0 and it would pass.
+    let failing_canary = proxy(10, 12, 98, "25", 60);
+    let cut = failing_canary
+        .find("# TYPE envoy_wasmcustom_sluice_route_reviews_v2_responses_5xx")
+        .unwrap();
+    let cut = file("cut.prom", &failing_canary[..cut]);
+    let out = sluice(&["analyze", "--config", &config(), &cut]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(
+            "`envoy_wasmcustom_sluice_route_reviews_v2_responses_5xx` is missing while \
+             `envoy_wasmcustom_sluice_route_reviews_v2_responses_1xx` is there: truncated output?"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "");
+    let whole = file("whole.prom", &failing_canary);
+    let out = sluice(&["analyze", "--config", &config(), &whole]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the whole text names the canary worse"
+    );
+
     let other = file("other.prom", "envoy_server_live 1\n");
     let out = sluice(&["analyze", "--config", &config(), &other]);
     assert_eq!(out.status.code(), Some(2));

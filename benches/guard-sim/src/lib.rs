@@ -5,7 +5,8 @@
 //! Natively, not through the .wasm: a thousand rollouts of minutes at up to 1,000 req/s are
 //! hundreds of millions of requests, hours under wasmtime; the guard code is the same crate.
 //!
-//! One unguarded VM routes every request (so all guards see identical traffic, and a guard that
+//! [`Traffic`] is the seeded request stream, shared with the cross-check that replays it through
+//! the .wasm (`tests/wasm_cross_check.rs`). One unguarded VM routes every request (so all guards see identical traffic, and a guard that
 //! trips does not change what the others see); each guard is its own VM that gets the response and
 //! runs its guard every simulated second, as the filter's tick does. A proxy is one VM (one
 //! worker); `proxies > 1` spreads the traffic round-robin over that many independent proxies, each
@@ -15,12 +16,17 @@ use sluice_core::engine::Headers;
 use sluice_core::host::local::LocalShared;
 use sluice_core::host::{MetricKind, Stats};
 use sluice_core::pipeline::Facts;
-use sluice_core::vm::VmState;
+use sluice_core::vm::{Routed, VmState};
 
 /// The virtual clock's start (any time after the route's canary start).
-const START_MS: i64 = 1_795_694_400_000;
+pub const START_MS: i64 = 1_795_694_400_000;
 const TICK_MS: i64 = 1_000;
-const LATENCY_MS: i64 = 5;
+/// How long every simulated response takes.
+pub const LATENCY_MS: i64 = 5;
+/// The request header carrying the user with [`Users::Header`].
+pub const USER_HEADER: &str = "x-sim-user";
+/// The header the simulated route writes its version into.
+pub const ROUTE_HEADER: &str = "x-route-api";
 
 /// A guard under test: a label and its `guard` config object.
 #[derive(Debug, Clone)]
@@ -57,6 +63,22 @@ pub struct Scenario {
     /// How long a rollout runs if no guard trips, seconds.
     pub horizon_s: u32,
     pub proxies: usize,
+    pub users: Users,
+}
+
+/// How a simulated request picks its side of the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Users {
+    /// No identity: the split draws on per-request entropy (`make bench-guard`).
+    Random,
+    /// A fresh random user id in [`USER_HEADER`] per request: the split is the user's hash, so the
+    /// same traffic splits identically in the .wasm, whose entropy is its own (the cross-check).
+    Header,
+}
+
+/// When the guards run after simulated second `second` (0-based): the end of that second.
+pub fn tick_ms(second: i64) -> i64 {
+    START_MS + (second + 1) * TICK_MS
 }
 
 /// Stats that keep nothing: the simulation reads the guard's verdict, not the counters.
@@ -69,27 +91,33 @@ impl Stats for NoStats {
     fn record(&self, _: u32, _: u64) {}
 }
 
-fn config(weight: f64, guard: Option<&serde_json::Value>) -> Vec<u8> {
+/// The simulated route `api` (versions `stable` and `canary`) as a config, with `guard` if given.
+pub fn config(s: &Scenario, guard: Option<&serde_json::Value>) -> Vec<u8> {
+    let weight = s.canary_weight;
     let mut route = json!({
-        "header": "x-route-api",
+        "header": ROUTE_HEADER,
         "versions": ["stable", "canary"],
         "canary": {"stable": "stable", "canary": "canary", "weight": weight},
     });
     if let Some(g) = guard {
         route["guard"] = g.clone();
     }
+    let identity = match s.users {
+        Users::Random => json!({"without_identity": "random"}),
+        Users::Header => json!({"user": [{"header": USER_HEADER}]}),
+    };
     json!({
         "version": 1,
         "revision": "sim",
-        "identity": {"without_identity": "random"},
+        "identity": identity,
         "routes": {"api": route}
     })
     .to_string()
     .into_bytes()
 }
 
-fn vm(weight: f64, guard: Option<&serde_json::Value>) -> Result<VmState, String> {
-    let plan = sluice_core::compile::load(&config(weight, guard))
+fn vm(s: &Scenario, guard: Option<&serde_json::Value>) -> Result<VmState, String> {
+    let plan = sluice_core::compile::load(&config(s, guard))
         .map_err(|e| format!("simulation config: {e}"))?;
     Ok(VmState::new(plan, "sim".into(), 1, &NoStats))
 }
@@ -120,49 +148,107 @@ pub struct Outcome {
     pub all_trip_s: Vec<Option<f64>>,
 }
 
+/// One simulated request: when, from whom, where the split sent it, what the upstream answered.
+pub struct SimRequest {
+    pub at_ms: i64,
+    /// The user id sent in [`USER_HEADER`] (with [`Users::Header`]).
+    pub user: Option<String>,
+    pub canary: bool,
+    pub status: u32,
+    /// The split's decision, as the guards' `on_response` takes it.
+    pub routed: Routed,
+}
+
+/// The seeded traffic of one rollout: an unguarded VM splits every request (so every guard sees
+/// identical traffic, and a guard that trips does not change what the others see), then the
+/// upstream answers 503 with the side's error rate.
+pub struct Traffic {
+    router: VmState,
+    rng: Rng,
+    rate: u32,
+    users: Users,
+    stable_error: f64,
+    canary_error: f64,
+}
+
+impl Traffic {
+    pub fn new(s: &Scenario, seed: u64) -> Result<Traffic, String> {
+        Ok(Traffic {
+            router: vm(s, None)?,
+            rng: Rng::new(seed),
+            rate: s.rate,
+            users: s.users,
+            stable_error: s.stable_error,
+            canary_error: s.canary_error,
+        })
+    }
+
+    /// The requests of simulated second `second` (0-based), evenly spaced, in time order.
+    pub fn second(&mut self, second: i64) -> Result<Vec<SimRequest>, String> {
+        let base_ms = START_MS + second * TICK_MS;
+        let step_us = 1_000_000 / i64::from(self.rate.max(1));
+        let mut out = Vec::with_capacity(self.rate as usize);
+        for i in 0..i64::from(self.rate) {
+            let at_ms = base_ms + i * step_us / 1_000;
+            let draw = self.rng.next_u64();
+            let user = (self.users == Users::Header).then(|| format!("{draw:016x}"));
+            let headers: [(&str, &[u8]); 3] = [
+                (":authority", b"api"),
+                (":path", b"/"),
+                (USER_HEADER, user.as_deref().unwrap_or("").as_bytes()),
+            ];
+            let n = if user.is_some() { 3 } else { 2 };
+            let facts = Facts {
+                headers: Headers::Pairs(&headers[..n]),
+                source: None,
+                now_ms: at_ms,
+                entropy: draw,
+            };
+            let routed = self.router.on_request(&facts, |_, _| {});
+            let Some(&(_, version)) = routed.routes.iter().next() else {
+                return Err("the simulated request matched no route".into());
+            };
+            let canary = version == 1;
+            let p = if canary {
+                self.canary_error
+            } else {
+                self.stable_error
+            };
+            let status = if self.rng.chance(p) { 503 } else { 200 };
+            out.push(SimRequest {
+                at_ms,
+                user,
+                canary,
+                status,
+                routed,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// One rollout with one seed.
 pub fn rollout(s: &Scenario, guards: &[GuardUnderTest], seed: u64) -> Result<Outcome, String> {
-    let router = vm(s.canary_weight, None)?;
+    let mut traffic = Traffic::new(s, seed)?;
     let mut fleet = Vec::new();
     for _ in 0..s.proxies {
         let mut per_guard = Vec::new();
         for g in guards {
-            per_guard.push((vm(s.canary_weight, Some(&g.guard))?, LocalShared::default()));
+            per_guard.push((vm(s, Some(&g.guard))?, LocalShared::default()));
         }
         fleet.push(per_guard);
     }
     let mut tripped = vec![vec![None::<f64>; guards.len()]; s.proxies];
-    let mut rng = Rng::new(seed);
-    let headers: [(&str, &[u8]); 2] = [(":authority", b"api"), (":path", b"/")];
-    let step_us = 1_000_000 / i64::from(s.rate.max(1));
     let mut next_proxy = 0usize;
     for second in 0..i64::from(s.horizon_s) {
-        let base_ms = START_MS + second * TICK_MS;
-        for i in 0..i64::from(s.rate) {
-            let now_ms = base_ms + i * step_us / 1_000;
-            let facts = Facts {
-                headers: Headers::Pairs(&headers),
-                source: None,
-                now_ms,
-                entropy: rng.next_u64(),
-            };
-            let routed = router.on_request(&facts, |_, _| {});
-            let Some(&(_, version)) = routed.routes.iter().next() else {
-                return Err("the simulated request matched no route".into());
-            };
-            let p = if version == 1 {
-                s.canary_error
-            } else {
-                s.stable_error
-            };
-            let status = if rng.chance(p) { 503 } else { 200 };
+        for r in traffic.second(second)? {
             let proxy = &fleet[next_proxy];
             for (g, _) in proxy.iter() {
-                g.on_response(&routed, status, false, now_ms + LATENCY_MS);
+                g.on_response(&r.routed, r.status, false, r.at_ms + LATENCY_MS);
             }
             next_proxy = (next_proxy + 1) % s.proxies;
         }
-        let tick_ms = base_ms + TICK_MS;
+        let tick_ms = tick_ms(second);
         let at_s = (second + 1) as f64;
         for (p, proxy) in fleet.iter().enumerate() {
             for (k, (g, shared)) in proxy.iter().enumerate() {

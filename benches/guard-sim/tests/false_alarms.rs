@@ -4,7 +4,7 @@
 //! (about 2% of rollouts at alpha 5% in `make bench-guard`'s 1,000-rollout runs), so the
 //! assertion tests the guarantee, not luck.
 use serde_json::json;
-use sluice_guard_sim::{run_many, GuardUnderTest, Scenario};
+use sluice_guard_sim::{run_many, GuardUnderTest, Scenario, Users};
 
 fn guards() -> Vec<GuardUnderTest> {
     vec![GuardUnderTest {
@@ -21,6 +21,7 @@ fn scenario(canary_error: f64, horizon_s: u32) -> Scenario {
         canary_error,
         horizon_s,
         proxies: 1,
+        users: Users::Random,
     }
 }
 

@@ -116,6 +116,11 @@ fn run() -> Result<(), String> {
             times.push(began.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
+        // With an instrumented module: where one configure's fuel goes.
+        host.take_execution_profile();
+        host.reconfigure(&setup.config)
+            .map_err(|e| format!("{}: {e:#}", setup.name))?;
+        print_profile(&format!("configure {}", setup.name), &mut host);
         let mut fuel = None;
         for round in 0..3 {
             if round == 2 {
@@ -144,16 +149,7 @@ fn run() -> Result<(), String> {
         let fuel = fuel.unwrap_or_default();
         // A module instrumented with `wasm-opt --log-execution` (see benches/profile-wasm.sh):
         // the third request's fuel per location, largest first.
-        let mut profile: Vec<(i32, u64)> = host.take_execution_profile().into_iter().collect();
-        if !profile.is_empty() {
-            profile.sort_by_key(|p| std::cmp::Reverse(p.1));
-            let line: Vec<String> = profile
-                .iter()
-                .take(40)
-                .map(|(id, f)| format!("{id}:{f}"))
-                .collect();
-            eprintln!("profile {}: {}", setup.name, line.join(" "));
-        }
+        print_profile(&setup.name, &mut host);
         let request = fuel.hook("proxy_on_request_headers");
         let response = fuel.hook("proxy_on_response_headers");
         println!(
@@ -170,4 +166,20 @@ fn run() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Prints the fuel per instrumented location since the last take, largest first (nothing for
+/// a module without `--log-execution`).
+fn print_profile(name: &str, host: &mut sluice_wasm_host::Host) {
+    let mut profile: Vec<(i32, u64)> = host.take_execution_profile().into_iter().collect();
+    if profile.is_empty() {
+        return;
+    }
+    profile.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let line: Vec<String> = profile
+        .iter()
+        .take(40)
+        .map(|(id, f)| format!("{id}:{f}"))
+        .collect();
+    eprintln!("profile {name}: {}", line.join(" "));
 }

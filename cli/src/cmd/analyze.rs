@@ -91,9 +91,11 @@ pub fn run(args: Vec<OsString>) -> Result<Option<Report>> {
     let mut total = Sample::default();
     for (i, source) in sources.iter().enumerate() {
         let mut sample = analysis::parse(&read_source(source)?, source).map_err(|e| anyhow!(e))?;
+        complete(&loaded.plan, &sample, source)?;
         if let Some(earlier) = since.get(i) {
             let before =
                 analysis::parse(&read_source(earlier)?, earlier).map_err(|e| anyhow!(e))?;
+            complete(&loaded.plan, &before, earlier)?;
             sample = sample.since(&before, source).map_err(|e| anyhow!(e))?;
         }
         total
@@ -223,6 +225,40 @@ fn name(parts: &str) -> String {
     analysis::prometheus_name(&format!("wasmcustom.sluice.{parts}"))
 }
 
+/// Envoy prints every counter Sluice defined, zeros included, and Sluice defines all of a
+/// variant's (version's) counters at once; so a side with some of them in a source but not all is
+/// cut-off output (a file cut at a line end passes the text checks), and a missing counter must
+/// not read as 0 and tip a verdict.
+fn complete(plan: &Plan, sample: &Sample, source: &str) -> Result<()> {
+    let names = sluice_core::telemetry::MetricNames::of(plan);
+    let route_sides = names.route_responses.iter().flatten().map(|c| c.to_vec());
+    let experiment_sides = names
+        .experiment_responses
+        .iter()
+        .zip(&names.experiment_goals)
+        .flat_map(|(variants, goals)| {
+            variants
+                .iter()
+                .zip(goals)
+                .map(|(c, g)| c.iter().chain(g).cloned().collect::<Vec<_>>())
+        });
+    for side in route_sides.chain(experiment_sides) {
+        let stats: Vec<String> = side
+            .iter()
+            .map(|n| analysis::prometheus_name(&format!("wasmcustom.{n}")))
+            .collect();
+        let present = stats.iter().find(|n| sample.counters.contains_key(*n));
+        let missing = stats.iter().find(|n| !sample.counters.contains_key(*n));
+        if let (Some(present), Some(missing)) = (present, missing) {
+            bail!(
+                "{source}: `{missing}` is missing while `{present}` is there: truncated output? \
+                 (analyze needs every Sluice counter, so not `usedonly`)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Responses by class, latency, goals of one variant or version.
 struct Side {
     name: String,
@@ -240,8 +276,8 @@ impl Side {
     }
 }
 
-/// One side's stats. Envoy leaves counters that never moved out of its Prometheus output, so a
-/// missing one is 0; `found` says whether any stat of the side was there at all.
+/// One side's stats (all of its counters or none: `complete` checked); a side with none reads as
+/// zeros; `found` says whether any stat of the side was there at all.
 fn side(sample: &Sample, prefix: &str, label: &str, goals: &[String]) -> (Side, bool) {
     let mut found = false;
     let mut get = |stat: String| match sample.counters.get(&stat) {

@@ -9,6 +9,9 @@
 //! {"version":"v2","method":"GET","path":"/reviews?u=1","headers":{"x-sluice-flags":["checkout=on"]}}
 //! ```
 //!
+//! A request header `x-echo-response-header: <name>: <value>` makes it answer with that response
+//! header too: the service side of a conversion goal (`x-sluice-goal: purchase`) in the tests.
+//!
 //! It is a small threaded HTTP/1.1 server on `std::net` (one thread per connection, keep-alive,
 //! `Content-Length` and chunked request bodies), enough for Envoy's upstream connections and for
 //! `wrk` through Envoy. Use it as a library ([`EchoServer::start`]) inside tests, or as the
@@ -23,6 +26,9 @@ use std::time::Duration;
 
 /// The response header that names the version that answered.
 pub const VERSION_HEADER: &str = "x-echo-version";
+
+/// Request header naming one response header to add: `x-echo-response-header: name: value`.
+pub const RESPONSE_HEADER_REQUEST: &str = "x-echo-response-header";
 
 /// Largest request head (request line + headers) accepted, in bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -476,9 +482,17 @@ fn render(
     };
     let connection = if keep_alive { "keep-alive" } else { "close" };
     let head_only = request.method.eq_ignore_ascii_case("HEAD");
+    // Asked for by the client (see `RESPONSE_HEADER_REQUEST`); a value without `name:` is ignored.
+    let extra = request
+        .header(RESPONSE_HEADER_REQUEST)
+        .and_then(|v| v.split_once(':'))
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .unwrap_or_default();
     let mut out = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         {VERSION_HEADER}: {version}\r\nconnection: {connection}\r\n\r\n",
+         {VERSION_HEADER}: {version}\r\n{extra}connection: {connection}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -519,6 +533,29 @@ mod tests {
         assert_eq!(body["path"], "/p?q=1");
         assert_eq!(body["headers"]["x-a"], serde_json::json!(["1", "3"]));
         assert_eq!(body["headers"]["x-b"], serde_json::json!(["2"]));
+    }
+
+    #[test]
+    fn answers_with_the_response_header_the_client_asks_for() {
+        let request = |value: &str| Request {
+            method: "GET".into(),
+            path: "/".into(),
+            http10: false,
+            headers: vec![(RESPONSE_HEADER_REQUEST.into(), value.into())],
+        };
+        let head = |value: &str| {
+            let out =
+                String::from_utf8(render("v1", &request(value), 0, false, true, None)).unwrap();
+            out.split("\r\n\r\n").next().unwrap().to_string()
+        };
+        assert!(
+            head("x-sluice-goal: purchase, signup")
+                .contains("\r\nx-sluice-goal: purchase, signup\r\n"),
+            "{}",
+            head("x-sluice-goal: purchase, signup")
+        );
+        // Not `name: value`: nothing added.
+        assert_eq!(head("purchase").lines().count(), 5, "{}", head("purchase"));
     }
 
     #[test]

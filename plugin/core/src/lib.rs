@@ -8,23 +8,19 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod bucket;
 pub mod chain_metrics;
 pub mod compile;
 pub mod config;
-pub mod decision;
-pub mod engine;
 pub mod guard;
-pub mod header_map;
 pub mod host;
 pub mod notify;
-pub mod pipeline;
-pub mod plan;
 pub mod poll;
 pub mod sequential;
-pub mod slots;
 pub mod spring;
 pub mod telemetry;
-pub mod token;
 pub mod usage;
 pub mod vm;
+
+// The request path is its own crate (built for speed; this one's configure-time code for size),
+// re-exported so every path stays `sluice_core::plan`, `sluice_core::pipeline`, ...
+pub use sluice_engine::{bucket, decision, engine, header_map, pipeline, plan, slots, token};

@@ -11,76 +11,10 @@
 //! two decimals, a number or its text) limits it to that share of users, bucketed like native
 //! flags (`murmur3("<flag>:<user key>") mod 10 000`). A flag with only a rollout is enabled.
 //! Any other property under the prefix is ignored.
-use crate::bucket::{random_bucket, Salt, BUCKETS};
-use crate::decision::FeatureOutcome;
-use crate::engine::request::Request;
-use crate::plan::Plan;
+use crate::bucket::BUCKETS;
+pub use sluice_engine::spring_flags::{evaluate_into, SpringFlag, SpringFlags};
 use sluice_primitives::json::{self, Kind, Number, Value};
-
-/// The flags of one Environment, sorted by name.
-#[derive(Debug, Clone)]
-pub struct SpringFlags {
-    /// The Environment's `version` (e.g. a git commit), when it has one.
-    pub version: Option<String>,
-    pub flags: Vec<SpringFlag>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SpringFlag {
-    pub name: String,
-    pub enabled: bool,
-    /// The rollout in buckets of 0.01% (10 000 = everyone).
-    pub rollout: u32,
-    salt: Salt,
-}
-
-impl SpringFlag {
-    /// Whether the flag is on for a user (`key`: the identity key), or for a request without one
-    /// (`entropy`: not sticky).
-    pub fn is_on(&self, key: Option<&[u8]>, entropy: u64) -> bool {
-        if !self.enabled {
-            return false;
-        }
-        if self.rollout >= BUCKETS {
-            return true;
-        }
-        let bucket = match key {
-            Some(key) => self.salt.bucket(key),
-            None => random_bucket(&self.salt, entropy),
-        };
-        bucket < self.rollout
-    }
-}
-
-/// Appends the flags' answers for one request (`name=on|off`, after the Unleash features in the
-/// flags header); a flag named like a native flag is skipped (native flags win).
-pub fn evaluate_into(
-    flags: &SpringFlags,
-    plan: &Plan,
-    req: &Request,
-    out: &mut Vec<FeatureOutcome>,
-) {
-    let key = plan
-        .user_key
-        .iter()
-        .find_map(|s| req.value(s).filter(|v| !v.is_empty()));
-    for flag in &flags.flags {
-        if plan.flags.iter().any(|f| f.name == flag.name) {
-            continue;
-        }
-        out.push(FeatureOutcome {
-            name: flag.name.clone(),
-            variant: if flag.is_on(key, req.entropy) {
-                "on"
-            } else {
-                "off"
-            }
-            .to_string(),
-            header: None,
-            usage: None,
-        });
-    }
-}
+use sluice_primitives::quoted::Quoted;
 
 #[derive(Default)]
 struct Partial {
@@ -160,14 +94,15 @@ pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String
     }
     let mut flags: Vec<SpringFlag> = flags
         .into_iter()
-        .map(|(name, p)| SpringFlag {
-            enabled: p.enabled.unwrap_or(true),
-            rollout: p.rollout.unwrap_or(BUCKETS),
-            salt: Salt::new(name.clone()),
-            name,
+        .map(|(name, p)| {
+            SpringFlag::new(
+                name,
+                p.enabled.unwrap_or(true),
+                p.rollout.unwrap_or(BUCKETS),
+            )
         })
         .collect();
-    flags.sort_by(|a, b| a.name.cmp(&b.name));
+    sluice_primitives::order::sort_by(&mut flags, |a, b| a.name.cmp(&b.name));
     Ok(SpringFlags { version, flags })
 }
 
@@ -195,7 +130,7 @@ fn rollout(value: &Value) -> Option<u32> {
 
 fn shown(value: &Value) -> String {
     match &value.kind {
-        Kind::String(s) => format!("{s:?}"),
+        Kind::String(s) => Quoted(s).to_string(),
         Kind::Bool(b) => b.to_string(),
         Kind::Number(n) => format!("{}", n.as_f64()),
         Kind::Null => "null".into(),

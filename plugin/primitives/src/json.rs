@@ -208,7 +208,7 @@ impl fmt::Display for Value<'_> {
             Kind::Object(members) => {
                 // serde_json's map: keys sorted, a repeated key's last value.
                 let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
-                order.sort_by(|a, b| a.0.cmp(&b.0));
+                crate::order::sort_by(&mut order, |a, b| a.0.cmp(&b.0));
                 f.write_str("{")?;
                 let mut first = true;
                 for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {

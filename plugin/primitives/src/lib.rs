@@ -7,6 +7,8 @@ pub mod cidr;
 pub mod duration;
 pub mod json;
 mod murmur3;
+pub mod order;
+pub mod quoted;
 pub mod semver;
 pub mod sha256;
 pub mod time;

@@ -6,6 +6,7 @@
 //! operand is unusable (unknown operator, bad number, date, semver or regex)
 //! never matches, inverted or not, and leaves a warning.
 
+use sluice_primitives::quoted::Quoted;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
@@ -136,7 +137,8 @@ impl Constraint {
             Operator::InCidr => cidr_op(&c.values, &mut warn),
             Operator::Unknown(name) => {
                 warn(format!(
-                    "unknown operator {name:?}; the constraint never matches"
+                    "unknown operator {}; the constraint never matches",
+                    Quoted(name)
                 ));
                 Op::Never
             }
@@ -238,7 +240,8 @@ fn num_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op 
         Some((_, Ok(n))) if n.is_finite() => Op::Num(cmp, n),
         Some((text, _)) => {
             warn(format!(
-                "{text:?} is not a number; the constraint never matches"
+                "{} is not a number; the constraint never matches",
+                Quoted(text)
             ));
             Op::Never
         }
@@ -255,7 +258,8 @@ fn date_op(after: bool, operand: Option<&str>, warn: &mut impl FnMut(String)) ->
         Some((_, Some(at))) => Op::DateBefore(at),
         Some((text, None)) => {
             warn(format!(
-                "{text:?} is not an RFC 3339 time; the constraint never matches"
+                "{} is not an RFC 3339 time; the constraint never matches",
+                Quoted(text)
             ));
             Op::Never
         }
@@ -302,7 +306,8 @@ fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> O
             let why = err.to_string();
             let why = why.lines().last().unwrap_or("invalid").trim();
             warn(format!(
-                "regex {pattern:?} does not compile ({why}); the constraint never matches"
+                "regex {} does not compile ({why}); the constraint never matches",
+                Quoted(pattern)
             ));
             Op::Never
         }

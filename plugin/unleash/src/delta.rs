@@ -2,6 +2,7 @@
 //! or patch the feature state, applied in order to a [`Payload`].
 
 use sluice_primitives::json::Value;
+use sluice_primitives::quoted::Quoted;
 
 use crate::json::{self, Obj, Path};
 use crate::model::{Error, Feature, Payload, Segment};
@@ -134,7 +135,7 @@ impl DeltaEvent {
             other => {
                 return Err(json::error(
                     &path.key("type"),
-                    format!("unknown delta event type {other:?}"),
+                    format!("unknown delta event type {}", Quoted(other)),
                 ))
             }
         })

@@ -1,6 +1,7 @@
 //! The engine: a payload compiled for evaluation, answering `is_enabled` and
 //! `variant` per feature and context without allocating.
 
+use sluice_primitives::quoted::Quoted;
 use std::fmt;
 use std::sync::Arc;
 
@@ -279,9 +280,9 @@ impl Engine {
         // Ids in name order, so every listing (and the flags header) is sorted by name whatever
         // order the server sent; a stable sort keeps "the last one counts" for duplicates.
         let mut by_name: Vec<&crate::model::Feature> = self.payload.features.iter().collect();
-        by_name.sort_by(|a, b| a.name.cmp(&b.name));
+        sluice_primitives::order::sort_by(&mut by_name, |a, b| a.name.cmp(&b.name));
         for feature in by_name {
-            let base = format!("features[{:?}]", feature.name);
+            let base = format!("features[{}]", Quoted(&feature.name));
             let strategies = feature
                 .strategies
                 .iter()
@@ -334,10 +335,10 @@ impl Engine {
                         Some(id) if !grandparents => Some(id),
                         Some(_) => {
                             warnings.push(Warning {
-                                path: format!("features[{:?}].dependencies", feature.name),
+                                path: format!("features[{}].dependencies", Quoted(&feature.name)),
                                 message: format!(
-                                    "parent {:?} has parents of its own; the feature is never on",
-                                    dep.feature
+                                    "parent {} has parents of its own; the feature is never on",
+                                    Quoted(&dep.feature)
                                 ),
                                 unknown: false,
                             });
@@ -345,10 +346,10 @@ impl Engine {
                         }
                         None => {
                             warnings.push(Warning {
-                                path: format!("features[{:?}].dependencies", feature.name),
+                                path: format!("features[{}].dependencies", Quoted(&feature.name)),
                                 message: format!(
-                                    "parent {:?} does not exist; the feature is never on",
-                                    dep.feature
+                                    "parent {} does not exist; the feature is never on",
+                                    Quoted(&dep.feature)
                                 ),
                                 unknown: false,
                             });

@@ -7,6 +7,7 @@
 //! read leniently; the config reader rejects repeated keys instead).
 
 pub(crate) use sluice_primitives::json::Path;
+use sluice_primitives::quoted::Quoted;
 use std::borrow::Cow;
 
 use sluice_primitives::json::{self as tree, Kind, Value};
@@ -36,7 +37,7 @@ fn kind(value: &Value) -> String {
         Kind::Null => "null".into(),
         Kind::Bool(b) => format!("boolean `{b}`"),
         Kind::Number(n) => format!("number {n}"),
-        Kind::String(s) => format!("string {s:?}"),
+        Kind::String(s) => format!("string {}", Quoted(s)),
         Kind::Array(_) => "an array".into(),
         Kind::Object(_) => "an object".into(),
     }
@@ -173,7 +174,7 @@ impl<'v, 'p> Obj<'v, 'p> {
             Some((_, Kind::Object(members))) => {
                 let mut sorted: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
                 // Stable: of equal names, the last in the document stays last.
-                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                sluice_primitives::order::sort_by(&mut sorted, |a, b| a.0.cmp(&b.0));
                 let mut out: Vec<(String, T)> = Vec::with_capacity(sorted.len());
                 for (k, v) in sorted {
                     let read = item(v, &path.key(k))?;

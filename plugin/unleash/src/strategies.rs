@@ -4,6 +4,7 @@
 //! match and its rule holds. Unknown strategies, missing segments and bad
 //! parameters make a strategy that is never on, with a warning.
 
+use sluice_primitives::quoted::Quoted;
 use std::sync::Arc;
 
 use sluice_primitives::cidr::Cidr;
@@ -106,7 +107,10 @@ impl Strategy {
                     .collect(),
             ),
             other => {
-                warn(format!("unknown strategy {other:?}; it is never on"));
+                warn(format!(
+                    "unknown strategy {}; it is never on",
+                    Quoted(other)
+                ));
                 Rule::Never
             }
         };
@@ -220,7 +224,8 @@ fn percentage(text: Option<&str>, warn: &mut impl FnMut(String)) -> Option<f64> 
         Ok(p) if (0.0..=100.0).contains(&p) => Some(p),
         _ => {
             warn(format!(
-                "percentage {text:?} is not a number from 0 to 100; the strategy is never on"
+                "percentage {} is not a number from 0 to 100; the strategy is never on",
+                Quoted(text)
             ));
             None
         }

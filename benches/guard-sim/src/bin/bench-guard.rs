@@ -1,7 +1,9 @@
 //! `make bench-guard`: the guard simulation (see the `sluice_guard_sim` lib) — false alarms on a
 //! healthy canary, time to trip on a bad one at high and low traffic, and detection time against
 //! fleet size — printed as Markdown tables. `--seeds N` (default 1000) rollouts per scenario.
-use sluice_guard_sim::{default_guards, run_many, summarize, GuardUnderTest, Scenario, Summary};
+use sluice_guard_sim::{
+    default_guards, run_many, summarize, GuardUnderTest, Scenario, Summary, Users,
+};
 use std::time::Instant;
 
 fn main() {
@@ -38,6 +40,7 @@ fn scenario(rate: u32, canary_error: f64, horizon_s: u32, proxies: usize) -> Sce
         canary_error,
         horizon_s,
         proxies,
+        users: Users::Random,
     }
 }
 

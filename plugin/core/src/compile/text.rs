@@ -2,6 +2,7 @@
 //! inside header values, percents.
 use super::ConfigError;
 use crate::bucket::BUCKETS;
+use sluice_primitives::quoted::{Escaped, QuotedChar};
 
 /// RFC 9110 token characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
@@ -13,7 +14,7 @@ pub(crate) fn output_header(name: &str, path: &str) -> Result<String, ConfigErro
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
             path,
-            format!("`{}` is not a valid HTTP header name", name.escape_debug()),
+            format!("`{}` is not a valid HTTP header name", Escaped(name)),
         ));
     }
     let lower = name.to_ascii_lowercase();
@@ -41,7 +42,7 @@ pub(crate) fn input_header(name: &str, path: &str) -> Result<String, ConfigError
     if body.is_empty() || !body.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
             path,
-            format!("`{}` is not a valid HTTP header name", name.escape_debug()),
+            format!("`{}` is not a valid HTTP header name", Escaped(name)),
         ));
     }
     Ok(name.to_ascii_lowercase())
@@ -61,7 +62,7 @@ pub(crate) fn check_name(name: &str, path: &str, what: &str) -> Result<(), Confi
             path,
             format!(
                 "{what} `{}` must be 1-128 letters, digits, `_`, `-` or `.`",
-                name.escape_debug()
+                Escaped(name)
             ),
         ));
     }
@@ -73,7 +74,7 @@ pub(crate) fn check_name_like(name: &str, path: &str, what: &str) -> Result<(), 
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
             path,
-            format!("{what} `{}` is not a valid token", name.escape_debug()),
+            format!("{what} `{}` is not a valid token", Escaped(name)),
         ));
     }
     Ok(())
@@ -86,8 +87,8 @@ pub(crate) fn check_header_value(value: &str, path: &str) -> Result<(), ConfigEr
         return Err(ConfigError::new(
             path,
             format!(
-                "value contains control character {:?}, which could inject headers",
-                c
+                "value contains control character {}, which could inject headers",
+                QuotedChar(c)
             ),
         ));
     }

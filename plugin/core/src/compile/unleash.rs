@@ -3,6 +3,7 @@
 use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeaders};
 use crate::config::{BeforeFirstPayload, Config};
 use crate::plan::{PollPlan, Subject, UnleashPlan, UsagePlan};
+use sluice_primitives::quoted::Escaped;
 
 #[inline(never)]
 pub(crate) fn compile_unleash(
@@ -94,7 +95,7 @@ pub(crate) fn compile_unleash(
                 names.push(name.clone());
             }
             // The flags header lists features sorted by name, like native flags.
-            names.sort();
+            sluice_primitives::order::sort_by(&mut names, |a, b| a.cmp(b));
             Some(names)
         }
         None => None,
@@ -225,7 +226,7 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
     if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
         return Err(ConfigError::new(
             format!("{path}.path"),
-            format!("`{}` must start with `/`", p.path.escape_debug()),
+            format!("`{}` must start with `/`", Escaped(&p.path)),
         ));
     }
     if let Some(a) = &p.authorization {

@@ -7,6 +7,7 @@
 //! default; `null` is absent for optional fields and a type error otherwise;
 //! an enum is a string (`"path"`) or an object with one key (`{"header":
 //! "x-user"}`).
+use sluice_primitives::quoted::Quoted;
 use std::collections::BTreeSet;
 
 use sluice_primitives::json::{self, Kind, Number, Path, Value};
@@ -49,7 +50,7 @@ fn found(value: &Value) -> String {
         Kind::Bool(b) => format!("boolean `{b}`"),
         Kind::Number(n @ Number::F64(_)) => format!("floating point `{n}`"),
         Kind::Number(n) => format!("integer `{n}`"),
-        Kind::String(s) => format!("string {s:?}"),
+        Kind::String(s) => format!("string {}", Quoted(s)),
         Kind::Array(_) => "sequence".into(),
         Kind::Object(_) => "map".into(),
     }

@@ -32,7 +32,7 @@ pub struct Live<'a> {
     /// The Unleash payload in force, if the config has an `unleash` source and one arrived.
     pub unleash: Option<&'a sluice_unleash::Engine>,
     /// The Spring Cloud Config flags in force, if the config has `sources.spring` and one arrived.
-    pub spring: Option<&'a crate::spring::SpringFlags>,
+    pub spring: Option<&'a crate::spring_flags::SpringFlags>,
 }
 
 /// A response header the patch adds.
@@ -174,7 +174,7 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     let decision = &mut scratch.decision;
     engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
     if let Some(spring) = live.spring {
-        crate::spring::evaluate_into(spring, plan, &req, &mut decision.unleash);
+        crate::spring_flags::evaluate_into(spring, plan, &req, &mut decision.unleash);
     }
     let patch = &mut scratch.patch;
     patch.clear();

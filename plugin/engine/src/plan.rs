@@ -487,7 +487,9 @@ impl HeaderRoles {
             entries[at].1.owned = Some(i);
         }
         let mut order: Vec<u16> = (0..entries.len() as u16).collect();
-        order.sort_by_key(|i| slot_of(entries[*i as usize].0.as_bytes()));
+        sluice_primitives::order::sort_by_key(&mut order, |i| {
+            slot_of(entries[*i as usize].0.as_bytes())
+        });
         let mut slots = vec![(0u16, 0u16); 64];
         for (at, i) in order.iter().enumerate() {
             let slot = &mut slots[slot_of(entries[*i as usize].0.as_bytes())];
