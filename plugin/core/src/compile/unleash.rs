@@ -163,7 +163,7 @@ fn usage_plan(
             "unleash.metrics",
             format!(
                 "unleash.poll.path `{}` is not an Unleash client API path (`…/client/features`), so the metrics path cannot be derived",
-                poll.path.escape_debug()
+                Escaped(&poll.path)
             ),
         ));
     };
@@ -226,7 +226,7 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
     if !p.path.starts_with('/') || p.path.chars().any(char::is_control) {
         return Err(ConfigError::new(
             format!("{path}.path"),
-            format!("`{}` must start with `/`", Escaped(&p.path)),
+            format!("`{}` must start with `/`", Escaped(p.path)),
         ));
     }
     if let Some(a) = &p.authorization {
