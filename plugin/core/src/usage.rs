@@ -300,7 +300,7 @@ fn update(
 
 /// Keeps the newest `max` buckets; returns how many were dropped.
 fn bound(pending: &mut Vec<Bucket>, max: usize) -> u64 {
-    pending.sort_by_key(|b| b.start_ms);
+    sluice_primitives::order::sort_by_key(pending, |b| b.start_ms);
     let over = pending.len().saturating_sub(max.max(1));
     pending.drain(..over);
     over as u64
