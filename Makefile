@@ -102,8 +102,17 @@ probe-wasm: $(PROBE_WASM)
 # module.
 WASM_CRATE_sluice := sluice-filter
 WASM_LIB_sluice   := sluice
-WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) --enable-bulk-memory --enable-sign-ext \
-  --enable-nontrapping-float-to-int --enable-mutable-globals
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-mutable-globals
+WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) $(WASM_OPT_FEATURES)
+# The proxy-wasm SDK exports every ABI callback. Envoy calls only those a module exports (a missing
+# `proxy_on_request_body` is "continue"), so the filter keeps just the hooks it implements: no call
+# into the VM per body chunk or trailer, and no code for TCP, gRPC, queues or foreign functions
+# (wasm-metadce, binaryen; -18 KB).
+WASM_EXPORTS_sluice := memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate \
+  proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_http_call_response \
+  proxy_on_context_create proxy_on_request_headers proxy_on_response_headers proxy_on_log \
+  proxy_on_done proxy_on_delete
 WASM_CRATE_noop   := noop-filter
 WASM_LIB_noop     := noop_filter
 WASM_CRATE_probe  := sluice-probe-filter
@@ -117,7 +126,14 @@ $(BUILD_DIR)/%.wasm: FORCE | setup-rust
 	@mkdir -p $(BUILD_DIR)
 	@out=target/$(WASM_TARGET)/wasm/$(WASM_LIB_$*).wasm; \
 	if [ $@ -nt $$out ]; then :; \
-	elif [ -n "$(WASM_OPT_$*)" ] && command -v wasm-opt >/dev/null; then wasm-opt $(WASM_OPT_$*) $$out -o $@; \
+	elif [ -n "$(WASM_OPT_$*)" ] && command -v wasm-opt >/dev/null; then \
+	  if [ -n "$(WASM_EXPORTS_$*)" ] && command -v wasm-metadce >/dev/null; then \
+	    printf '%s\n' $(WASM_EXPORTS_$*) | \
+	      awk 'BEGIN { printf "[" } { printf "%s{\"name\":\"%s\",\"root\":true,\"export\":\"%s\"}", (NR > 1 ? "," : ""), $$1, $$1 } END { print "]" }' \
+	      > $(BUILD_DIR)/$*.exports.json && \
+	    wasm-metadce $(WASM_OPT_FEATURES) --graph-file $(BUILD_DIR)/$*.exports.json $$out -o $(BUILD_DIR)/$*.dce.wasm >/dev/null && \
+	    wasm-opt $(WASM_OPT_$*) $(BUILD_DIR)/$*.dce.wasm -o $@ && rm -f $(BUILD_DIR)/$*.dce.wasm; \
+	  else wasm-opt $(WASM_OPT_$*) $$out -o $@; fi; \
 	else cp $$out $@; fi
 	@echo "$*.wasm: $$(stat -c %s $@) bytes ($@)"
 

@@ -370,6 +370,8 @@ impl Host {
         if call.context_id != state.root_id && !state.streams.contains_key(&call.context_id) {
             return Ok(()); // the context is gone; Envoy cancels its calls
         }
+        // Envoy's onFailure has no response: reading its header map is BadArgument there.
+        let failed = matches!(call.outcome, Scripted::Fail);
         let (response, status) = match call.outcome {
             Scripted::Response {
                 headers,
@@ -416,7 +418,7 @@ impl Host {
             response.trailers.len() as i32,
         ];
         state.status = status;
-        state.call_response = Some(response);
+        state.call_response = (!failed).then_some(response);
         let result = worker.call("proxy_on_http_call_response", call.context_id, &args);
         worker.state_mut().call_response = None;
         result.map(drop)

@@ -172,8 +172,9 @@ impl ScriptedResponse {
         Self::status(200).body(body)
     }
 
-    /// The call fails (connection reset): the filter's `on_http_call_response` gets
-    /// no headers and no body, as Envoy's `onFailure` does.
+    /// The call fails (connection reset, or an answer over Envoy's response buffer): the
+    /// filter's `on_http_call_response` gets no headers and no body, as Envoy's `onFailure`
+    /// does, and reading the call's header map is `BadArgument`, as in Envoy.
     pub fn fail() -> Self {
         Self {
             kind: Scripted::Fail,

@@ -265,7 +265,7 @@ fn a_failed_poll_keeps_the_last_good_payload_says_why_and_recovers() {
         (
             "reset",
             ScriptedResponse::fail(),
-            "no response from cluster `unleash` (the call was reset)",
+            "no response from cluster `unleash` (the call was reset: the server is unreachable",
         ),
         (
             "garbage",

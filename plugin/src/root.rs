@@ -80,7 +80,13 @@ impl Context for SluiceRoot {
         if vm.webhook_response(token_id, status_of(), &Envoy, self.now_ms()) {
             return;
         }
+        // Without response headers (Envoy reset the call, e.g. its answer outgrew the async
+        // client's 32 MiB buffer) the header map does not exist, and the SDK's read of it
+        // would panic on Envoy's BadArgument: ask only when there are headers.
         let header = |name: &str| {
+            if num_headers == 0 {
+                return None;
+            }
             hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
                 .ok()
                 .flatten()

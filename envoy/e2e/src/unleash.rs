@@ -271,7 +271,27 @@ impl Unleash {
     }
 
     /// One admin API call with the admin token; the JSON answer (`Null` when empty).
+    ///
+    /// # Panics
+    /// When Unleash answers outside 2xx, with the status and the answer.
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        match self.try_admin(method, path, body) {
+            Ok(value) => value,
+            Err((status, text)) => panic!(
+                "{method} {path} {}: HTTP {status} {text}",
+                body.map(Value::to_string).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The same, with a non-2xx answer returned as its status and text (e.g. a 404 for an
+    /// application Unleash has not written yet).
+    pub fn try_admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, (u16, String)> {
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut client = HttpClient::new(self.addr()).with_timeout(Duration::from_secs(10));
         let response = client
@@ -286,13 +306,10 @@ impl Unleash {
                 body.as_bytes(),
             )
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        assert!(
-            (200..300).contains(&response.status),
-            "{method} {path} {body}: HTTP {} {}",
-            response.status,
-            response.text()
-        );
-        response.json().unwrap_or(Value::Null)
+        if !(200..300).contains(&response.status) {
+            return Err((response.status, response.text()));
+        }
+        Ok(response.json().unwrap_or(Value::Null))
     }
 
     /// `GET /api/client/features` with a client token, as an SDK sees it.

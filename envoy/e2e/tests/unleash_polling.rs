@@ -2,8 +2,9 @@
 //! the payload through an Envoy cluster `unleash`; the test changes it while
 //! traffic runs and the flags header at the upstream follows within a few
 //! poll intervals, with no failed request. When the server then answers 500,
-//! garbage or too late, the last good payload stays in force, and Envoy's
-//! stats count the fetches.
+//! garbage, too late, a body over `max_body_bytes` or a 50 MB body (over Envoy's
+//! 32 MiB async response buffer: Envoy resets the call), the last good payload
+//! stays in force, and Envoy's stats count the fetches.
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,8 @@ enum Answer {
     Garbage,
     /// Answers 200 with the payload, but only after this long.
     Late(Duration, String),
+    /// Answers 200 with a JSON body of this many bytes (a payload padded with spaces).
+    Huge(usize),
 }
 
 /// One request the fake server received.
@@ -160,6 +163,11 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             Some(Answer::Status(code)) => (code, None, "unleash is down".into(), Duration::ZERO),
             Some(Answer::Garbage) => (200, None, "<html>not json</html>".into(), Duration::ZERO),
             Some(Answer::Late(delay, body)) => (200, None, body, delay),
+            Some(Answer::Huge(size)) => {
+                let mut body = payload(0);
+                body.push_str(&" ".repeat(size.saturating_sub(body.len())));
+                (200, None, body, Duration::ZERO)
+            }
             None => (404, None, String::new(), Duration::ZERO),
         };
         state.lock().unwrap().seen.push(Seen {
@@ -343,13 +351,16 @@ fn the_flags_header_follows_the_polled_payload_and_survives_a_failing_server() {
     });
     std::thread::sleep(Duration::from_secs(5));
 
-    // The server fails: 500, then garbage, then answers after the 1s timeout.
+    // The server fails: 500, then garbage, then answers after the 1s timeout, then a 1 MB body
+    // (over max_body_bytes), then a 50 MB body (over Envoy's response buffer).
     let failed_before = stat("failed");
     let failing_from = load.now();
     for answer in [
         Answer::Status(500),
         Answer::Garbage,
         Answer::Late(Duration::from_millis(1500), payload(0)),
+        Answer::Huge(1 << 20),
+        Answer::Huge(50 << 20),
     ] {
         unleash.set(answer.clone());
         let target = stat("failed") + 2;
@@ -435,18 +446,26 @@ fn the_flags_header_follows_the_polled_payload_and_survives_a_failing_server() {
     // Envoy's stats.
     assert!(stat("ok") >= 2, "ok {}", stat("ok"));
     assert!(stat("not_modified") >= 1);
-    assert!(stat("failed") >= failed_before + 6);
+    assert!(stat("failed") >= failed_before + 10);
     let log = stack.envoy.log();
     for why in [
         "HTTP 500 from cluster `unleash`",
         "invalid payload",
         "HTTP 504 from cluster `unleash` (Envoy answers 504 when the poll times out after 800ms)",
+        "payload of 1048576 bytes is over max_body_bytes 65536",
+        "no response from cluster `unleash` (the call was reset: the server is unreachable, or its \
+         answer was over Envoy's response buffer limit, 32 MiB by default)",
     ] {
         assert!(
             log.contains(&format!("unleash poll failed: {why}")),
             "{why} not logged:\n{log}"
         );
     }
+    // Envoy's side of the 50 MB answer: its async client stops buffering at the limit.
+    assert!(
+        log.contains("the buffer size limit for async client response body has been exceeded"),
+        "Envoy did not log its response buffer limit:\n{log}"
+    );
     println!(
         "polls seen by the server: {}; fetch ok {} not_modified {} failed {}",
         seen.len(),

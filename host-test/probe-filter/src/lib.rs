@@ -474,13 +474,13 @@ impl Context for ProbeRoot {
     fn on_http_call_response(
         &mut self,
         _token: u32,
-        _headers: usize,
+        headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
+        let status = (headers > 0)
+            .then(|| hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status"))
+            .and_then(|r| r.ok().flatten())
             .unwrap_or_else(|| "none".to_string());
         let body = hostcalls::get_buffer(
             proxy_wasm::types::BufferType::HttpCallResponseBody,
@@ -575,13 +575,22 @@ impl Context for ProbeHttp {
         body_size: usize,
         _trailers: usize,
     ) {
-        let status = self
-            .get_http_call_response_header(":status")
-            .unwrap_or_else(|| "none".to_string());
+        // A failed call has no response header map (Envoy answers BadArgument, on which the
+        // SDK panics): read it only when there are headers.
+        let status = if headers == 0 {
+            "none".to_string()
+        } else {
+            self.get_http_call_response_header(":status")
+                .unwrap_or_else(|| "none".to_string())
+        };
         let body = self
             .get_http_call_response_body(0, body_size)
             .unwrap_or_default();
-        let all = self.get_http_call_response_headers_bytes();
+        let all = if headers == 0 {
+            Vec::new()
+        } else {
+            self.get_http_call_response_headers_bytes()
+        };
         self.add_http_request_header("x-call-status", &status);
         self.add_http_request_header_bytes("x-call-body", &body);
         self.add_http_request_header("x-call-headers", &format!("{headers}/{}", all.len()));

@@ -18,6 +18,7 @@ pub mod poll;
 pub mod sequential;
 pub mod spring;
 pub mod telemetry;
+pub mod usage;
 pub mod vm;
 
 // The request path is its own crate (built for speed; this one's configure-time code for size),

@@ -5,9 +5,10 @@
 //! tick. A failed, oversized or invalid fetch keeps the last good answer; `Retry-After` on 429/503
 //! postpones the shared schedule.
 use crate::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
-use crate::plan::PollPlan;
+use crate::plan::{PollPlan, UsagePlan};
 use crate::spring::{read_environment, SpringFlags};
 use crate::telemetry;
+use crate::usage::{self, UsageCounters, UsageKeys};
 use crate::vm::VmState;
 use log::{info, warn};
 use sluice_primitives::murmur3_x86_32;
@@ -162,6 +163,7 @@ pub struct PollResponse<'a> {
 pub struct PollCounters {
     unleash: SourceCounters,
     spring: SourceCounters,
+    usage: UsageCounters,
 }
 
 struct SourceCounters {
@@ -187,6 +189,7 @@ impl PollCounters {
                 failed: counter(telemetry::SPRING_FETCH_FAILED),
                 publish_retries: counter(telemetry::SPRING_PUBLISH_RETRIES),
             },
+            usage: UsageCounters::define(stats),
         }
     }
 }
@@ -201,6 +204,7 @@ struct Keys {
     schedule: String,
     state: String,
     payload: String,
+    usage: UsageKeys,
 }
 
 /// Named by where the payload comes from, not by the config revision: a config pushed again, or
@@ -222,6 +226,10 @@ fn keys(kind: &str, poll: &PollPlan) -> Keys {
         schedule: format!("sluice.{kind}.{id}.next_poll"),
         state: format!("sluice.{kind}.{id}.state"),
         payload: format!("sluice.{kind}.{id}.payload"),
+        usage: UsageKeys {
+            state: format!("sluice.{kind}.{id}.usage"),
+            schedule: format!("sluice.{kind}.{id}.usage.next"),
+        },
     }
 }
 
@@ -245,6 +253,10 @@ fn read_state(shared: &dyn SharedData, key: &str) -> (u64, Option<String>, Optio
 impl VmState {
     fn unleash_poll_plan(&self) -> Option<&PollPlan> {
         self.plan.unleash.as_ref().and_then(|u| u.poll.as_ref())
+    }
+
+    fn usage_plan(&self) -> Option<&UsagePlan> {
+        self.plan.unleash.as_ref().and_then(|u| u.metrics.as_ref())
     }
 
     fn spring_poll_plan(&self) -> Option<&PollPlan> {
@@ -280,14 +292,26 @@ impl VmState {
     ) {
         if let Some(poll) = self.unleash_poll_plan() {
             tick::<Unleash>(self, poll, shared, calls, &counters.unleash, stats, now_ms);
+            if let Some(plan) = self.usage_plan() {
+                let keys = keys(Unleash::KIND, poll);
+                let reports = usage::Reports {
+                    usage: &self.usage,
+                    plan,
+                    keys: &keys.usage,
+                    shared,
+                    counters: &counters.usage,
+                    stats,
+                };
+                usage::tick(&reports, poll, self.seed, calls, now_ms);
+            }
         }
         if let Some(poll) = self.spring_poll_plan() {
             tick::<Spring>(self, poll, shared, calls, &counters.spring, stats, now_ms);
         }
     }
 
-    /// A poll's answer: kept if it is good, else logged and counted. Answers to calls this VM is
-    /// not waiting for are ignored.
+    /// A poll's answer (or a usage report's): kept if it is good, else logged and counted.
+    /// Answers to calls this VM is not waiting for are ignored.
     #[inline(never)]
     pub fn source_response(
         &self,
@@ -297,6 +321,20 @@ impl VmState {
         counters: &PollCounters,
         stats: &dyn Stats,
     ) {
+        if let (Some(poll), Some(plan)) = (self.unleash_poll_plan(), self.usage_plan()) {
+            let keys = keys(Unleash::KIND, poll);
+            let reports = usage::Reports {
+                usage: &self.usage,
+                plan,
+                keys: &keys.usage,
+                shared,
+                counters: &counters.usage,
+                stats,
+            };
+            if usage::respond(&reports, token, response.status) {
+                return;
+            }
+        }
         if let Some(poll) = self.unleash_poll_plan() {
             respond::<Unleash>(
                 self,
@@ -338,18 +376,7 @@ fn tick<S: Source>(
     if let Some(wait) = wait {
         postpone(shared, &keys.schedule, now_ms.saturating_add(wait as i64));
     }
-    let Some((bytes, cas)) = shared.get(&keys.schedule) else {
-        return;
-    };
-    let next = bytes
-        .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
-        .map_or(0, i64::from_le_bytes);
-    if now_ms < next {
-        return;
-    }
-    let claim = (now_ms + poll.interval_ms as i64).to_le_bytes();
-    // Losing this race means another VM polls this round.
-    if shared.set(&keys.schedule, &claim, cas).is_err() {
+    if !claim_round(shared, &keys.schedule, now_ms, poll.interval_ms) {
         return;
     }
     let (_, etag, _) = read_state(shared, &keys.state);
@@ -400,8 +427,10 @@ fn respond<S: Source>(
         bump(stats, counters.failed);
     };
     let Some(status) = response.status else {
+        // Envoy resets a call whose answer outgrows its async client buffer (32 MiB by default,
+        // runtime key `http.async_response_buffer_limit`), as well as one it cannot connect.
         return failed(format!(
-            "no response from cluster `{}` (the call was reset)",
+            "no response from cluster `{}` (the call was reset: the server is unreachable, or its answer was over Envoy's response buffer limit, 32 MiB by default)",
             poll.cluster
         ));
     };
@@ -536,6 +565,28 @@ fn load_shared<S: Source>(vm: &VmState, shared: &dyn SharedData, keys: &Keys) {
         ),
     }
     state::<S>(vm).loaded = generation;
+}
+
+/// The one-VM-per-interval rule of every scheduled job (polls, usage reports): `true` for the VM
+/// that moves the shared schedule at `key` from a time already past to `now + interval`; the
+/// others lose the compare-and-swap and skip this round.
+pub(crate) fn claim_round(
+    shared: &dyn SharedData,
+    key: &str,
+    now_ms: i64,
+    interval_ms: u64,
+) -> bool {
+    let Some((bytes, cas)) = shared.get(key) else {
+        return false;
+    };
+    let next = bytes
+        .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+        .map_or(0, i64::from_le_bytes);
+    if now_ms < next {
+        return false;
+    }
+    let claim = now_ms.saturating_add(interval_ms as i64).to_le_bytes();
+    shared.set(key, &claim, cas).is_ok()
 }
 
 /// Moves the shared schedule to `not_before` unless it is already later (whichever VM claims

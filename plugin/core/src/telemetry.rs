@@ -32,6 +32,12 @@ pub const UNLEASH_FETCH_OK: &str = "sluice.unleash.fetch.ok";
 pub const UNLEASH_FETCH_NOT_MODIFIED: &str = "sluice.unleash.fetch.not_modified";
 pub const UNLEASH_FETCH_FAILED: &str = "sluice.unleash.fetch.failed";
 /// A fetched payload whose generation could not be announced to the other VMs this tick.
+/// Usage buckets Unleash took (2xx).
+pub const UNLEASH_METRICS_SENT: &str = "sluice.unleash.metrics.sent";
+/// Register and metrics calls that failed (no answer, or not 2xx); their buckets are kept.
+pub const UNLEASH_METRICS_FAILED: &str = "sluice.unleash.metrics.failed";
+/// Buckets dropped, oldest first, beyond `unleash.metrics.max_pending_buckets`.
+pub const UNLEASH_METRICS_DROPPED: &str = "sluice.unleash.metrics.dropped";
 pub const UNLEASH_PUBLISH_RETRIES: &str = "sluice.unleash.publish.retries";
 pub const SPRING_FETCH_OK: &str = "sluice.spring.fetch.ok";
 pub const SPRING_FETCH_NOT_MODIFIED: &str = "sluice.spring.fetch.not_modified";

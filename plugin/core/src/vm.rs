@@ -13,6 +13,7 @@ use crate::plan::{Plan, Strategy};
 use crate::poll::PollState;
 use crate::slots::Slots;
 use crate::telemetry::{latency_bucket, MetricNames, Tally};
+use crate::usage::UsageState;
 use log::{info, warn};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,6 +30,8 @@ pub struct VmState {
     /// The Unleash payload in force (pushed, then replaced by polls).
     pub unleash: RefCell<Option<Rc<sluice_unleash::Engine>>>,
     pub poll: RefCell<PollState>,
+    /// Unleash usage counted since the last tick, and the reports in flight.
+    pub usage: RefCell<UsageState>,
     metrics: MetricIds,
     /// Indices of the flags marked `experiment`.
     experiment_flags: Vec<usize>,
@@ -162,6 +165,7 @@ impl VmState {
             notifier: RefCell::default(),
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
+            usage: RefCell::default(),
             tally: RefCell::new(Tally::for_plan(&plan)),
             guard_deltas: RefCell::new(vec![Delta::default(); routes]),
             controls: RefCell::new(vec![RouteControl::Normal; routes]),
@@ -193,10 +197,24 @@ impl VmState {
         let mut scratch = self.scratch.borrow_mut();
         pipeline::run(&self.plan, live, facts, &mut scratch);
         self.tally.borrow_mut().count_decision(&scratch.decision);
+        self.count_usage(&scratch.decision);
         self.chain_metrics
             .count(&scratch.decision, scratch.patch.signed_token());
         apply(&self.plan, &scratch.patch);
         self.routed(&scratch.decision, facts.now_ms)
+    }
+
+    /// Counts the Unleash features evaluated for this request, for the usage reports.
+    fn count_usage(&self, decision: &Decision) {
+        if decision.unleash.iter().all(|f| f.usage.is_none()) {
+            return;
+        }
+        let mut usage = self.usage.borrow_mut();
+        for f in &decision.unleash {
+            if let Some(u) = &f.usage {
+                usage.delta.count(&f.name, u);
+            }
+        }
     }
 
     fn routed(&self, decision: &Decision, now_ms: i64) -> Routed {

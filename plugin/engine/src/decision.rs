@@ -89,6 +89,17 @@ pub struct FeatureOutcome {
     /// value when it has one), when configured.
     /// `(index into plan.unleash.feature_headers, value)`, when the feature has a header of its own.
     pub header: Option<(usize, String)>,
+    /// What Unleash's usage metrics count for it, when they are on and Unleash evaluated it.
+    pub usage: Option<FeatureUsage>,
+}
+
+/// One evaluation as an Unleash SDK's `getVariant` counts it: yes/no by whether the feature is
+/// enabled, and the variant by Unleash's name (`disabled` when none was chosen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureUsage {
+    pub enabled: bool,
+    /// The variant's name as Unleash wrote it; `None` is Unleash's `disabled`.
+    pub variant: Option<String>,
 }
 
 /// Whether the user is in a release, and why.

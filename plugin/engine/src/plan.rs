@@ -381,6 +381,22 @@ pub struct UnleashPlan {
     pub pass_through_before_payload: bool,
     /// Native flag names: a payload feature of the same name is not written.
     pub native_flags: Vec<String>,
+    /// Usage metrics sent back to the polled Unleash, when on.
+    pub metrics: Option<UsagePlan>,
+}
+
+/// Where and how often usage metrics go back to Unleash (through the poll's cluster and token).
+#[derive(Debug, Clone)]
+pub struct UsagePlan {
+    pub interval_ms: u64,
+    /// Buckets kept while Unleash cannot take them (at least 1).
+    pub max_pending: usize,
+    pub app_name: String,
+    /// `None`: one is made up per Envoy (shared by its workers).
+    pub instance_id: Option<String>,
+    /// `…/client/register` and `…/client/metrics`, beside the poll's `…/client/features`.
+    pub register_path: String,
+    pub metrics_path: String,
 }
 
 #[derive(Debug, Clone)]

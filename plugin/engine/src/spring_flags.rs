@@ -76,6 +76,7 @@ pub fn evaluate_into(
             }
             .to_string(),
             header: None,
+            usage: None,
         });
     }
 }

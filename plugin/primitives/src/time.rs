@@ -120,3 +120,47 @@ mod tests {
         }
     }
 }
+
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC), the form JSON dates take in
+/// JavaScript (what Unleash's API expects for bucket and start times). Times before 1970 clamp
+/// to the epoch.
+pub fn format_rfc3339_millis(unix_ms: i64) -> String {
+    let ms = unix_ms.max(0);
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formats_what_it_parses() {
+        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_millis(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        for ms in [1_700_000_000_999i64, 4_102_444_799_000, 1_582_934_400_000] {
+            let text = format_rfc3339_millis(ms);
+            assert_eq!(parse_rfc3339_millis(&text), Some(ms), "{text}");
+        }
+        assert_eq!(format_rfc3339_millis(-5), "1970-01-01T00:00:00.000Z");
+    }
+}

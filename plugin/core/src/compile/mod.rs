@@ -157,7 +157,8 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
     let spring = spring::compile_spring(config)?;
     for route in &routes {
-        if names.contains(&route.name.as_str()) {
+        // `names` is sorted (flags are compiled in name order).
+        if names.binary_search(&route.name.as_str()).is_ok() {
             return Err(ConfigError::new(
                 format!("routes.{}", route.name),
                 "name is also a flag's; override keys (`name=value`) would be ambiguous",

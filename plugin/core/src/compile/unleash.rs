@@ -2,7 +2,7 @@
 //! payload and the polling settings.
 use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeaders};
 use crate::config::{BeforeFirstPayload, Config};
-use crate::plan::{PollPlan, Subject, UnleashPlan};
+use crate::plan::{PollPlan, Subject, UnleashPlan, UsagePlan};
 use sluice_primitives::quoted::Escaped;
 
 #[inline(never)]
@@ -124,7 +124,12 @@ pub(crate) fn compile_unleash(
         )?),
         None => None,
     };
+    let metrics = match &u.metrics {
+        Some(m) => Some(usage_plan(m, poll.as_ref(), ctx.app_name.as_deref())?),
+        None => None,
+    };
     Ok(Some(UnleashPlan {
+        metrics,
         initial,
         poll,
         user_id,
@@ -138,6 +143,64 @@ pub(crate) fn compile_unleash(
         pass_through_before_payload: u.before_first_payload == BeforeFirstPayload::PassThrough,
         native_flags: native_flags.iter().map(|f| f.to_string()).collect(),
     }))
+}
+
+/// Checks `unleash.metrics`: it reports through the poll's cluster and token, to the client
+/// API beside the poll's path.
+fn usage_plan(
+    m: &crate::config::UnleashMetrics,
+    poll: Option<&PollPlan>,
+    app_name: Option<&str>,
+) -> Result<UsagePlan, ConfigError> {
+    let Some(poll) = poll else {
+        return Err(ConfigError::new(
+            "unleash.metrics",
+            "needs unleash.poll: metrics go to the polled Unleash through its cluster and token",
+        ));
+    };
+    let Some(at) = poll.path.find("/client/features") else {
+        return Err(ConfigError::new(
+            "unleash.metrics",
+            format!(
+                "unleash.poll.path `{}` is not an Unleash client API path (`…/client/features`), so the metrics path cannot be derived",
+                Escaped(&poll.path)
+            ),
+        ));
+    };
+    let base = &poll.path[..at];
+    let interval_ms = text::duration_millis(&m.interval, "unleash.metrics.interval")?;
+    if interval_ms < 1000 {
+        return Err(ConfigError::new(
+            "unleash.metrics.interval",
+            "must be at least 1s",
+        ));
+    }
+    if m.max_pending_buckets == 0 || m.max_pending_buckets > 1000 {
+        return Err(ConfigError::new(
+            "unleash.metrics.max_pending_buckets",
+            format!(
+                "{} is out of range 1..=1000 (buckets kept while Unleash is unreachable)",
+                m.max_pending_buckets
+            ),
+        ));
+    }
+    if let Some(id) = &m.instance_id {
+        if id.is_empty() {
+            return Err(ConfigError::new(
+                "unleash.metrics.instance_id",
+                "must not be empty",
+            ));
+        }
+        text::check_header_value(id, "unleash.metrics.instance_id")?;
+    }
+    Ok(UsagePlan {
+        interval_ms,
+        max_pending: m.max_pending_buckets as usize,
+        app_name: app_name.unwrap_or("sluice").to_string(),
+        instance_id: m.instance_id.clone(),
+        register_path: format!("{base}/client/register"),
+        metrics_path: format!("{base}/client/metrics"),
+    })
 }
 
 /// A polled source's settings as configured, for [`poll_plan`].

@@ -450,6 +450,29 @@ pub struct Unleash {
     /// Until a first payload arrives: write every listed feature as `off`
     /// (`defaults`) or leave requests untouched (`pass_through`).
     pub before_first_payload: BeforeFirstPayload,
+    /// Usage metrics sent back to Unleash (`true`/a map: on; absent/`false`: off).
+    pub metrics: Option<UnleashMetrics>,
+}
+
+/// Usage metrics (yes/no and variant counts per feature) sent back to the polled Unleash.
+#[derive(Debug)]
+pub struct UnleashMetrics {
+    /// How long one bucket covers (Unleash SDKs: 60s).
+    pub interval: String,
+    /// Buckets kept while Unleash cannot take them; the oldest beyond this are dropped.
+    pub max_pending_buckets: u64,
+    /// `instanceId` Unleash lists the client under; default `sluice-<random hex>` per Envoy.
+    pub instance_id: Option<String>,
+}
+
+impl Default for UnleashMetrics {
+    fn default() -> Self {
+        UnleashMetrics {
+            interval: "60s".to_string(),
+            max_pending_buckets: 30,
+            instance_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -1021,6 +1021,7 @@ fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
         features: None,
         headers: Named::default(),
         before_first_payload: BeforeFirstPayload::default(),
+        metrics: None,
     };
     let names = [
         "payload",
@@ -1029,6 +1030,7 @@ fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
         "features",
         "headers",
         "before_first_payload",
+        "metrics",
     ];
     fields(value, path, "struct Unleash", &names, &mut |i, v, p| {
         match i {
@@ -1037,6 +1039,7 @@ fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
             2 => u.context = unleash_context(v, p)?,
             3 => u.features = opt(v, p, |v, p| list(v, p, string))?,
             4 => u.headers = named(v, p, string)?,
+            6 => u.metrics = opt(v, p, unleash_metrics)?.flatten(),
             _ => {
                 let names = ["defaults", "pass_through"];
                 let what = "enum BeforeFirstPayload";
@@ -1049,6 +1052,33 @@ fn unleash(value: &Value, path: &Path<'_>) -> Result<Unleash> {
         Ok(())
     })?;
     Ok(u)
+}
+
+/// `true` (the defaults), `false` (off) or a map of settings.
+#[inline(never)]
+fn unleash_metrics(value: &Value, path: &Path<'_>) -> Result<Option<UnleashMetrics>> {
+    let mut m = UnleashMetrics::default();
+    match value.kind {
+        Kind::Bool(on) => return Ok(on.then_some(m)),
+        Kind::Object(_) => {}
+        _ => return Err(invalid_type(value, path, "a boolean or a map")),
+    }
+    let names = ["interval", "max_pending_buckets", "instance_id"];
+    fields(
+        value,
+        path,
+        "struct UnleashMetrics",
+        &names,
+        &mut |i, v, p| {
+            match i {
+                0 => m.interval = string(v, p)?,
+                1 => m.max_pending_buckets = u64(v, p)?,
+                _ => m.instance_id = opt(v, p, string)?,
+            }
+            Ok(())
+        },
+    )?;
+    Ok(Some(m))
 }
 
 #[inline(never)]

@@ -2,7 +2,7 @@
 //! evaluated for one request into what the flags header and per-feature
 //! headers carry. Pure: the payload (pushed or polled) is handed in.
 use super::request::Request;
-use crate::decision::FeatureOutcome;
+use crate::decision::{FeatureOutcome, FeatureUsage};
 use crate::plan::{Subject, UnleashPlan};
 use sluice_unleash::{Context, Engine};
 
@@ -74,7 +74,14 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
             .payload
             .map(|p| p.value.as_str())
             .filter(|v| !v.chars().any(char::is_control));
-        outcome(plan, name, variant, payload)
+        let mut outcome = outcome(plan, name, variant, payload);
+        if plan.metrics.is_some() {
+            outcome.usage = Some(FeatureUsage {
+                enabled: result.feature_enabled,
+                variant: result.enabled.then(|| result.name.to_string()),
+            });
+        }
+        outcome
     };
     match &plan.features {
         Some(list) => list
@@ -110,6 +117,7 @@ fn outcome(
         name: name.to_string(),
         variant,
         header,
+        usage: None,
     }
 }
 
