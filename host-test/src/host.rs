@@ -538,6 +538,12 @@ impl Host {
         self.shared().metrics_snapshot()
     }
 
+    /// How many metric ids the module has been handed (`proxy_define_metric` calls, all VMs):
+    /// each call is an entry in Envoy's maps, so this must not grow with every push.
+    pub fn metric_definitions(&self) -> usize {
+        self.shared().metric_ids.len()
+    }
+
     pub fn metric(&self, name: &str) -> Option<MetricValue> {
         self.shared()
             .metrics

@@ -41,6 +41,10 @@ pub(crate) struct Shared {
     pub queue_tokens: HashMap<(Vec<u8>, Vec<u8>), u32>,
     pub queues: HashMap<u32, Queue>,
     pub metrics: Vec<MetricSlot>,
+    /// Per id handed out, the metric it names. Envoy's `defineMetric` hands out a new id (and
+    /// map entry) on every call, even for a name it has seen: a filter that defines its
+    /// metrics again on every push grows this list, as it would grow Envoy's maps.
+    pub metric_ids: Vec<usize>,
     pub upstreams: HashMap<String, ScriptedResponse>,
     pub foreign: HashMap<String, ForeignFn>,
     pub events: VecDeque<Event>,
@@ -70,6 +74,7 @@ impl Shared {
             queue_tokens: HashMap::new(),
             queues: HashMap::new(),
             metrics: Vec::new(),
+            metric_ids: Vec::new(),
             upstreams: HashMap::new(),
             foreign: HashMap::new(),
             events: VecDeque::new(),
@@ -93,35 +98,33 @@ impl Shared {
         cas
     }
 
-    /// Metric ids carry the kind in the low two bits, as Envoy's do.
+    /// Metric ids carry the kind in the low two bits, as Envoy's do; every call gets a new id,
+    /// as in Envoy, an existing name's new id naming the same metric.
     pub fn define_metric(&mut self, kind: MetricKind, name: &str) -> Result<u32, i32> {
-        if let Some((i, slot)) = self
-            .metrics
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.name == name)
-        {
-            return if slot.kind == kind {
-                Ok(metric_id(i, kind))
-            } else {
-                Err(status::BAD_ARGUMENT)
-            };
-        }
-        let value = match kind {
-            MetricKind::Counter => MetricValue::Counter(0),
-            MetricKind::Gauge => MetricValue::Gauge(0),
-            MetricKind::Histogram => MetricValue::Histogram(Vec::new()),
+        let index = match self.metrics.iter().position(|m| m.name == name) {
+            Some(i) if self.metrics[i].kind != kind => return Err(status::BAD_ARGUMENT),
+            Some(i) => i,
+            None => {
+                let value = match kind {
+                    MetricKind::Counter => MetricValue::Counter(0),
+                    MetricKind::Gauge => MetricValue::Gauge(0),
+                    MetricKind::Histogram => MetricValue::Histogram(Vec::new()),
+                };
+                self.metrics.push(MetricSlot {
+                    name: name.to_string(),
+                    kind,
+                    value,
+                });
+                self.metrics.len() - 1
+            }
         };
-        self.metrics.push(MetricSlot {
-            name: name.to_string(),
-            kind,
-            value,
-        });
-        Ok(metric_id(self.metrics.len() - 1, kind))
+        self.metric_ids.push(index);
+        Ok(metric_id(self.metric_ids.len() - 1, kind))
     }
 
     pub fn metric_mut(&mut self, id: u32) -> Option<&mut MetricSlot> {
-        let index = (id >> 2).checked_sub(1)? as usize;
+        let slot = (id >> 2).checked_sub(1)? as usize;
+        let index = *self.metric_ids.get(slot)?;
         self.metrics
             .get_mut(index)
             .filter(|m| m.kind as u32 == id & 3)

@@ -647,3 +647,40 @@ fn the_active_config_revision_is_a_stat() {
         "two configs, each on the canary and two workers"
     );
 }
+
+#[test]
+fn each_vm_defines_its_metrics_once_not_on_every_push() {
+    // Envoy's defineMetric hands out a new id and map entry on every call (host-test does the
+    // same), so a filter that defined its metrics again per push would grow them with each push.
+    let mut host = sluice(&config()).workers(2).build().unwrap();
+    let traffic = |host: &mut Host| {
+        for user in ["u-1", "u-2", "u-3"] {
+            host.request()
+                .authority("reviews")
+                .header("x-user-id", user)
+                .send()
+                .unwrap();
+        }
+        host.advance(Duration::from_secs(2)).unwrap();
+    };
+    traffic(&mut host);
+    let after_first = host.metric_definitions();
+    assert!(after_first > 0, "the filter defines its metrics");
+    for _ in 0..5 {
+        assert!(host.reconfigure(config()).unwrap().iter().all(|ok| *ok));
+        traffic(&mut host);
+    }
+    assert_eq!(
+        host.metric_definitions(),
+        after_first,
+        "5 pushes of the same config defined metrics again"
+    );
+    // A new revision adds its own gauge, once per VM, and nothing else.
+    let next = config().replace(
+        "\"revision\": \"host-test-1\"",
+        "\"revision\": \"host-test-2\"",
+    );
+    assert!(host.reconfigure(&next).unwrap().iter().all(|ok| *ok));
+    traffic(&mut host);
+    assert_eq!(host.metric_definitions(), after_first + 2);
+}

@@ -385,10 +385,12 @@ fn metrics_follow_envoy_semantics() {
     let c2 = second.request_header("x-c").unwrap();
     let id = c1.split(';').next().unwrap();
     assert!(c1.ends_with(";inc=Ok(());value=1"), "{c1}");
+    let id2 = c2.split(';').next().unwrap();
+    assert_ne!(id, id2, "a new id per define call, as Envoy");
     assert_eq!(
         c2,
-        format!("{id};inc=Ok(());value=2"),
-        "same name, same id; one counter for all workers"
+        format!("{id2};inc=Ok(());value=2"),
+        "same name, one counter for all workers"
     );
     assert!(
         first
