@@ -312,6 +312,35 @@ impl Unleash {
         Ok(response.json().unwrap_or(Value::Null))
     }
 
+    /// The ETag Unleash gives the features it serves now (what a polling client holds).
+    pub fn client_features_etag(&self, token: &str) -> Option<String> {
+        let mut client = HttpClient::new(self.addr()).with_timeout(Duration::from_secs(10));
+        let response = client
+            .get("/api/client/features", &[("authorization", token)])
+            .expect("client features");
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.header("etag").map(str::to_string)
+    }
+
+    /// `GET /api/client/features` as a polling client holding `etag` asks for it: `None` while
+    /// Unleash answers 304 Not Modified (it has not yet published a change to such clients,
+    /// which can lag an unconditional read by its revision check).
+    pub fn client_features_since(&self, token: &str, etag: Option<&str>) -> Option<Value> {
+        let mut client = HttpClient::new(self.addr()).with_timeout(Duration::from_secs(10));
+        let mut headers = vec![("authorization", token)];
+        if let Some(etag) = etag {
+            headers.push(("if-none-match", etag));
+        }
+        let response = client
+            .get("/api/client/features", &headers)
+            .expect("client features");
+        if response.status == 304 {
+            return None;
+        }
+        assert_eq!(response.status, 200, "{}", response.text());
+        Some(response.json().expect("client features JSON"))
+    }
+
     /// `GET /api/client/features` with a client token, as an SDK sees it.
     pub fn client_features(&self, token: &str) -> Value {
         let mut client = HttpClient::new(self.addr()).with_timeout(Duration::from_secs(10));

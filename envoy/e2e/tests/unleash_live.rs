@@ -185,11 +185,18 @@ fn change(
     what: &'static str,
     apply: impl FnOnce(&Unleash),
 ) -> Change {
+    // Served = served to a client that polls with the ETag of what it has, as Sluice does:
+    // Unleash answers such a client 304 until its revision check sees the change, which can
+    // lag an unconditional read (seen by up to ~2 s after a restart).
+    let etag = unleash.client_features_etag(token);
     let admin_call = load.now();
     apply(unleash);
     let mut payload = Value::Null;
     let served = sluice_e2e::wait_until(Duration::from_secs(15), || {
-        payload = unleash.client_features(token);
+        match unleash.client_features_since(token, etag.as_deref()) {
+            Some(now) => payload = now,
+            None => return false,
+        }
         payload["features"] != before["features"]
     });
     assert!(served, "{what}: Unleash never served the change");
