@@ -133,7 +133,8 @@ $(BUILD_DIR)/%.wasm: FORCE | setup-rust
 	      > $(BUILD_DIR)/$*.exports.json && \
 	    wasm-metadce $(WASM_OPT_FEATURES) --graph-file $(BUILD_DIR)/$*.exports.json $$out -o $(BUILD_DIR)/$*.dce.wasm >/dev/null && \
 	    wasm-opt $(WASM_OPT_$*) $(BUILD_DIR)/$*.dce.wasm -o $@ && rm -f $(BUILD_DIR)/$*.dce.wasm; \
-	  else wasm-opt $(WASM_OPT_$*) $$out -o $@; fi; \
+	  else [ -z "$(WASM_EXPORTS_$*)" ] || echo "note: wasm-metadce not installed (apt-get install binaryen): unused exports kept"; \
+	    wasm-opt $(WASM_OPT_$*) $$out -o $@; fi; \
 	else cp $$out $@; fi
 	@echo "$*.wasm: $$(stat -c %s $@) bytes ($@)"
 

@@ -280,6 +280,27 @@ impl VmState {
         }
     }
 
+    /// Runs `f` with the usage reports' bundle, when Unleash is polled with metrics on.
+    fn with_usage_reports<R>(
+        &self,
+        shared: &dyn SharedData,
+        counters: &PollCounters,
+        stats: &dyn Stats,
+        f: impl FnOnce(&usage::Reports, &PollPlan) -> R,
+    ) -> Option<R> {
+        let (poll, plan) = (self.unleash_poll_plan()?, self.usage_plan()?);
+        let keys = keys(Unleash::KIND, poll);
+        let reports = usage::Reports {
+            usage: &self.usage,
+            plan,
+            keys: &keys.usage,
+            shared,
+            counters: &counters.usage,
+            stats,
+        };
+        Some(f(&reports, poll))
+    }
+
     /// On each tick, per source: load a newer shared answer, then poll if it is time.
     #[inline(never)]
     pub fn tick_sources(
@@ -292,18 +313,9 @@ impl VmState {
     ) {
         if let Some(poll) = self.unleash_poll_plan() {
             tick::<Unleash>(self, poll, shared, calls, &counters.unleash, stats, now_ms);
-            if let Some(plan) = self.usage_plan() {
-                let keys = keys(Unleash::KIND, poll);
-                let reports = usage::Reports {
-                    usage: &self.usage,
-                    plan,
-                    keys: &keys.usage,
-                    shared,
-                    counters: &counters.usage,
-                    stats,
-                };
-                usage::tick(&reports, poll, self.seed, calls, now_ms);
-            }
+            self.with_usage_reports(shared, counters, stats, |reports, poll| {
+                usage::tick(reports, poll, self.seed, calls, now_ms)
+            });
         }
         if let Some(poll) = self.spring_poll_plan() {
             tick::<Spring>(self, poll, shared, calls, &counters.spring, stats, now_ms);
@@ -321,19 +333,11 @@ impl VmState {
         counters: &PollCounters,
         stats: &dyn Stats,
     ) {
-        if let (Some(poll), Some(plan)) = (self.unleash_poll_plan(), self.usage_plan()) {
-            let keys = keys(Unleash::KIND, poll);
-            let reports = usage::Reports {
-                usage: &self.usage,
-                plan,
-                keys: &keys.usage,
-                shared,
-                counters: &counters.usage,
-                stats,
-            };
-            if usage::respond(&reports, token, response.status) {
-                return;
-            }
+        let ours = self.with_usage_reports(shared, counters, stats, |reports, _| {
+            usage::respond(reports, token, response.status)
+        });
+        if ours == Some(true) {
+            return;
         }
         if let Some(poll) = self.unleash_poll_plan() {
             respond::<Unleash>(
