@@ -172,7 +172,7 @@ impl RootContext for SluiceRoot {
         let Some(vm) = self.vm.clone() else { return };
         let now = self.now_ms();
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % TICKS_PER_SECOND == 0 {
+        if self.ticks.is_multiple_of(TICKS_PER_SECOND) {
             vm.flush_metrics(&Envoy);
             vm.run_guards(&Envoy, &Envoy, now);
             vm.tick_webhooks(&Envoy, &Envoy, now);
