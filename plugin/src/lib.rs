@@ -12,6 +12,13 @@ mod http;
 #[cfg(target_arch = "wasm32")]
 mod root;
 
+/// Small blocks from per-size free lists: dlmalloc's own bookkeeping cost more than a request's
+/// header lookups (see `sluice_primitives::pool`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: sluice_primitives::pool::Pool<std::alloc::System> =
+    sluice_primitives::pool::Pool::new(std::alloc::System);
+
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);

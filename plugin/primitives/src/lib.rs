@@ -8,6 +8,7 @@ pub mod duration;
 pub mod json;
 mod murmur3;
 pub mod order;
+pub mod pool;
 pub mod quoted;
 pub mod semver;
 pub mod sha256;
