@@ -2,6 +2,7 @@
 //! time steps, pins, sticky cookies, guards; and the check that two routes
 //! which can match one request never write the same header.
 use super::conditions::Conditions;
+use super::error::At;
 use super::flags::{key_plan, rollout};
 use super::{text, ConfigError, OwnedHeaders};
 use crate::config::{Config, Route, SameSite, Step};
@@ -9,6 +10,7 @@ use crate::plan::{
     AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
 use sluice_primitives::quoted::Escaped;
+use std::fmt::Display;
 
 #[inline(never)]
 pub(crate) fn compile_routes<'c>(
@@ -47,10 +49,10 @@ fn compile_route<'c>(
             ));
         }
     }
-    let version = |v: &str, at: &str| -> Result<usize, ConfigError> {
+    let version = |v: &str, at: &dyn Display| -> Result<usize, ConfigError> {
         route.versions.iter().position(|x| x == v).ok_or_else(|| {
             ConfigError::new(
-                at,
+                at.to_string(),
                 format!(
                     "unknown version `{v}` (versions: {})",
                     route.versions.join(", ")
@@ -113,7 +115,8 @@ fn compile_route<'c>(
             }
         }
         (None, None, Some(weights)) => {
-            Strategy::Split(rollout(weights, &format!("{path}.split"), |v, at| {
+            let route_at = At::Text(&path);
+            Strategy::Split(rollout(weights, &route_at.key("split"), |v, at| {
                 version(v, at)
             })?)
         }
