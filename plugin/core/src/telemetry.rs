@@ -133,15 +133,18 @@ fn experiment_names<T>(
 /// Stat-name-safe text: Envoy splits on dots, so names keep letters, digits,
 /// `_` and `-` only.
 pub fn stat_segment(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    // Byte by byte (a char iterator costs several times as much under wasm): one `_` per
+    // character, so a multi-byte character's continuation bytes are skipped.
+    let mut out = Vec::with_capacity(name.len());
+    for &b in name.as_bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b);
+        } else if !(0x80..0xC0).contains(&b) {
+            out.push(b'_');
+        }
+    }
+    // Only ASCII was pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl MetricNames {
@@ -422,6 +425,9 @@ mod tests {
         assert_eq!(status_class(200), Some(1));
         assert_eq!(status_class(0), None);
         assert_eq!(stat_segment("a.b c"), "a_b_c");
+        // One `_` per character, whatever its length in bytes.
+        assert_eq!(stat_segment("grün-€-𝄞_x9"), "gr_n-_-__x9");
+        assert_eq!(stat_segment(""), "");
     }
 
     #[test]

@@ -35,6 +35,65 @@ pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
 }
 
+/// `memcmp` over two slices of the same length, eight bytes at a time: the sign of the first
+/// differing byte (compared unsigned), 0 when equal. The filter installs it as the module's
+/// `memcmp` (wasi-libc's is a byte loop, and string `==` and ordering call it), so it must not
+/// compare slices itself.
+#[inline]
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> i32 {
+    let mut x = a.chunks_exact(8);
+    let mut y = b.chunks_exact(8);
+    for (p, q) in (&mut x).zip(&mut y) {
+        let p8 = u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]]);
+        let q8 = u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]);
+        if p8 != q8 {
+            return first_difference(p, q);
+        }
+    }
+    first_difference(x.remainder(), y.remainder())
+}
+
+#[inline]
+fn first_difference(a: &[u8], b: &[u8]) -> i32 {
+    for (p, q) in a.iter().zip(b) {
+        if p != q {
+            return i32::from(*p) - i32::from(*q);
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod compare_bytes_tests {
+    use super::compare_bytes;
+
+    #[test]
+    fn orders_like_memcmp() {
+        // Equal prefixes of every length up to three words, then one byte apart in each
+        // direction, including bytes above 0x7f (compared unsigned).
+        for len in 0..24 {
+            let a: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(compare_bytes(&a, &a.clone()), 0, "len {len}");
+            for at in 0..len {
+                for (from, to) in [(0x10u8, 0x11u8), (0x7f, 0x80), (0x00, 0xff)] {
+                    let (mut lo, mut hi) = (a.clone(), a.clone());
+                    lo[at] = from;
+                    hi[at] = to;
+                    // A later difference must not matter.
+                    if at + 1 < len {
+                        lo[at + 1] = 0xff;
+                        hi[at + 1] = 0x00;
+                    }
+                    let expect = i32::from(from) - i32::from(to);
+                    assert_eq!(compare_bytes(&lo, &hi), expect, "len {len} at {at}");
+                    assert_eq!(compare_bytes(&hi, &lo), -expect, "len {len} at {at}");
+                    assert_eq!(compare_bytes(&lo, &hi) < 0, lo < hi);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod bytes_eq_tests {
     use super::bytes_eq;

@@ -88,6 +88,10 @@ pub(crate) fn check_name_like(
 /// A value written into a header: no control characters (CR/LF would inject
 /// headers).
 pub(crate) fn check_header_value(value: &str, path: &dyn Display) -> Result<(), ConfigError> {
+    // Printable ASCII, the usual case, needs no decoding.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(ConfigError::new(
             path.to_string(),
