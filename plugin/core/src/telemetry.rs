@@ -115,13 +115,7 @@ fn experiment_names<T>(
                 .variant_names
                 .iter()
                 .map(|v| {
-                    let name = |what: &str| {
-                        format!(
-                            "sluice.experiment.{}.{}.{what}",
-                            stat_segment(&f.name),
-                            stat_segment(v)
-                        )
-                    };
+                    let name = |what: &str| stat_name("sluice.experiment", &[&f.name, v], what);
                     each(&name, e)
                 })
                 .collect(),
@@ -133,28 +127,43 @@ fn experiment_names<T>(
 /// Stat-name-safe text: Envoy splits on dots, so names keep letters, digits,
 /// `_` and `-` only.
 pub fn stat_segment(name: &str) -> String {
-    // Byte by byte (a char iterator costs several times as much under wasm): one `_` per
-    // character, so a multi-byte character's continuation bytes are skipped.
-    let mut out = Vec::with_capacity(name.len());
+    let mut out = String::with_capacity(name.len());
+    push_stat_segment(&mut out, name);
+    out
+}
+
+/// Appends `name` made stat-safe. Byte by byte (a char iterator costs several times as much
+/// under wasm): one `_` per character, so a multi-byte character's continuation bytes are
+/// skipped.
+fn push_stat_segment(out: &mut String, name: &str) {
     for &b in name.as_bytes() {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            out.push(b);
+            out.push(char::from(b));
         } else if !(0x80..0xC0).contains(&b) {
-            out.push(b'_');
+            out.push('_');
         }
     }
-    // Only ASCII was pushed.
-    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `prefix.<name>.<name>….suffix`, each name made stat-safe: one allocation per stat name (a
+/// config of 1,000 flags defines thousands at every push).
+fn stat_name(prefix: &str, names: &[&str], suffix: &str) -> String {
+    let len = prefix.len() + suffix.len() + names.iter().map(|n| n.len() + 1).sum::<usize>() + 1;
+    let mut out = String::with_capacity(len);
+    out.push_str(prefix);
+    for name in names {
+        out.push('.');
+        push_stat_segment(&mut out, name);
+    }
+    out.push('.');
+    out.push_str(suffix);
+    out
 }
 
 impl MetricNames {
     pub fn of(plan: &Plan) -> MetricNames {
         let route = |r: &crate::plan::RoutePlan, v: &str, what: &str| {
-            format!(
-                "sluice.route.{}.{}.{what}",
-                stat_segment(&r.name),
-                stat_segment(v)
-            )
+            stat_name("sluice.route", &[&r.name, v], what)
         };
         MetricNames {
             route_requests: plan
@@ -190,13 +199,7 @@ impl MetricNames {
                 .map(|f| {
                     f.variant_names
                         .iter()
-                        .map(|v| {
-                            format!(
-                                "sluice.flag.{}.{}.evaluations",
-                                stat_segment(&f.name),
-                                stat_segment(v)
-                            )
-                        })
+                        .map(|v| stat_name("sluice.flag", &[&f.name, v], "evaluations"))
                         .collect()
                 })
                 .collect(),
@@ -208,7 +211,7 @@ impl MetricNames {
                 .map(|r| {
                     r.guard
                         .as_ref()
-                        .map(|_| format!("sluice.guard.{}.tripped", stat_segment(&r.name)))
+                        .map(|_| stat_name("sluice.guard", &[&r.name], "tripped"))
                 })
                 .collect(),
             guard_trips: plan
@@ -217,7 +220,7 @@ impl MetricNames {
                 .map(|r| {
                     r.guard
                         .as_ref()
-                        .map(|_| format!("sluice.guard.{}.trips", stat_segment(&r.name)))
+                        .map(|_| stat_name("sluice.guard", &[&r.name], "trips"))
                 })
                 .collect(),
             guard_webhook: plan
