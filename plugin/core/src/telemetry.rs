@@ -132,17 +132,23 @@ pub fn stat_segment(name: &str) -> String {
     out
 }
 
-/// Appends `name` made stat-safe. Byte by byte (a char iterator costs several times as much
-/// under wasm): one `_` per character, so a multi-byte character's continuation bytes are
-/// skipped.
+/// Appends `name` made stat-safe: runs of allowed bytes copied whole, one `_` per other
+/// character (a multi-byte character's continuation bytes are skipped). Bytes, not chars: a
+/// char iterator costs several times as much under wasm.
 fn push_stat_segment(out: &mut String, name: &str) {
-    for &b in name.as_bytes() {
+    let mut run = 0;
+    for (i, &b) in name.as_bytes().iter().enumerate() {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            out.push(char::from(b));
-        } else if !(0x80..0xC0).contains(&b) {
+            continue;
+        }
+        // Empty when `run` sits inside a character (after a continuation byte).
+        out.push_str(name.get(run..i).unwrap_or_default());
+        if !(0x80..0xC0).contains(&b) {
             out.push('_');
         }
+        run = i + 1;
     }
+    out.push_str(name.get(run..).unwrap_or_default());
 }
 
 /// `prefix.<name>.<name>….suffix`, each name made stat-safe: one allocation per stat name (a
@@ -430,6 +436,8 @@ mod tests {
         assert_eq!(stat_segment("a.b c"), "a_b_c");
         // One `_` per character, whatever its length in bytes.
         assert_eq!(stat_segment("grün-€-𝄞_x9"), "gr_n-_-__x9");
+        assert_eq!(stat_segment("ü-x"), "_-x");
+        assert_eq!(stat_segment("a€"), "a_");
         assert_eq!(stat_segment(""), "");
     }
 
