@@ -1,13 +1,12 @@
 //! Flags: variants, rules, rollouts, prerequisites (with cycle detection) and
 //! schedules.
 use super::conditions::Conditions;
-use super::error::At;
 use super::{text, ConfigError};
 use crate::bucket::{Salt, BUCKETS};
 use crate::config::Value;
 use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
-use sluice_primitives::json::Kind;
+use sluice_primitives::json::{Kind, Path};
 
 #[inline(never)]
 pub(crate) fn compile_flags<'c>(
@@ -36,7 +35,9 @@ fn compile_flag<'c>(
     all_flags: &[(&str, &Flag)],
     conditions: &mut Conditions<'c>,
 ) -> Result<FlagPlan, ConfigError> {
-    let flags_at = At::Text("flags");
+    // Paths stay unrendered unless an error names them (a `format!` per field was a large
+    // share of a big config's load).
+    let flags_at = Path::Root.key("flags");
     let path = flags_at.key(name);
     text::check_name(name, &path, "flag name")?;
 
@@ -64,7 +65,7 @@ fn compile_flag<'c>(
         variant_names.push(vname.to_string());
         variant_values.push(rendered);
     }
-    let find = |v: &str, at: &At| -> Result<VariantId, ConfigError> {
+    let find = |v: &str, at: &Path| -> Result<VariantId, ConfigError> {
         variant_names.iter().position(|n| n == v).ok_or_else(|| {
             ConfigError::new(
                 at.to_string(),
@@ -246,8 +247,8 @@ pub(crate) fn key_plan(
 /// by document order, which Istio does not preserve.
 pub(crate) fn rollout(
     weights: &Named<f64>,
-    path: &At,
-    resolve: impl Fn(&str, &At) -> Result<usize, ConfigError>,
+    path: &Path,
+    resolve: impl Fn(&str, &Path) -> Result<usize, ConfigError>,
 ) -> Result<Rollout, ConfigError> {
     if weights.is_empty() {
         return Err(ConfigError::new(path.to_string(), "no variants in rollout"));

@@ -2,13 +2,13 @@
 //! time steps, pins, sticky cookies, guards; and the check that two routes
 //! which can match one request never write the same header.
 use super::conditions::Conditions;
-use super::error::At;
 use super::flags::{key_plan, rollout};
 use super::{text, ConfigError, OwnedHeaders};
 use crate::config::{Config, Route, SameSite, Step};
 use crate::plan::{
     AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
+use sluice_primitives::json::Path;
 use sluice_primitives::quoted::Escaped;
 use std::fmt::Display;
 
@@ -115,10 +115,12 @@ fn compile_route<'c>(
             }
         }
         (None, None, Some(weights)) => {
-            let route_at = At::Text(&path);
-            Strategy::Split(rollout(weights, &route_at.key("split"), |v, at| {
-                version(v, at)
-            })?)
+            let routes_at = Path::Root.key("routes");
+            Strategy::Split(rollout(
+                weights,
+                &routes_at.key(name).key("split"),
+                |v, at| version(v, at),
+            )?)
         }
         (None, None, None) => {
             return Err(ConfigError::new(
