@@ -251,3 +251,17 @@ fn bad_spring_sections_are_rejected_with_their_path() {
         }
     }
 }
+
+#[test]
+fn a_rollout_of_zero_is_off_for_every_user() {
+    let doc = environment("v0", "0");
+    let flags = sluice_core::spring::read_environment(doc.as_bytes(), "features").unwrap();
+    let checkout = flags.flags.iter().find(|f| f.name == "checkout").unwrap();
+    assert!(checkout.enabled);
+    let on = (0..50_000)
+        .filter(|i| checkout.is_on(Some(format!("user-{i}").as_bytes()), 0))
+        .count();
+    assert_eq!(on, 0, "users on at 0%");
+    let random = (0..50_000u64).filter(|e| checkout.is_on(None, *e)).count();
+    assert_eq!(random, 0, "requests without identity on at 0%");
+}
