@@ -221,3 +221,37 @@ impl CloneWith for Req {
         copy.header(name, value)
     }
 }
+
+#[test]
+fn a_hop_signs_a_decision_token_only_when_it_decides_something_itself() {
+    let p = plan(
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user-id"}]},
+        "flags": {"checkout": {"rules": [{"rollout": {"on": 50, "off": 50}}]}},
+        "outputs": {"baggage": {"prefix": "sluice."}},
+        "chain": {"keys": [{"id": "k1", "secret": "k1-0123456789abcdef0123456789abcdef"}], "ttl": "5m"}}"#,
+    );
+    let edge = Req::new().user("u-1").at("2026-06-01T12:00:00Z");
+    let first = edge.run(&p);
+    assert!(
+        first.patch.signed_token(),
+        "the edge decided checkout: it signs"
+    );
+    let baggage = edge.headers(&p)["baggage"].clone();
+    assert!(baggage.contains("sluice.token="), "{baggage}");
+
+    let next = Req::new()
+        .user("u-1")
+        .at("2026-06-01T12:00:01Z")
+        .header("baggage", &baggage);
+    let second = next.run(&p);
+    assert!(
+        !second.patch.signed_token(),
+        "every decision came with the token: it is passed on, not signed again"
+    );
+    let token = |b: &str| {
+        b.split(',')
+            .find(|m| m.starts_with("sluice.token="))
+            .map(str::to_string)
+    };
+    assert_eq!(token(&next.headers(&p)["baggage"]), token(&baggage));
+}
