@@ -255,3 +255,59 @@ fn a_hop_signs_a_decision_token_only_when_it_decides_something_itself() {
     };
     assert_eq!(token(&next.headers(&p)["baggage"]), token(&baggage));
 }
+
+const CHAIN: &str = r#""outputs": {"baggage": {"prefix": "sluice."}, "trust_incoming_from": ["10.0.0.0/8"]},
+    "chain": {"keys": [{"id": "k1", "secret": "k1-0123456789abcdef0123456789abcdef"}], "ttl": "5m"}"#;
+
+fn token_of(baggage: &str) -> Option<&str> {
+    baggage
+        .split(',')
+        .find_map(|m| m.strip_prefix("sluice.token="))
+}
+
+#[test]
+fn an_expired_token_is_never_passed_on_even_when_a_trusted_peer_sent_every_decision() {
+    let p = plan(&format!(
+        r#"{{"version": 1, "identity": {{"user": [{{"header": "x-user-id"}}]}},
+        "flags": {{"checkout": {{"rules": [{{"rollout": {{"on": 50, "off": 50}}}}]}}}}, {CHAIN}}}"#
+    ));
+    let edge = Req::new().user("u-1").at("2026-06-01T12:00:00Z");
+    let baggage = edge.headers(&p)["baggage"].clone();
+    let old = token_of(&baggage).unwrap().to_string();
+    // Ten minutes later (the token lived five), from a trusted peer that also sends the flags.
+    let late = Req::new()
+        .user("u-1")
+        .at("2026-06-01T12:10:00Z")
+        .source("10.1.2.3:5000")
+        .header("x-sluice-flags", "checkout=on")
+        .header("baggage", &baggage);
+    assert!(late.run(&p).patch.signed_token());
+    let passed = late.headers(&p)["baggage"].clone();
+    assert_ne!(token_of(&passed), Some(old.as_str()), "{passed}");
+}
+
+#[test]
+fn a_token_is_signed_again_when_this_hop_decides_a_flag_the_token_lacks() {
+    let flags = |extra: &str| {
+        plan(&format!(
+            r#"{{"version": 1, "revision": "r1", "identity": {{"user": [{{"header": "x-user-id"}}]}},
+            "flags": {{"checkout": {{"rules": [{{"rollout": {{"on": 50, "off": 50}}}}]}}{extra}}}, {CHAIN}}}"#
+        ))
+    };
+    let edge_plan = flags("");
+    let edge = Req::new().user("u-1").at("2026-06-01T12:00:00Z");
+    let baggage = edge.headers(&edge_plan)["baggage"].clone();
+    // A later hop's config knows one more flag: it decides it and signs a token carrying both.
+    let hop_plan = flags(r#", "theme": {"variants": {"light": 1, "dark": 2}, "default": "dark"}"#);
+    let hop = Req::new()
+        .user("u-1")
+        .at("2026-06-01T12:00:01Z")
+        .header("baggage", &baggage);
+    assert_eq!(
+        hop.eval(&hop_plan).token,
+        sluice_core::decision::TokenStatus::Accepted
+    );
+    assert!(hop.run(&hop_plan).patch.signed_token());
+    let passed = hop.headers(&hop_plan)["baggage"].clone();
+    assert_ne!(token_of(&passed), token_of(&baggage), "{passed}");
+}
