@@ -82,3 +82,48 @@ fn signing_again_never_extends_the_first_hops_expiry() {
         "five minutes from the edge, not from the hop that signed again"
     );
 }
+
+fn release_config(weight: u32) -> Plan {
+    plan(&format!(
+        r#"{{"version": 1, "revision": "r1", "identity": {{"user": [{{"header": "x-user-id"}}]}},
+        "routes": {{
+          "frontend": {{"match": {{"authority": ["frontend"]}}, "header": "x-route-frontend",
+            "versions": ["v1", "v2"], "canary": {{"stable": "v1", "canary": "v2", "weight": 0}}}},
+          "cart": {{"match": {{"authority": ["cart"]}}, "header": "x-route-cart",
+            "versions": ["v1", "v2"], "canary": {{"stable": "v1", "canary": "v2", "weight": 0}}}}}},
+        "releases": {{"checkout-2": {{"routes": {{"frontend": "v2", "cart": "v2"}}, "weight": {weight}}}}},
+        "outputs": {{"baggage": {{"prefix": "sluice."}}}},
+        "chain": {{"keys": [{{"id": "k1", "secret": "k1-0123456789abcdef0123456789abcdef"}}], "ttl": "5m"}}}}"#
+    ))
+}
+
+#[test]
+fn a_release_the_edge_put_the_user_in_stays_in_after_its_weight_drops() {
+    let edge = release_config(100);
+    let first = Req::new()
+        .user("u-1")
+        .set(":authority", "frontend")
+        .at("2026-06-01T12:00:00Z");
+    let baggage = first.headers(&edge)["baggage"].clone();
+    assert!(
+        baggage.contains("sluice.release.checkout-2=in"),
+        "{baggage}"
+    );
+    // The next hop already runs the release at 0%: the edge's decision stands.
+    let later = release_config(0);
+    let next = Req::new()
+        .user("u-1")
+        .set(":authority", "cart")
+        .at("2026-06-01T12:00:01Z")
+        .header("baggage", &token_member(&baggage));
+    let d = next.eval(&later);
+    assert_eq!(d.token, TokenStatus::Accepted);
+    assert!(d.releases[0].member);
+    assert_eq!(
+        d.releases[0].reason,
+        sluice_core::decision::Reason::Propagated
+    );
+    let passed = next.headers(&later)["baggage"].clone();
+    assert!(passed.contains("sluice.release.checkout-2=in"), "{passed}");
+    assert_eq!(next.headers(&later)["x-route-cart"], "v2");
+}
