@@ -127,3 +127,19 @@ fn requests_without_identity_go_to_the_stable_or_active_version_wherever_it_is_l
     let blue_green = route(r#""versions": ["blue", "green"], "blue_green": {"active": "green"}"#);
     assert_eq!(route_version(&blue_green, None).as_deref(), Some("green"));
 }
+
+#[test]
+fn a_scheduled_flag_is_on_from_its_instant_on() {
+    let p = plan(
+        r#"{"version": 1, "flags": {
+        "later": {"schedule": {"enable_at": "2027-01-01T00:00:00Z"}, "rules": [{"serve": "on"}]}}}"#,
+    );
+    let at = |t: &str| variant(&p, &Req::new().at(t).eval(&p), "later").to_string();
+    assert_eq!(at("2026-12-31T23:59:59.999Z"), "off");
+    assert_eq!(
+        at("2027-01-01T00:00:00Z"),
+        "on",
+        "enable_at is the first instant on"
+    );
+    assert_eq!(at("2027-01-01T00:00:00.001Z"), "on");
+}
