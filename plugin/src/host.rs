@@ -13,22 +13,23 @@ thread_local! {
     /// Metric ids this VM was handed, by kind and name. Envoy's defineMetric gives a new id (and a
     /// new entry in the VM's metric map) on every call, even for a name it has seen: without this,
     /// each config push would add a full set of entries.
-    static METRIC_IDS: RefCell<FnvHashMap<(u8, String), u32>> = RefCell::new(FnvHashMap::default());
+    /// One map per kind, so a lookup borrows the name instead of building a key.
+    static METRIC_IDS: RefCell<[FnvHashMap<String, u32>; 3]> = RefCell::new(Default::default());
 }
 
 impl Stats for Envoy {
     fn define(&self, kind: MetricKind, name: &str) -> Option<u32> {
-        let (key, kind) = match kind {
-            MetricKind::Counter => (0u8, MetricType::Counter),
+        let (map, kind) = match kind {
+            MetricKind::Counter => (0, MetricType::Counter),
             MetricKind::Gauge => (1, MetricType::Gauge),
             MetricKind::Histogram => (2, MetricType::Histogram),
         };
-        let known = METRIC_IDS.with(|ids| ids.borrow().get(&(key, name.to_string())).copied());
+        let known = METRIC_IDS.with(|ids| ids.borrow()[map].get(name).copied());
         if known.is_some() {
             return known;
         }
         let id = hostcalls::define_metric(kind, name).ok()?;
-        METRIC_IDS.with(|ids| ids.borrow_mut().insert((key, name.to_string()), id));
+        METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.to_string(), id));
         Some(id)
     }
 

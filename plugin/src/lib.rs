@@ -12,6 +12,28 @@ mod http;
 #[cfg(target_arch = "wasm32")]
 mod root;
 
+/// Small blocks from per-size free lists: dlmalloc's own bookkeeping cost more than a request's
+/// header lookups (see `sluice_primitives::pool`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: sluice_primitives::pool::Pool<std::alloc::System> =
+    sluice_primitives::pool::Pool::new(std::alloc::System);
+
+/// The module's `memcmp` (and so `bcmp`, which wasi-libc forwards to it): string equality and
+/// ordering call it constantly, and wasi-libc's compares a byte per loop turn; this one eight.
+///
+/// # Safety
+/// As C's `memcmp`: `a` and `b` are readable for `n` bytes.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+#[inline(never)] // one copy, not one per string comparison
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    sluice_primitives::compare_bytes(
+        core::slice::from_raw_parts(a, n),
+        core::slice::from_raw_parts(b, n),
+    )
+}
+
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);

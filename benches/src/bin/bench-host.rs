@@ -178,7 +178,7 @@ fn print_profile(name: &str, host: &mut sluice_wasm_host::Host) {
     profile.sort_by_key(|p| std::cmp::Reverse(p.1));
     let line: Vec<String> = profile
         .iter()
-        .take(40)
+        .take(usize::MAX)
         .map(|(id, f)| format!("{id}:{f}"))
         .collect();
     eprintln!("profile {name}: {}", line.join(" "));

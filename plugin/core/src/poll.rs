@@ -38,6 +38,8 @@ struct SourceState {
     /// The server asked to wait (429/503 with `Retry-After`): milliseconds, applied to the
     /// shared schedule on the next tick.
     retry_after_ms: Option<u64>,
+    /// The source's shared-data keys, named once per plan (every tick uses them).
+    keys: Option<Rc<Keys>>,
 }
 
 /// What differs between polled sources: how an answer is read, checked and put in force. The
@@ -200,6 +202,7 @@ fn bump(stats: &dyn Stats, id: Option<u32>) {
     }
 }
 
+#[derive(Debug)]
 struct Keys {
     schedule: String,
     state: String,
@@ -273,10 +276,10 @@ impl VmState {
     #[inline(never)]
     pub fn adopt_shared_sources(&self, shared: &dyn SharedData) {
         if let Some(poll) = self.unleash_poll_plan() {
-            load_shared::<Unleash>(self, shared, &keys(Unleash::KIND, poll));
+            load_shared::<Unleash>(self, shared, &source_keys::<Unleash>(self, poll));
         }
         if let Some(poll) = self.spring_poll_plan() {
-            load_shared::<Spring>(self, shared, &keys(Spring::KIND, poll));
+            load_shared::<Spring>(self, shared, &source_keys::<Spring>(self, poll));
         }
     }
 
@@ -289,7 +292,7 @@ impl VmState {
         f: impl FnOnce(&usage::Reports, &PollPlan) -> R,
     ) -> Option<R> {
         let (poll, plan) = (self.unleash_poll_plan()?, self.usage_plan()?);
-        let keys = keys(Unleash::KIND, poll);
+        let keys = source_keys::<Unleash>(self, poll);
         let reports = usage::Reports {
             usage: &self.usage,
             plan,
@@ -360,6 +363,15 @@ fn state<S: Source>(vm: &VmState) -> RefMut<'_, SourceState> {
     RefMut::map(vm.poll.borrow_mut(), S::state)
 }
 
+/// The source's shared-data keys, named on first use.
+fn source_keys<S: Source>(vm: &VmState, poll: &PollPlan) -> Rc<Keys> {
+    Rc::clone(
+        state::<S>(vm)
+            .keys
+            .get_or_insert_with(|| Rc::new(keys(S::KIND, poll))),
+    )
+}
+
 /// Loads a newer shared generation, retries a pending publish, and polls if it is time.
 fn tick<S: Source>(
     vm: &VmState,
@@ -370,7 +382,7 @@ fn tick<S: Source>(
     stats: &dyn Stats,
     now_ms: i64,
 ) {
-    let keys = keys(S::KIND, poll);
+    let keys = source_keys::<S>(vm, poll);
     load_shared::<S>(vm, shared, &keys);
     publish_pending::<S>(vm, shared, &keys, counters, stats);
     if state::<S>(vm).in_flight.is_some() {
@@ -498,7 +510,7 @@ fn respond<S: Source>(
     if S::unchanged(vm, &loaded) {
         return bump(stats, counters.not_modified);
     }
-    let keys = keys(S::KIND, poll);
+    let keys = source_keys::<S>(vm, poll);
     // The answer first, then the generation that announces it.
     if shared.set(&keys.payload, &body, None).is_err() {
         return failed("could not store the payload in shared data".to_string());

@@ -115,13 +115,7 @@ fn experiment_names<T>(
                 .variant_names
                 .iter()
                 .map(|v| {
-                    let name = |what: &str| {
-                        format!(
-                            "sluice.experiment.{}.{}.{what}",
-                            stat_segment(&f.name),
-                            stat_segment(v)
-                        )
-                    };
+                    let name = |what: &str| stat_name("sluice.experiment", &[&f.name, v], what);
                     each(&name, e)
                 })
                 .collect(),
@@ -133,25 +127,49 @@ fn experiment_names<T>(
 /// Stat-name-safe text: Envoy splits on dots, so names keep letters, digits,
 /// `_` and `-` only.
 pub fn stat_segment(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(name.len());
+    push_stat_segment(&mut out, name);
+    out
+}
+
+/// Appends `name` made stat-safe: runs of allowed bytes copied whole, one `_` per other
+/// character (a multi-byte character's continuation bytes are skipped). Bytes, not chars: a
+/// char iterator costs several times as much under wasm.
+fn push_stat_segment(out: &mut String, name: &str) {
+    let mut run = 0;
+    for (i, &b) in name.as_bytes().iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            continue;
+        }
+        // Empty when `run` sits inside a character (after a continuation byte).
+        out.push_str(name.get(run..i).unwrap_or_default());
+        if !(0x80..0xC0).contains(&b) {
+            out.push('_');
+        }
+        run = i + 1;
+    }
+    out.push_str(name.get(run..).unwrap_or_default());
+}
+
+/// `prefix.<name>.<name>….suffix`, each name made stat-safe: one allocation per stat name (a
+/// config of 1,000 flags defines thousands at every push).
+fn stat_name(prefix: &str, names: &[&str], suffix: &str) -> String {
+    let len = prefix.len() + suffix.len() + names.iter().map(|n| n.len() + 1).sum::<usize>() + 1;
+    let mut out = String::with_capacity(len);
+    out.push_str(prefix);
+    for name in names {
+        out.push('.');
+        push_stat_segment(&mut out, name);
+    }
+    out.push('.');
+    out.push_str(suffix);
+    out
 }
 
 impl MetricNames {
     pub fn of(plan: &Plan) -> MetricNames {
         let route = |r: &crate::plan::RoutePlan, v: &str, what: &str| {
-            format!(
-                "sluice.route.{}.{}.{what}",
-                stat_segment(&r.name),
-                stat_segment(v)
-            )
+            stat_name("sluice.route", &[&r.name, v], what)
         };
         MetricNames {
             route_requests: plan
@@ -187,13 +205,7 @@ impl MetricNames {
                 .map(|f| {
                     f.variant_names
                         .iter()
-                        .map(|v| {
-                            format!(
-                                "sluice.flag.{}.{}.evaluations",
-                                stat_segment(&f.name),
-                                stat_segment(v)
-                            )
-                        })
+                        .map(|v| stat_name("sluice.flag", &[&f.name, v], "evaluations"))
                         .collect()
                 })
                 .collect(),
@@ -205,7 +217,7 @@ impl MetricNames {
                 .map(|r| {
                     r.guard
                         .as_ref()
-                        .map(|_| format!("sluice.guard.{}.tripped", stat_segment(&r.name)))
+                        .map(|_| stat_name("sluice.guard", &[&r.name], "tripped"))
                 })
                 .collect(),
             guard_trips: plan
@@ -214,7 +226,7 @@ impl MetricNames {
                 .map(|r| {
                     r.guard
                         .as_ref()
-                        .map(|_| format!("sluice.guard.{}.trips", stat_segment(&r.name)))
+                        .map(|_| stat_name("sluice.guard", &[&r.name], "trips"))
                 })
                 .collect(),
             guard_webhook: plan
@@ -422,6 +434,11 @@ mod tests {
         assert_eq!(status_class(200), Some(1));
         assert_eq!(status_class(0), None);
         assert_eq!(stat_segment("a.b c"), "a_b_c");
+        // One `_` per character, whatever its length in bytes.
+        assert_eq!(stat_segment("grün-€-𝄞_x9"), "gr_n-_-__x9");
+        assert_eq!(stat_segment("ü-x"), "_-x");
+        assert_eq!(stat_segment("a€"), "a_");
+        assert_eq!(stat_segment(""), "");
     }
 
     #[test]

@@ -307,6 +307,7 @@ fn bound(pending: &mut Vec<Bucket>, max: usize) -> u64 {
 }
 
 /// The shared keys of the usage of one polled source (named like the poll's own keys).
+#[derive(Debug)]
 pub(crate) struct UsageKeys {
     pub state: String,
     pub schedule: String,

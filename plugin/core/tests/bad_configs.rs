@@ -258,6 +258,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "routes.r.match.authority[0]: `reviews:9080` has a port",
     ),
     (
+        "a C1 control character (U+0085, two bytes in UTF-8) in a header value",
+        "{\"version\": 1, \"flags\": {\"f\": {\"variants\": {\"a\": \"gr\\u00fcn\\u0085\"}, \"default\": \"a\", \"header\": \"x-f\"}}}",
+        "flags.f.variants.a: value contains control character",
+    ),
+    (
         "control character in the revision",
         "{\"version\": 1, \"revision\": \"r1\\nx-evil: 1\"}",
         "revision: value contains control character",

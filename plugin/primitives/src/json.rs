@@ -295,6 +295,13 @@ impl<'a> Path<'a> {
     }
 }
 
+/// The rendered path, for messages that take any `Display` (compile's checks).
+impl core::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
 fn push_key(out: &mut String, key: &str) {
     if !out.is_empty() {
         out.push('.');

@@ -299,7 +299,7 @@ fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan,
         }
         keys.push((key.id.clone(), HmacKey::new(secret.as_bytes())));
     }
-    let ttl_ms = text::duration_millis(&chain.ttl, "chain.ttl")?;
+    let ttl_ms = text::duration_millis(&chain.ttl, &"chain.ttl")?;
     if !(1000..=86_400_000).contains(&ttl_ms) {
         return Err(ConfigError::new("chain.ttl", "must be between 1s and 24h"));
     }

@@ -6,7 +6,7 @@ use crate::bucket::{Salt, BUCKETS};
 use crate::config::Value;
 use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
-use sluice_primitives::json::Kind;
+use sluice_primitives::json::{Kind, Path};
 
 #[inline(never)]
 pub(crate) fn compile_flags<'c>(
@@ -35,7 +35,10 @@ fn compile_flag<'c>(
     all_flags: &[(&str, &Flag)],
     conditions: &mut Conditions<'c>,
 ) -> Result<FlagPlan, ConfigError> {
-    let path = format!("flags.{name}");
+    // Paths stay unrendered unless an error names them (a `format!` per field was a large
+    // share of a big config's load).
+    let flags_at = Path::Root.key("flags");
+    let path = flags_at.key(name);
     text::check_name(name, &path, "flag name")?;
 
     let boolean = boolean_variants();
@@ -50,8 +53,9 @@ fn compile_flag<'c>(
     let mut variant_values = Vec::with_capacity(variants.len());
     let mut sorted_variants: Vec<(&str, &Value)> = variants.iter().collect();
     sluice_primitives::order::sort_by_key(&mut sorted_variants, |(vname, _)| *vname);
+    let variants_at = path.key("variants");
     for (vname, value) in sorted_variants {
-        let vpath = format!("{path}.variants.{vname}");
+        let vpath = variants_at.key(vname);
         text::check_name(vname, &vpath, "variant name")?;
         let rendered = match &value.kind {
             Kind::String(s) => s.to_string(),
@@ -61,10 +65,10 @@ fn compile_flag<'c>(
         variant_names.push(vname.to_string());
         variant_values.push(rendered);
     }
-    let find = |v: &str, at: &str| -> Result<VariantId, ConfigError> {
+    let find = |v: &str, at: &Path| -> Result<VariantId, ConfigError> {
         variant_names.iter().position(|n| n == v).ok_or_else(|| {
             ConfigError::new(
-                at,
+                at.to_string(),
                 format!(
                     "unknown variant `{v}` (variants: {})",
                     variant_names.join(", ")
@@ -73,8 +77,8 @@ fn compile_flag<'c>(
         })
     };
     let default = match &flag.default {
-        Some(v) => find(v, &format!("{path}.default"))?,
-        None if flag.variants.is_none() => find("off", &format!("{path}.default"))?,
+        Some(v) => find(v, &path.key("default"))?,
+        None if flag.variants.is_none() => find("off", &path.key("default"))?,
         None => {
             return Err(ConfigError::new(
                 format!("{path}.default"),
@@ -83,13 +87,14 @@ fn compile_flag<'c>(
         }
     };
     let off_variant = match &flag.off_variant {
-        Some(v) => find(v, &format!("{path}.off_variant"))?,
+        Some(v) => find(v, &path.key("off_variant"))?,
         None => default,
     };
 
     let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
+    let prerequisites_at = path.key("prerequisites");
     for (i, pre) in flag.prerequisites.iter().enumerate() {
-        let ppath = format!("{path}.prerequisites[{i}]");
+        let ppath = prerequisites_at.index(i);
         let Ok(target) = all_flags.binary_search_by(|(f, _)| (*f).cmp(pre.flag.as_str())) else {
             return Err(ConfigError::new(
                 format!("{ppath}.flag"),
@@ -128,22 +133,23 @@ fn compile_flag<'c>(
     }
 
     let mut rules = Vec::with_capacity(flag.rules.len());
+    let rules_at = path.key("rules");
     for (i, rule) in flag.rules.iter().enumerate() {
-        let rpath = format!("{path}.rules[{i}]");
+        let rpath = rules_at.index(i);
         let when = match &rule.when {
             Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
             None => None,
         };
         let serve = match (&rule.serve, &rule.rollout) {
-            (Some(v), None) => Serve::Variant(find(v, &format!("{rpath}.serve"))?),
+            (Some(v), None) => Serve::Variant(find(v, &rpath.key("serve"))?),
             (None, Some(weights)) => {
-                Serve::Rollout(rollout(weights, &format!("{rpath}.rollout"), |v, at| {
+                Serve::Rollout(rollout(weights, &rpath.key("rollout"), |v, at| {
                     find(v, at)
                 })?)
             }
             _ => {
                 return Err(ConfigError::new(
-                    rpath,
+                    rpath.to_string(),
                     "a rule needs exactly one of serve or rollout",
                 ))
             }
@@ -163,20 +169,20 @@ fn compile_flag<'c>(
     let (enable_at_ms, ramp) = match &flag.schedule {
         None => (None, None),
         Some(s) => {
-            let spath = format!("{path}.schedule");
+            let spath = path.key("schedule");
             let enable_at = match &s.enable_at {
-                Some(t) => Some(text::time_millis(t, &format!("{spath}.enable_at"))?),
+                Some(t) => Some(text::time_millis(t, &spath.key("enable_at"))?),
                 None => None,
             };
             let ramp = match &s.ramp {
                 Some(r) => {
-                    let rp = format!("{spath}.ramp");
+                    let rp = spath.key("ramp");
                     Some(RampPlan {
-                        start_ms: text::time_millis(&r.start, &format!("{rp}.start"))?,
-                        duration_ms: text::duration_millis(&r.duration, &format!("{rp}.duration"))?
+                        start_ms: text::time_millis(&r.start, &rp.key("start"))?,
+                        duration_ms: text::duration_millis(&r.duration, &rp.key("duration"))?
                             as i64,
-                        from: text::percent_to_buckets(r.from, &format!("{rp}.from"))?,
-                        to: text::percent_to_buckets(r.to, &format!("{rp}.to"))?,
+                        from: text::percent_to_buckets(r.from, &rp.key("from"))?,
+                        to: text::percent_to_buckets(r.to, &rp.key("to"))?,
                         // Its own salt: the ramp cohort must not correlate with variant buckets.
                         salt: Salt::new(format!("{salt}.ramp")),
                     })
@@ -185,7 +191,7 @@ fn compile_flag<'c>(
             };
             if enable_at.is_none() && ramp.is_none() {
                 return Err(ConfigError::new(
-                    spath,
+                    spath.to_string(),
                     "empty schedule: give enable_at and/or ramp",
                 ));
             }
@@ -193,7 +199,7 @@ fn compile_flag<'c>(
         }
     };
     let header = match &flag.header {
-        Some(h) => Some(text::output_header(h, &format!("{path}.header"))?),
+        Some(h) => Some(text::output_header(h, &path.key("header"))?),
         None => None,
     };
     Ok(FlagPlan {
@@ -241,15 +247,15 @@ pub(crate) fn key_plan(
 /// by document order, which Istio does not preserve.
 pub(crate) fn rollout(
     weights: &Named<f64>,
-    path: &str,
-    resolve: impl Fn(&str, &str) -> Result<usize, ConfigError>,
+    path: &Path,
+    resolve: impl Fn(&str, &Path) -> Result<usize, ConfigError>,
 ) -> Result<Rollout, ConfigError> {
     if weights.is_empty() {
-        return Err(ConfigError::new(path, "no variants in rollout"));
+        return Err(ConfigError::new(path.to_string(), "no variants in rollout"));
     }
     let mut entries = Vec::with_capacity(weights.len());
     for (name, percent) in weights.iter() {
-        let at = format!("{path}.{name}");
+        let at = path.key(name);
         entries.push((
             resolve(name, &at)?,
             text::percent_to_buckets(*percent, &at)?,
@@ -264,7 +270,7 @@ pub(crate) fn rollout(
     }
     if total != BUCKETS {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!(
                 "weights sum to {}, expected 100",
                 text::buckets_as_percent(total)

@@ -59,7 +59,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         ));
     }
     if let Some(revision) = &config.revision {
-        text::check_header_value(revision, "revision")?;
+        text::check_header_value(revision, &"revision")?;
     }
     let mut conditions = Conditions::new(config)?;
     let headers = &mut conditions.headers;
@@ -70,7 +70,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         None => None,
     };
     let flags_header = match &config.outputs.flags_header {
-        Some(name) => Some(text::output_header(name, "outputs.flags_header")?),
+        Some(name) => Some(text::output_header(name, &"outputs.flags_header")?),
         None => None,
     };
     let baggage_prefix = match &config.outputs.baggage {
@@ -272,7 +272,7 @@ pub(crate) struct HeaderTable {
 
 impl HeaderTable {
     pub(crate) fn intern(&mut self, name: &str, path: &str) -> Result<HeaderId, ConfigError> {
-        let lower = text::input_header(name, path)?;
+        let lower = text::input_header(name, &path)?;
         if let Some(id) = self.index.get(&lower) {
             return Ok(*id);
         }
@@ -331,12 +331,12 @@ pub(crate) fn subject_of(
     Ok(match source {
         Source::Header(name) => Subject::Header(headers.intern(name, path)?),
         Source::Cookie(name) => {
-            text::check_name_like(name, path, "cookie name")?;
+            text::check_name_like(name, &path, "cookie name")?;
             headers.intern("cookie", path)?;
             Subject::Cookie(name.clone())
         }
         Source::Query(name) => {
-            text::check_name_like(name, path, "query parameter")?;
+            text::check_name_like(name, &path, "query parameter")?;
             Subject::Query(name.clone())
         }
         Source::Path => Subject::Path,
@@ -344,7 +344,7 @@ pub(crate) fn subject_of(
         Source::Authority => Subject::Authority,
         Source::SourceAddress => Subject::SourceAddress,
         Source::Baggage(key) => {
-            text::check_name_like(key, path, "baggage key")?;
+            text::check_name_like(key, &path, "baggage key")?;
             headers.intern("baggage", path)?;
             Subject::Baggage(headers.baggage_key(key))
         }
@@ -394,7 +394,7 @@ fn compile_overrides(
         ));
     }
     let debug_header = match &o.debug_header {
-        Some(h) => Some(text::output_header(h, "overrides.debug_header")?),
+        Some(h) => Some(text::output_header(h, &"overrides.debug_header")?),
         None => None,
     };
     Ok(OverridePlan {

@@ -8,7 +8,9 @@ use crate::config::{Config, Route, SameSite, Step};
 use crate::plan::{
     AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
+use sluice_primitives::json::Path;
 use sluice_primitives::quoted::Escaped;
+use std::fmt::Display;
 
 #[inline(never)]
 pub(crate) fn compile_routes<'c>(
@@ -47,10 +49,10 @@ fn compile_route<'c>(
             ));
         }
     }
-    let version = |v: &str, at: &str| -> Result<usize, ConfigError> {
+    let version = |v: &str, at: &dyn Display| -> Result<usize, ConfigError> {
         route.versions.iter().position(|x| x == v).ok_or_else(|| {
             ConfigError::new(
-                at,
+                at.to_string(),
                 format!(
                     "unknown version `{v}` (versions: {})",
                     route.versions.join(", ")
@@ -113,9 +115,12 @@ fn compile_route<'c>(
             }
         }
         (None, None, Some(weights)) => {
-            Strategy::Split(rollout(weights, &format!("{path}.split"), |v, at| {
-                version(v, at)
-            })?)
+            let routes_at = Path::Root.key("routes");
+            Strategy::Split(rollout(
+                weights,
+                &routes_at.key(name).key("split"),
+                |v, at| version(v, at),
+            )?)
         }
         (None, None, None) => {
             return Err(ConfigError::new(

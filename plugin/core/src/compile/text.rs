@@ -3,6 +3,7 @@
 use super::ConfigError;
 use crate::bucket::BUCKETS;
 use sluice_primitives::quoted::{Escaped, QuotedChar};
+use std::fmt::Display;
 
 /// RFC 9110 token characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
@@ -10,10 +11,10 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
 }
 
 /// A header the filter writes: a non-empty token, stored lower-case.
-pub(crate) fn output_header(name: &str, path: &str) -> Result<String, ConfigError> {
+pub(crate) fn output_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("`{}` is not a valid HTTP header name", Escaped(name)),
         ));
     }
@@ -29,7 +30,7 @@ pub(crate) fn output_header(name: &str, path: &str) -> Result<String, ConfigErro
             | "cookie"
     ) {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("`{lower}` is reserved by HTTP and cannot be written by Sluice"),
         ));
     }
@@ -37,11 +38,11 @@ pub(crate) fn output_header(name: &str, path: &str) -> Result<String, ConfigErro
 }
 
 /// A header the filter reads: a token, or a pseudo-header like `:path`.
-pub(crate) fn input_header(name: &str, path: &str) -> Result<String, ConfigError> {
+pub(crate) fn input_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
     let body = name.strip_prefix(':').unwrap_or(name);
     if body.is_empty() || !body.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("`{}` is not a valid HTTP header name", Escaped(name)),
         ));
     }
@@ -51,7 +52,7 @@ pub(crate) fn input_header(name: &str, path: &str) -> Result<String, ConfigError
 /// Names of flags, variants, routes, versions, segments and attributes: they
 /// appear inside header values (`name=variant;…`), so letters, digits, `_`,
 /// `-` and `.` only.
-pub(crate) fn check_name(name: &str, path: &str, what: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_name(name: &str, path: &dyn Display, what: &str) -> Result<(), ConfigError> {
     if name.is_empty()
         || name.len() > 128
         || !name
@@ -59,7 +60,7 @@ pub(crate) fn check_name(name: &str, path: &str, what: &str) -> Result<(), Confi
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
     {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!(
                 "{what} `{}` must be 1-128 letters, digits, `_`, `-` or `.`",
                 Escaped(name)
@@ -70,10 +71,14 @@ pub(crate) fn check_name(name: &str, path: &str, what: &str) -> Result<(), Confi
 }
 
 /// Cookie and query parameter names: tokens.
-pub(crate) fn check_name_like(name: &str, path: &str, what: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_name_like(
+    name: &str,
+    path: &dyn Display,
+    what: &str,
+) -> Result<(), ConfigError> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("{what} `{}` is not a valid token", Escaped(name)),
         ));
     }
@@ -82,10 +87,14 @@ pub(crate) fn check_name_like(name: &str, path: &str, what: &str) -> Result<(), 
 
 /// A value written into a header: no control characters (CR/LF would inject
 /// headers).
-pub(crate) fn check_header_value(value: &str, path: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_header_value(value: &str, path: &dyn Display) -> Result<(), ConfigError> {
+    // Printable ASCII, the usual case, needs no decoding.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!(
                 "value contains control character {}, which could inject headers",
                 QuotedChar(c)
@@ -96,23 +105,23 @@ pub(crate) fn check_header_value(value: &str, path: &str) -> Result<(), ConfigEr
 }
 
 /// A percent with at most two decimals (0.01% = one bucket), as buckets.
-pub(crate) fn percent_to_buckets(percent: f64, path: &str) -> Result<u32, ConfigError> {
+pub(crate) fn percent_to_buckets(percent: f64, path: &dyn Display) -> Result<u32, ConfigError> {
     if !percent.is_finite() || percent < 0.0 {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("weight {percent} is negative"),
         ));
     }
     if percent > 100.0 {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("weight {percent} is over 100"),
         ));
     }
     let buckets = (percent * 100.0).round();
     if (percent * 100.0 - buckets).abs() > 1e-6 {
         return Err(ConfigError::new(
-            path,
+            path.to_string(),
             format!("weight {percent} is finer than 0.01"),
         ));
     }
@@ -145,20 +154,20 @@ pub(crate) fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// RFC 3339 time → Unix millis, or an error at `path`.
-pub(crate) fn time_millis(text: &str, path: &str) -> Result<i64, ConfigError> {
+pub(crate) fn time_millis(text: &str, path: &dyn Display) -> Result<i64, ConfigError> {
     sluice_primitives::time::parse_rfc3339_millis(text).ok_or_else(|| {
         ConfigError::new(
-            path,
+            path.to_string(),
             format!("`{text}` is not an RFC 3339 time (e.g. 2026-12-01T09:00:00Z)"),
         )
     })
 }
 
 /// Duration like `10m` → millis, or an error at `path`.
-pub(crate) fn duration_millis(text: &str, path: &str) -> Result<u64, ConfigError> {
+pub(crate) fn duration_millis(text: &str, path: &dyn Display) -> Result<u64, ConfigError> {
     sluice_primitives::duration::parse_duration_millis(text).ok_or_else(|| {
         ConfigError::new(
-            path,
+            path.to_string(),
             format!("`{text}` is not a duration (e.g. 90s, 10m, 1h30m, 2d)"),
         )
     })

@@ -168,7 +168,7 @@ fn usage_plan(
         ));
     };
     let base = &poll.path[..at];
-    let interval_ms = text::duration_millis(&m.interval, "unleash.metrics.interval")?;
+    let interval_ms = text::duration_millis(&m.interval, &"unleash.metrics.interval")?;
     if interval_ms < 1000 {
         return Err(ConfigError::new(
             "unleash.metrics.interval",
@@ -191,7 +191,7 @@ fn usage_plan(
                 "must not be empty",
             ));
         }
-        text::check_header_value(id, "unleash.metrics.instance_id")?;
+        text::check_header_value(id, &"unleash.metrics.instance_id")?;
     }
     Ok(UsagePlan {
         interval_ms,
