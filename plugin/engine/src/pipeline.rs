@@ -70,11 +70,6 @@ impl Patch {
         self.signed
     }
 
-    /// Whether the request headers change (routing must look again).
-    pub fn changes_request(&self) -> bool {
-        !self.remove.is_empty() || !self.set.is_empty()
-    }
-
     /// Request headers to remove (incoming copies of headers Sluice owns).
     pub fn removals<'p>(&'p self, plan: &'p Plan) -> impl Iterator<Item = &'p str> + 'p {
         self.remove
