@@ -16,10 +16,10 @@ use std::time::{Duration, UNIX_EPOCH};
 /// The timer: a polled payload another VM fetched is taken from shared data within one tick,
 /// so a change reaches every worker within the poll interval + 2 ticks of its source serving it.
 const TICK: Duration = Duration::from_millis(250);
-/// Stats flush, guards and webhooks run every fourth tick (every second): the guard's windows
+/// Stats flush, guards and webhooks run once a second (every fourth tick): the guard's windows
 /// and its sequential test are tuned to a look per second, and a tripped guard reaches every VM
 /// within one second.
-const TICKS_PER_SECOND: u32 = 4;
+const TICKS_PER_SECOND: u32 = (1000 / TICK.as_millis()) as u32;
 
 #[derive(Default)]
 pub struct SluiceRoot {

@@ -7,6 +7,25 @@ use sluice_core::engine::Headers;
 use sluice_core::pipeline::{self, Facts, Live, Scratch};
 use sluice_core::plan::Plan;
 
+/// What a VM holds beside the plan, before any guard or poll: the config's own Unleash payload.
+pub fn live(plan: &Plan) -> Live<'_> {
+    Live {
+        controls: &[],
+        unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
+        // No polled source outside the proxy.
+        spring: None,
+    }
+}
+
+/// Hex SHA-256 of the tester secret `let-me-test`, as an operator stores it.
+pub fn secret_hash() -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b"let-me-test")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub fn plan(json: &str) -> Plan {
     match sluice_core::compile::load(json.as_bytes()) {
         Ok(plan) => plan,
@@ -68,20 +87,21 @@ impl Req {
     /// The request through the pipeline the filter runs (no guard, the config's own Unleash
     /// payload): the decision and the header patch.
     pub fn run(&self, plan: &Plan) -> Scratch {
+        let mut scratch = Scratch::default();
+        self.run_into(plan, live(plan), &mut scratch);
+        scratch
+    }
+    /// [`Req::run`] with the given live state (guard controls), into a `Scratch` the caller
+    /// keeps from request to request, as a VM does.
+    pub fn run_into(&self, plan: &Plan, live: Live, scratch: &mut Scratch) {
         let pairs = self.borrowed();
-        let live = Live {
-            controls: &[],
-            unleash: plan.unleash.as_ref().and_then(|u| u.initial.as_deref()),
-            // No polled source outside the proxy.
-            spring: None,
-        };
         let facts = Facts {
             headers: Headers::Pairs(&pairs),
             source: self.source.as_deref().map(str::as_bytes),
             now_ms: self.now_ms,
             entropy: self.entropy,
         };
-        pipeline::run_once(plan, live, &facts)
+        pipeline::run(plan, live, &facts, scratch);
     }
     pub fn eval(&self, plan: &Plan) -> Decision {
         self.run(plan).decision

@@ -4,19 +4,9 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
-use common::{plan, Req};
-use sluice_core::engine::Headers;
-use sluice_core::pipeline::{self, Facts, Live, Scratch};
+use common::{live, plan, secret_hash, Req};
+use sluice_core::pipeline::Scratch;
 use sluice_core::plan::Plan;
-
-/// Hex SHA-256 of the tester secret `let-me-test`.
-fn secret_hash() -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(b"let-me-test")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn config() -> Plan {
     plan(
@@ -33,18 +23,7 @@ fn config() -> Plan {
 
 /// The request through `pipeline::run` into `scratch` (kept by the caller, as the filter does).
 fn run_into(plan: &Plan, req: &Req, scratch: &mut Scratch) {
-    let pairs: Vec<(&str, &[u8])> = req
-        .pairs
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_slice()))
-        .collect();
-    let facts = Facts {
-        headers: Headers::Pairs(&pairs),
-        source: None,
-        now_ms: req.now_ms,
-        entropy: req.entropy,
-    };
-    pipeline::run(plan, Live::default(), &facts, scratch);
+    req.run_into(plan, live(plan), scratch);
 }
 
 fn sets(plan: &Plan, scratch: &Scratch) -> Vec<(String, String)> {

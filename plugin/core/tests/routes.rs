@@ -3,17 +3,8 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
-use common::{plan, version, Req};
+use common::{plan, secret_hash, version, Req};
 use sluice_core::decision::{OverrideStatus, Reason};
-
-/// Hex SHA-256 of the tester secret `let-me-test`, as an operator stores it.
-fn secret_hash() -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(b"let-me-test")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn routes_config() -> String {
     r#"{

@@ -130,8 +130,8 @@ fn a_release_the_edge_put_the_user_in_stays_in_after_its_weight_drops() {
 
 #[test]
 fn a_tripped_guard_beats_the_version_an_upstream_hop_chose() {
-    use sluice_core::engine::{Headers, RouteControl};
-    use sluice_core::pipeline::{self, Facts, Live};
+    use sluice_core::engine::RouteControl;
+    use sluice_core::pipeline::{Live, Scratch};
     let p = release_config(100);
     // The edge put u-1 on cart v2 (the release at 100%) and signed it.
     let edge = Req::new()
@@ -149,22 +149,13 @@ fn a_tripped_guard_beats_the_version_an_upstream_hop_chose() {
     let cart = p.routes.iter().position(|r| r.name == "cart").unwrap();
     let mut controls = vec![RouteControl::Normal; p.routes.len()];
     controls[cart] = RouteControl::RolledBack;
-    let pairs: Vec<(&str, &[u8])> = next
-        .pairs
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_slice()))
-        .collect();
-    let facts = Facts {
-        headers: Headers::Pairs(&pairs),
-        source: None,
-        now_ms: next.now_ms,
-        entropy: 0,
-    };
     let live = Live {
         controls: &controls,
-        ..Live::default()
+        ..common::live(&p)
     };
-    let d = pipeline::run_once(&p, live, &facts).decision;
+    let mut scratch = Scratch::default();
+    next.run_into(&p, live, &mut scratch);
+    let d = scratch.decision;
     let outcome = d.routes.iter().find(|r| r.route == cart).unwrap();
     assert_eq!(p.routes[cart].versions[outcome.version], "v1");
     assert_eq!(outcome.reason, sluice_core::decision::Reason::GuardTripped);

@@ -115,12 +115,11 @@ fn compile_route<'c>(
             }
         }
         (None, None, Some(weights)) => {
-            let routes_at = Path::Root.key("routes");
-            Strategy::Split(rollout(
-                weights,
-                &routes_at.key(name).key("split"),
-                |v, at| version(v, at),
-            )?)
+            // The route's path as the root's one key renders as itself.
+            let route_at = Path::Root.key(&path);
+            Strategy::Split(rollout(weights, &route_at.key("split"), |v, at| {
+                version(v, at)
+            })?)
         }
         (None, None, None) => {
             return Err(ConfigError::new(
