@@ -250,3 +250,76 @@ fn envoys_own_replies_count_as_errors_only_when_asked() {
     let vm = VmState::new(plan, "w".into(), 1, &stats);
     assert!(!request(&vm, "/", T0, 1).counts_local_replies);
 }
+
+/// Three versions: the canary's two, and v3 reached only by a pin.
+fn three_versions(guard: &str) -> String {
+    format!(
+        r#"{{"version": 1, "identity": {{"without_identity": "random"}},
+  "routes": {{"api": {{"header": "x-route-api", "versions": ["v1", "v2", "v3"],
+      "canary": {{"stable": "v1", "canary": "v2", "weight": 50}},
+      "pins": [{{"when": {{"header": "x-v3", "equals": "1"}}, "version": "v3"}}],
+      "guard": {{{guard}}}}}}}}}"#
+    )
+}
+
+/// Ticks of 200 requests (`pinned`: with the v3 pin); the canary answers after `canary_ms`
+/// with `canary_status`, the others after 5 ms with 200 (v3 with `v3_status`). Whether it tripped.
+fn run(vm: &VmState, canary_ms: i64, canary_status: u32, pinned: bool, v3_status: u32) -> bool {
+    let stats = LocalStats::default();
+    let shared = LocalShared::default();
+    let mut now = T0;
+    for _ in 0..20 {
+        for i in 0..200u64 {
+            let mut pairs: Vec<(&str, &[u8])> = vec![(":path", b"/")];
+            if pinned && i % 2 == 0 {
+                pairs.push(("x-v3", b"1"));
+            }
+            let facts = Facts {
+                headers: Headers::Pairs(&pairs),
+                now_ms: now,
+                entropy: (now as u64 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                ..Facts::default()
+            };
+            let routed = vm.on_request(&facts, |_, _| {});
+            let (_, version) = *routed.routes.first().unwrap();
+            let (ms, status) = match version {
+                1 => (canary_ms, canary_status),
+                2 => (5, v3_status),
+                _ => (5, 200),
+            };
+            vm.on_response(&routed, status, false, now + ms);
+        }
+        now += 1_000;
+        vm.run_guards(&shared, &stats, now);
+        if vm.controls.borrow()[0] != RouteControl::Normal {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_sequential_guard_counts_responses_slower_than_slow_as_bad() {
+    let guard = r#""method": "sequential", "alpha": 0.05, "slow": "100ms""#;
+    let stats = LocalStats::default();
+    let at_limit = VmState::new(common::plan(&three_versions(guard)), "s".into(), 1, &stats);
+    assert!(
+        !run(&at_limit, 100, 200, false, 200),
+        "100 ms is not slower than 100ms"
+    );
+    let over = VmState::new(common::plan(&three_versions(guard)), "s".into(), 1, &stats);
+    assert!(run(&over, 101, 200, false, 200), "101 ms is");
+}
+
+#[test]
+fn a_version_outside_the_canary_does_not_count_for_its_guard() {
+    let guard = r#""max_error_rate": 5, "window": "30s", "min_requests": 20"#;
+    let stats = LocalStats::default();
+    let vm = VmState::new(common::plan(&three_versions(guard)), "t".into(), 1, &stats);
+    assert!(
+        !run(&vm, 5, 200, true, 500),
+        "v3's errors are not the canary's"
+    );
+    let vm = VmState::new(common::plan(&three_versions(guard)), "t".into(), 1, &stats);
+    assert!(run(&vm, 5, 500, true, 200), "the canary's own 500s are");
+}

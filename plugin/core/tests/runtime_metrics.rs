@@ -226,3 +226,61 @@ fn entropy_differs_per_request_context_and_per_vm() {
         assert_ne!(vm.entropy(2), other.entropy(2), "seed {seed:x}");
     }
 }
+
+/// Two experiments reading goals from their own response headers.
+const EXPERIMENTS: &str = r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
+  "flags": {
+    "button": {"rules": [{"serve": "on"}], "experiment": {"goals": ["buy"], "goal_header": "x-goal-button"}},
+    "search": {"rules": [{"serve": "on"}], "experiment": {"goals": ["buy", "click"], "goal_header": "x-goal-search"}}
+  }}"#;
+
+#[test]
+fn each_experiment_counts_the_goals_of_its_own_header() {
+    let stats = LocalStats::default();
+    let vm = VmState::new(common::plan(EXPERIMENTS), "e".into(), 1, &stats);
+    let header = |name: &str| vm.plan.goal_headers.iter().position(|h| h == name).unwrap();
+    let pairs: Vec<(&str, &[u8])> = vec![("x-user", b"u1")];
+    let facts = Facts {
+        headers: Headers::Pairs(&pairs),
+        now_ms: 1_000,
+        ..Facts::default()
+    };
+    let routed = vm.on_request(&facts, |_, _| {});
+    vm.on_goals(&routed, header("x-goal-search"), b"buy, click");
+    vm.on_goals(&routed, header("x-goal-button"), b"buy");
+    vm.on_goals(&routed, header("x-goal-button"), b"click");
+    vm.flush_metrics(&stats);
+    assert_eq!(stats.value("sluice.experiment.button.on.goal.buy"), 1);
+    assert_eq!(stats.value("sluice.experiment.search.on.goal.buy"), 1);
+    assert_eq!(stats.value("sluice.experiment.search.on.goal.click"), 1);
+}
+
+#[test]
+fn experiment_latency_samples_are_capped_per_flush_too() {
+    let stats = LocalStats::default();
+    let vm = VmState::new(common::plan(EXPERIMENTS), "e".into(), 1, &stats);
+    let pairs: Vec<(&str, &[u8])> = vec![("x-user", b"u1")];
+    let facts = Facts {
+        headers: Headers::Pairs(&pairs),
+        now_ms: 1_000,
+        ..Facts::default()
+    };
+    let routed = vm.on_request(&facts, |_, _| {});
+    for _ in 0..4_100 {
+        vm.on_response(&routed, 200, false, 1_003);
+    }
+    vm.flush_metrics(&stats);
+    assert_eq!(
+        stats.value("sluice.experiment.button.on.responses.2xx"),
+        4_100
+    );
+    let samples = stats.records("sluice.experiment.button.on.latency_ms");
+    assert_eq!(samples.len(), 4_096);
+    assert!(samples.iter().all(|ms| *ms == 3));
+    let facts = Facts { now_ms: 1, ..facts };
+    let old = vm.on_request(&facts, |_, _| {});
+    vm.on_response(&old, 200, false, 1 << 40);
+    vm.flush_metrics(&stats);
+    let samples = stats.records("sluice.experiment.button.on.latency_ms");
+    assert_eq!(samples.last(), Some(&u64::from(u32::MAX)));
+}
