@@ -284,3 +284,40 @@ fn experiment_latency_samples_are_capped_per_flush_too() {
     let samples = stats.records("sluice.experiment.button.on.latency_ms");
     assert_eq!(samples.last(), Some(&u64::from(u32::MAX)));
 }
+
+#[test]
+fn names_of_the_longest_length_make_whole_stat_names() {
+    let route = format!("r{}", "o".repeat(127));
+    let flag = format!("f{}", "l".repeat(127));
+    let config = format!(
+        r#"{{"version": 1, "identity": {{"without_identity": "random"}},
+  "flags": {{"{flag}": {{"rules": [{{"serve": "on"}}], "experiment": true}}}},
+  "routes": {{"{route}": {{"header": "x-r", "versions": ["a", "b"], "canary": {{"stable": "a", "canary": "b", "weight": 0}},
+      "guard": {{"max_error_rate": 5}}}}}}}}"#
+    );
+    let stats = LocalStats::default();
+    let vm = VmState::new(common::plan(&config), "x".into(), 1, &stats);
+    let pairs: Vec<(&str, &[u8])> = vec![(":path", b"/")];
+    let facts = Facts {
+        headers: Headers::Pairs(&pairs),
+        now_ms: 1_000,
+        ..Facts::default()
+    };
+    let routed = vm.on_request(&facts, |_, _| {});
+    vm.on_response(&routed, 200, false, 1_001);
+    vm.flush_metrics(&stats);
+    assert_eq!(stats.value(&format!("sluice.route.{route}.a.requests")), 1);
+    assert_eq!(
+        stats.value(&format!("sluice.route.{route}.a.responses.2xx")),
+        1
+    );
+    assert_eq!(
+        stats.value(&format!("sluice.flag.{flag}.on.evaluations")),
+        1
+    );
+    assert_eq!(
+        stats.value(&format!("sluice.experiment.{flag}.on.responses.2xx")),
+        1
+    );
+    assert_eq!(stats.value(&format!("sluice.guard.{route}.tripped")), 0);
+}

@@ -553,3 +553,79 @@ fn an_unreadable_shared_payload_is_logged_and_skipped() {
     b.tick(&shared, &calls, 11_000);
     assert_eq!(b.checkout(), Some(false));
 }
+
+#[test]
+fn a_body_of_exactly_max_body_bytes_is_taken() {
+    capture_logs();
+    let body = payload(true);
+    let limit = format!(r#", "max_body_bytes": {}"#, body.len());
+    let vm = Vm::new(&unleash_config("unleash-limit", &limit), 1);
+    let (shared, calls) = (LocalShared::default(), Calls::default());
+    vm.tick(&shared, &calls, 0);
+    respond(&vm, &shared, 1, Some(200), None, &body);
+    assert_eq!(vm.stat("sluice.unleash.fetch.ok"), 1);
+    vm.tick(&shared, &calls, 10_000);
+    respond(&vm, &shared, 2, Some(200), None, &format!("{body} "));
+    assert_eq!(vm.stat("sluice.unleash.fetch.failed"), 1);
+    assert!(logged(&format!(
+        "payload of {} bytes is over max_body_bytes {}",
+        body.len() + 1,
+        body.len()
+    )));
+}
+
+#[test]
+fn a_retry_after_shorter_than_the_interval_does_not_poll_sooner() {
+    capture_logs();
+    let vm = Vm::new(&unleash_config("unleash-brief", ""), 1);
+    let (shared, calls) = (LocalShared::default(), Calls::default());
+    vm.tick(&shared, &calls, 0);
+    let read = || Some(Vec::new());
+    let response = PollResponse {
+        status: Some(429),
+        etag: None,
+        body_size: 0,
+        retry_after: Some("1".into()),
+        location: None,
+        read_body: &read,
+    };
+    vm.answer(&shared, 1, &response);
+    for now in [1_000, 2_000, 5_000, 9_999] {
+        vm.tick(&shared, &calls, now);
+    }
+    assert_eq!(
+        calls.count(),
+        1,
+        "the interval (10 s) is longer than the wait"
+    );
+    vm.tick(&shared, &calls, 10_000);
+    assert_eq!(calls.count(), 2);
+}
+
+#[test]
+fn a_generation_already_loaded_is_not_read_again() {
+    let config = unleash_config("unleash-once", "");
+    let (a, b) = (Vm::new(&config, 1), Vm::new(&config, 2));
+    let (shared, calls) = (LocalShared::default(), Calls::default());
+    a.tick(&shared, &calls, 0);
+    respond(&a, &shared, 1, Some(200), None, &payload(true));
+    b.tick(&shared, &calls, 1_000);
+    let loaded = b.vm.unleash.borrow().clone().unwrap();
+    // Ticks every 250 ms: a payload of megabytes must not be parsed again each time.
+    for now in [1_250, 1_500, 1_750, 2_000] {
+        a.tick(&shared, &calls, now);
+        b.tick(&shared, &calls, now);
+    }
+    let now_b = b.vm.unleash.borrow().clone().unwrap();
+    let now_a = a.vm.unleash.borrow().clone().unwrap();
+    assert!(
+        std::rc::Rc::ptr_eq(&loaded, &now_b),
+        "B parsed generation 1 again"
+    );
+    // A fetched it itself: its own copy stays too.
+    a.tick(&shared, &calls, 3_000);
+    assert!(std::rc::Rc::ptr_eq(
+        &now_a,
+        &a.vm.unleash.borrow().clone().unwrap()
+    ));
+}
