@@ -87,3 +87,37 @@ fn a_version_requiring_another_routes_version_goes_only_to_its_users() {
         "{held_back} users held back on web v1 by the requirement"
     );
 }
+
+#[test]
+fn chained_requirements_settle_whatever_their_length() {
+    // front v2 needs cart v2, which needs pay v2: a user on pay v1 gets neither, which takes
+    // two rounds (cart falls back first, then front sees it).
+    let p = plan(
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
+  "routes": {
+    "front": {"match": {"authority": ["front"]}, "header": "x-route-front", "versions": ["v1", "v2"],
+              "canary": {"stable": "v1", "canary": "v2", "weight": 100},
+              "requires": {"v2": [{"route": "cart", "version": "v2"}]}},
+    "cart": {"match": {"authority": ["cart"]}, "header": "x-route-cart", "versions": ["v1", "v2"],
+             "canary": {"stable": "v1", "canary": "v2", "weight": 100},
+             "requires": {"v2": [{"route": "pay", "version": "v2"}]}},
+    "pay": {"match": {"authority": ["pay"]}, "header": "x-route-pay", "versions": ["v1", "v2"],
+            "canary": {"stable": "v1", "canary": "v2", "weight": 50}}}}"#,
+    );
+    let mut held = 0;
+    for i in 0..200 {
+        let user = format!("user-{i}");
+        let to = |host: &str| {
+            let d = Req::new()
+                .set(":authority", host)
+                .header("x-user", &user)
+                .eval(&p);
+            version(&p, &d, host).unwrap().to_string()
+        };
+        let (front, cart, pay) = (to("front"), to("cart"), to("pay"));
+        assert_eq!(front, cart, "{user}: front {front}, cart {cart}");
+        assert_eq!(cart, pay, "{user}: cart {cart}, pay {pay}");
+        held += usize::from(pay == "v1");
+    }
+    assert!(held > 50, "{held} users on pay v1");
+}
