@@ -321,3 +321,52 @@ fn names_of_the_longest_length_make_whole_stat_names() {
     );
     assert_eq!(stats.value(&format!("sluice.guard.{route}.tripped")), 0);
 }
+
+/// The filter skips the response accounting of a request with nothing to count.
+#[test]
+fn only_a_request_with_a_route_or_an_experiment_has_a_response_to_count() {
+    let stats = LocalStats::default();
+    let config = r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
+      "flags": {"plain": {"rules": [{"serve": "on"}]},
+                "button": {"rules": [{"serve": "on"}], "experiment": true}},
+      "routes": {"api": {"match": {"path_prefix": "/api"}, "header": "x-route-api", "versions": ["v1"],
+                         "split": {"v1": 100}}}}"#;
+    let vm = VmState::new(common::plan(config), "c".into(), 1, &stats);
+    let routed = |path: &str| {
+        let pairs: Vec<(&str, &[u8])> = vec![(":path", path.as_bytes())];
+        let facts = Facts {
+            headers: Headers::Pairs(&pairs),
+            now_ms: 1_000,
+            ..Facts::default()
+        };
+        vm.on_request(&facts, |_, _| {})
+    };
+    let api = routed("/api/x");
+    assert_eq!((api.routes.len(), api.variants.len()), (1, 1));
+    assert!(!api.is_empty());
+    let other = routed("/other");
+    assert_eq!((other.routes.len(), other.variants.len()), (0, 1));
+    assert!(!other.is_empty(), "the experiment counts its responses");
+    let plain = VmState::new(
+        common::plan(
+            r#"{"version": 1, "flags": {"plain": {"rules": [{"serve": "on"}]}},
+          "routes": {"api": {"match": {"path_prefix": "/api"}, "header": "x-route-api", "versions": ["v1"], "split": {"v1": 100}}}}"#,
+        ),
+        "d".into(),
+        1,
+        &stats,
+    );
+    let pairs: Vec<(&str, &[u8])> = vec![(":path", b"/api")];
+    let facts = Facts {
+        headers: Headers::Pairs(&pairs),
+        ..Facts::default()
+    };
+    let only_route = plain.on_request(&facts, |_, _| {});
+    assert!(!only_route.is_empty(), "the route counts its responses");
+    let pairs: Vec<(&str, &[u8])> = vec![(":path", b"/")];
+    let facts = Facts {
+        headers: Headers::Pairs(&pairs),
+        ..Facts::default()
+    };
+    assert!(plain.on_request(&facts, |_, _| {}).is_empty());
+}

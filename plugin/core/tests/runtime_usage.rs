@@ -216,6 +216,12 @@ fn registration_is_retried_each_interval_until_unleash_answers_2xx() {
         "sluice: unleash metrics: registered app `shop` with Unleash"
     ));
     assert_eq!(edge.stat("failed"), 3);
+    // Each retry introduces the same client: same instance, same start.
+    let registers = posts.to("/api/client/register");
+    for (_, body) in &registers {
+        assert_eq!(body["started"], "2023-11-14T22:13:20.000Z", "{body}");
+        assert_eq!(body["instanceId"], registers[0].1["instanceId"]);
+    }
     edge.tick(&posts, 10_000);
     edge.tick(&posts, 10_000);
     assert_eq!(
@@ -246,6 +252,9 @@ fn a_bucket_answered_outside_2xx_is_sent_again() {
     assert_eq!(yes(&metrics[1].1), 1, "the same request, sent again");
     edge.answer(metrics[1].0, Some(204));
     assert_eq!((edge.stat("failed"), edge.stat("sent")), (1, 1));
+    // Nothing was dropped, and the log does not say otherwise.
+    assert_eq!(edge.stat("dropped"), 0);
+    assert!(!logged("0 bucket(s) dropped"));
 }
 
 #[test]
