@@ -97,13 +97,22 @@ fn only_2xx_is_delivered_and_retries_back_off_doubling() {
     let mut sent_at = Vec::new();
     // A redirect, Envoy's 504 and a reset: each a failed attempt, each retry later.
     for (i, status) in [Some(300), Some(504), None].into_iter().enumerate() {
-        while calls.0.borrow().len() == i {
+        // Ticks every 100 ms until the attempt goes out (within 10 s).
+        for _ in 0..100 {
             n.tick(|_| Some(&h), &calls, now);
             if calls.0.borrow().len() > i {
                 sent_at.push(now);
+                break;
             }
             now += 100;
         }
+        assert_eq!(
+            calls.0.borrow().len(),
+            i + 1,
+            "attempt {} never went out",
+            i + 1
+        );
+        now += 100;
         assert_eq!(
             n.response(i as u32 + 1, status, |_| Some(&h), now),
             Some(Event::Failed { route: 2 })
