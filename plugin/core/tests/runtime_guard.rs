@@ -15,7 +15,7 @@ use sluice_core::pipeline::Facts;
 use sluice_core::vm::{Routed, VmState};
 
 /// 2026-12-01T00:00:00Z.
-const T0: i64 = 1_764_547_200_000;
+const T0: i64 = 1_796_083_200_000;
 
 fn config(guard: &str) -> String {
     format!(
