@@ -219,3 +219,33 @@ fn segments_beyond_the_64th_are_evaluated_each_time() {
         }
     }
 }
+
+#[test]
+fn every_baggage_fact_is_percent_decoded_however_many_there_are() {
+    // 70 attributes from 70 baggage members; the last ones are past the 64th.
+    let attributes: Vec<String> = (0..70)
+        .map(|i| format!(r#""b{i:02}": {{"baggage": "k{i:02}"}}"#))
+        .collect();
+    let flag = |i: u32| {
+        format!(
+            r#""f{i:02}": {{"rules": [{{"when": {{"attr": "b{i:02}", "equals": "a b"}}, "serve": "on"}}]}}"#
+        )
+    };
+    let config = format!(
+        r#"{{"version": 1, "attributes": {{{}}}, "flags": {{{}}}}}"#,
+        attributes.join(","),
+        [0, 63, 64, 65, 69].map(flag).join(",")
+    );
+    let p = plan(&config);
+    for i in [0, 63, 64, 65, 69] {
+        for (baggage, want) in [
+            (format!("k{i:02}=a%20b"), "on"),
+            (format!("k{i:02}=a b"), "on"),
+            (format!("k{i:02}=a%2"), "off"),
+            (format!("k{i:02}=a%2520b"), "off"),
+        ] {
+            let d = Req::new().header("baggage", &baggage).eval(&p);
+            assert_eq!(variant(&p, &d, &format!("f{i:02}")), want, "{baggage}");
+        }
+    }
+}

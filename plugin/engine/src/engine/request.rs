@@ -63,8 +63,9 @@ pub struct Request<'a> {
     /// Baggage members the plan reads (`plan.chain.baggage_keys`), values
     /// percent-decoded (see `decode_baggage`).
     pub baggage: Slots<Option<&'a [u8]>, 4>,
-    /// Bit i: baggage value i is still percent-encoded.
-    baggage_encoded: u64,
+    /// Some baggage value is still percent-encoded (until `decode_baggage`). Per request, not
+    /// per member: a bit mask left members past the 64th undecoded.
+    baggage_encoded: bool,
     /// The incoming decision token (the baggage member `plan.chain.token.member`).
     pub token: Option<&'a [u8]>,
     /// Why the incoming baggage was not read whole, if it was not.
@@ -113,7 +114,7 @@ impl Default for Request<'_> {
             segments_true: Cell::new(0),
             source_ip: Cell::new(None),
             baggage: Slots::new(None),
-            baggage_encoded: 0,
+            baggage_encoded: false,
             token: None,
             baggage_flaw: None,
         }
@@ -187,9 +188,7 @@ impl<'a> Request<'a> {
             };
             if let Some(slot @ None) = baggage.get_mut(i) {
                 *slot = Some(member.value);
-                if member.value.contains(&b'%') && i < 64 {
-                    *encoded |= 1 << i;
-                }
+                *encoded |= member.value.contains(&b'%');
             }
         });
         self.baggage_flaw = flaw.map(|f| match f {
@@ -201,16 +200,15 @@ impl<'a> Request<'a> {
     /// Percent-decodes the baggage values that need it into `buffer`; until
     /// then (and if a value's escapes are bad) such a value reads as absent.
     pub fn decode_baggage(&mut self, buffer: &'a mut Vec<u8>) {
-        if self.baggage_encoded == 0 {
+        if !self.baggage_encoded {
             return;
         }
         let mut ranges: Slots<(usize, usize, usize), 4> = Slots::new((0, 0, 0));
         let mut scratch = Vec::new();
         for (i, value) in self.baggage.iter().enumerate() {
-            let Some(value) = value else { continue };
-            if i >= 64 || self.baggage_encoded & (1 << i) == 0 {
+            let Some(value) = value.filter(|v| v.contains(&b'%')) else {
                 continue;
-            }
+            };
             if baggage::percent_decode_into(value, &mut scratch) {
                 let start = buffer.len();
                 buffer.extend_from_slice(&scratch);
@@ -221,14 +219,14 @@ impl<'a> Request<'a> {
         }
         let buffer: &'a [u8] = buffer;
         for (i, slot) in self.baggage.iter_mut().enumerate() {
-            if i < 64 && self.baggage_encoded & (1 << i) != 0 {
+            if slot.is_some_and(|v| v.contains(&b'%')) {
                 *slot = ranges
                     .iter()
                     .find(|(at, _, _)| *at == i)
                     .and_then(|&(_, start, end)| buffer.get(start..end));
             }
         }
-        self.baggage_encoded = 0;
+        self.baggage_encoded = false;
     }
 
     /// `gather` for callers that only want the facts.
@@ -267,14 +265,12 @@ impl<'a> Request<'a> {
             Subject::Method => Some(self.method),
             Subject::Authority => Some(self.authority),
             Subject::SourceAddress => self.source.map(source_ip_text),
-            Subject::Baggage(i) => {
-                let still_encoded = *i < 64 && self.baggage_encoded & (1 << i) != 0;
-                self.baggage
-                    .get(*i)
-                    .copied()
-                    .flatten()
-                    .filter(|_| !still_encoded)
-            }
+            Subject::Baggage(i) => self
+                .baggage
+                .get(*i)
+                .copied()
+                .flatten()
+                .filter(|v| !(self.baggage_encoded && v.contains(&b'%'))),
         }
     }
 
