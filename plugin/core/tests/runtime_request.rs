@@ -235,8 +235,18 @@ fn every_baggage_fact_is_percent_decoded_however_many_there_are() {
         r#"{{"version": 1, "attributes": {{{}}}, "flags": {{{}}}}}"#,
         attributes.join(","),
         [0, 63, 64, 65, 69].map(flag).join(",")
+            + r#", "share": {"rules": [{"when": {"attr": "b66", "equals": "50%"}, "serve": "on"}]}"#
     );
     let p = plan(&config);
+    // A decoded value may hold a `%` of its own.
+    let d = Req::new().header("baggage", "k66=50%25").eval(&p);
+    assert_eq!(variant(&p, &d, "share"), "on");
+    let d = Req::new().header("baggage", "k66=50%").eval(&p);
+    assert_eq!(
+        variant(&p, &d, "share"),
+        "off",
+        "a lone `%` is a bad escape"
+    );
     for i in [0, 63, 64, 65, 69] {
         for (baggage, want) in [
             (format!("k{i:02}=a%20b"), "on"),
