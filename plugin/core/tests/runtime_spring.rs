@@ -25,8 +25,17 @@ fn rollouts_may_be_decimal_numbers_up_to_two_places() {
     assert_eq!(rollout("100.0"), Ok(10_000));
     assert_eq!(rollout("0"), Ok(0));
     assert_eq!(rollout("\" 33.3 \""), Ok(3_330));
+    // 0.00000001% is 1e-6 of a bucket away from 0: still more than two decimals.
     for bad in [
-        "100.01", "-0.01", "12.345", "1e3", "true", "null", "[]", "{}",
+        "100.01",
+        "-0.01",
+        "12.345",
+        "0.00000001",
+        "1e3",
+        "true",
+        "null",
+        "[]",
+        "{}",
     ] {
         let err = rollout(bad).expect_err(bad);
         assert!(
