@@ -323,3 +323,41 @@ fn a_version_outside_the_canary_does_not_count_for_its_guard() {
     let vm = VmState::new(common::plan(&three_versions(guard)), "t".into(), 1, &stats);
     assert!(run(&vm, 5, 500, true, 200), "the canary's own 500s are");
 }
+
+#[test]
+fn a_trip_by_responses_leaving_the_window_is_counted_and_shared() {
+    let config = r#"{"version": 1, "revision": "x1", "identity": {"without_identity": "random"},
+  "routes": {"api": {"header": "x-route-api", "versions": ["v1", "v2"],
+      "canary": {"stable": "v1", "canary": "v2", "weight": 50},
+      "guard": {"max_error_rate": 30, "window": "30s", "min_requests": 20}}}}"#;
+    let stats = LocalStats::default();
+    let shared = LocalShared::default();
+    let a = VmState::new(common::plan(config), "x1".into(), 1, &stats);
+    let b = VmState::new(common::plan(config), "x1".into(), 2, &stats);
+    let mut ok = 0;
+    while ok < 100 {
+        ok += traffic(&a, T0, 10, 200, false);
+    }
+    a.run_guards(&shared, &stats, T0 + 500);
+    let mut failed = 0;
+    while failed < 35 {
+        failed += traffic(&a, T0 + 20_000, 1, 500, false);
+    }
+    a.run_guards(&shared, &stats, T0 + 20_500);
+    assert_eq!(
+        a.controls.borrow()[0],
+        RouteControl::Normal,
+        "{failed} of {} is under 30%",
+        ok + failed
+    );
+    // The successes leave the window; no new responses: the failures alone trip it.
+    a.run_guards(&shared, &stats, T0 + 45_000);
+    assert_eq!(a.controls.borrow()[0], RouteControl::RolledBack);
+    assert_eq!(stats.value("sluice.guard.api.trips"), 1);
+    b.run_guards(&shared, &stats, T0 + 45_500);
+    assert_eq!(
+        b.controls.borrow()[0],
+        RouteControl::RolledBack,
+        "stored for the other VMs"
+    );
+}
