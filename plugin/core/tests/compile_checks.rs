@@ -36,6 +36,11 @@ fn spring(fields: &str) -> String {
     )
 }
 
+/// A config with one segment `s`.
+fn cond(condition: &str) -> String {
+    format!(r#"{{"version": 1, "segments": {{"s": {condition}}}}}"#)
+}
+
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 /// A chain (with baggage on) with the given fields beside one key.
@@ -509,10 +514,103 @@ fn refusals() -> Vec<(String, &'static str)> {
             "routes.b.header: routes `a` and `b` can match the same request and both write `x-v`",
         ),
         (
+            r#"{"version": 1, "routes": {
+                "a": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["a.example.com"]}},
+                "b": {"header": "x-v", "versions": ["1"], "split": {"1": 100}}}}"#.into(),
+            "routes.b.header: routes `a` and `b` can match the same request and both write `x-v`",
+        ),
+        (
+            r#"{"version": 1, "routes": {
+                "a": {"header": "x-v", "versions": ["1"], "split": {"1": 100}},
+                "b": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"methods": ["GET"]}}}}"#.into(),
+            "routes.b.header: routes `a` and `b` can match the same request and both write `x-v`",
+        ),
+        (
             r#"{"version": 1, "flags": {"f": {"header": "x-v"}}, "routes": {
                 "a": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["a.example.com"]}},
                 "b": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["b.example.com"]}}}}"#.into(),
             "routes.a.header: header `x-v` is already written by flags.f.header",
+        ),
+        // Conditions: a combinator or one subject with one operator.
+        (
+            cond(r#"{"all": [{"header": "x-a", "present": true}], "negate": true}"#),
+            "segments.s: negate and ignore_case belong on a leaf; wrap a combinator in `not` instead",
+        ),
+        (
+            cond(r#"{"not": {"header": "x-a", "present": true}, "ignore_case": true}"#),
+            "segments.s: negate and ignore_case belong on a leaf; wrap a combinator in `not` instead",
+        ),
+        (
+            cond(r#"{"all": [{"header": "x-a", "present": true}], "any": [{"header": "x-b", "present": true}]}"#),
+            "segments.s: a condition is either one of all/any/not/segment or one subject with one operator",
+        ),
+        (
+            cond(r#"{"not": {"header": "x-a", "present": true}, "header": "x-b"}"#),
+            "segments.s: a condition is either one of all/any/not/segment or one subject with one operator",
+        ),
+        (
+            cond(r#"{"not": {"header": "x-a", "present": true}, "equals": "x"}"#),
+            "segments.s: a condition is either one of all/any/not/segment or one subject with one operator",
+        ),
+        (
+            cond(r#"{"all": []}"#),
+            "segments.s.all: empty list; give at least one condition",
+        ),
+        (
+            cond(r#"{"equals": "x"}"#),
+            "segments.s: condition has no subject: use attr, header, cookie or query (or all/any/not/segment)",
+        ),
+        (
+            cond(r#"{"header": "x-a"}"#),
+            "segments.s: condition has no operator (equals, in, prefix, suffix, contains, num_*, semver_*, cidr, present)",
+        ),
+        (
+            cond(r#"{"header": "x-a", "equals": "1", "prefix": "2"}"#),
+            "segments.s: more than one operator: equals, prefix",
+        ),
+        (
+            cond(r#"{"header": "x-a", "cookie": "c", "present": true}"#),
+            "segments.s: more than one subject (attr, header, cookie, query)",
+        ),
+        (
+            cond(r#"{"attr": "path", "query": "q", "present": true}"#),
+            "segments.s: more than one subject (attr, header, cookie, query)",
+        ),
+        (
+            cond(r#"{"attr": "tenant", "present": true}"#),
+            "segments.s.attr: unknown attribute `tenant`",
+        ),
+        (
+            cond(r#"{"header": "x-a", "num_gt": 5, "ignore_case": true}"#),
+            "segments.s: ignore_case applies to text operators only",
+        ),
+        (
+            cond(r#"{"header": "x-a", "present": true, "ignore_case": true}"#),
+            "segments.s: ignore_case applies to text operators only",
+        ),
+        // Version requirements.
+        (
+            r#"{"version": 1, "routes": {"r": {"header": "x-r", "versions": ["a", "b"],
+                "canary": {"stable": "a", "canary": "b", "weight": 10},
+                "requires": {"b": [{"route": "r", "version": "a"}]}}}}"#.into(),
+            "routes.r.requires.b[0].route: a version cannot require its own route",
+        ),
+        (
+            r#"{"version": 1, "flags": {"f": {}}, "routes": {
+                "r": {"header": "x-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b", "weight": 10},
+                      "requires": {"b": [{"flag": "f", "variant": "on"}, {"route": "q", "version": "d"}]}},
+                "q": {"header": "x-q", "versions": ["c", "d"], "canary": {"stable": "c", "canary": "d", "weight": 10},
+                      "requires": {"d": [{"flag": "f", "variant": "off"}]}}}}"#.into(),
+            "routes.r.requires.b: contradictory requirements: flag `f` would need both `on` and `off`",
+        ),
+        (
+            r#"{"version": 1, "routes": {
+                "r": {"header": "x-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b", "weight": 10},
+                      "requires": {"b": [{"route": "q", "version": "d"}, {"route": "p", "version": "f"}]}},
+                "q": {"header": "x-q", "versions": ["c", "d"], "canary": {"stable": "c", "canary": "d", "weight": 10},
+                      "requires": {"d": [{"route": "p", "version": "e"}]}},
+                "p": {"header": "x-p", "versions": ["e", "f"], "canary": {"stable": "e", "canary": "f", "weight": 10}}}}"#.into(),
+            "routes.r.requires.b: contradictory requirements: route `p` would need both `f` and `e`",
         ),
         // Unleash.
         (
@@ -729,6 +827,20 @@ fn acceptances() -> Vec<String> {
             "g": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["shop.example.io"], "methods": ["POST"]}},
             "h": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["*.a.example.dev"]}},
             "i": {"header": "x-v", "versions": ["1"], "split": {"1": 100}, "match": {"authority": ["*.b.example.dev"]}}}}"#.into(),
+        // Conditions: every built-in attribute; ignore_case on text operators; a requirement
+        // repeated along two paths agrees with itself.
+        cond(r#"{"any": [{"attr": "path", "prefix": "/a"}, {"attr": "method", "equals": "GET"},
+            {"attr": "authority", "suffix": ".example.com", "ignore_case": true},
+            {"attr": "source_address", "cidr": "10.0.0.0/8", "negate": true}]}"#),
+        r#"{"version": 1, "flags": {"f": {}}, "routes": {
+            "r": {"header": "x-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b", "weight": 10},
+                  "requires": {"b": [{"flag": "f", "variant": "on"}, {"route": "q", "version": "d"}]}},
+            "q": {"header": "x-q", "versions": ["c", "d"], "canary": {"stable": "c", "canary": "d", "weight": 10},
+                  "requires": {"d": [{"flag": "f", "variant": "on"}]}}}}"#.into(),
+        // SameSite=Lax (or Strict) needs no `secure`.
+        route(r#""split": {"a": 50, "b": 50}, "sticky_cookie": {"name": "s", "same_site": "lax"}"#),
+        // Colons in a host are a port only when digits follow the last one.
+        route(r#""split": {"a": 50, "b": 50}, "match": {"authority": ["fe80::1:abcd"]}"#),
         // Unleash and Spring polls at their limits.
         unleash(r#", "interval": "1s", "timeout": "999ms", "max_body_bytes": 1"#, ""),
         unleash("", r#", "metrics": {"interval": "1s", "max_pending_buckets": 1}"#),
