@@ -837,6 +837,12 @@ fn acceptances() -> Vec<String> {
                   "requires": {"b": [{"flag": "f", "variant": "on"}, {"route": "q", "version": "d"}]}},
             "q": {"header": "x-q", "versions": ["c", "d"], "canary": {"stable": "c", "canary": "d", "weight": 10},
                   "requires": {"d": [{"flag": "f", "variant": "on"}]}}}}"#.into(),
+        r#"{"version": 1, "routes": {
+            "r": {"header": "x-r", "versions": ["a", "b"], "canary": {"stable": "a", "canary": "b", "weight": 10},
+                  "requires": {"b": [{"route": "q", "version": "d"}, {"route": "p", "version": "f"}]}},
+            "q": {"header": "x-q", "versions": ["c", "d"], "canary": {"stable": "c", "canary": "d", "weight": 10},
+                  "requires": {"d": [{"route": "p", "version": "f"}]}},
+            "p": {"header": "x-p", "versions": ["e", "f"], "canary": {"stable": "e", "canary": "f", "weight": 10}}}}"#.into(),
         // SameSite=Lax (or Strict) needs no `secure`.
         route(r#""split": {"a": 50, "b": 50}, "sticky_cookie": {"name": "s", "same_site": "lax"}"#),
         // Colons in a host are a port only when digits follow the last one.

@@ -178,3 +178,61 @@ fn baggage_members_read_as_keys_are_each_read_once() {
     assert_eq!(p.headers[id], "baggage");
     assert!(plan(r#"{"version": 1}"#).baggage_header.is_none());
 }
+
+/// Routes the request does not match are decided too (and carried in baggage) only when a
+/// signed token, a release or a version requirement needs every route's version.
+#[test]
+fn unmatched_routes_are_decided_only_for_tokens_releases_and_requirements() {
+    let config = |a_extra: &str, top_extra: &str| {
+        format!(
+            r#"{{"version": 1, "outputs": {{"baggage": {{}}}}, {top_extra}
+              "routes": {{
+                "a": {{"match": {{"authority": ["a.example.com"]}}, "header": "x-route-a",
+                       "versions": ["v1", "v2"], "canary": {{"stable": "v1", "canary": "v2", "weight": 0}}{a_extra}}},
+                "b": {{"match": {{"authority": ["b.example.com"]}}, "header": "x-route-b",
+                       "versions": ["w1"], "split": {{"w1": 100}}}}}}}}"#
+        )
+    };
+    let baggage = |json: &str| {
+        let p = plan(json);
+        let headers = common::Req::new()
+            .set(":authority", "a.example.com")
+            .user("u1")
+            .headers(&p);
+        headers.get("baggage").cloned().unwrap_or_default()
+    };
+    let only_matched = baggage(&config("", ""));
+    assert!(only_matched.contains("sluice.route.a=v1"), "{only_matched}");
+    assert!(!only_matched.contains("sluice.route.b"), "{only_matched}");
+
+    let everything = [
+        (
+            "a signed token",
+            config(
+                "",
+                &format!(r#""chain": {{"keys": [{{"id": "k1", "secret": "{SECRET}"}}]}},"#),
+            ),
+        ),
+        (
+            "a release",
+            config(
+                "",
+                r#""releases": {"rel": {"routes": {"a": "v2"}, "weight": 0}},"#,
+            ),
+        ),
+        (
+            "a version requirement",
+            config(
+                r#", "requires": {"v2": [{"route": "b", "version": "w1"}]}"#,
+                "",
+            ),
+        ),
+    ];
+    for (what, json) in &everything {
+        let b = baggage(json);
+        assert!(
+            b.contains("sluice.route.a=v1") && b.contains("sluice.route.b=w1"),
+            "{what}: {b}"
+        );
+    }
+}
