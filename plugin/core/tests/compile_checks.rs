@@ -787,6 +787,11 @@ fn acceptances() -> Vec<String> {
         flag(r#""rules": [{"rollout": {"on": 0, "off": 100}}]"#),
         flag(r#""rules": [{"rollout": {"on": 0.01, "off": 99.99}}]"#),
         flag(r#""rules": [{"rollout": {"on": 33.33, "off": 66.67}}]"#),
+        // Float noise (0.07 × 100 = 7.000000000000001) up to a millionth of a bucket is
+        // ignored: 1e-8 percent is exactly that far from 0 buckets.
+        flag(r#""rules": [{"rollout": {"on": 0.07, "off": 99.93}}]"#),
+        flag(r#""rules": [{"rollout": {"on": 1e-8, "off": 100}}]"#),
+
         flag(r#""schedule": {"ramp": {"start": "2026-01-01T00:00:00Z", "duration": "1h", "from": 0, "to": 100}}"#),
         // A flag without identity can still require another flag.
         r#"{"version": 1, "flags": {"f": {"prerequisites": [{"flag": "g", "variants": ["off"]}]}, "g": {}}}"#.into(),
