@@ -657,8 +657,7 @@ fn integers_at_the_edge_of_their_range_are_read() {
     // The largest u32 is a version the reader takes (compile then names it unsupported).
     assert_eq!(read(r#"{"version": 4294967295}"#).version, u32::MAX);
     let err = sluice_core::compile::load(br#"{"version": 4294967295}"#)
-        .err()
-        .expect("version 4294967295 is refused");
+        .expect_err("version 4294967295 is refused");
     assert_eq!(
         err.to_string(),
         "version: unsupported version 4294967295, expected 1"
