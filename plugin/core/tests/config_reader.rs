@@ -1174,3 +1174,51 @@ fn each_section_refuses_unknown_and_repeated_fields() {
     );
     assert_eq!(c.flags.get("f").unwrap().header.as_deref(), Some("x-f"));
 }
+
+/// Each name of a unit enum, written out (also the first, which is the default), is read as
+/// itself, in both the string and the `{"name": null}` form.
+#[test]
+fn every_enum_name_is_read_as_itself() {
+    for (written, expected) in [
+        (r#""defaults""#, BeforeFirstPayload::Defaults),
+        (r#"{"defaults": null}"#, BeforeFirstPayload::Defaults),
+        (r#""pass_through""#, BeforeFirstPayload::PassThrough),
+        (r#"{"pass_through": null}"#, BeforeFirstPayload::PassThrough),
+    ] {
+        let c = read(&format!(
+            r#"{{"version": 1, "unleash": {{"before_first_payload": {written}}}}}"#
+        ));
+        assert_eq!(
+            c.unleash.unwrap().before_first_payload,
+            expected,
+            "{written}"
+        );
+    }
+    for (written, method, action) in [
+        (
+            r#""method": "threshold", "action": "rollback""#,
+            GuardMethod::Threshold,
+            GuardAction::Rollback,
+        ),
+        (
+            r#""method": "sequential", "action": "pause""#,
+            GuardMethod::Sequential,
+            GuardAction::Pause,
+        ),
+    ] {
+        let c = read(&format!(
+            r#"{{"version": 1, "routes": {{"r": {{"header": "x", "versions": ["a"], "guard": {{{written}}}}}}}}}"#
+        ));
+        let g = c.routes.get("r").unwrap().guard.as_ref().unwrap();
+        assert_eq!((g.method, g.action), (method, action), "{written}");
+    }
+    for (written, expected) in [
+        ("default", WithoutIdentity::Default),
+        ("random", WithoutIdentity::Random),
+    ] {
+        let c = read(&format!(
+            r#"{{"version": 1, "identity": {{"without_identity": "{written}"}}}}"#
+        ));
+        assert_eq!(c.identity.without_identity, expected);
+    }
+}
