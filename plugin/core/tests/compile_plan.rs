@@ -236,3 +236,34 @@ fn unmatched_routes_are_decided_only_for_tokens_releases_and_requirements() {
         );
     }
 }
+
+/// The tester secret's hash is read as the 32 bytes its hex spells, in order (upper or lower
+/// case), so the secret that hashes to it is honoured.
+#[test]
+fn the_override_secret_hash_is_read_as_its_bytes() {
+    use sha2::Digest;
+    let want: [u8; 32] = sha2::Sha256::digest(b"let-me-test").into();
+    for hex in [common::secret_hash(), common::secret_hash().to_uppercase()] {
+        let p = plan(&format!(
+            r#"{{"version": 1, "overrides": {{"secret_sha256": "{hex}"}}}}"#
+        ));
+        assert_eq!(p.overrides.unwrap().secret_sha256, Some(want), "{hex}");
+    }
+}
+
+/// Until a first payload: every listed feature is written `off` (`defaults`, the default) or
+/// requests pass untouched (`pass_through`).
+#[test]
+fn before_the_first_payload_is_as_configured() {
+    let pass_through = |setting: &str| {
+        plan(&format!(
+            r#"{{"version": 1, "unleash": {{"poll": {{"cluster": "unleash"}}, "features": ["a"]{setting}}}}}"#
+        ))
+        .unleash
+        .unwrap()
+        .pass_through_before_payload
+    };
+    assert!(!pass_through(""));
+    assert!(!pass_through(r#", "before_first_payload": "defaults""#));
+    assert!(pass_through(r#", "before_first_payload": "pass_through""#));
+}
