@@ -271,7 +271,10 @@ fn syntax_errors_say_where() {
     assert_eq!(err.path, "features[0]");
     assert!(err.message.ends_with("at line 2 column 16"), "{err}");
     let err = Payload::from_slice(b"{\"version\": tru}").unwrap_err();
-    assert_eq!(err.to_string(), "version: expected ident at line 1 column 16");
+    assert_eq!(
+        err.to_string(),
+        "version: expected ident at line 1 column 16"
+    );
 }
 
 #[test]
