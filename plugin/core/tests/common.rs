@@ -6,6 +6,7 @@ use sluice_core::decision::Decision;
 use sluice_core::engine::Headers;
 use sluice_core::pipeline::{self, Facts, Live, Scratch};
 use sluice_core::plan::Plan;
+use std::sync::Mutex;
 
 /// What a VM holds beside the plan, before any guard or poll: the config's own Unleash payload.
 pub fn live(plan: &Plan) -> Live<'_> {
@@ -146,4 +147,35 @@ pub fn version<'p>(plan: &'p Plan, decision: &Decision, route: &str) -> Option<&
         .iter()
         .find(|r| r.route == i)
         .map(|r| plan.routes[i].versions[r.version].as_str())
+}
+
+/// What the code under test logged, one entry per record (see `capture_logs`).
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        LOG.lock().unwrap().push(record.args().to_string());
+    }
+    fn flush(&self) {}
+}
+
+/// Keeps this test binary's log records (info and above) for `logged`; once per binary, so
+/// later calls do nothing.
+pub fn capture_logs() {
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+/// Whether some record logged so far contains `needle`.
+pub fn logged(needle: &str) -> bool {
+    LOG.lock().unwrap().iter().any(|l| l.contains(needle))
+}
+
+/// Every record logged so far, one per line (for failure messages).
+pub fn log_text() -> String {
+    LOG.lock().unwrap().join("\n")
 }

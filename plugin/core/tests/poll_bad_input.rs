@@ -4,8 +4,8 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
+use common::{capture_logs, log_text, logged};
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 use sluice_core::host::local::{LocalShared, LocalStats};
 use sluice_core::host::HttpCalls;
@@ -42,23 +42,6 @@ type Case = (
     &'static str,
 );
 
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LOG.lock().unwrap().push(record.args().to_string());
-    }
-    fn flush(&self) {}
-}
-
-fn logged(needle: &str) -> bool {
-    LOG.lock().unwrap().iter().any(|l| l.contains(needle))
-}
-
 const CONFIG: &str = r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
   "unleash": {"poll": {"cluster": "unleash", "interval": "1s", "timeout": "500ms", "max_body_bytes": 4096},
               "features": ["checkout"]}}"#;
@@ -80,8 +63,7 @@ struct Poller {
 
 impl Poller {
     fn new() -> Poller {
-        let _ = log::set_logger(&Capture);
-        log::set_max_level(log::LevelFilter::Info);
+        capture_logs();
         let stats = LocalStats::default();
         let vm = VmState::new(common::plan(CONFIG), "p".into(), 1, &stats);
         let counters = PollCounters::define(&stats);
@@ -180,7 +162,7 @@ fn bad_answers_are_logged_counted_and_keep_the_last_good_payload() {
         assert!(
             logged(message),
             "HTTP {status}: not logged: {message}\n{:?}",
-            LOG.lock().unwrap()
+            log_text()
         );
         assert!(
             p.checkout_on(),

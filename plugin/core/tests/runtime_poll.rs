@@ -6,8 +6,8 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
+use common::{capture_logs, log_text, logged};
 use std::cell::{Cell, RefCell};
-use std::sync::Mutex;
 
 use sluice_core::host::local::{LocalShared, LocalStats};
 use sluice_core::host::{HttpCalls, SetError, SharedData};
@@ -91,27 +91,6 @@ impl Contended {
             written: RefCell::default(),
         }
     }
-}
-
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LOG.lock().unwrap().push(record.args().to_string());
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    let _ = log::set_logger(&Capture);
-    log::set_max_level(log::LevelFilter::Info);
-}
-
-fn logged(needle: &str) -> bool {
-    LOG.lock().unwrap().iter().any(|l| l.contains(needle))
 }
 
 /// An Unleash poll through `cluster` (each test its own, so their log lines and shared keys
@@ -392,7 +371,7 @@ fn several_unknown_strategies_are_named_with_how_many_more() {
     let body = r#"{"version": 2, "features": [
         {"name": "checkout", "enabled": true, "strategies": [{"name": "custom-a"}, {"name": "custom-b"}, {"name": "custom-c"}]}]}"#;
     respond(&vm, &shared, 1, Some(200), None, body);
-    let log = LOG.lock().unwrap().join("\n");
+    let log = log_text();
     assert!(
         log.contains("unknown strategy \"custom-a\"; it is never on and 2 more (Sluice implements"),
         "{log}"

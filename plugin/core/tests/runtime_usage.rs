@@ -5,8 +5,8 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
+use common::{capture_logs, logged};
 use std::cell::{Cell, RefCell};
-use std::sync::Mutex;
 
 use serde_json::Value;
 use sluice_core::engine::Headers;
@@ -15,22 +15,6 @@ use sluice_core::host::{HttpCalls, SetError, SharedData};
 use sluice_core::pipeline::Facts;
 use sluice_core::poll::{PollCounters, PollResponse};
 use sluice_core::vm::VmState;
-
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LOG.lock().unwrap().push(record.args().to_string());
-    }
-    fn flush(&self) {}
-}
-
-fn logged(needle: &str) -> bool {
-    LOG.lock().unwrap().iter().any(|l| l.contains(needle))
-}
 
 /// A host with no request bodies: only the trait's default `dispatch_with_body`.
 struct GetOnly;
@@ -108,8 +92,7 @@ struct Edge {
 
 impl Edge {
     fn new(metrics: &str) -> Edge {
-        let _ = log::set_logger(&Capture);
-        log::set_max_level(log::LevelFilter::Info);
+        capture_logs();
         let config = format!(
             r#"{{"version": 1, "identity": {{"user": [{{"header": "x-user"}}]}},
   "unleash": {{"poll": {{"cluster": "unleash-usage", "authorization": "client-token", "interval": "10s", "timeout": "1s"}},

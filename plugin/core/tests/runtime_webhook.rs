@@ -4,28 +4,13 @@
 //! ordinary characters as they are.
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+use common::{capture_logs, logged};
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 use sluice_core::host::HttpCalls;
 use sluice_core::notify::{json_string, Event, Notifier};
 use sluice_core::plan::WebhookPlan;
-
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LOG.lock().unwrap().push(record.args().to_string());
-    }
-    fn flush(&self) {}
-}
-
-fn logged(needle: &str) -> bool {
-    LOG.lock().unwrap().iter().any(|l| l.contains(needle))
-}
 
 /// Records each POST's headers; tokens count up from 1.
 #[derive(Default)]
@@ -87,8 +72,7 @@ fn a_notification_in_flight_is_not_sent_again() {
 
 #[test]
 fn only_2xx_is_delivered_and_retries_back_off_doubling() {
-    let _ = log::set_logger(&Capture);
-    log::set_max_level(log::LevelFilter::Info);
+    capture_logs();
     let h = hook(4);
     let calls = Calls::default();
     let mut n = Notifier::default();

@@ -5,8 +5,8 @@
 // A test crate: clippy.toml allows these in #[test] functions only, not in their helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
+use common::{capture_logs, logged};
 use std::cell::RefCell;
-use std::sync::Mutex;
 
 use sluice_core::bucket::bucket;
 use sluice_core::engine::request::Headers;
@@ -29,18 +29,6 @@ impl HttpCalls for Calls {
         calls.push((cluster.to_string(), headers.collect()));
         Ok(calls.len() as u32)
     }
-}
-
-static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        LOG.lock().unwrap().push(record.args().to_string());
-    }
-    fn flush(&self) {}
 }
 
 const CONFIG: &str = r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
@@ -72,8 +60,7 @@ struct Edge {
 
 impl Edge {
     fn new() -> Edge {
-        let _ = log::set_logger(&Capture);
-        log::set_max_level(log::LevelFilter::Info);
+        capture_logs();
         let stats = LocalStats::default();
         let vm = VmState::new(common::plan(CONFIG), "p".into(), 1, &stats);
         let counters = PollCounters::define(&stats);
@@ -213,7 +200,7 @@ fn an_environment_becomes_flags_through_the_shared_scheduler() {
         edge.poll(200, &body);
         assert_eq!(edge.stat("failed"), failed + 1, "{message}");
         assert!(
-            LOG.lock().unwrap().iter().any(|l| l.contains(message)),
+            logged(message),
             "not logged: {message}"
         );
         assert_eq!(edge.flags("user-1"), "native=on;checkout=on;search=off;wishlist=on");
