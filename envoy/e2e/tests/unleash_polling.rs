@@ -240,7 +240,20 @@ fn envoy_yaml(backends: &Backends, unleash: SocketAddr) -> String {
         .find("  clusters:\n")
         .expect("the template has clusters")
         + "  clusters:\n".len();
-    format!("{}{cluster}{}", &yaml[..at], &yaml[at..])
+    let yaml = format!("{}{cluster}{}", &yaml[..at], &yaml[at..]);
+    // The test needs traffic on both workers. The kernel spreads connections over the workers'
+    // sockets by their addresses, so 6 connections can all land on one (about 1 run in 32);
+    // Envoy's exact balancer hands each new connection to the worker with the fewest.
+    let listener = "  - name: ingress\n";
+    let at = yaml
+        .find(listener)
+        .expect("the template has the ingress listener")
+        + listener.len();
+    format!(
+        "{}    connection_balance_config: {{ exact_balance: {{}} }}\n{}",
+        &yaml[..at],
+        &yaml[at..]
+    )
 }
 
 /// Requests on several keep-alive connections (spread over Envoy's workers),
