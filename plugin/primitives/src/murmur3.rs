@@ -67,34 +67,38 @@ impl Murmur3 {
         self
     }
 
-    /// `self.write(key).finish()`, faster for short keys: the carried bytes and the key are laid
-    /// out in one stack buffer and mixed a block at a time, without the per-byte carry path.
+    /// `self.write(key).finish()` without the per-byte path: each four key bytes are loaded as
+    /// one word and shifted in behind the 0–3 bytes the prefix carried, so a salt's alignment
+    /// costs nothing and no buffer is filled.
     pub fn finish_with(self, key: &[u8]) -> u32 {
-        let carried = self.carried as usize;
-        let n = carried + key.len();
-        let mut buf = [0u8; 64];
-        if n > buf.len() || carried > 3 {
-            return self.write(key).finish();
-        }
-        buf[..carried].copy_from_slice(&self.carry.to_le_bytes()[..carried]);
-        buf[carried..n].copy_from_slice(key);
+        // `carried` is below 4 (`write` mixes every full block).
+        let carried = self.carried & 3;
+        let shift = 8 * carried;
+        // The carried bytes, then the key's bytes as they arrive; the low word is the next block.
+        let mut pending = u64::from(self.carry);
         let mut h = self.h;
-        let mut blocks = buf[..n].chunks_exact(4);
-        for block in &mut blocks {
-            h = mix_block(
-                h,
-                u32::from_le_bytes([block[0], block[1], block[2], block[3]]),
-            );
+        let mut words = key.chunks_exact(4);
+        for w in &mut words {
+            pending |= u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])) << shift;
+            h = mix_block(h, pending as u32);
+            pending >>= 32;
         }
-        let rest = blocks.remainder();
-        let mut carry = 0u32;
+        let rest = words.remainder();
+        let mut tail = 0u32;
         for (i, &byte) in rest.iter().enumerate() {
-            carry |= u32::from(byte) << (8 * i);
+            tail |= u32::from(byte) << (8 * i);
+        }
+        pending |= u64::from(tail) << shift;
+        let mut count = carried + rest.len() as u32;
+        if count >= 4 {
+            h = mix_block(h, pending as u32);
+            pending >>= 32;
+            count -= 4;
         }
         Murmur3 {
             h,
-            carry,
-            carried: rest.len() as u32,
+            carry: pending as u32,
+            carried: count,
             len: self.len.wrapping_add(key.len() as u32),
         }
         .finish()
