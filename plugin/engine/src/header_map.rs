@@ -4,26 +4,29 @@
 /// Calls `f` with each (name, value) pair, borrowed from `bytes`, without allocating. A
 /// malformed buffer yields the pairs read before the fault.
 pub fn for_each<'a>(bytes: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) {
-    let word = |at: usize| -> Option<usize> {
-        let b = bytes.get(at..at + 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let Some(count) = word(0) else {
+    let Some((count, rest)) = bytes.split_first_chunk::<4>() else {
         return;
     };
-    let mut at = 4usize.saturating_add(count.saturating_mul(8));
-    for n in 0..count {
-        let (Some(name_len), Some(value_len)) = (word(4 + n * 8), word(8 + n * 8)) else {
+    // The whole length table up front: the names follow it, so a short table has no pairs.
+    let Some((table, mut data)) = (u32::from_le_bytes(*count) as usize)
+        .checked_mul(8)
+        .and_then(|n| rest.split_at_checked(n))
+    else {
+        return;
+    };
+    for lengths in table.chunks_exact(8) {
+        let name_len = u32::from_le_bytes([lengths[0], lengths[1], lengths[2], lengths[3]]);
+        let value_len = u32::from_le_bytes([lengths[4], lengths[5], lengths[6], lengths[7]]);
+        let (name_len, value_len) = (name_len as usize, value_len as usize);
+        // A name is followed by its NUL.
+        let Some((name, [_, after @ ..])) = data.split_at_checked(name_len) else {
             return;
         };
-        let Some(name) = bytes.get(at..at.saturating_add(name_len)) else {
+        let Some(value) = after.get(..value_len) else {
             return;
         };
-        at = at.saturating_add(name_len + 1);
-        let Some(value) = bytes.get(at..at.saturating_add(value_len)) else {
-            return;
-        };
-        at = at.saturating_add(value_len + 1);
+        // The last value's NUL may be missing.
+        data = after.get(value_len + 1..).unwrap_or_default();
         f(name, value);
     }
 }
