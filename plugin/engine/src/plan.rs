@@ -438,20 +438,53 @@ pub struct HeaderRole {
     pub owned: Option<usize>,
 }
 
-/// Header name → role, for the names the plan cares about: a 64-way table on (length, last
-/// byte), so most request headers are turned away without comparing a byte of their names and
-/// the rest are compared with one or two candidates.
+/// Header name → role, for the names the plan cares about: a hash table on the names'
+/// fingerprints, so most request headers are turned away without comparing a byte of their names
+/// and the rest compare two words with one or two candidates.
 #[derive(Debug, Default)]
 pub struct HeaderRoles {
     entries: Vec<(String, HeaderRole)>,
     /// Per hash slot, the range of `order` holding its entries.
     slots: Vec<(u16, u16)>,
-    order: Vec<u16>,
+    /// Entry fingerprints and indices, grouped by slot.
+    order: Vec<(Fingerprint, u16)>,
+    /// `64 - log2(slots.len())`: a hash's top bits pick the slot.
+    shift: u32,
 }
 
-fn slot_of(name: &[u8]) -> usize {
-    let last = name.last().copied().unwrap_or(0) as usize;
-    (name.len().wrapping_mul(7) ^ last) & 63
+/// A name's length and its first and last eight bytes (four below eight bytes, the bytes
+/// themselves below four): names of up to 16 bytes are equal exactly when their fingerprints
+/// are, so a lookup compares words instead of bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl Fingerprint {
+    fn of(name: &[u8]) -> Fingerprint {
+        let (head, tail) = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+            (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
+            _ => match (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+                (Some(h), Some(t)) => (
+                    u64::from(u32::from_le_bytes(*h)),
+                    u64::from(u32::from_le_bytes(*t)),
+                ),
+                _ => (name.iter().fold(0, |w, b| w << 8 | u64::from(*b)), 0),
+            },
+        };
+        Fingerprint {
+            len: name.len(),
+            head,
+            tail,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        (self.head ^ self.tail.rotate_left(32) ^ self.len as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
 }
 
 impl HeaderRoles {
@@ -486,13 +519,19 @@ impl HeaderRoles {
         for (at, i) in owns {
             entries[at].1.owned = Some(i);
         }
-        let mut order: Vec<u16> = (0..entries.len() as u16).collect();
-        sluice_primitives::order::sort_by_key(&mut order, |i| {
-            slot_of(entries[*i as usize].0.as_bytes())
-        });
-        let mut slots = vec![(0u16, 0u16); 64];
-        for (at, i) in order.iter().enumerate() {
-            let slot = &mut slots[slot_of(entries[*i as usize].0.as_bytes())];
+        // At least 64 slots, and more than entries: a slot rarely holds two.
+        let bits = entries.len().max(32).next_power_of_two().trailing_zeros() + 1;
+        let shift = 64 - bits;
+        let slot_of = |print: &Fingerprint| (print.hash() >> shift) as usize;
+        let mut order: Vec<(Fingerprint, u16)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (Fingerprint::of(name.as_bytes()), i as u16))
+            .collect();
+        sluice_primitives::order::sort_by_key(&mut order, |(print, _)| slot_of(print));
+        let mut slots = vec![(0u16, 0u16); 1 << bits];
+        for (at, (print, _)) in order.iter().enumerate() {
+            let slot = &mut slots[slot_of(print)];
             if slot.1 == 0 {
                 slot.0 = at as u16;
             }
@@ -502,15 +541,23 @@ impl HeaderRoles {
             entries,
             slots,
             order,
+            shift,
         }
     }
 
-    pub fn get(&self, name: &[u8]) -> Option<HeaderRole> {
-        let &(start, len) = self.slots.get(slot_of(name))?;
-        let candidates = self.order.get(start as usize..(start + len) as usize)?;
-        candidates.iter().find_map(|i| {
+    pub fn get(&self, name: &[u8]) -> Option<&HeaderRole> {
+        let print = Fingerprint::of(name);
+        let &(start, len) = self.slots.get((print.hash() >> self.shift) as usize)?;
+        let candidates = self
+            .order
+            .get(start as usize..start as usize + len as usize)?;
+        candidates.iter().find_map(|(p, i)| {
+            if *p != print {
+                return None;
+            }
             let (n, role) = self.entries.get(*i as usize)?;
-            sluice_primitives::bytes_eq(n.as_bytes(), name).then_some(*role)
+            // Longer names also differ in the middle.
+            (name.len() <= 16 || sluice_primitives::bytes_eq(n.as_bytes(), name)).then_some(role)
         })
     }
 }
@@ -624,4 +671,77 @@ pub enum Requirement {
     Route(usize, usize),
     /// Flag, variant.
     Flag(usize, VariantId),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fact, HeaderRoles};
+
+    #[test]
+    fn header_roles_find_each_name_and_only_it() {
+        let read: Vec<String> = [
+            "x-user-id",
+            "x-b",
+            "abcd",
+            "x-a-very-long-header-name-1",
+            "cookie",
+        ]
+        .map(String::from)
+        .to_vec();
+        let owned: Vec<String> = ["x-theme", "x-user-id", "x-a-very-long-header-name-2"]
+            .map(String::from)
+            .to_vec();
+        let roles = HeaderRoles::new(&read, &owned);
+        for (i, name) in read.iter().enumerate() {
+            assert_eq!(
+                roles.get(name.as_bytes()).and_then(|r| r.read),
+                Some(i),
+                "{name}"
+            );
+        }
+        for (i, name) in owned.iter().enumerate() {
+            assert_eq!(
+                roles.get(name.as_bytes()).and_then(|r| r.owned),
+                Some(i),
+                "{name}"
+            );
+        }
+        let user = roles.get(b"x-user-id").copied().unwrap_or_default();
+        assert_eq!((user.read, user.owned), (Some(0), Some(1)));
+        let cookie = roles.get(b"cookie").copied().unwrap_or_default();
+        assert_eq!((cookie.fact, cookie.read), (Fact::Cookie, Some(4)));
+        assert_eq!(roles.get(b":path").map(|r| r.fact), Some(Fact::Path));
+        assert_eq!(
+            roles.get(b":authority").map(|r| r.fact),
+            Some(Fact::Authority)
+        );
+        // Same length, first and last bytes as a known name; prefixes; case; the empty name.
+        for other in [
+            "x-user-ix",
+            "x-usar-id",
+            "x-c",
+            "abce",
+            "abc",
+            "x-a-very-long-header-nome-1",
+            "x-a-very-lung-header-name-1",
+            "x-a-very-long-header-name-",
+            "X-User-Id",
+            "",
+            "accept",
+            ":method2",
+        ] {
+            assert_eq!(roles.get(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn many_names_spread_over_more_slots() {
+        let owned: Vec<String> = (0..1000).map(|i| format!("x-flag-{i}")).collect();
+        let roles = HeaderRoles::new(&[], &owned);
+        for (i, name) in owned.iter().enumerate() {
+            assert_eq!(roles.get(name.as_bytes()).and_then(|r| r.owned), Some(i));
+        }
+        assert_eq!(roles.get(b"x-flag-1000"), None);
+        assert!(roles.slots.len() > owned.len());
+    }
 }
