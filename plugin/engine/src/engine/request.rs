@@ -326,17 +326,70 @@ fn source_ip_text(source: &[u8]) -> &[u8] {
     source
 }
 
+/// The value of the first `name=value` part of a `cookie` header whose trimmed name is `name`
+/// (value trimmed and unquoted). Parts are found eight bytes at a time and only a part that
+/// starts with `name` is looked at further: a request may look up several cookies.
 fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    header.split(|b| *b == b';').find_map(|part| {
-        let part = trim(part);
-        let (k, v) = split_once(part, b'=')?;
-        (trim(k) == name).then(|| {
-            let v = trim(v);
-            v.strip_prefix(b"\"")
-                .and_then(|v| v.strip_suffix(b"\""))
-                .unwrap_or(v)
-        })
-    })
+    // A trimmed name before the first `=` has neither `=` nor spaces at its ends.
+    let edge_space = |b: Option<&u8>| b.is_some_and(u8::is_ascii_whitespace);
+    if name.contains(&b'=') || edge_space(name.first()) || edge_space(name.last()) {
+        return None;
+    }
+    let mut rest = header;
+    loop {
+        let (part, next) = match find_byte(rest, b';').and_then(|at| rest.split_at_checked(at)) {
+            Some((part, [_, next @ ..])) => (part, Some(next)),
+            _ => (rest, None),
+        };
+        let after = trim_start(part)
+            .strip_prefix(name)
+            .map(trim_start)
+            .and_then(|after| after.strip_prefix(b"="));
+        if let Some(value) = after {
+            let value = trim(value);
+            return Some(
+                value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value),
+            );
+        }
+        rest = next?;
+    }
+}
+
+/// Index of the first `needle` in `bytes`: eight bytes per step (a byte equal to `needle` is
+/// a zero byte of `word ^ pattern`, which the borrow trick finds).
+fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = LOW * u64::from(needle);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]) ^ pattern;
+        // The lowest set bit marks the first zero byte (borrows only reach bytes after it).
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|b| *b == needle)
+        .map(|i| at + i)
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
@@ -381,5 +434,89 @@ mod tests {
         assert_eq!(req.value(&Subject::SourceAddress), Some(&b"10.0.0.7"[..]));
         assert_eq!(source_ip_text(b"[::1]:80"), b"::1");
         assert_eq!(source_ip_text(b"::1"), b"::1");
+    }
+
+    /// The cookie lookup as first written (split, trim, split at `=`), to check the fast one.
+    fn find_cookie_by_splitting<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+        header.split(|b| *b == b';').find_map(|part| {
+            let (k, v) = split_once(trim(part), b'=')?;
+            (trim(k) == name).then(|| {
+                let v = trim(v);
+                v.strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(v)
+            })
+        })
+    }
+
+    #[test]
+    fn cookie_lookup_agrees_with_splitting_the_header() {
+        let headers: [&[u8]; 9] = [
+            b"uid=user-00004711; shop_session=s-0f00d; tier=silver",
+            b" a = 1 ;a=2;;b;  b=\"q\" ; c==3; d=\"; e=x=y",
+            b"uidx=1; xuid=2; uid =3; uid= 4",
+            b"=empty; \t tab=\tt\t ;last",
+            b"",
+            b";;;",
+            b"sluice_reviews=0123456789abcdef",
+            b"name with space=v; a=b=c",
+            b"k=\"\"; q=\"",
+        ];
+        let names: [&[u8]; 20] = [
+            b"uid",
+            b"shop_session",
+            b"tier",
+            b"a",
+            b"b",
+            b"c",
+            b"d",
+            b"e",
+            b"",
+            b"tab",
+            b"last",
+            b"uidx",
+            b"xuid",
+            b"missing",
+            b"name with space",
+            b"a=b",
+            b" a",
+            b"a ",
+            b"k",
+            b"q",
+        ];
+        for header in headers {
+            for name in names {
+                assert_eq!(
+                    find_cookie(header, name),
+                    find_cookie_by_splitting(header, name),
+                    "{:?} in {:?}",
+                    String::from_utf8_lossy(name),
+                    String::from_utf8_lossy(header)
+                );
+            }
+        }
+        assert_eq!(find_cookie(headers[0], b"tier"), Some(&b"silver"[..]));
+        assert_eq!(find_cookie(headers[2], b"uid"), Some(&b"3"[..]));
+    }
+
+    #[test]
+    fn find_byte_finds_the_first_at_every_offset() {
+        let text = b"abc;defghijklmnop;qrstuvwxyz;0123456789;";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let slice = &text[start..end];
+                for needle in [b';', b'a', b'9', 0x80, 0] {
+                    assert_eq!(
+                        find_byte(slice, needle),
+                        slice.iter().position(|b| *b == needle),
+                        "{start}..{end} {needle}"
+                    );
+                }
+            }
+        }
+        // Bytes just below and above the needle do not count.
+        assert_eq!(find_byte(&[0x3a, 0x3c, 0xbb, 0x3b, 0x3b], b';'), Some(3));
+        assert_eq!(find_byte(&[0x01, 0x00, 0x01, 0, 0, 0, 0, 0, 1], 1), Some(0));
+        assert_eq!(find_byte(&[0x00, 0x01, 0x00, 0, 0, 0, 0, 0], 1), Some(1));
     }
 }
