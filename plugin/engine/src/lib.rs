@@ -17,4 +17,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod slots;
 pub mod spring_flags;
+pub mod swar;
 pub mod token;

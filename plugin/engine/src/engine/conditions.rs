@@ -2,6 +2,7 @@
 //! bytes; number, semver and CIDR operators need UTF-8 and are false without it.
 use super::request::Request;
 use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
+use crate::swar;
 use sluice_primitives::cidr::parse_socket_ip;
 use sluice_primitives::semver::Version;
 use std::cmp::Ordering;
@@ -117,8 +118,6 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 /// the needle's first byte once both have the bits of `fold` set (0x20 folds ASCII case, and
 /// lets some other bytes through): a superset of the real starts, each then checked with `eq`.
 fn find_from(haystack: &[u8], needle: &[u8], fold: u8, eq: impl Fn(u8, u8) -> bool) -> bool {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let Some((&first, rest)) = needle.split_first() else {
         return true;
     };
@@ -131,19 +130,16 @@ fn find_from(haystack: &[u8], needle: &[u8], fold: u8, eq: impl Fn(u8, u8) -> bo
         })
     };
     let starts = haystack.get(..=last_start).unwrap_or_default();
-    let fold_word = LOW * u64::from(fold);
-    let pattern = LOW * u64::from(first | fold);
+    let fold_word = swar::splat(fold);
+    let pattern = swar::splat(first | fold);
     let mut words = starts.chunks_exact(8);
     let mut at = 0;
     for word in &mut words {
-        let x = (u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]) | fold_word)
-            ^ pattern;
-        // Every zero byte of `x` gets its high bit set (and a few others may: `found_at` checks).
-        let mut zero = x.wrapping_sub(LOW) & !x & HIGH;
+        let x = (word.first_chunk::<8>().map_or(0, swar::word) | fold_word) ^ pattern;
+        // Every match is a zero lane, and a few other lanes may be marked: `found_at` checks.
+        let mut zero = swar::zero_lanes(x);
         while zero != 0 {
-            if found_at(at + (zero.trailing_zeros() / 8) as usize) {
+            if found_at(at + swar::first_lane(zero)) {
                 return true;
             }
             zero &= zero - 1;

@@ -3,6 +3,7 @@
 //! UTF-8, and nothing here may fail on one that is not.
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
+use crate::swar::{find_byte, find_either};
 use sluice_primitives::baggage;
 use sluice_primitives::cidr::parse_socket_ip;
 use std::cell::Cell;
@@ -292,7 +293,7 @@ impl<'a> Request<'a> {
     }
 
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
-        let start = self.path.iter().position(|b| *b == b'?')? + 1;
+        let start = find_byte(self.path, b'?')? + 1;
         let query = &self.path[start..];
         let query = query.split(|b| *b == b'#').next().unwrap_or(query);
         query.split(|b| *b == b'&').find_map(|pair| {
@@ -303,10 +304,7 @@ impl<'a> Request<'a> {
 }
 
 fn path_only(path: &[u8]) -> &[u8] {
-    let end = path
-        .iter()
-        .position(|b| *b == b'?' || *b == b'#')
-        .unwrap_or(path.len());
+    let end = find_either(path, b'?', b'#').unwrap_or(path.len());
     &path[..end]
 }
 
@@ -356,32 +354,6 @@ fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         }
         rest = next?;
     }
-}
-
-/// Index of the first `needle` in `bytes`: eight bytes per step (a byte equal to `needle` is
-/// a zero byte of `word ^ pattern`, which the borrow trick finds).
-fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let pattern = LOW * u64::from(needle);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let x = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]) ^ pattern;
-        // The lowest set bit marks the first zero byte (borrows only reach bytes after it).
-        let zero = x.wrapping_sub(LOW) & !x & HIGH;
-        if zero != 0 {
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|b| *b == needle)
-        .map(|i| at + i)
 }
 
 fn trim_start(bytes: &[u8]) -> &[u8] {
@@ -497,26 +469,5 @@ mod tests {
         }
         assert_eq!(find_cookie(headers[0], b"tier"), Some(&b"silver"[..]));
         assert_eq!(find_cookie(headers[2], b"uid"), Some(&b"3"[..]));
-    }
-
-    #[test]
-    fn find_byte_finds_the_first_at_every_offset() {
-        let text = b"abc;defghijklmnop;qrstuvwxyz;0123456789;";
-        for start in 0..text.len() {
-            for end in start..=text.len() {
-                let slice = &text[start..end];
-                for needle in [b';', b'a', b'9', 0x80, 0] {
-                    assert_eq!(
-                        find_byte(slice, needle),
-                        slice.iter().position(|b| *b == needle),
-                        "{start}..{end} {needle}"
-                    );
-                }
-            }
-        }
-        // Bytes just below and above the needle do not count.
-        assert_eq!(find_byte(&[0x3a, 0x3c, 0xbb, 0x3b, 0x3b], b';'), Some(3));
-        assert_eq!(find_byte(&[0x01, 0x00, 0x01, 0, 0, 0, 0, 0, 1], 1), Some(0));
-        assert_eq!(find_byte(&[0x00, 0x01, 0x00, 0, 0, 0, 0, 0], 1), Some(1));
     }
 }
