@@ -80,9 +80,16 @@ pub fn evaluate_into(
             reason: Reason::Default,
         },
     );
+    // Most requests carry neither overrides nor upstream decisions: skip two lookups per flag.
+    let fixed_anywhere = !overrides.is_empty() || !propagated.is_empty();
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
-        flags[i] = match (overrides.flag(flag), propagated.variant(flag)) {
+        let fixed = if fixed_anywhere {
+            (overrides.flag(flag), propagated.variant(flag))
+        } else {
+            (None, None)
+        };
+        flags[i] = match fixed {
             (Some(variant), _) => FlagOutcome {
                 variant,
                 reason: Reason::Override,

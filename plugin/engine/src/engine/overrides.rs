@@ -43,6 +43,11 @@ impl<'a> Overrides<'a> {
         }
     }
 
+    /// No override applies to anything.
+    pub(super) fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
     fn lookup(&self, name: &str) -> Option<&'a [u8]> {
         self.pairs
             .iter()

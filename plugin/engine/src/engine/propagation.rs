@@ -39,6 +39,11 @@ impl<'a> Propagated<'a> {
         self.claims.as_ref().map(|c| c.expires_s)
     }
 
+    /// Nothing was decided upstream.
+    pub(super) fn is_empty(&self) -> bool {
+        self.claims.is_none() && self.pairs.is_empty()
+    }
+
     fn chosen(&self, kind: Kind, name: &str) -> Option<&[u8]> {
         if let Some(claims) = &self.claims {
             return claims.get(kind, name).map(str::as_bytes);
