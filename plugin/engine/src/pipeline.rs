@@ -226,15 +226,10 @@ fn write_request_headers(
             write_flags_header(plan, decision, out);
         });
     }
-    for ((flag, outcome), slot) in plan
-        .flags
-        .iter()
-        .zip(&decision.flags)
-        .zip(&plan.outputs.flag_headers)
-    {
-        if let Some(slot) = slot {
+    for &(i, slot) in &plan.outputs.flag_headers {
+        if let (Some(flag), Some(outcome)) = (plan.flags.get(i), decision.flags.get(i)) {
             let value = &flag.variant_values[outcome.variant];
-            patch.write(seen, written, *slot, |out| out.push_str(value));
+            patch.write(seen, written, slot, |out| out.push_str(value));
         }
     }
     for feature in &decision.unleash {

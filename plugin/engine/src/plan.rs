@@ -566,8 +566,8 @@ impl HeaderRoles {
 #[derive(Debug, Default)]
 pub struct OutputSlots {
     pub flags_header: Option<usize>,
-    /// Per flag, its own header's slot.
-    pub flag_headers: Vec<Option<usize>>,
+    /// `(flag, its own header's slot)` for the flags that have one, in flag order.
+    pub flag_headers: Vec<(usize, usize)>,
     /// Per route, its header's slot.
     pub routes: Vec<usize>,
     /// Per `unleash.feature_headers` entry.
@@ -587,7 +587,8 @@ impl Plan {
             flag_headers: self
                 .flags
                 .iter()
-                .map(|f| f.header.as_deref().and_then(slot))
+                .enumerate()
+                .filter_map(|(i, f)| Some((i, f.header.as_deref().and_then(slot)?)))
                 .collect(),
             routes: self
                 .routes
