@@ -328,17 +328,24 @@ fn write_token(plan: &Plan, decision: &Decision, req: &Request, out: &mut String
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
+    // The first piece goes without its `;` (cheaper than removing it after: the text moves).
     let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        out.push_str(&flag.fragments[outcome.variant]);
+        let fragment = &flag.fragments[outcome.variant];
+        if out.len() == start {
+            out.push_str(fragment.get(1..).unwrap_or_default());
+        } else {
+            out.push_str(fragment);
+        }
     }
     for feature in &decision.unleash {
-        out.push(';');
+        if out.len() > start {
+            out.push(';');
+        }
         out.push_str(&feature.name);
         out.push('=');
         out.push_str(&feature.variant);
     }
-    drop_leading(out, start, ';');
 }
 
 /// W3C baggage: the incoming members minus any that claim our prefix (a client must not set
