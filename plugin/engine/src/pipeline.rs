@@ -262,14 +262,20 @@ fn write_request_headers(
 /// holds every decision made here, else a new one signed with the first key
 /// (keeping an accepted token's expiry, so re-signing never extends it).
 /// Returns whether it signed.
-fn write_token(plan: &Plan, decision: &Decision, req: &Request, out: &mut String) -> bool {
+fn write_token(
+    plan: &Plan,
+    decision: &Decision,
+    req: &Request,
+    start: usize,
+    out: &mut String,
+) -> bool {
     let Some(t) = &plan.chain.token else {
         return false;
     };
     let Some((key_id, key)) = t.keys.first() else {
         return false;
     };
-    out.push(',');
+    separate(out, start, ',');
     out.push_str(&t.member);
     out.push('=');
     let upstream = |reason: Reason| reason == Reason::Propagated;
@@ -328,20 +334,13 @@ fn write_token(plan: &Plan, decision: &Decision, req: &Request, out: &mut String
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
-    // The first piece goes without its `;` (cheaper than removing it after: the text moves).
+    // Each piece but the first starts with `;` (cheaper than removing one after: the text moves).
     let start = out.len();
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        let fragment = &flag.fragments[outcome.variant];
-        if out.len() == start {
-            out.push_str(fragment.get(1..).unwrap_or_default());
-        } else {
-            out.push_str(fragment);
-        }
+        push_piece(out, start, &flag.fragments[outcome.variant]);
     }
     for feature in &decision.unleash {
-        if out.len() > start {
-            out.push(';');
-        }
+        separate(out, start, ';');
         out.push_str(&feature.name);
         out.push('=');
         out.push_str(&feature.variant);
@@ -358,6 +357,7 @@ fn write_baggage(
     incoming: Option<&[u8]>,
     out: &mut String,
 ) -> bool {
+    // Each piece but the first starts with `,` (cheaper than removing one after: the text moves).
     let start = out.len();
     if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
         for member in incoming.split(',') {
@@ -368,15 +368,15 @@ fn write_baggage(
             {
                 continue;
             }
-            out.push(',');
+            separate(out, start, ',');
             out.push_str(member);
         }
     }
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        out.push_str(&flag.baggage_fragments[outcome.variant]);
+        push_piece(out, start, &flag.baggage_fragments[outcome.variant]);
     }
     for feature in &decision.unleash {
-        out.push(',');
+        separate(out, start, ',');
         out.push_str(prefix);
         out.push_str(&feature.name);
         out.push('=');
@@ -386,7 +386,7 @@ fn write_baggage(
     // only the signed token's copy.
     for r in decision.routes.iter().chain(&decision.implied) {
         let route = &plan.routes[r.route];
-        out.push(',');
+        separate(out, start, ',');
         out.push_str(prefix);
         out.push_str("route.");
         out.push_str(&route.name);
@@ -394,20 +394,27 @@ fn write_baggage(
         out.push_str(route.versions.get(r.version).map_or("", String::as_str));
     }
     for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
-        out.push(',');
+        separate(out, start, ',');
         out.push_str(prefix);
         out.push_str("release.");
         out.push_str(&release.name);
         out.push_str(if outcome.member { "=in" } else { "=out" });
     }
-    let signed = write_token(plan, decision, req, out);
-    drop_leading(out, start, ',');
-    signed
+    write_token(plan, decision, req, start, out)
 }
 
-/// Removes the separator the first piece written after `start` began with.
-fn drop_leading(out: &mut String, start: usize, separator: char) {
-    if out.get(start..).is_some_and(|s| s.starts_with(separator)) {
-        out.remove(start);
+/// A piece that starts with its separator, written without it when it is the first after `start`.
+fn push_piece(out: &mut String, start: usize, piece: &str) {
+    if out.len() == start {
+        out.push_str(piece.get(1..).unwrap_or_default());
+    } else {
+        out.push_str(piece);
+    }
+}
+
+/// The separator before a piece, unless it is the first after `start`.
+fn separate(out: &mut String, start: usize, separator: char) {
+    if out.len() > start {
+        out.push(separator);
     }
 }
