@@ -80,7 +80,8 @@ pub fn evaluate_into(
             reason: Reason::Default,
         },
     );
-    // Most requests carry neither overrides nor upstream decisions: skip two lookups per flag.
+    // Most requests carry neither overrides nor upstream decisions: skip two lookups per flag
+    // and route.
     let fixed_anywhere = !overrides.is_empty() || !propagated.is_empty();
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
@@ -143,7 +144,12 @@ pub fn evaluate_into(
             reason,
             minted_cookie: None,
         };
-        let mut outcome = match (overrides.route(route), propagated.version(route)) {
+        let fixed = if fixed_anywhere {
+            (overrides.route(route), propagated.version(route))
+        } else {
+            (None, None)
+        };
+        let mut outcome = match fixed {
             (Some(version), _) => outcome(version, Reason::Override),
             // A tripped guard beats an upstream decision: safety first.
             (None, Some(_)) | (None, None) if rolled_back => {
