@@ -222,13 +222,7 @@ pub fn header(map: HeaderMap, name: &str) -> Option<Vec<u8>> {
 pub fn replace_header(map: HeaderMap, name: &str, value: &str) {
     // SAFETY: the host reads the key and the value at two live `&str`s.
     unsafe {
-        proxy_replace_header_map_value(
-            map,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
+        proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     };
 }
 
@@ -236,13 +230,7 @@ pub fn replace_header(map: HeaderMap, name: &str, value: &str) {
 pub fn add_header(map: HeaderMap, name: &str, value: &str) {
     // SAFETY: the host reads the key and the value at two live `&str`s.
     unsafe {
-        proxy_add_header_map_value(
-            map,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
+        proxy_add_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     };
 }
 
@@ -325,7 +313,11 @@ pub fn http_call(
     let headers = serialize_pairs(headers);
     // An empty map: a u32 count of 0.
     let trailers = [0u8; 4];
-    let body_ptr = if body.is_empty() { null() } else { body.as_ptr() };
+    let body_ptr = if body.is_empty() {
+        null()
+    } else {
+        body.as_ptr()
+    };
     let mut token = 0u32;
     // SAFETY: the host reads the cluster, headers, body and trailers at live buffers of the
     // sizes passed, and writes the token at a local.

@@ -92,8 +92,7 @@ impl SluiceHttp {
             // other than `via_upstream`.
             let local_reply = self.routed.counts_local_replies
                 && status < 500
-                && abi::property(b"response\0code_details")
-                    .is_some_and(|d| d != b"via_upstream");
+                && abi::property(b"response\0code_details").is_some_and(|d| d != b"via_upstream");
             self.vm
                 .on_response(&self.routed, status, local_reply, self.now_ms());
         }
