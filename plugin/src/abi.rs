@@ -310,7 +310,7 @@ pub fn http_call(
     body: &[u8],
     timeout_ms: u64,
 ) -> Result<u32, String> {
-    let headers = serialize_pairs(headers);
+    let headers = sluice_core::header_map::serialize(headers);
     // An empty map: a u32 count of 0.
     let trailers = [0u8; 4];
     let body_ptr = if body.is_empty() {
@@ -348,23 +348,4 @@ pub fn http_call(
 pub fn set_effective_context(context_id: u32) {
     // SAFETY: no pointers.
     unsafe { proxy_set_effective_context(context_id) };
-}
-
-/// Pairs in the ABI's map serialization (see `header_map_pairs`).
-fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let text: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    let mut out = Vec::with_capacity(4 + pairs.len() * 8 + text);
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.extend_from_slice(&len(pairs.len()));
-    for (name, value) in pairs {
-        out.extend_from_slice(&len(name.len()));
-        out.extend_from_slice(&len(value.len()));
-    }
-    for (name, value) in pairs {
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        out.extend_from_slice(value.as_bytes());
-        out.push(0);
-    }
-    out
 }
