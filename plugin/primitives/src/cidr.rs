@@ -139,6 +139,38 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The one-pass reading takes every IPv4 address itself (falling back to std's parser
+    /// would give the same answer, only slower), and stops where the address ends.
+    #[test]
+    fn every_ipv4_octet_is_read_in_one_pass() {
+        for n in 0..=255u8 {
+            for (text, rest) in [
+                (format!("{n}.1.2.3"), ""),
+                (format!("1.{n}.2.3:80"), ":80"),
+                (format!("1.2.{n}.3:"), ":"),
+                (format!("1.2.3.{n}:443"), ":443"),
+            ] {
+                let (ip, after) = ipv4_prefix(text.as_bytes()).unwrap();
+                assert_eq!(
+                    ip,
+                    text.split(':').next().unwrap().parse::<IpAddr>().unwrap()
+                );
+                assert_eq!(after, rest.as_bytes(), "{text}");
+            }
+        }
+        for refused in [
+            "256.1.2.3",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3",
+            "1.2.3.",
+            "1..2.3",
+        ] {
+            assert_eq!(ipv4_prefix(refused.as_bytes()), None, "{refused}");
+        }
+    }
+
     #[test]
     fn matches_v4_and_v6_networks() {
         let net = Cidr::parse("10.1.0.0/16").unwrap();
