@@ -106,6 +106,7 @@ pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     }
 }
 
+/// Nothing to do per VM: each root context loads its own config in `proxy_on_configure`.
 #[no_mangle]
 pub extern "C" fn proxy_on_vm_start(_root_context_id: u32, _vm_configuration_size: usize) -> bool {
     true
