@@ -105,10 +105,10 @@ WASM_LIB_sluice   := sluice
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-mutable-globals
 WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) $(WASM_OPT_FEATURES)
-# The proxy-wasm SDK exports every ABI callback. Envoy calls only those a module exports (a missing
-# `proxy_on_request_body` is "continue"), so the filter keeps just the hooks it implements: no call
-# into the VM per body chunk or trailer, and no code for TCP, gRPC, queues or foreign functions
-# (wasm-metadce, binaryen; -18 KB).
+# The ABI callbacks the filter exports (plugin/src/exports.rs; keep the two in step). Envoy calls
+# only those a module exports (a missing `proxy_on_request_body` is "continue"): no call into the
+# VM per body chunk or trailer. wasm-metadce (binaryen) keeps only what these reach; with the
+# proxy-wasm SDK, which exported every callback, that dropped its TCP, gRPC and queue code (-18 KB).
 WASM_EXPORTS_sluice := memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate \
   proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_http_call_response \
   proxy_on_context_create proxy_on_request_headers proxy_on_response_headers proxy_on_log \

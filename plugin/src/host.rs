@@ -1,10 +1,9 @@
 //! The core's host traits, implemented with proxy-wasm hostcalls.
+use crate::abi::{self, MetricType, SetSharedError};
+use crate::calls;
 use fnv::FnvHashMap;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MetricType, Status};
 use sluice_core::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
 use std::cell::RefCell;
-use std::time::Duration;
 
 /// Envoy, as the core sees it.
 pub struct Envoy;
@@ -28,31 +27,30 @@ impl Stats for Envoy {
         if known.is_some() {
             return known;
         }
-        let id = hostcalls::define_metric(kind, name).ok()?;
+        let id = abi::define_metric(kind, name)?;
         METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.to_string(), id));
         Some(id)
     }
 
     fn increment(&self, id: u32, delta: i64) {
-        let _ = hostcalls::increment_metric(id, delta);
+        abi::increment_metric(id, delta);
     }
 
     fn record(&self, id: u32, value: u64) {
-        let _ = hostcalls::record_metric(id, value);
+        abi::record_metric(id, value);
     }
 }
 
 impl SharedData for Envoy {
     fn get(&self, key: &str) -> Option<(Option<Vec<u8>>, Option<u32>)> {
-        hostcalls::get_shared_data(key).ok()
+        abi::shared_data(key)
     }
 
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => Ok(()),
-            Err(Status::CasMismatch) => Err(SetError::CasMismatch),
-            Err(_) => Err(SetError::Failed),
-        }
+        abi::set_shared_data(key, value, cas).map_err(|err| match err {
+            SetSharedError::CasMismatch => SetError::CasMismatch,
+            SetSharedError::Other => SetError::Failed,
+        })
     }
 }
 
@@ -63,14 +61,7 @@ impl HttpCalls for Envoy {
         headers: &[(&str, &str)],
         timeout_ms: u64,
     ) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(
-            cluster,
-            headers.to_vec(),
-            None,
-            vec![],
-            Duration::from_millis(timeout_ms),
-        )
-        .map_err(|status| format!("{status:?}"))
+        self.dispatch_with_body(cluster, headers, &[], timeout_ms)
     }
 
     fn dispatch_with_body(
@@ -80,29 +71,14 @@ impl HttpCalls for Envoy {
         body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(
-            cluster,
-            headers.to_vec(),
-            Some(body),
-            vec![],
-            Duration::from_millis(timeout_ms),
-        )
-        .map_err(|status| format!("{status:?}"))
+        let token = abi::http_call(cluster, headers, body, timeout_ms)?;
+        calls::dispatched(token);
+        Ok(token)
     }
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> Status;
 }
 
 /// The proxy's clock in Unix millis, straight from the hostcall: the SDK's `SystemTime` route
 /// costs a few hundred wasm instructions of time arithmetic per read.
 pub fn now_ms() -> i64 {
-    let mut nanos = 0u64;
-    // SAFETY: the host writes one u64 at the pointer we pass, which points at a local.
-    match unsafe { proxy_get_current_time_nanoseconds(&mut nanos) } {
-        Status::Ok => (nanos / 1_000_000) as i64,
-        _ => 0,
-    }
+    abi::now_nanos().map_or(0, |nanos| (nanos / 1_000_000) as i64)
 }

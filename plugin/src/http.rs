@@ -1,8 +1,6 @@
 //! Per-request context: gather the facts the plan reads, run the core's pipeline, apply the
 //! patch; on the response, hand the status to the core for stats and the canary guard.
-use crate::headers::HeaderMap;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use crate::abi::{self, HeaderMap};
 use sluice_core::engine::Headers;
 use sluice_core::pipeline::Facts;
 use sluice_core::vm::{Routed, VmState};
@@ -32,23 +30,19 @@ impl SluiceHttp {
     fn now_ms(&self) -> i64 {
         crate::host::now_ms()
     }
-}
 
-impl Context for SluiceHttp {}
-
-impl HttpContext for SluiceHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    pub fn on_request_headers(&mut self) {
         let vm = Rc::clone(&self.vm);
         let plan = &vm.plan;
         // One hostcall for every header, read in place.
-        let map = HeaderMap::request();
+        let map = abi::header_map_pairs(HeaderMap::Request);
         let source = if plan.reads_source_address {
-            self.get_property(vec!["source", "address"])
+            abi::property(b"source\0address")
         } else {
             None
         };
         let facts = Facts {
-            headers: Headers::Serialized(map.bytes()),
+            headers: Headers::Serialized(&map),
             source: source.as_deref(),
             now_ms: if plan.reads_clock || !plan.routes.is_empty() {
                 self.now_ms()
@@ -60,12 +54,12 @@ impl HttpContext for SluiceHttp {
         let mut response_headers = Vec::new();
         let routed = vm.on_request(&facts, |plan, patch| {
             for name in patch.removals(plan) {
-                self.set_http_request_header(name, None);
+                abi::remove_header(HeaderMap::Request, name);
             }
             for (name, value) in patch.sets(plan) {
-                self.set_http_request_header(name, Some(value));
+                abi::replace_header(HeaderMap::Request, name, value);
             }
-            // No clear_route_cache call: for a filter of ABI 0.2.1 (what the SDK declares)
+            // No clear_route_cache call: for a filter of ABI 0.2.1 (what `exports` declares)
             // Envoy re-reads the route itself after a header change (a hostcall saved).
             response_headers.extend(
                 patch
@@ -75,41 +69,36 @@ impl HttpContext for SluiceHttp {
         });
         self.routed = routed;
         self.response_headers = response_headers;
-        Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    pub fn on_response_headers(&mut self) {
         for (name, value) in std::mem::take(&mut self.response_headers) {
-            self.add_http_response_header(&name, &value);
+            abi::add_header(HeaderMap::Response, &name, &value);
         }
         // Experiment goals: counted for this request's variants, never shown to the client.
         let vm = Rc::clone(&self.vm);
         for (i, name) in vm.plan.goal_headers.iter().enumerate() {
-            if let Some(value) = self.get_http_response_header_bytes(name) {
-                self.set_http_response_header(name, None);
+            if let Some(value) = abi::header(HeaderMap::Response, name) {
+                abi::remove_header(HeaderMap::Response, name);
                 vm.on_goals(&self.routed, i, &value);
             }
         }
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;
-            let status = self
-                .get_http_response_header_bytes(":status")
+            let status = abi::header(HeaderMap::Response, ":status")
                 .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
                 .unwrap_or(0);
             // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
             // other than `via_upstream`.
             let local_reply = self.routed.counts_local_replies
                 && status < 500
-                && self
-                    .get_property(vec!["response", "code_details"])
-                    .is_some_and(|d| d != b"via_upstream");
+                && abi::property(b"response\0code_details").is_some_and(|d| d != b"via_upstream");
             self.vm
                 .on_response(&self.routed, status, local_reply, self.now_ms());
         }
-        Action::Continue
     }
 
-    fn on_log(&mut self) {
+    pub fn on_log(&mut self) {
         // A stream reset before any response still counts, as a failure.
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;

@@ -2,15 +2,27 @@
 //! into a `sluice_core::vm::VmState`; each HTTP context gathers the facts the plan reads, runs the
 //! core's request pipeline and applies the header patch it returns. Everything else (stats,
 //! guards, polling) is the core's, reached through the host traits implemented in `host`.
+//!
+//! The filter speaks the proxy-wasm ABI itself (`abi`: the hostcalls it makes, `exports`: the
+//! callbacks and its context table) rather than through the Rust SDK, whose dispatcher cost
+//! ~830 of a demo.json request's 11 776 wasm instructions (BENCHMARKS.md).
 
 #[cfg(target_arch = "wasm32")]
-mod headers;
+mod abi;
+#[cfg(target_arch = "wasm32")]
+mod calls;
+#[cfg(target_arch = "wasm32")]
+mod exports;
 #[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
+mod logger;
+#[cfg(target_arch = "wasm32")]
 mod root;
+#[cfg(any(target_arch = "wasm32", test))]
+mod table;
 
 /// Small blocks from per-size free lists: dlmalloc's own bookkeeping cost more than a request's
 /// header lookups (see `sluice_primitives::pool`).
@@ -33,11 +45,3 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
         core::slice::from_raw_parts(b, n),
     )
 }
-
-#[cfg(target_arch = "wasm32")]
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(root::SluiceRoot::default())
-    });
-}}

@@ -1,25 +1,23 @@
 //! Root context: one per plugin config per VM. Compiles the pushed config into the core's
 //! `VmState`, and on each tick has the core flush stats, run guards and poll.
+use crate::abi::{self, Buffer, HeaderMap};
 use crate::host::Envoy;
 use crate::http::SluiceHttp;
 use log::{error, info};
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
 use sluice_core::host::{MetricKind, Stats};
 use sluice_core::poll::{PollCounters, PollResponse};
 use sluice_core::vm::VmState;
 use sluice_core::{compile, telemetry};
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
 
-/// The timer: a polled payload another VM fetched is taken from shared data within one tick,
-/// so a change reaches every worker within the poll interval + 2 ticks of its source serving it.
-const TICK: Duration = Duration::from_millis(250);
+/// The timer, in milliseconds: a polled payload another VM fetched is taken from shared data
+/// within one tick, so a change reaches every worker within the poll interval + 2 ticks of its
+/// source serving it.
+const TICK_MS: u32 = 250;
 /// Stats flush, guards and webhooks run once a second (every fourth tick): the guard's windows
 /// and its sequential test are tuned to a look per second, and a tripped guard reaches every VM
 /// within one second.
-const TICKS_PER_SECOND: u32 = (1000 / TICK.as_millis()) as u32;
+const TICKS_PER_SECOND: u32 = 1000 / TICK_MS;
 
 #[derive(Default)]
 pub struct SluiceRoot {
@@ -56,8 +54,8 @@ impl SluiceRoot {
     }
 }
 
-impl Context for SluiceRoot {
-    fn on_done(&mut self) -> bool {
+impl SluiceRoot {
+    pub fn on_done(&mut self) -> bool {
         // Envoy retires this root context when a new config replaces it: hand over what was
         // counted since the last tick first, so a push loses no counts.
         if let Some(vm) = &self.vm {
@@ -66,19 +64,11 @@ impl Context for SluiceRoot {
         true
     }
 
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
+    pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
         let Some(vm) = self.vm.clone() else { return };
         let status_of = || {
             (num_headers > 0).then(|| {
-                hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-                    .ok()
-                    .flatten()
+                abi::header(HeaderMap::CallResponse, ":status")
                     .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
                     .unwrap_or(0)
             })
@@ -88,16 +78,13 @@ impl Context for SluiceRoot {
             return;
         }
         // Without response headers (Envoy reset the call, e.g. its answer outgrew the async
-        // client's 32 MiB buffer) the header map does not exist, and the SDK's read of it
-        // would panic on Envoy's BadArgument: ask only when there are headers.
+        // client's 32 MiB buffer) the header map does not exist and Envoy answers BadArgument:
+        // ask only when there are headers.
         let header = |name: &str| {
             if num_headers == 0 {
                 return None;
             }
-            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
-                .ok()
-                .flatten()
-                .and_then(|v| String::from_utf8(v).ok())
+            abi::header(HeaderMap::CallResponse, name).and_then(|v| String::from_utf8(v).ok())
         };
         // No headers at all means the stream was reset (or the cluster went away).
         let status = (num_headers > 0).then(|| {
@@ -105,11 +92,7 @@ impl Context for SluiceRoot {
                 .and_then(|s| s.parse::<u32>().ok())
                 .unwrap_or(0)
         });
-        let read_body = || {
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-        };
+        let read_body = || abi::buffer(Buffer::HttpCallResponseBody, 0, body_size);
         let response = PollResponse {
             status,
             etag: header("etag"),
@@ -121,15 +104,15 @@ impl Context for SluiceRoot {
         let counters = self.counters();
         vm.source_response(token_id, &response, &Envoy, &counters.poll, &Envoy);
     }
-}
 
-impl RootContext for SluiceRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    /// Returning false makes Envoy reject this config (and keep the previous one, or refuse to
+    /// start on the first).
+    pub fn on_configure(&mut self) -> bool {
         let (loaded, rejected) = {
             let c = self.counters();
             (c.loaded, c.rejected)
         };
-        let Some(bytes) = self.get_plugin_configuration() else {
+        let Some(bytes) = abi::buffer(Buffer::PluginConfiguration, 0, usize::MAX) else {
             error!("sluice: config rejected: config: no plugin configuration was given");
             Self::bump(rejected);
             return false;
@@ -137,8 +120,6 @@ impl RootContext for SluiceRoot {
         let plan = match compile::load(&bytes) {
             Ok(plan) => plan,
             Err(err) => {
-                // Returning false makes Envoy reject this config (and keep the previous one, or
-                // refuse to start on the first).
                 error!("sluice: config rejected: {err}");
                 Self::bump(rejected);
                 return false;
@@ -151,10 +132,7 @@ impl RootContext for SluiceRoot {
             plan.routes.len()
         );
         let plan_id = sluice_core::vm::plan_id(&plan, &bytes);
-        let seed = self
-            .get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = abi::now_nanos().unwrap_or(0);
         let vm = Rc::new(VmState::new(plan, plan_id, seed, &Envoy));
         // A re-pushed config must not reopen a canary that a guard already stopped, nor fall
         // back from the polled Unleash payload to defaults, even until the next tick.
@@ -164,11 +142,11 @@ impl RootContext for SluiceRoot {
         self.vm = Some(vm);
         self.ticks = 0;
         Self::bump(loaded);
-        self.set_tick_period(TICK);
+        abi::set_tick_period_ms(TICK_MS);
         true
     }
 
-    fn on_tick(&mut self) {
+    pub fn on_tick(&mut self) {
         let Some(vm) = self.vm.clone() else { return };
         let now = self.now_ms();
         self.ticks = self.ticks.wrapping_add(1);
@@ -181,13 +159,10 @@ impl RootContext for SluiceRoot {
         vm.tick_sources(&Envoy, &Envoy, &counters.poll, &Envoy, now);
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    /// A request's context; `None` while no config is loaded (the request passes untouched).
+    pub fn create_http_context(&self, context_id: u32) -> Option<SluiceHttp> {
         let vm = self.vm.clone()?;
         let entropy = vm.entropy(context_id);
-        Some(Box::new(SluiceHttp::new(vm, entropy)))
+        Some(SluiceHttp::new(vm, entropy))
     }
 }

@@ -589,10 +589,25 @@ impl<'t> Parser<'t> {
     /// ASCII bytes only, so runs are whole UTF-8 characters.
     fn skip_plain(&mut self) {
         let rest = self.text.get(self.pos..).unwrap_or_default();
-        let n = rest
+        // Eight bytes per step: strings are most of a config's bytes, and a byte loop
+        // cost ~15 wasm instructions per byte of every key and value.
+        let mut n = 0;
+        while let Some(word) = rest.get(n..n + 8) {
+            let Ok(word) = <[u8; 8]>::try_from(word) else {
+                break;
+            };
+            let stops = string_stops(u64::from_le_bytes(word));
+            if stops != 0 {
+                self.pos += n + (stops.trailing_zeros() / 8) as usize;
+                return;
+            }
+            n += 8;
+        }
+        let tail = rest.get(n..).unwrap_or_default();
+        n += tail
             .iter()
             .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(rest.len());
+            .unwrap_or(tail.len());
         self.pos += n;
     }
 
@@ -726,6 +741,20 @@ impl<'t> Parser<'t> {
             _ => Err(self.error_at(start, "number out of range")),
         }
     }
+}
+
+/// The high bit of each byte of `word` (little-endian) that ends a run of plain string
+/// characters: `"`, `\\` or a control character. Bytes above the first such byte may be marked
+/// too (borrows run upwards), so only the lowest mark is exact, which is the one the parser
+/// needs. Bytes >= 0x80 (UTF-8) are never marked: `!x` clears their high bit.
+fn string_stops(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = word ^ (ONES * b'"' as u64);
+    let backslash = word ^ (ONES * b'\\' as u64);
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    (zero_byte(quote) | zero_byte(backslash) | control) & HIGH
 }
 
 #[cfg(test)]

@@ -40,6 +40,14 @@ pub fn permutation(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) ->
 
 /// Sorts `items` stably by `cmp`, like `slice::sort_by`, with one shared sort routine.
 pub fn sort_by<T>(items: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
+    // Already in order (short lists, names written sorted): n - 1 comparisons and no
+    // allocation, where the merge sort would build three vectors.
+    if items
+        .windows(2)
+        .all(|pair| cmp(&pair[0], &pair[1]) != Ordering::Greater)
+    {
+        return;
+    }
     let order = permutation(items.len(), &mut |a, b| cmp(&items[a], &items[b]));
     let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
     items.extend(
@@ -81,6 +89,18 @@ mod tests {
         let mut items = vec![("b", 1), ("a", 2), ("b", 3), ("a", 4), ("b", 5)];
         sort_by(&mut items, |x, y| x.0.cmp(y.0));
         assert_eq!(items, [("a", 2), ("a", 4), ("b", 1), ("b", 3), ("b", 5)]);
+    }
+
+    #[test]
+    fn sorted_input_and_one_element_out_of_place() {
+        // In order already, with ties: left as it is.
+        let mut items = vec![("a", 1), ("a", 2), ("b", 3), ("c", 4)];
+        sort_by(&mut items, |x, y| x.0.cmp(y.0));
+        assert_eq!(items, [("a", 1), ("a", 2), ("b", 3), ("c", 4)]);
+        // In order but for the last pair: sorted, ties still in their order.
+        let mut items = vec![("a", 1), ("b", 2), ("b", 3), ("d", 4), ("c", 5)];
+        sort_by(&mut items, |x, y| x.0.cmp(y.0));
+        assert_eq!(items, [("a", 1), ("b", 2), ("b", 3), ("c", 5), ("d", 4)]);
     }
 
     #[test]

@@ -158,3 +158,58 @@ fn socket_addresses_as_envoy_writes_them() {
     assert_eq!(parse_socket_ip("office:80"), None);
     assert_eq!(parse_socket_ip(""), None);
 }
+
+/// `source.address` is read as std reads addresses: the one-pass IPv4 reading gives the same
+/// answer as parsing the whole text, then `[v6]:port`, then the part before the last `:`, for
+/// every text in a generated mix of valid, invalid and borderline addresses.
+#[test]
+fn socket_addresses_read_as_std_reads_them() {
+    fn std_reading(text: &str) -> Option<IpAddr> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Some(ip);
+        }
+        if let Some(rest) = text.strip_prefix('[') {
+            return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
+        }
+        text.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok())
+    }
+    let octets = [
+        "0", "00", "01", "1", "9", "10", "99", "100", "199", "249", "255", "256", "300", "999",
+        "1000", "0255", "", "a", "-1", "+1", " 1",
+    ];
+    let tails = [
+        "", ":", ":80", ":65535", ":x", ":8:0", ".5", "x", " ", "]:80", "::", "/24", "\n",
+    ];
+    let mut texts = vec![
+        "::1".to_string(),
+        "[::1]:80".to_string(),
+        "::ffff:10.0.0.1".to_string(),
+        "[::ffff:10.0.0.1]:443".to_string(),
+        "fe80::1:abcd".to_string(),
+        "1.2.3".to_string(),
+        "1.2.3.".to_string(),
+        "1..2.3".to_string(),
+        ".1.2.3.4".to_string(),
+    ];
+    for a in octets {
+        for b in ["0", "255", a] {
+            for tail in tails {
+                texts.push(format!("{a}.{b}.7.{a}{tail}"));
+                texts.push(format!("10.{a}.{b}.1{tail}"));
+                texts.push(format!("192.168.{b}.{a}{tail}"));
+            }
+        }
+    }
+    let mut read = 0;
+    for text in &texts {
+        let expected = std_reading(text);
+        read += usize::from(expected.is_some());
+        assert_eq!(parse_socket_ip(text), expected, "{text:?}");
+    }
+    // The mix holds both kinds, so the comparison covers both answers.
+    assert!(
+        read > 100 && read < texts.len() - 100,
+        "{read} of {}",
+        texts.len()
+    );
+}

@@ -5,14 +5,45 @@ use crate::bucket::BUCKETS;
 use sluice_primitives::quoted::{Escaped, QuotedChar};
 use std::fmt::Display;
 
+/// A byte class as a table: a config load checks every byte of every name, and at the core's
+/// size-first opt-level `contains` over a list of bytes is a call per byte.
+const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut class = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        class[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        class[extra[i] as usize] = true;
+        i += 1;
+    }
+    class
+}
+
+/// RFC 9110 token characters.
+const TOKEN_BYTES: [bool; 256] = byte_class(b"!#$%&'*+-.^_`|~");
+/// Name characters (see `check_name`).
+const NAME_BYTES: [bool; 256] = byte_class(b"_-.");
+
+fn all_in(class: &[bool; 256], text: &str) -> bool {
+    for &b in text.as_bytes() {
+        if !class[b as usize] {
+            return false;
+        }
+    }
+    true
+}
+
 /// RFC 9110 token characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN_BYTES[b as usize]
 }
 
 /// A header the filter writes: a non-empty token, stored lower-case.
 pub(crate) fn output_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    if name.is_empty() || !all_in(&TOKEN_BYTES, name) {
         return Err(ConfigError::new(
             path.to_string(),
             format!("`{}` is not a valid HTTP header name", Escaped(name)),
@@ -40,7 +71,7 @@ pub(crate) fn output_header(name: &str, path: &dyn Display) -> Result<String, Co
 /// A header the filter reads: a token, or a pseudo-header like `:path`.
 pub(crate) fn input_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
     let body = name.strip_prefix(':').unwrap_or(name);
-    if body.is_empty() || !body.bytes().all(is_token_byte) {
+    if body.is_empty() || !all_in(&TOKEN_BYTES, body) {
         return Err(ConfigError::new(
             path.to_string(),
             format!("`{}` is not a valid HTTP header name", Escaped(name)),
@@ -53,12 +84,7 @@ pub(crate) fn input_header(name: &str, path: &dyn Display) -> Result<String, Con
 /// appear inside header values (`name=variant;…`), so letters, digits, `_`,
 /// `-` and `.` only.
 pub(crate) fn check_name(name: &str, path: &dyn Display, what: &str) -> Result<(), ConfigError> {
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-    {
+    if name.is_empty() || name.len() > 128 || !all_in(&NAME_BYTES, name) {
         return Err(ConfigError::new(
             path.to_string(),
             format!(
@@ -76,7 +102,7 @@ pub(crate) fn check_name_like(
     path: &dyn Display,
     what: &str,
 ) -> Result<(), ConfigError> {
-    if name.is_empty() || !name.bytes().all(is_token_byte) {
+    if name.is_empty() || !all_in(&TOKEN_BYTES, name) {
         return Err(ConfigError::new(
             path.to_string(),
             format!("{what} `{}` is not a valid token", Escaped(name)),
