@@ -52,7 +52,7 @@ impl SluiceHttp {
             entropy: self.entropy,
         };
         let mut response_headers = Vec::new();
-        let routed = vm.on_request(&facts, |plan, patch| {
+        vm.on_request_into(&facts, &mut self.routed, |plan, patch| {
             for name in patch.removals(plan) {
                 abi::remove_header(HeaderMap::Request, name);
             }
@@ -67,7 +67,6 @@ impl SluiceHttp {
                     .map(|(name, value)| (name.to_string(), value.to_string())),
             );
         });
-        self.routed = routed;
         self.response_headers = response_headers;
     }
 
