@@ -5,7 +5,7 @@
 //! reuses their buffers instead of allocating: header names are the plan's, values are written
 //! into one text buffer.
 use crate::decision::{Decision, Reason, TokenStatus};
-use crate::engine::{self, Headers, OwnedSeen, Request, RouteControl};
+use crate::engine::{self, Headers, OwnedHeaders, OwnedSeen, Request, RouteControl};
 use crate::plan::Plan;
 use crate::slots::Slots;
 use crate::token::{self, Claims, Kind};
@@ -160,7 +160,7 @@ pub struct Scratch {
 pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     // Percent-decoded baggage values, for the few requests that have escapes.
     let mut decoded = Vec::new();
-    let mut seen: Slots<OwnedSeen> = Slots::new(OwnedSeen::default());
+    let mut seen: OwnedHeaders = Slots::new(OwnedSeen::default());
     let mut req = Request::gather(plan, facts.headers, &mut seen);
     req.decode_baggage(&mut decoded);
     req.source = facts.source;

@@ -7,7 +7,7 @@ pub mod request;
 pub mod unleash;
 
 pub use conditions::matches;
-pub use request::{Headers, OwnedSeen, Request};
+pub use request::{Headers, OwnedHeaders, OwnedSeen, Request};
 
 use crate::bucket::{random_bucket, Salt};
 use crate::decision::{

@@ -33,6 +33,10 @@ impl<'a> Headers<'a> {
     }
 }
 
+/// Per header Sluice owns, what the request carries of it. Twelve inline (examples/flags.json
+/// owns ten): every inline slot is written per request, and more spill to the heap.
+pub type OwnedHeaders<'a> = Slots<OwnedSeen<'a>, 12>;
+
 /// What the request carries of one header Sluice owns: needed to write only real changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OwnedSeen<'a> {
@@ -125,11 +129,7 @@ impl Default for Request<'_> {
 impl<'a> Request<'a> {
     /// Picks the plan's facts out of the request's headers in one pass (names lower-case, as
     /// Envoy delivers them), and notes which owned headers the request carries.
-    pub fn gather(
-        plan: &Plan,
-        headers: Headers<'a>,
-        owned: &mut Slots<OwnedSeen<'a>>,
-    ) -> Request<'a> {
+    pub fn gather(plan: &Plan, headers: Headers<'a>, owned: &mut OwnedHeaders<'a>) -> Request<'a> {
         let mut req = Request {
             headers: Slots::filled(None, plan.headers.len()),
             ..Request::default()
