@@ -34,7 +34,7 @@ impl<'a> Headers<'a> {
 }
 
 /// Per header Sluice owns, what the request carries of it. Twelve inline (examples/flags.json
-/// owns ten): every inline slot is written per request, and more spill to the heap.
+/// owns nine): every inline slot is written per request, and more spill to the heap.
 pub type OwnedHeaders<'a> = Slots<OwnedSeen<'a>, 12>;
 
 /// What the request carries of one header Sluice owns: needed to write only real changes.
