@@ -5,7 +5,8 @@
 //! Setups: the no-op filter, the minimal routing filter, and Sluice with the example configs and
 //! with generated configs of 10, 100 and 1000 flags (10 routes each). The request is the one
 //! bench-envoy sends (a browser with a user id and cookies), at 2026-11-26T12:00:00Z; fuel is
-//! taken from the third request on a VM (steady state).
+//! taken from the third request on a VM (steady state). `BENCH_HOST_CONFIG=FILE` adds a row for
+//! that config.
 use sluice_benches::{config, NOW_MS};
 use sluice_wasm_host::Plugin;
 use std::path::PathBuf;
@@ -87,6 +88,15 @@ fn run() -> Result<(), String> {
             module: sluice.clone(),
             config: config(flags, 10),
             authority: "svc-0",
+        });
+    }
+    // Your own config, for its load and request cost: BENCH_HOST_CONFIG=path/to/config.json.
+    if let Ok(path) = std::env::var("BENCH_HOST_CONFIG") {
+        setups.push(Setup {
+            name: format!("Sluice {path}"),
+            module: sluice.clone(),
+            config: std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?,
+            authority: "www.acme-shop.example",
         });
     }
 
