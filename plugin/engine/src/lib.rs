@@ -17,5 +17,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod slots;
 pub mod spring_flags;
-pub mod swar;
 pub mod token;

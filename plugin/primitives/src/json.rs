@@ -17,6 +17,7 @@
 //!
 //! Error reasons use serde_json's wording; the error also carries the path of
 //! the value being parsed.
+use crate::swar;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -596,9 +597,9 @@ impl<'t> Parser<'t> {
             let Ok(word) = <[u8; 8]>::try_from(word) else {
                 break;
             };
-            let stops = string_stops(u64::from_le_bytes(word));
+            let stops = string_stops(swar::word(&word));
             if stops != 0 {
-                self.pos += n + (stops.trailing_zeros() / 8) as usize;
+                self.pos += n + swar::first_lane(stops);
                 return;
             }
             n += 8;
@@ -743,18 +744,13 @@ impl<'t> Parser<'t> {
     }
 }
 
-/// The high bit of each byte of `word` (little-endian) that ends a run of plain string
-/// characters: `"`, `\\` or a control character. Bytes above the first such byte may be marked
-/// too (borrows run upwards), so only the lowest mark is exact, which is the one the parser
-/// needs. Bytes >= 0x80 (UTF-8) are never marked: `!x` clears their high bit.
+/// The lanes of `word` that end a run of plain string characters: `"`, `\\` or a control
+/// character (see `swar`: the lowest mark is exact; UTF-8 bytes, 0x80 and above, are never
+/// marked).
 fn string_stops(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
-    let quote = word ^ (ONES * b'"' as u64);
-    let backslash = word ^ (ONES * b'\\' as u64);
-    let control = word.wrapping_sub(ONES * 0x20) & !word;
-    (zero_byte(quote) | zero_byte(backslash) | control) & HIGH
+    swar::zero_lanes(word ^ swar::splat(b'"'))
+        | swar::zero_lanes(word ^ swar::splat(b'\\'))
+        | swar::lanes_below(word, 0x20)
 }
 
 #[cfg(test)]

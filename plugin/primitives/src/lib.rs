@@ -12,6 +12,7 @@ pub mod pool;
 pub mod quoted;
 pub mod semver;
 pub mod sha256;
+pub mod swar;
 pub mod time;
 
 pub use murmur3::{murmur3_x86_32, murmur3_x86_32_parts, Murmur3};

@@ -2,9 +2,9 @@
 //! bytes; number, semver and CIDR operators need UTF-8 and are false without it.
 use super::request::Request;
 use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
-use crate::swar;
 use sluice_primitives::cidr::parse_socket_ip;
 use sluice_primitives::semver::Version;
+use sluice_primitives::swar;
 use std::cmp::Ordering;
 
 pub fn matches(cond: &Cond, req: &Request) -> bool {

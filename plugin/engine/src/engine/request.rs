@@ -3,9 +3,9 @@
 //! UTF-8, and nothing here may fail on one that is not.
 use crate::plan::{Fact, Plan, Subject};
 use crate::slots::Slots;
-use crate::swar::{find_byte, find_either};
 use sluice_primitives::baggage;
 use sluice_primitives::cidr::parse_socket_ip;
+use sluice_primitives::swar::{find_byte, find_either};
 use std::cell::Cell;
 use std::net::IpAddr;
 
