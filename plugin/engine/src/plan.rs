@@ -716,11 +716,14 @@ mod tests {
             roles.get(b":authority").map(|r| r.fact),
             Some(Fact::Authority)
         );
-        // Same length, first and last bytes as a known name; prefixes; case; the empty name.
+        // Same length, first and last bytes as a known name (or all but the first, for the
+        // short ones); prefixes; case; the empty name.
         for other in [
             "x-user-ix",
             "x-usar-id",
             "x-c",
+            "y-b",
+            "x_b",
             "abce",
             "abc",
             "x-a-very-long-header-nome-1",
