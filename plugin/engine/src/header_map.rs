@@ -83,6 +83,11 @@ mod tests {
             serialize(&[("a", "bc")]),
             [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, b'a', 0, b'b', b'c', 0]
         );
+        // An empty name and value still take their two NULs.
+        assert_eq!(
+            serialize(&[("", "")]),
+            [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
         // Lengths that overflow the buffer end the walk, never panic.
         for_each(&[1, 0, 0, 0, 255, 255, 255, 255, 1, 0, 0, 0], |_, _| {
             panic!("no pair")
