@@ -345,12 +345,8 @@ impl Tally {
     }
 
     pub fn count_decision(&mut self, decision: &Decision) {
-        for (i, outcome) in decision.flags.iter().enumerate() {
-            if let Some(slot) = self
-                .flag_evaluations
-                .get_mut(i)
-                .and_then(|v| v.get_mut(outcome.variant))
-            {
+        for (counts, outcome) in self.flag_evaluations.iter_mut().zip(&decision.flags) {
+            if let Some(slot) = counts.get_mut(outcome.variant) {
                 *slot += 1;
             }
         }

@@ -67,38 +67,30 @@ impl Murmur3 {
         self
     }
 
-    /// `self.write(key).finish()` without the per-byte path: each four key bytes are loaded as
-    /// one word and shifted in behind the 0–3 bytes the prefix carried, so a salt's alignment
-    /// costs nothing and no buffer is filled.
+    /// `self.write(key).finish()` without the per-byte path. The 0–3 bytes the prefix carried
+    /// and the key's first bytes make the first block; every later block is one unaligned
+    /// load at its offset in the key, and the last 0–3 bytes are the top of the key's last
+    /// word, so nothing is shifted across blocks and no buffer is filled.
     pub fn finish_with(self, key: &[u8]) -> u32 {
         // `carried` is below 4 (`write` mixes every full block).
-        let carried = self.carried & 3;
-        let shift = 8 * carried;
-        // The carried bytes, then the key's bytes as they arrive; the low word is the next block.
-        let mut pending = u64::from(self.carry);
-        let mut h = self.h;
-        let mut words = key.chunks_exact(4);
-        for w in &mut words {
-            pending |= u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])) << shift;
-            h = mix_block(h, pending as u32);
-            pending >>= 32;
+        let carried = (self.carried & 3) as usize;
+        let (Some(first), Some(rest)) = (key.first_chunk::<4>(), key.get(4 - carried..)) else {
+            return self.write(key).finish();
+        };
+        let mut h = mix_block(self.h, self.carry | (u32::from_le_bytes(*first) << (8 * carried)));
+        let mut blocks = rest.chunks_exact(4);
+        for w in &mut blocks {
+            h = mix_block(h, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
         }
-        let rest = words.remainder();
-        let mut tail = 0u32;
-        for (i, &byte) in rest.iter().enumerate() {
-            tail |= u32::from(byte) << (8 * i);
-        }
-        pending |= u64::from(tail) << shift;
-        let mut count = carried + rest.len() as u32;
-        if count >= 4 {
-            h = mix_block(h, pending as u32);
-            pending >>= 32;
-            count -= 4;
-        }
+        let left = blocks.remainder().len();
+        let last = key
+            .last_chunk::<4>()
+            .map_or(0, |w| u32::from_le_bytes(*w));
+        let tail = if left > 0 { last >> (8 * (4 - left)) } else { 0 };
         Murmur3 {
             h,
-            carry: pending as u32,
-            carried: count,
+            carry: tail,
+            carried: left as u32,
             len: self.len.wrapping_add(key.len() as u32),
         }
         .finish()
