@@ -77,16 +77,21 @@ impl Murmur3 {
         let (Some(first), Some(rest)) = (key.first_chunk::<4>(), key.get(4 - carried..)) else {
             return self.write(key).finish();
         };
-        let mut h = mix_block(self.h, self.carry | (u32::from_le_bytes(*first) << (8 * carried)));
+        let mut h = mix_block(
+            self.h,
+            self.carry | (u32::from_le_bytes(*first) << (8 * carried)),
+        );
         let mut blocks = rest.chunks_exact(4);
         for w in &mut blocks {
             h = mix_block(h, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
         }
         let left = blocks.remainder().len();
-        let last = key
-            .last_chunk::<4>()
-            .map_or(0, |w| u32::from_le_bytes(*w));
-        let tail = if left > 0 { last >> (8 * (4 - left)) } else { 0 };
+        let last = key.last_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
+        let tail = if left > 0 {
+            last >> (8 * (4 - left))
+        } else {
+            0
+        };
         Murmur3 {
             h,
             carry: tail,
