@@ -393,3 +393,38 @@ def test_names_are_unique_and_installs_exclusive(technique):
     # Nothing at the technique's top level that `kubectl apply -f <technique>/` would pick up.
     top = sorted(p.name for p in (EXAMPLES / "istio" / technique).glob("*.yaml"))
     assert top == [], f"{technique}: {top} at the top level"
+
+
+# --- the memory release setting docs/deploying.md recommends ---------------------------------
+
+def test_the_memory_release_override_in_the_docs_is_valid(tmp_path):
+    """The ConfigMap docs/deploying.md gives for `sidecar.istio.io/bootstrapOverride`: a valid
+    Kubernetes object, and Envoy accepts its custom_bootstrap.json merged into a bootstrap (the
+    sidecar's agent merges it the same way), with the setting the plain-Envoy examples carry."""
+    text = (ROOT / "docs" / "deploying.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    (configmap,) = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "ConfigMap"]
+    kubernetes_validate.validate(configmap, K8S_VERSION, strict=True)
+    override = json.loads(configmap["data"]["custom_bootstrap.json"])
+    assert override["memory_allocator_manager"]["bytes_to_release"] > 0
+    for t in TECHNIQUES:
+        plain = yaml.safe_load((EXAMPLES / "envoy" / f"{t}.yaml").read_text())
+        assert plain["memory_allocator_manager"] == {
+            "bytes_to_release": override["memory_allocator_manager"]["bytes_to_release"],
+            "memory_release_interval": override["memory_allocator_manager"]["memory_release_interval"],
+        }, f"examples/envoy/{t}.yaml and the docs' override differ"
+    if not ENVOY.exists():
+        pytest.fail(f"{ENVOY} is missing: make setup-envoy", pytrace=False)
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(bootstrap([{"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+        [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}])))
+    run = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(base), "--config-yaml",
+                          configmap["data"]["custom_bootstrap.json"], "-l", "error"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and "OK" in run.stdout + run.stderr, (run.stdout + run.stderr)[-2000:]
+    # And a broken override is refused: the check can fail.
+    run = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(base), "--config-yaml",
+                          '{"memory_allocator_manager": {"bytes_to_release": "lots"}}', "-l", "error"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode != 0
