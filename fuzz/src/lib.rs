@@ -124,21 +124,9 @@ impl FuzzRequest {
     }
 }
 
-/// proxy-wasm's serialized header map, as Envoy hands it to the filter.
-pub fn serialize(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
-    let mut out = (pairs.len() as u32).to_le_bytes().to_vec();
-    for (n, v) in pairs {
-        out.extend((n.len() as u32).to_le_bytes());
-        out.extend((v.len() as u32).to_le_bytes());
-    }
-    for (n, v) in pairs {
-        out.extend_from_slice(n);
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
-    out
-}
+/// proxy-wasm's serialized header map, as Envoy hands it to the filter (the engine's writer;
+/// its tests pin the format).
+pub use sluice_core::header_map::serialize;
 
 /// A compiled example's VM, as the filter builds it on configure.
 pub fn vm_for(config: &[u8], stats: &LocalStats, shared: &LocalShared) -> Option<VmState> {
