@@ -404,44 +404,69 @@ fn run() -> Result<(), String> {
 }
 
 /// Envoy's resident memory per setup: each its own Envoy with 2 workers, warmed up with 300
-/// requests, then VmRSS from /proc. One Envoy at a time, so they do not crowd each other.
+/// requests, then VmRSS from /proc. One Envoy at a time, so they do not crowd each other. Each
+/// setup twice: as it is, and with Envoy handing freed memory back to the OS (the
+/// `memory_allocator_manager` docs/deploying.md recommends), read after a few seconds.
 fn memory(o: &Options, upstream: Option<u16>) -> Result<(), String> {
     const REQUESTS: usize = 300;
-    let mut rss: Vec<(String, u64)> = Vec::new();
+    const RELEASE: &str =
+        "memory_allocator_manager: { bytes_to_release: 16777216, memory_release_interval: 1s }\n";
+    let mut rss: Vec<(String, [u64; 2])> = Vec::new();
     for setup in &o.setups {
-        let yaml = envoy_yaml(&filters_for(setup)?, upstream);
-        let mut options = EnvoyOptions::default()
-            .name(&format!("bench-envoy-rss-{}", rss.len()))
-            .concurrency(2);
-        options.log_level = "warn".to_string();
-        let envoy = Envoy::start_with(&yaml, options).map_err(|e| format!("{setup}: {e}"))?;
-        let mut client = envoy.client();
-        for i in 0..REQUESTS {
-            let user = format!("user-{i:08}");
-            let reply = client
-                .get("/reviews", &[("x-user-id", user.as_str())])
-                .map_err(|e| format!("{setup}: {e}"))?;
-            if reply.status != 200 {
-                return Err(format!("{setup}: status {}", reply.status));
+        let mut kib = [0; 2];
+        for (slot, release) in [false, true].into_iter().enumerate() {
+            let mut yaml = envoy_yaml(&filters_for(setup)?, upstream);
+            if release {
+                yaml.insert_str(0, RELEASE);
             }
+            let mut options = EnvoyOptions::default()
+                .name(&format!("bench-envoy-rss-{}-{slot}", rss.len()))
+                .concurrency(2);
+            options.log_level = "warn".to_string();
+            let envoy = Envoy::start_with(&yaml, options).map_err(|e| format!("{setup}: {e}"))?;
+            let mut client = envoy.client();
+            for i in 0..REQUESTS {
+                let user = format!("user-{i:08}");
+                let reply = client
+                    .get("/reviews", &[("x-user-id", user.as_str())])
+                    .map_err(|e| format!("{setup}: {e}"))?;
+                if reply.status != 200 {
+                    return Err(format!("{setup}: status {}", reply.status));
+                }
+            }
+            if release {
+                // 16 MiB a second: what V8's compiler freed (~20 MiB) is back within seconds.
+                std::thread::sleep(std::time::Duration::from_secs(5));
+            }
+            let pid = envoy.pid().ok_or(format!("{setup}: Envoy exited"))?;
+            kib[slot] = vm_rss_kib(pid)?;
         }
-        let pid = envoy.pid().ok_or(format!("{setup}: Envoy exited"))?;
-        rss.push((setup.clone(), vm_rss_kib(pid)?));
+        rss.push((setup.clone(), kib));
     }
     let noop = rss.iter().find(|(s, _)| s == "noop").map(|(_, k)| *k);
     println!();
-    println!("Envoy resident memory (VmRSS), --concurrency 2, after {REQUESTS} requests:");
+    println!(
+        "Envoy resident memory (VmRSS), --concurrency 2, after {REQUESTS} requests; then the same"
+    );
+    println!("with `memory_allocator_manager` releasing 16 MiB/s, read 5 s later:");
     println!();
-    println!("| setup | VmRSS MiB | − (b) no-op MiB |");
-    println!("|---|---:|---:|");
+    println!(
+        "| setup | VmRSS MiB | − (b) no-op MiB | with release MiB | − (b) no-op with release MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|");
     for (setup, kib) in &rss {
-        let delta = noop.map_or("–".to_string(), |n| {
-            format!("{:+.1}", (*kib as f64 - n as f64) / 1024.0)
-        });
+        let delta = |i: usize| {
+            noop.map_or("–".to_string(), |n| {
+                format!("{:+.1}", (kib[i] as f64 - n[i] as f64) / 1024.0)
+            })
+        };
         println!(
-            "| {} | {:.1} | {delta} |",
+            "| {} | {:.1} | {} | {:.1} | {} |",
             describe(setup),
-            *kib as f64 / 1024.0
+            kib[0] as f64 / 1024.0,
+            delta(0),
+            kib[1] as f64 / 1024.0,
+            delta(1)
         );
     }
     Ok(())
