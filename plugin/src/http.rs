@@ -3,6 +3,7 @@
 use crate::abi::{self, HeaderMap};
 use sluice_core::engine::Headers;
 use sluice_core::pipeline::Facts;
+use sluice_core::telemetry::parse_status;
 use sluice_core::vm::{Routed, VmState};
 use std::rc::Rc;
 
@@ -85,8 +86,7 @@ impl SluiceHttp {
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;
             let status = abi::header(HeaderMap::Response, ":status")
-                .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
-                .unwrap_or(0);
+                .map_or(0, |s| parse_status(&s));
             // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
             // other than `via_upstream`.
             let local_reply = self.routed.counts_local_replies

@@ -77,6 +77,17 @@ pub fn announce_revision(shared: &dyn SharedData, stats: &dyn Stats, plan_id: &s
 /// Response status classes counted per route and version.
 pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+/// A response's `:status` value (three digits, as Envoy writes it); 0 for anything else, which
+/// no status class counts.
+pub fn parse_status(value: &[u8]) -> u32 {
+    match *value {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            u32::from(a - b'0') * 100 + u32::from(b - b'0') * 10 + u32::from(c - b'0')
+        }
+        _ => 0,
+    }
+}
+
 pub fn status_class(status: u32) -> Option<usize> {
     match status {
         100..=599 => Some(status as usize / 100 - 1),
@@ -418,6 +429,17 @@ pub fn goals_in(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_three_digits() {
+        assert_eq!(parse_status(b"200"), 200);
+        assert_eq!(parse_status(b"503"), 503);
+        assert_eq!(parse_status(b"099"), 99);
+        assert_eq!(parse_status(b"999"), 999);
+        for bad in [&b""[..], b"20", b"2000", b" 200", b"20x", b"-20", b"\xff00"] {
+            assert_eq!(parse_status(bad), 0, "{bad:?}");
+        }
+    }
 
     #[test]
     fn buckets_and_classes() {
