@@ -85,8 +85,8 @@ impl SluiceHttp {
         }
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;
-            let status = abi::header(HeaderMap::Response, ":status")
-                .map_or(0, |s| parse_status(&s));
+            let status =
+                abi::header(HeaderMap::Response, ":status").map_or(0, |s| parse_status(&s));
             // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
             // other than `via_upstream`.
             let local_reply = self.routed.counts_local_replies
