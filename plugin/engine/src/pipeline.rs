@@ -160,7 +160,7 @@ pub struct Scratch {
 pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     // Percent-decoded baggage values, for the few requests that have escapes.
     let mut decoded = Vec::new();
-    let mut seen: OwnedHeaders = Slots::new(OwnedSeen::default());
+    let mut seen: OwnedHeaders = OwnedSeen::slots(plan);
     let mut req = Request::gather(plan, facts.headers, &mut seen);
     req.decode_baggage(&mut decoded);
     req.source = facts.source;

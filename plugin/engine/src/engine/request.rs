@@ -44,6 +44,13 @@ pub struct OwnedSeen<'a> {
     pub copies: u32,
 }
 
+impl<'a> OwnedSeen<'a> {
+    /// One empty slot per header the plan owns, for `Request::gather` to fill.
+    pub fn slots(plan: &Plan) -> OwnedHeaders<'a> {
+        Slots::filled(OwnedSeen::default(), plan.owned_headers.len())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// `plan.headers[i]`'s value (the first, if repeated).
@@ -128,13 +135,13 @@ impl Default for Request<'_> {
 
 impl<'a> Request<'a> {
     /// Picks the plan's facts out of the request's headers in one pass (names lower-case, as
-    /// Envoy delivers them), and notes which owned headers the request carries.
+    /// Envoy delivers them), and notes in `owned` (one slot per `plan.owned_headers`, from
+    /// [`OwnedSeen::slots`]) which owned headers the request carries.
     pub fn gather(plan: &Plan, headers: Headers<'a>, owned: &mut OwnedHeaders<'a>) -> Request<'a> {
         let mut req = Request {
             headers: Slots::filled(None, plan.headers.len()),
             ..Request::default()
         };
-        *owned = Slots::filled(OwnedSeen::default(), plan.owned_headers.len());
         headers.for_each(|name, value| {
             let Some(role) = plan.header_roles.get(name) else {
                 return;
@@ -232,11 +239,7 @@ impl<'a> Request<'a> {
 
     /// `gather` for callers that only want the facts.
     pub fn from_pairs(plan: &Plan, pairs: &'a [(&'a str, &'a [u8])]) -> Request<'a> {
-        Request::gather(
-            plan,
-            Headers::Pairs(pairs),
-            &mut Slots::new(OwnedSeen::default()),
-        )
+        Request::gather(plan, Headers::Pairs(pairs), &mut OwnedSeen::slots(plan))
     }
 
     /// A segment's result, if this request evaluated it already.
