@@ -161,7 +161,8 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     // Percent-decoded baggage values, for the few requests that have escapes.
     let mut decoded = Vec::new();
     let mut seen: OwnedHeaders = OwnedSeen::slots(plan);
-    let mut req = Request::gather(plan, facts.headers, &mut seen);
+    let mut req = Request::for_plan(plan);
+    req.read_headers(plan, facts.headers, &mut seen);
     req.decode_baggage(&mut decoded);
     req.source = facts.source;
     req.now_ms = facts.now_ms;

@@ -138,10 +138,28 @@ impl<'a> Request<'a> {
     /// Envoy delivers them), and notes in `owned` (one slot per `plan.owned_headers`, from
     /// [`OwnedSeen::slots`]) which owned headers the request carries.
     pub fn gather(plan: &Plan, headers: Headers<'a>, owned: &mut OwnedHeaders<'a>) -> Request<'a> {
-        let mut req = Request {
+        let mut req = Request::for_plan(plan);
+        req.read_headers(plan, headers, owned);
+        req
+    }
+
+    /// A request with no facts yet, one header slot per header the plan reads.
+    pub fn for_plan(plan: &Plan) -> Request<'a> {
+        Request {
             headers: Slots::filled(None, plan.headers.len()),
             ..Request::default()
-        };
+        }
+    }
+
+    /// `gather` into a request from [`Request::for_plan`], where the caller keeps it: returning
+    /// the filled request would copy it (a few hundred bytes) once more.
+    pub fn read_headers(
+        &mut self,
+        plan: &Plan,
+        headers: Headers<'a>,
+        owned: &mut OwnedHeaders<'a>,
+    ) {
+        let req = self;
         headers.for_each(|name, value| {
             let Some(role) = plan.header_roles.get(name) else {
                 return;
@@ -164,7 +182,6 @@ impl<'a> Request<'a> {
             }
         });
         req.read_baggage(plan);
-        req
     }
 
     /// Picks the members the plan reads out of the `baggage` header.
