@@ -116,8 +116,9 @@ impl MetricIds {
 /// What one request needs remembered until its response: where it was routed, and when.
 #[derive(Debug, Default, Clone)]
 pub struct Routed {
-    /// `(route, version)` per matched route.
-    pub routes: Slots<(usize, usize)>,
+    /// `(route, version)` per matched route. Four inline: a request rarely matches more, and
+    /// every inline slot is zeroed and moved with each request's context.
+    pub routes: Slots<(usize, usize), 4>,
     pub started_ms: i64,
     /// Whether a guard counts Envoy's own replies, so the filter must ask who answered.
     pub counts_local_replies: bool,
