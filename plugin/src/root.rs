@@ -6,6 +6,7 @@ use crate::http::SluiceHttp;
 use log::{error, info};
 use sluice_core::host::{MetricKind, Stats};
 use sluice_core::poll::{PollCounters, PollResponse};
+use sluice_core::telemetry::parse_status;
 use sluice_core::vm::VmState;
 use sluice_core::{compile, telemetry};
 use std::rc::Rc;
@@ -66,32 +67,22 @@ impl SluiceRoot {
 
     pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
         let Some(vm) = self.vm.clone() else { return };
-        let status_of = || {
-            (num_headers > 0).then(|| {
-                abi::header(HeaderMap::CallResponse, ":status")
-                    .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u32>().ok())
-                    .unwrap_or(0)
-            })
-        };
+        // Without response headers (Envoy reset the call, e.g. its answer outgrew the async
+        // client's 32 MiB buffer, or the cluster went away) the header map does not exist and
+        // Envoy answers BadArgument: ask only when there are headers.
+        let status = (num_headers > 0).then(|| {
+            abi::header(HeaderMap::CallResponse, ":status").map_or(0, |s| parse_status(&s))
+        });
         // A guard's trip webhook, or else the Unleash poll.
-        if vm.webhook_response(token_id, status_of(), &Envoy, self.now_ms()) {
+        if vm.webhook_response(token_id, status, &Envoy, self.now_ms()) {
             return;
         }
-        // Without response headers (Envoy reset the call, e.g. its answer outgrew the async
-        // client's 32 MiB buffer) the header map does not exist and Envoy answers BadArgument:
-        // ask only when there are headers.
         let header = |name: &str| {
             if num_headers == 0 {
                 return None;
             }
             abi::header(HeaderMap::CallResponse, name).and_then(|v| String::from_utf8(v).ok())
         };
-        // No headers at all means the stream was reset (or the cluster went away).
-        let status = (num_headers > 0).then(|| {
-            header(":status")
-                .and_then(|s| s.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
         let read_body = || abi::buffer(Buffer::HttpCallResponseBody, 0, body_size);
         let response = PollResponse {
             status,
