@@ -21,9 +21,9 @@ struct Contexts {
     /// Root contexts by id: one per plugin config in this VM; Envoy creates a new one for a
     /// pushed config and retires the old one.
     roots: Vec<(u32, SluiceRoot)>,
-    /// HTTP contexts by id. Boxed: a request's state is ~240 bytes, and moving it into the
-    /// table by value cost more than the allocation (other hooks 1 337 wasm instructions per
-    /// request unboxed, 655 boxed; bench-host, demo.json).
+    /// HTTP contexts by id. Boxed: moving a request's state into the table by value costs more
+    /// than the allocation (other hooks 924 wasm instructions per request unboxed, 524 boxed;
+    /// bench-host, demo.json, measured again after `Routed` shrank).
     requests: IdTable<Box<SluiceHttp>>,
 }
 
