@@ -45,7 +45,7 @@ pub struct OwnedSeen<'a> {
 }
 
 impl<'a> OwnedSeen<'a> {
-    /// One empty slot per header the plan owns, for `Request::gather` to fill.
+    /// One empty slot per header the plan owns, for `Request::read_headers` to fill.
     pub fn slots(plan: &Plan) -> OwnedHeaders<'a> {
         Slots::filled(OwnedSeen::default(), plan.owned_headers.len())
     }
@@ -134,15 +134,6 @@ impl Default for Request<'_> {
 }
 
 impl<'a> Request<'a> {
-    /// Picks the plan's facts out of the request's headers in one pass (names lower-case, as
-    /// Envoy delivers them), and notes in `owned` (one slot per `plan.owned_headers`, from
-    /// [`OwnedSeen::slots`]) which owned headers the request carries.
-    pub fn gather(plan: &Plan, headers: Headers<'a>, owned: &mut OwnedHeaders<'a>) -> Request<'a> {
-        let mut req = Request::for_plan(plan);
-        req.read_headers(plan, headers, owned);
-        req
-    }
-
     /// A request with no facts yet, one header slot per header the plan reads.
     pub fn for_plan(plan: &Plan) -> Request<'a> {
         Request {
@@ -151,8 +142,11 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// `gather` into a request from [`Request::for_plan`], where the caller keeps it: returning
-    /// the filled request would copy it (a few hundred bytes) once more.
+    /// Picks the plan's facts out of the request's headers in one pass (names lower-case, as
+    /// Envoy delivers them) into a request from [`Request::for_plan`], and notes in `owned` (one
+    /// slot per `plan.owned_headers`, from [`OwnedSeen::slots`]) which owned headers the request
+    /// carries. It fills a request the caller holds: returning a filled one would copy it (a few
+    /// hundred bytes) once more per request.
     pub fn read_headers(
         &mut self,
         plan: &Plan,
@@ -254,9 +248,11 @@ impl<'a> Request<'a> {
         self.baggage_encoded = false;
     }
 
-    /// `gather` for callers that only want the facts.
+    /// The facts of a request given as header pairs, for callers that only want the facts.
     pub fn from_pairs(plan: &Plan, pairs: &'a [(&'a str, &'a [u8])]) -> Request<'a> {
-        Request::gather(plan, Headers::Pairs(pairs), &mut OwnedSeen::slots(plan))
+        let mut req = Request::for_plan(plan);
+        req.read_headers(plan, Headers::Pairs(pairs), &mut OwnedSeen::slots(plan));
+        req
     }
 
     /// A segment's result, if this request evaluated it already.
