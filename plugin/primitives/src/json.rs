@@ -592,24 +592,8 @@ impl<'t> Parser<'t> {
         let rest = self.text.get(self.pos..).unwrap_or_default();
         // Eight bytes per step: strings are most of a config's bytes, and a byte loop
         // cost ~15 wasm instructions per byte of every key and value.
-        let mut n = 0;
-        while let Some(word) = rest.get(n..n + 8) {
-            let Ok(word) = <[u8; 8]>::try_from(word) else {
-                break;
-            };
-            let stops = string_stops(swar::word(&word));
-            if stops != 0 {
-                self.pos += n + swar::first_lane(stops);
-                return;
-            }
-            n += 8;
-        }
-        let tail = rest.get(n..).unwrap_or_default();
-        n += tail
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(tail.len());
-        self.pos += n;
+        self.pos += swar::position(rest, string_stops, |b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
     }
 
     /// After `\`.

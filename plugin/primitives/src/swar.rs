@@ -37,16 +37,19 @@ pub fn first_lane(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
-/// Index of the first byte of `bytes` equal to `a` or `b`.
+/// Index of the first byte of `bytes` that `matches`, eight bytes a step: `marks` sets the high
+/// bit of the lanes of a word that match (its lowest mark exact, as `zero_lanes` gives), and
+/// `matches` tests the bytes of the last, partial word.
 #[inline]
-pub fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
-    let (pa, pb) = (splat(a), splat(b));
+pub fn position(
+    bytes: &[u8],
+    marks: impl Fn(u64) -> u64,
+    matches: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut words {
-        let x = chunk.first_chunk::<8>().map_or(0, word);
-        // Each mask's lowest bit is exact, so the lowest of both is the first match.
-        let found = zero_lanes(x ^ pa) | zero_lanes(x ^ pb);
+        let found = marks(chunk.first_chunk::<8>().map_or(0, word));
         if found != 0 {
             return Some(at + first_lane(found));
         }
@@ -55,8 +58,20 @@ pub fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
     words
         .remainder()
         .iter()
-        .position(|c| *c == a || *c == b)
+        .position(|&c| matches(c))
         .map(|i| at + i)
+}
+
+/// Index of the first byte of `bytes` equal to `a` or `b`.
+#[inline]
+pub fn find_either(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (pa, pb) = (splat(a), splat(b));
+    // Each mask's lowest bit is exact, so the lowest of both is the first match.
+    position(
+        bytes,
+        |x| zero_lanes(x ^ pa) | zero_lanes(x ^ pb),
+        |c| c == a || c == b,
+    )
 }
 
 /// Index of the first `needle` in `bytes`.
