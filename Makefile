@@ -111,8 +111,7 @@ WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) $(WASM_OPT_FEATURES)
 # proxy-wasm SDK, which exported every callback, that dropped its TCP, gRPC and queue code (-18 KB).
 WASM_EXPORTS_sluice := memory _initialize proxy_abi_version_0_2_1 proxy_on_memory_allocate \
   proxy_on_vm_start proxy_on_configure proxy_on_tick proxy_on_http_call_response \
-  proxy_on_context_create proxy_on_request_headers proxy_on_response_headers proxy_on_log \
-  proxy_on_done proxy_on_delete
+  proxy_on_context_create proxy_on_request_headers proxy_on_response_headers proxy_on_delete
 WASM_CRATE_noop   := noop-filter
 WASM_LIB_noop     := noop_filter
 WASM_CRATE_probe  := sluice-probe-filter

@@ -31,6 +31,7 @@ pub struct Request {
     pub(crate) upstream_body: Vec<u8>,
     pub(crate) upstream_details: String,
     pub(crate) upstream_latency: Duration,
+    pub(crate) reset_before_response: bool,
 }
 
 impl Default for Request {
@@ -51,6 +52,7 @@ impl Default for Request {
             upstream_body: Vec::new(),
             upstream_details: "via_upstream".to_string(),
             upstream_latency: Duration::ZERO,
+            reset_before_response: false,
         }
     }
 }
@@ -158,6 +160,13 @@ impl Request {
         self.upstream_body = body.as_ref().to_vec();
         self
     }
+
+    /// The stream is reset (client gone, upstream connection lost) after the request phase and
+    /// before any response: the filter sees no response hooks, only the request's end.
+    pub fn reset_before_response(mut self) -> Self {
+        self.reset_before_response = true;
+        self
+    }
 }
 
 /// A [`Request`] bound to a host and a worker VM: `host.request().header(..).send()`.
@@ -204,6 +213,7 @@ impl<'h> RequestBuilder<'h> {
         response_code_details(details: &str);
         upstream_latency(latency: Duration);
         upstream_body(body: impl AsRef<[u8]>);
+        reset_before_response();
     }
 
     /// Sends the request: [`Host::send`].

@@ -68,8 +68,8 @@ fn noop_fuel_is_deterministic_and_small() {
             "proxy_on_context_create",
             "proxy_on_request_headers",
             "proxy_on_response_headers",
-            "proxy_on_done",
             "proxy_on_log",
+            "proxy_on_done",
             "proxy_on_delete"
         ]
     );

@@ -612,6 +612,29 @@ fn fuel_per_request_of_the_standard_scenarios() {
 }
 
 #[test]
+fn a_request_enters_the_vm_four_times() {
+    // Envoy calls only the callbacks a module exports; Sluice's request end is
+    // `proxy_on_delete` alone (no `proxy_on_log`, no `proxy_on_done`).
+    let mut host = sluice(&config()).build().unwrap();
+    let out = host
+        .request()
+        .authority("reviews")
+        .header("x-user-id", "42")
+        .send()
+        .unwrap();
+    let hooks: Vec<&str> = out.fuel.hooks.iter().map(|h| h.hook).collect();
+    assert_eq!(
+        hooks,
+        [
+            "proxy_on_context_create",
+            "proxy_on_request_headers",
+            "proxy_on_response_headers",
+            "proxy_on_delete"
+        ]
+    );
+}
+
+#[test]
 fn the_active_config_revision_is_a_stat() {
     // With Envoy's canary VM, which configures each config and is killed without on_done: a
     // gauge counted per VM kept its +1 for every replaced revision.

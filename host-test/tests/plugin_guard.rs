@@ -8,7 +8,7 @@
 mod common;
 
 use sluice_core::plan::Plan;
-use sluice_wasm_host::{Host, LogLevel, MetricValue};
+use sluice_wasm_host::{Host, LogLevel, MetricValue, Outcome, RequestBuilder};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -142,6 +142,29 @@ impl Mesh {
             canary += usize::from(r.actual == "v2");
         }
         canary
+    }
+
+    /// Users 0..200, one request each to `reviews`; `canary` shapes the requests the config
+    /// sends to v2. Returns the canary's outcomes and the others'.
+    fn send_users(
+        &mut self,
+        canary: impl Fn(RequestBuilder<'_>) -> RequestBuilder<'_>,
+    ) -> (Vec<Outcome>, Vec<Outcome>) {
+        let (mut to_canary, mut others) = (Vec::new(), Vec::new());
+        for user in 0..200u32 {
+            let on_canary = self.planned(user) == "v2";
+            let request = self
+                .host
+                .request_on(user as usize % WORKERS)
+                .authority("reviews")
+                .header("x-user-id", user.to_string());
+            if on_canary {
+                to_canary.push(canary(request).send().unwrap());
+            } else {
+                others.push(request.send().unwrap());
+            }
+        }
+        (to_canary, others)
     }
 
     /// Which of `users` each worker sends to the canary now (answers 200).
@@ -586,30 +609,24 @@ fn action_pause_holds_the_share_instead_of_rolling_back() {
     assert_eq!(mesh.value("sluice.guard.reviews.trips"), Some(1));
 }
 
+/// A 50 % canary guarded by a 5 % error rate over 10 s (20 requests at least).
+fn error_rate_mesh(revision: &str, count_local_replies: bool) -> Mesh {
+    Mesh::new(&config(
+        revision,
+        r#"{"stable": "v1", "canary": "v2", "weight": 50}"#,
+        &format!(
+            r#"{{"max_error_rate": 5, "window": "10s", "min_requests": 20, "count_local_replies": {count_local_replies}}}"#
+        ),
+    ))
+}
+
 #[test]
 fn local_replies_count_as_errors_only_when_asked() {
     // The canary's requests hit Envoy's stream idle timeout: Envoy answers
     // 408 itself (details other than `via_upstream`), not the upstream.
     let run = |count_local_replies: bool, details: &str| {
-        let mut mesh = Mesh::new(&config(
-            "local-1",
-            r#"{"stable": "v1", "canary": "v2", "weight": 50}"#,
-            &format!(
-                r#"{{"max_error_rate": 5, "window": "10s", "min_requests": 20, "count_local_replies": {count_local_replies}}}"#
-            ),
-        ));
-        for user in 0..200u32 {
-            let version = mesh.planned(user);
-            let mut request = mesh
-                .host
-                .request_on(user as usize % WORKERS)
-                .authority("reviews")
-                .header("x-user-id", user.to_string());
-            if version == "v2" {
-                request = request.upstream_status(408).response_code_details(details);
-            }
-            request.send().unwrap();
-        }
+        let mut mesh = error_rate_mesh("local-1", count_local_replies);
+        mesh.send_users(|request| request.upstream_status(408).response_code_details(details));
         mesh.tick();
         mesh.tick();
         (
@@ -630,4 +647,22 @@ fn local_replies_count_as_errors_only_when_asked() {
         (false, local_408s),
         "the upstream's own 408s do not"
     );
+}
+
+#[test]
+fn a_stream_reset_before_the_response_counts_as_an_error_only_when_asked() {
+    // The canary's connections drop before it answers: no response reaches the filter, only the
+    // request's end. Like Envoy's own replies, that is an error with `count_local_replies`.
+    let run = |count_local_replies: bool| {
+        let mut mesh = error_rate_mesh("reset-before-response-1", count_local_replies);
+        let (resets, answered) = mesh.send_users(|request| request.reset_before_response());
+        assert!(resets.len() > 20, "{} canary requests", resets.len());
+        assert!(resets.iter().all(|out| out.status().is_none()));
+        assert!(answered.iter().all(|out| out.status() == Some(200)));
+        mesh.tick();
+        mesh.tick();
+        mesh.tripped()
+    };
+    assert!(!run(false), "a reset is not an error by default");
+    assert!(run(true), "a reset counts with count_local_replies");
 }

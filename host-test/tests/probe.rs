@@ -130,8 +130,8 @@ fn bodies_pass_through_and_every_lifecycle_hook_runs_once() {
             "proxy_on_request_body",
             "proxy_on_response_headers",
             "proxy_on_response_body",
-            "proxy_on_done",
             "proxy_on_log",
+            "proxy_on_done",
             "proxy_on_delete"
         ]
     );

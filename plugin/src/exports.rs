@@ -178,28 +178,19 @@ pub extern "C" fn proxy_on_response_headers(
     CONTINUE
 }
 
-#[no_mangle]
-pub extern "C" fn proxy_on_log(context_id: u32) {
-    with_request(context_id, SluiceHttp::on_log);
-}
-
-/// A request is done at once; a root context (retired by a config push, or at shutdown) hands
-/// over its counts first.
-#[no_mangle]
-pub extern "C" fn proxy_on_done(context_id: u32) -> bool {
-    with_contexts(true, |contexts| {
-        if contexts.requests.contains(context_id) {
-            return true;
-        }
-        contexts.root(context_id).is_none_or(SluiceRoot::on_done)
-    })
-}
-
+/// The end of a context, and the only callback at a request's end: Envoy calls `proxy_on_log`
+/// (access log), then `proxy_on_done` and `proxy_on_delete` (filter destroyed) for every
+/// request, and Sluice exports only this one. Two VM entries fewer per request; a missing
+/// `proxy_on_done` reads as "done" (proxy-wasm-cpp-host `ContextBase::onDone`). A root context
+/// (retired by a config push, or at shutdown) hands over its counts first.
 #[no_mangle]
 pub extern "C" fn proxy_on_delete(context_id: u32) {
     with_contexts((), |contexts| {
-        if !contexts.requests.remove(context_id) {
-            contexts.roots.retain(|(id, _)| *id != context_id);
+        if let Some(mut request) = contexts.requests.remove(context_id) {
+            request.on_end();
+        } else if let Some(at) = contexts.roots.iter().position(|(id, _)| *id == context_id) {
+            let (_, mut root) = contexts.roots.remove(at);
+            root.on_retire();
             calls::forget_root(context_id);
         }
     });

@@ -97,8 +97,9 @@ impl SluiceHttp {
         }
     }
 
-    pub fn on_log(&mut self) {
-        // A stream reset before any response still counts, as a failure.
+    /// The request's end (its context is deleted next). A stream reset before any response
+    /// still counts, as a failure.
+    pub fn on_end(&mut self) {
         if !self.routed.is_empty() && !self.responded {
             self.responded = true;
             self.vm.on_response(&self.routed, 0, true, self.now_ms());

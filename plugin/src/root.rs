@@ -56,13 +56,12 @@ impl SluiceRoot {
 }
 
 impl SluiceRoot {
-    pub fn on_done(&mut self) -> bool {
-        // Envoy retires this root context when a new config replaces it: hand over what was
-        // counted since the last tick first, so a push loses no counts.
+    /// Envoy retires this root context when a new config replaces it: hand over what was
+    /// counted since the last tick first, so a push loses no counts.
+    pub fn on_retire(&mut self) {
         if let Some(vm) = &self.vm {
             vm.flush_metrics(&Envoy);
         }
-        true
     }
 
     pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {

@@ -45,11 +45,6 @@ impl<T> IdTable<T> {
         }
     }
 
-    pub fn contains(&self, id: u32) -> bool {
-        self.find(id)
-            .is_some_and(|at| matches!(self.slots.get(at), Some(Some(_))))
-    }
-
     /// Stores `value` under `id`, replacing (and dropping) any value it had.
     pub fn insert(&mut self, id: u32, value: T) {
         if (self.len + 1) * 2 > self.slots.len() {
@@ -69,15 +64,10 @@ impl<T> IdTable<T> {
         *slot = Some((id, value));
     }
 
-    /// Drops the value stored under `id`; false when there was none.
-    pub fn remove(&mut self, id: u32) -> bool {
-        let Some(mut hole) = self.find(id) else {
-            return false;
-        };
-        match self.slots.get_mut(hole) {
-            Some(slot @ Some(_)) => *slot = None,
-            _ => return false,
-        }
+    /// Takes the value stored under `id` out of the table; `None` when there was none.
+    pub fn remove(&mut self, id: u32) -> Option<T> {
+        let mut hole = self.find(id)?;
+        let (_, value) = self.slots.get_mut(hole)?.take()?;
         self.len -= 1;
         // Backward shift: an entry after the hole moves into it when the hole lies between the
         // entry's home slot and where it sits, so every entry stays reachable from its home.
@@ -87,7 +77,7 @@ impl<T> IdTable<T> {
             at = (at + 1) & mask;
             let home = match self.slots.get(at) {
                 Some(Some((key, _))) => *key as usize & mask,
-                _ => return true,
+                _ => return Some(value),
             };
             if (at.wrapping_sub(home) & mask) >= (at.wrapping_sub(hole) & mask) {
                 self.slots.swap(hole, at);
@@ -135,10 +125,11 @@ mod tests {
                 .filter(|id| id % 97 != 0 && (id + round) % 3 == 0)
                 .collect();
             for id in ending {
-                assert!(table.remove(id), "id {id} was stored");
-                model.remove(&id);
-                assert!(!table.contains(id));
-                assert!(!table.remove(id), "id {id} removed twice");
+                let stored = model.remove(&id);
+                assert!(stored.is_some());
+                assert_eq!(table.remove(id), stored, "id {id}: its value comes back");
+                assert!(table.get_mut(id).is_none());
+                assert!(table.remove(id).is_none(), "id {id} removed twice");
             }
             for (id, value) in &model {
                 assert_eq!(table.get_mut(*id), Some(&mut value.clone()), "id {id}");
@@ -152,7 +143,7 @@ mod tests {
     fn an_empty_table_finds_nothing() {
         let mut table: IdTable<u8> = IdTable::new();
         assert!(table.get_mut(7).is_none());
-        assert!(!table.contains(7));
-        assert!(!table.remove(7));
+        assert!(table.get_mut(7).is_none());
+        assert!(table.remove(7).is_none());
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 impl Host {
     /// Runs the request through the filter: context create, request headers
     /// (body, trailers), the upstream response or the filter's local reply through
-    /// response headers (body), then `proxy_on_done`, `proxy_on_log`,
-    /// `proxy_on_delete`. A hook that returns `Pause` waits for the filter to
+    /// response headers (body), then `proxy_on_log`, `proxy_on_done`,
+    /// `proxy_on_delete` (Envoy: the access log, then the filter's destruction).
+    /// A hook that returns `Pause` waits for the filter to
     /// resume (`proxy_continue_stream`) or reply; pending HTTP calls of the request
     /// are driven to their response on the virtual clock; if nothing can resume it
     /// the request fails.
@@ -44,6 +45,7 @@ impl Host {
             upstream_body,
             upstream_details,
             upstream_latency,
+            reset_before_response,
         } = request.clone();
         if let Some(at) = at {
             let target = at.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -122,11 +124,15 @@ impl Host {
                     let target = run.host.shared().now + upstream_latency;
                     run.host.advance_to(target)?;
                 }
-                (upstream, upstream_body)
+                if reset_before_response {
+                    (HeaderMap::new(), Vec::new())
+                } else {
+                    (upstream, upstream_body)
+                }
             }
         };
         let received_headers = response_headers.clone();
-        if !run.stream().reset {
+        if !run.stream().reset && !reset_before_response {
             let local_before = run.stream().local_reply.is_some();
             let eos = response_body.is_empty();
             run.stream().response_headers = Some(response_headers.clone());
@@ -159,8 +165,8 @@ impl Host {
         }
         let local_reply = run.stream().local_reply.clone();
         let reset = run.stream().reset;
-        run.hook("proxy_on_done", &[ctx as i32])?;
         run.hook("proxy_on_log", &[ctx as i32])?;
+        run.hook("proxy_on_done", &[ctx as i32])?;
         run.hook("proxy_on_delete", &[ctx as i32])?;
         let Run { host, actions, .. } = run;
         let state = host.vms[w].state_mut();

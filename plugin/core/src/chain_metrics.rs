@@ -29,6 +29,7 @@ struct Ids {
 impl ChainMetrics {
     /// `signs`: the config signs tokens (else only baggage flaws are counted,
     /// and only when baggage is read).
+    #[inline(never)]
     pub fn define(stats: &dyn Stats, signs: bool, reads_baggage: bool) -> ChainMetrics {
         let counter = |on: bool, name: &str| {
             if on {
@@ -78,6 +79,7 @@ impl ChainMetrics {
         }
     }
 
+    #[inline(never)]
     pub fn flush(&self, stats: &dyn Stats) {
         let add = |id: Option<u32>, count: &Cell<u64>| {
             let n = count.replace(0);

@@ -22,6 +22,7 @@ pub struct Side {
 }
 
 impl Default for Side {
+    #[inline(never)]
     fn default() -> Self {
         Side {
             total: 0,
@@ -33,6 +34,7 @@ impl Default for Side {
 }
 
 impl Side {
+    #[inline(never)]
     pub fn record(&mut self, error: bool, slow: bool, latency_bucket: Option<usize>) {
         self.total = self.total.saturating_add(1);
         self.errors = self.errors.saturating_add(u32::from(error));
@@ -42,6 +44,7 @@ impl Side {
         }
     }
 
+    #[inline(never)]
     fn add(&mut self, other: &Side) {
         self.total = self.total.saturating_add(other.total);
         self.errors = self.errors.saturating_add(other.errors);
@@ -52,6 +55,7 @@ impl Side {
     }
 
     /// Upper bound (ms) of the bucket holding the 99th percentile.
+    #[inline(never)]
     pub fn p99_ms(&self) -> Option<u32> {
         let samples: u64 = self.latency.iter().map(|c| u64::from(*c)).sum();
         if samples == 0 {
@@ -73,6 +77,7 @@ impl Side {
         None
     }
 
+    #[inline(never)]
     pub fn error_rate_bp(&self) -> u32 {
         if self.total == 0 {
             0
@@ -94,6 +99,7 @@ impl Delta {
     }
 
     /// This delta as one batch of the sequential test.
+    #[inline(never)]
     pub fn batch(&self) -> Batch {
         let [stable, canary] = &self.sides;
         Batch {
@@ -128,6 +134,7 @@ const FORMAT: u8 = 2;
 const SIDE_WORDS: usize = 3 + LATENCY_BUCKETS;
 
 impl Window {
+    #[inline(never)]
     pub fn add(&mut self, delta: &Delta, now_ms: i64, window_ms: u64) {
         let epoch = slot_epoch(now_ms, window_ms);
         let slot = &mut self.slots[(epoch % SLOTS as u64) as usize];
@@ -144,6 +151,7 @@ impl Window {
     }
 
     /// Both versions' responses within the window ending now.
+    #[inline(never)]
     pub fn totals(&self, now_ms: i64, window_ms: u64) -> [Side; 2] {
         let current = slot_epoch(now_ms, window_ms);
         let mut sides = [Side::default(); 2];
@@ -158,6 +166,7 @@ impl Window {
     }
 
     /// Why the canary must stop, if it must.
+    #[inline(never)]
     pub fn judge(&self, guard: &GuardPlan, now_ms: i64) -> Option<String> {
         if let Some(seq) = &guard.sequential {
             return self.judge_sequential(seq);
@@ -199,6 +208,7 @@ impl Window {
     }
 
     /// The sequential test's verdict on everything since the guard started.
+    #[inline(never)]
     fn judge_sequential(&self, seq: &crate::plan::SequentialPlan) -> Option<String> {
         let e = &self.evidence;
         if !e.rejects(seq.alpha) {
@@ -230,6 +240,7 @@ impl Window {
         ))
     }
 
+    #[inline(never)]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             16 + SLOTS * (8 + 2 * SIDE_WORDS * 4) + 8 * (EFFECTS.len() + 4) + self.reason.len(),
@@ -260,6 +271,7 @@ impl Window {
     }
 
     /// `None` for bytes this version did not write (then start afresh).
+    #[inline(never)]
     pub fn decode(bytes: &[u8]) -> Option<Window> {
         let mut r = Reader { bytes, at: 0 };
         if r.u8()? != FORMAT {

@@ -41,6 +41,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    #[inline(never)]
     pub fn enqueue(&mut self, route: usize, body: String, now_ms: i64) {
         self.pending.push(Pending {
             route,
@@ -56,6 +57,7 @@ impl Notifier {
     }
 
     /// Sends what is due. `plan_of` gives a route's webhook.
+    #[inline(never)]
     pub fn tick<'p>(
         &mut self,
         plan_of: impl Fn(usize) -> Option<&'p WebhookPlan>,
@@ -104,6 +106,7 @@ impl Notifier {
 
     /// An HTTP call's answer (`status` `None`: reset or timeout). `None` when the token is not
     /// one of ours.
+    #[inline(never)]
     pub fn response<'p>(
         &mut self,
         token: u32,
@@ -148,6 +151,7 @@ impl Notifier {
     }
 }
 
+#[inline(never)]
 fn fail(p: &mut Pending, hook: &WebhookPlan, now_ms: i64) -> Event {
     if p.attempts >= hook.attempts {
         return Event::GaveUp { route: p.route };
@@ -158,6 +162,7 @@ fn fail(p: &mut Pending, hook: &WebhookPlan, now_ms: i64) -> Event {
 }
 
 /// `text` as a JSON string literal.
+#[inline(never)]
 pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');

@@ -71,6 +71,7 @@ impl Source for Spring {
         &mut poll.spring
     }
 
+    #[inline(never)]
     fn read(vm: &VmState, body: &[u8], _fresh: bool) -> Result<SpringFlags, String> {
         let prefix = vm
             .plan
@@ -86,6 +87,7 @@ impl Source for Spring {
             && vm.poll.borrow().spring_flags.as_ref().map(|f| &f.version) == Some(&loaded.version)
     }
 
+    #[inline(never)]
     fn install(vm: &VmState, flags: SpringFlags) -> String {
         let what = format!(
             "{} flags (version `{}`)",
@@ -108,6 +110,7 @@ impl Source for Unleash {
         &mut poll.unleash
     }
 
+    #[inline(never)]
     fn read(_vm: &VmState, body: &[u8], fresh: bool) -> Result<Engine, String> {
         let payload = Payload::from_slice(body).map_err(|err| format!("invalid payload: {err}"))?;
         let engine = Engine::new(payload);
@@ -176,6 +179,7 @@ struct SourceCounters {
 }
 
 impl PollCounters {
+    #[inline(never)]
     pub fn define(stats: &dyn Stats) -> PollCounters {
         let counter = |name| stats.define(MetricKind::Counter, name);
         PollCounters {
@@ -212,6 +216,7 @@ struct Keys {
 
 /// Named by where the payload comes from, not by the config revision: a config pushed again, or
 /// a new revision that polls the same source, keeps the payload in force and the poll schedule.
+#[inline(never)]
 fn keys(kind: &str, poll: &PollPlan) -> Keys {
     let source = format!(
         "{}\n{}\n{}\n{}",
@@ -237,6 +242,7 @@ fn keys(kind: &str, poll: &PollPlan) -> Keys {
 }
 
 /// The shared state: `generation (u64 LE) + etag`, and its CAS number.
+#[inline(never)]
 fn read_state(shared: &dyn SharedData, key: &str) -> (u64, Option<String>, Option<u32>) {
     match shared.get(key) {
         Some((Some(bytes), cas)) => match bytes.get(..8).and_then(|b| b.try_into().ok()) {
@@ -266,7 +272,7 @@ impl VmState {
         self.plan.spring.as_ref().map(|s| &s.poll)
     }
 
-    /// The Spring Cloud Config flags in force, once a first Environment arrived.
+    /// The Spring Cloud Config flags in force, once a first Environment arrived (per request).
     pub fn spring_flags(&self) -> Option<Rc<SpringFlags>> {
         self.poll.borrow().spring_flags.clone()
     }
@@ -284,6 +290,7 @@ impl VmState {
     }
 
     /// Runs `f` with the usage reports' bundle, when Unleash is polled with metrics on.
+    #[inline(never)]
     fn with_usage_reports<R>(
         &self,
         shared: &dyn SharedData,
@@ -364,6 +371,7 @@ fn state<S: Source>(vm: &VmState) -> RefMut<'_, SourceState> {
 }
 
 /// The source's shared-data keys, named on first use.
+#[inline(never)]
 fn source_keys<S: Source>(vm: &VmState, poll: &PollPlan) -> Rc<Keys> {
     Rc::clone(
         state::<S>(vm)
@@ -373,6 +381,7 @@ fn source_keys<S: Source>(vm: &VmState, poll: &PollPlan) -> Rc<Keys> {
 }
 
 /// Loads a newer shared generation, retries a pending publish, and polls if it is time.
+#[inline(never)]
 fn tick<S: Source>(
     vm: &VmState,
     poll: &PollPlan,
@@ -422,6 +431,7 @@ fn tick<S: Source>(
 }
 
 /// A poll's answer: put it in force and publish it if it is good, else say why not.
+#[inline(never)]
 fn respond<S: Source>(
     vm: &VmState,
     poll: &PollPlan,
@@ -540,6 +550,7 @@ fn respond<S: Source>(
 }
 
 /// Retries publishing a generation that lost its compare-and-swap race last time.
+#[inline(never)]
 fn publish_pending<S: Source>(
     vm: &VmState,
     shared: &dyn SharedData,
@@ -559,6 +570,7 @@ fn publish_pending<S: Source>(
     }
 }
 
+#[inline(never)]
 fn load_shared<S: Source>(vm: &VmState, shared: &dyn SharedData, keys: &Keys) {
     let (generation, _, _) = read_state(shared, &keys.state);
     if generation == 0 || generation == state::<S>(vm).loaded {
@@ -586,6 +598,7 @@ fn load_shared<S: Source>(vm: &VmState, shared: &dyn SharedData, keys: &Keys) {
 /// The one-VM-per-interval rule of every scheduled job (polls, usage reports): `true` for the VM
 /// that moves the shared schedule at `key` from a time already past to `now + interval`; the
 /// others lose the compare-and-swap and skip this round.
+#[inline(never)]
 pub(crate) fn claim_round(
     shared: &dyn SharedData,
     key: &str,
@@ -607,6 +620,7 @@ pub(crate) fn claim_round(
 
 /// Moves the shared schedule to `not_before` unless it is already later (whichever VM claims
 /// next then waits too).
+#[inline(never)]
 fn postpone(shared: &dyn SharedData, key: &str, not_before: i64) {
     for _ in 0..4 {
         let Some((bytes, cas)) = shared.get(key) else {
@@ -623,6 +637,7 @@ fn postpone(shared: &dyn SharedData, key: &str, not_before: i64) {
 
 /// Announces the stored payload with the next generation number; `None` when the state kept
 /// changing under us (or the host failed).
+#[inline(never)]
 fn publish(shared: &dyn SharedData, keys: &Keys, etag: &str) -> Option<u64> {
     for _ in 0..8 {
         let (current, _, cas) = read_state(shared, &keys.state);

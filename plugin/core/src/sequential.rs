@@ -49,6 +49,7 @@ pub struct Batch {
 }
 
 impl Evidence {
+    #[inline(never)]
     pub fn add(&mut self, b: &Batch) {
         self.canary_total += b.canary_total;
         self.canary_bad += b.canary_bad;
@@ -67,6 +68,7 @@ impl Evidence {
     }
 
     /// The e-value: the mixture's likelihood ratio (1 before any evidence).
+    #[inline(never)]
     pub fn e_value(&self) -> f64 {
         let max = self
             .log_lr

@@ -24,6 +24,7 @@ struct Partial {
 
 /// Reads an Environment document; the error names the property source, the property and the
 /// problem.
+#[inline(never)]
 pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String> {
     let doc = json::parse(body).map_err(|e| format!("not an Environment document: {e}"))?;
     let sources = doc
@@ -106,6 +107,7 @@ pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String
     Ok(SpringFlags { version, flags })
 }
 
+#[inline(never)]
 fn boolean(value: &Value) -> Option<bool> {
     match &value.kind {
         Kind::Bool(b) => Some(*b),
@@ -116,6 +118,7 @@ fn boolean(value: &Value) -> Option<bool> {
 }
 
 /// 0–100 with up to two decimals, as buckets of 0.01%.
+#[inline(never)]
 fn rollout(value: &Value) -> Option<u32> {
     let percent = match &value.kind {
         Kind::Number(Number::U64(n)) => *n as f64,
@@ -128,6 +131,7 @@ fn rollout(value: &Value) -> Option<u32> {
     ok.then_some(buckets.round() as u32)
 }
 
+#[inline(never)]
 fn shown(value: &Value) -> String {
     match &value.kind {
         Kind::String(s) => Quoted(s).to_string(),

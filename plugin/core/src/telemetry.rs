@@ -56,6 +56,7 @@ const REVISION_IN_FORCE: &str = "sluice.config.revision";
 /// Marks `plan_id` as the config in force: its revision gauge reads 1, the one it replaced 0.
 /// Set, not counted per VM: Envoy first configures each new config on a canary VM that it kills
 /// without `on_done`, so VMs counted up and down left every replaced revision at 1.
+#[inline(never)]
 pub fn announce_revision(shared: &dyn SharedData, stats: &dyn Stats, plan_id: &str) {
     let previous = shared
         .get(REVISION_IN_FORCE)
@@ -115,6 +116,7 @@ pub struct MetricNames {
 }
 
 /// `sluice.experiment.<flag>.<variant>.<what>`.
+#[inline(never)]
 fn experiment_names<T>(
     plan: &Plan,
     each: impl Fn(&dyn Fn(&str) -> String, &crate::plan::ExperimentPlan) -> T,
@@ -146,6 +148,7 @@ pub fn stat_segment(name: &str) -> String {
 /// Appends `name` made stat-safe: runs of allowed bytes copied whole, one `_` per other
 /// character (a multi-byte character's continuation bytes are skipped). Bytes, not chars: a
 /// char iterator costs several times as much under wasm.
+#[inline(never)]
 fn push_stat_segment(out: &mut String, name: &str) {
     let mut run = 0;
     for (i, &b) in name.as_bytes().iter().enumerate() {
@@ -164,6 +167,7 @@ fn push_stat_segment(out: &mut String, name: &str) {
 
 /// `prefix.<name>.<name>….suffix`, each name made stat-safe: one allocation per stat name (a
 /// config of 1,000 flags defines thousands at every push).
+#[inline(never)]
 fn stat_name(prefix: &str, names: &[&str], suffix: &str) -> String {
     let len = prefix.len() + suffix.len() + names.iter().map(|n| n.len() + 1).sum::<usize>() + 1;
     let mut out = String::with_capacity(len);
@@ -178,6 +182,7 @@ fn stat_name(prefix: &str, names: &[&str], suffix: &str) -> String {
 }
 
 impl MetricNames {
+    #[inline(never)]
     pub fn of(plan: &Plan) -> MetricNames {
         let route = |r: &crate::plan::RoutePlan, v: &str, what: &str| {
             stat_name("sluice.route", &[&r.name, v], what)
@@ -286,6 +291,7 @@ pub struct Tally {
 const MAX_SAMPLES_PER_FLUSH: usize = 4096;
 
 impl Tally {
+    #[inline(never)]
     pub fn for_plan(plan: &Plan) -> Tally {
         Tally {
             route_requests: plan
@@ -405,6 +411,7 @@ impl Tally {
     }
 }
 
+#[inline(never)]
 fn experiment_shape<T>(
     plan: &Plan,
     each: impl Fn(&crate::plan::ExperimentPlan) -> T,

@@ -60,6 +60,7 @@ struct MetricIds {
 }
 
 impl MetricIds {
+    #[inline(never)]
     fn define(names: &MetricNames, stats: &dyn Stats) -> MetricIds {
         let counters = |rows: &Vec<Vec<String>>, kind| -> Vec<Vec<Option<u32>>> {
             rows.iter()
@@ -134,6 +135,7 @@ impl Routed {
 }
 
 /// Names a config in shared data: its revision, or a hash of its text when it has none.
+#[inline(never)]
 pub fn plan_id(plan: &Plan, config: &[u8]) -> String {
     if plan.revision.is_empty() {
         format!("{:08x}", sluice_primitives::murmur3_x86_32(config, 0))
@@ -450,6 +452,7 @@ impl VmState {
 }
 
 impl VmState {
+    #[inline(never)]
     fn webhook_of(&self, route: usize) -> Option<&crate::plan::WebhookPlan> {
         self.plan
             .routes
@@ -472,6 +475,7 @@ impl VmState {
     }
 
     /// An HTTP call's answer; `false` when it is not a webhook call of this VM.
+    #[inline(never)]
     pub fn webhook_response(
         &self,
         token: u32,
@@ -492,6 +496,7 @@ impl VmState {
         }
     }
 
+    #[inline(never)]
     fn count_webhook(&self, event: &Event, stats: &dyn Stats) {
         let (route, which) = match *event {
             Event::Delivered { route } => (route, 0),
@@ -523,6 +528,7 @@ impl VmState {
 }
 
 /// The JSON a trip webhook receives: which route and config, what the guard saw, why it tripped.
+#[inline(never)]
 fn trip_report(
     vm: &VmState,
     route: usize,
@@ -574,6 +580,7 @@ fn trip_report(
 /// Read-modify-write of one guard window with compare-and-swap, retried when another VM wrote in
 /// between. `decide` may trip the window; returns the stored window and whether this call
 /// tripped it.
+#[inline(never)]
 fn merge_window(
     shared: &dyn SharedData,
     key: &str,

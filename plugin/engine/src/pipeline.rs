@@ -157,6 +157,11 @@ pub struct Scratch {
 
 /// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
 /// it into `scratch.patch`.
+///
+/// Kept out of its caller, as are its parts below: V8 compiles every function of the module at
+/// load, and the memory Envoy keeps from that grows with the size of the largest functions
+/// (BENCHMARKS.md §0f). Each is called once per request.
+#[inline(never)]
 pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     // Percent-decoded baggage values, for the few requests that have escapes.
     let mut decoded = Vec::new();
@@ -213,6 +218,7 @@ pub fn run_once(plan: &Plan, live: Live, facts: &Facts) -> Scratch {
 
 /// The request headers the decision writes, in a stable order: the flags header, each flag's
 /// own header, Unleash features' headers, route headers, baggage.
+#[inline(never)]
 fn write_request_headers(
     plan: &Plan,
     decision: &Decision,
@@ -263,6 +269,7 @@ fn write_request_headers(
 /// holds every decision made here, else a new one signed with the first key
 /// (keeping an accepted token's expiry, so re-signing never extends it).
 /// Returns whether it signed.
+#[inline(never)]
 fn write_token(
     plan: &Plan,
     decision: &Decision,
@@ -334,6 +341,7 @@ fn write_token(
 }
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
+#[inline(never)]
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
     // Each piece but the first starts with `;` (cheaper than removing one after: the text moves).
     let start = out.len();
@@ -350,6 +358,7 @@ fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
 
 /// W3C baggage: the incoming members minus any that claim our prefix (a client must not set
 /// them), plus ours and the decision token. Returns whether a token was signed.
+#[inline(never)]
 fn write_baggage(
     plan: &Plan,
     decision: &Decision,

@@ -84,6 +84,7 @@ enum Values {
 }
 
 impl Values {
+    #[inline(never)]
     fn new(values: &[String]) -> Values {
         if values.len() > SET_THRESHOLD {
             Values::Many(values.iter().map(|v| v.as_str().into()).collect())
@@ -102,6 +103,7 @@ impl Values {
 
 impl Constraint {
     /// Compiles one constraint; `path` locates it in warnings.
+    #[inline(never)]
     pub(crate) fn compile(
         c: &model::Constraint,
         path: &str,
@@ -192,6 +194,7 @@ impl Constraint {
     }
 }
 
+#[inline(never)]
 fn str_op(kind: StrOp, c: &model::Constraint) -> Op {
     let values = c
         .values
@@ -235,6 +238,7 @@ fn str_matches(kind: StrOp, values: &[Box<str>], ci: bool, value: &str) -> bool 
     str_matches(kind, values, false, &lower)
 }
 
+#[inline(never)]
 fn num_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op {
     match operand.map(|v| (v, v.trim().parse::<f64>())) {
         Some((_, Ok(n))) if n.is_finite() => Op::Num(cmp, n),
@@ -252,6 +256,7 @@ fn num_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op 
     }
 }
 
+#[inline(never)]
 fn date_op(after: bool, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op {
     match operand.map(|v| (v, parse_rfc3339_millis(v.trim()))) {
         Some((_, Some(at))) if after => Op::DateAfter(at),
@@ -270,6 +275,7 @@ fn date_op(after: bool, operand: Option<&str>, warn: &mut impl FnMut(String)) ->
     }
 }
 
+#[inline(never)]
 fn semver_op(cmp: Cmp, operand: Option<&str>, warn: &mut impl FnMut(String)) -> Op {
     match operand.map(Version::parse) {
         Some(Ok(version)) => Op::Semver(cmp, version),
@@ -291,6 +297,7 @@ fn regex_op(_: Option<&str>, _: bool, warn: &mut impl FnMut(String)) -> Op {
 }
 
 #[cfg(feature = "regex")]
+#[inline(never)]
 fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> Op {
     let Some(pattern) = pattern else {
         warn("no pattern; the constraint never matches".into());
@@ -314,6 +321,7 @@ fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> O
     }
 }
 
+#[inline(never)]
 fn cidr_op(values: &[String], warn: &mut impl FnMut(String)) -> Op {
     let mut nets = Vec::with_capacity(values.len());
     for value in values {

@@ -44,6 +44,7 @@ pub enum DeltaEvent {
 }
 
 impl DeltaEvent {
+    #[inline(never)]
     pub fn event_id(&self) -> u64 {
         match self {
             DeltaEvent::Hydration { event_id, .. }
@@ -62,6 +63,7 @@ impl Delta {
     }
 
     /// Parses a response body as the host hands it over.
+    #[inline(never)]
     pub fn from_slice(json: &[u8]) -> Result<Delta, Error> {
         let value = json::parse(json)?;
         let root = Path::Root;
@@ -74,6 +76,7 @@ impl Delta {
 
 impl Payload {
     /// Applies one event in place.
+    #[inline(never)]
     pub fn apply(&mut self, event: DeltaEvent) {
         match event {
             DeltaEvent::Hydration {
@@ -105,6 +108,7 @@ impl Payload {
 }
 
 impl DeltaEvent {
+    #[inline(never)]
     fn read(value: &Value, path: &Path<'_>) -> Result<DeltaEvent, Error> {
         let o = Obj::new(value, path)?;
         let event_id = o.u64("eventId")?;

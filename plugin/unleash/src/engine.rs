@@ -121,6 +121,7 @@ impl Engine {
     }
 
     /// Applies the events in order, then recompiles once.
+    #[inline(never)]
     pub fn apply_delta(&mut self, delta: Delta) {
         for event in delta.events {
             self.payload.apply(event);
@@ -259,6 +260,7 @@ impl Engine {
         })
     }
 
+    #[inline(never)]
     fn compile(&mut self) {
         let mut warnings = Vec::new();
         let mut segments = Segments::default();

@@ -14,6 +14,7 @@ use sluice_primitives::json::{self as tree, Kind, Value};
 
 use crate::model::Error;
 
+#[inline(never)]
 pub(crate) fn error(path: &Path<'_>, message: impl Into<String>) -> Error {
     Error {
         path: path.render(),
@@ -22,6 +23,7 @@ pub(crate) fn error(path: &Path<'_>, message: impl Into<String>) -> Error {
 }
 
 /// Parses JSON text into a value; syntax errors carry line and column.
+#[inline(never)]
 pub(crate) fn parse(json: &[u8]) -> Result<Value<'_>, Error> {
     tree::parse(json).map_err(|err| {
         let (line, column) = tree::line_column(json, err.offset);
@@ -32,6 +34,7 @@ pub(crate) fn parse(json: &[u8]) -> Result<Value<'_>, Error> {
     })
 }
 
+#[inline(never)]
 fn kind(value: &Value) -> String {
     match &value.kind {
         Kind::Null => "null".into(),
@@ -54,6 +57,7 @@ pub(crate) struct Obj<'v, 'p> {
 }
 
 impl<'v, 'p> Obj<'v, 'p> {
+    #[inline(never)]
     pub(crate) fn new(value: &'v Value<'_>, path: &'p Path<'p>) -> Result<Obj<'v, 'p>, Error> {
         match &value.kind {
             Kind::Object(members) => Ok(Obj { members, path }),
@@ -62,6 +66,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A present, non-null field; of repeated keys, the last.
+    #[inline(never)]
     fn get(&self, key: &str) -> Option<&'v Value<'v>> {
         self.members
             .iter()
@@ -79,6 +84,7 @@ impl<'v, 'p> Obj<'v, 'p> {
         self.opt_string(key)?.ok_or_else(|| self.missing(key))
     }
 
+    #[inline(never)]
     pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, Error> {
         match self.get(key) {
             None => Ok(None),
@@ -90,6 +96,7 @@ impl<'v, 'p> Obj<'v, 'p> {
         self.opt_bool(key)?.ok_or_else(|| self.missing(key))
     }
 
+    #[inline(never)]
     pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, Error> {
         match self.get(key).map(|v| (v, &v.kind)) {
             None => Ok(None),
@@ -102,6 +109,7 @@ impl<'v, 'p> Obj<'v, 'p> {
         self.opt_u64(key)?.ok_or_else(|| self.missing(key))
     }
 
+    #[inline(never)]
     pub(crate) fn opt_u64(&self, key: &str) -> Result<Option<u64>, Error> {
         match self.get(key) {
             None => Ok(None),
@@ -112,6 +120,7 @@ impl<'v, 'p> Obj<'v, 'p> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn i64(&self, key: &str) -> Result<i64, Error> {
         match self.get(key) {
             None => Err(self.missing(key)),
@@ -124,6 +133,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     /// A string, number or boolean as text; strategy parameters and
     /// constraint values are strings in Unleash's schema, but hand-written
     /// payloads put numbers there.
+    #[inline(never)]
     pub(crate) fn opt_scalar_text(&self, key: &str) -> Result<Option<String>, Error> {
         match self.get(key) {
             None => Ok(None),
@@ -132,6 +142,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A list; absent or null is empty.
+    #[inline(never)]
     pub(crate) fn list<T>(
         &self,
         key: &str,
@@ -150,6 +161,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A list that must be there.
+    #[inline(never)]
     pub(crate) fn required_list<T>(
         &self,
         key: &str,
@@ -163,6 +175,7 @@ impl<'v, 'p> Obj<'v, 'p> {
 
     /// An object of name → value, sorted by name, a repeated name's last
     /// value; absent or null is empty.
+    #[inline(never)]
     pub(crate) fn entries<T>(
         &self,
         key: &str,
@@ -190,6 +203,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 
     /// A nested object, required.
+    #[inline(never)]
     pub(crate) fn object<T>(
         &self,
         key: &str,
@@ -201,6 +215,7 @@ impl<'v, 'p> Obj<'v, 'p> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn opt_object<T>(
         &self,
         key: &str,
@@ -213,6 +228,7 @@ impl<'v, 'p> Obj<'v, 'p> {
     }
 }
 
+#[inline(never)]
 pub(crate) fn string(value: &Value, path: &Path<'_>) -> Result<String, Error> {
     match &value.kind {
         Kind::String(s) => Ok(s.to_string()),
@@ -226,6 +242,7 @@ pub(crate) fn i64(value: &Value, path: &Path<'_>) -> Result<i64, Error> {
         .ok_or_else(|| wrong(value, path, "a whole number"))
 }
 
+#[inline(never)]
 pub(crate) fn scalar_text(value: &Value, path: &Path<'_>) -> Result<String, Error> {
     match &value.kind {
         Kind::String(s) => Ok(s.to_string()),

@@ -21,6 +21,7 @@ pub struct Error {
 }
 
 impl fmt::Display for Error {
+    #[inline(never)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
             f.write_str(&self.message)
@@ -57,6 +58,7 @@ impl Payload {
         Payload::read(value, &Path::Root)
     }
 
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Payload, Error> {
         let o = Obj::new(value, path)?;
         Ok(Payload {
@@ -69,6 +71,7 @@ impl Payload {
 }
 
 impl Meta {
+    #[inline(never)]
     fn read(value: &Value, path: &Path<'_>) -> Result<Meta, Error> {
         let o = Obj::new(value, path)?;
         Ok(Meta {
@@ -80,6 +83,7 @@ impl Meta {
 }
 
 impl Feature {
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Feature, Error> {
         let o = Obj::new(value, path)?;
         Ok(Feature {
@@ -96,6 +100,7 @@ impl Feature {
 }
 
 impl Strategy {
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Strategy, Error> {
         let o = Obj::new(value, path)?;
         let parameters = o.entries("parameters", |v, p| {
@@ -120,6 +125,7 @@ impl Strategy {
 
 impl Strategy {
     /// A parameter by name.
+    #[inline(never)]
     pub fn parameter(&self, name: &str) -> Option<&str> {
         self.parameters
             .iter()
@@ -129,6 +135,7 @@ impl Strategy {
 }
 
 impl Constraint {
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Constraint, Error> {
         let o = Obj::new(value, path)?;
         Ok(Constraint {
@@ -143,6 +150,7 @@ impl Constraint {
 }
 
 impl Segment {
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Segment, Error> {
         let o = Obj::new(value, path)?;
         Ok(Segment {
@@ -154,6 +162,7 @@ impl Segment {
 }
 
 impl Variant {
+    #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Variant, Error> {
         let o = Obj::new(value, path)?;
         let weight = o.opt_u64("weight")?.unwrap_or(0);
@@ -182,6 +191,7 @@ impl Variant {
 }
 
 impl Dependency {
+    #[inline(never)]
     fn read(value: &Value, path: &Path<'_>) -> Result<Dependency, Error> {
         let o = Obj::new(value, path)?;
         Ok(Dependency {
@@ -265,6 +275,7 @@ pub enum Operator {
 }
 
 impl Operator {
+    #[inline(never)]
     pub fn parse(text: &str) -> Operator {
         match text {
             "IN" => Operator::In,

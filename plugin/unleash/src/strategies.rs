@@ -52,6 +52,7 @@ enum Rule {
 }
 
 impl Strategy {
+    #[inline(never)]
     pub(crate) fn compile(
         feature: &str,
         strategy: &model::Strategy,
@@ -206,6 +207,7 @@ impl Rule {
 }
 
 /// A comma-separated parameter, trimmed, empty entries dropped.
+#[inline(never)]
 fn list(text: Option<&str>) -> Box<[Box<str>]> {
     text.unwrap_or("")
         .split(',')
@@ -215,6 +217,7 @@ fn list(text: Option<&str>) -> Box<[Box<str>]> {
         .collect()
 }
 
+#[inline(never)]
 fn percentage(text: Option<&str>, warn: &mut impl FnMut(String)) -> Option<f64> {
     let Some(text) = text else {
         warn("no percentage parameter; the strategy is never on".into());
@@ -232,6 +235,7 @@ fn percentage(text: Option<&str>, warn: &mut impl FnMut(String)) -> Option<f64> 
     }
 }
 
+#[inline(never)]
 fn rollout(
     text: Option<&str>,
     stickiness: Stickiness,

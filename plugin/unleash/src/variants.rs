@@ -17,6 +17,7 @@ pub(crate) enum Stickiness {
 }
 
 impl Stickiness {
+    #[inline(never)]
     pub(crate) fn parse(name: Option<&str>) -> Stickiness {
         match name {
             None | Some("default") | Some("") => Stickiness::Default,
@@ -84,6 +85,7 @@ impl VariantSet {
         VariantSet::new(variants, stickiness, group, false)
     }
 
+    #[inline(never)]
     fn new(
         variants: &[model::Variant],
         stickiness: Stickiness,

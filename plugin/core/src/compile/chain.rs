@@ -30,28 +30,6 @@ pub(crate) fn compile_chain<'c>(
         requires: vec![Vec::new(); routes.len()],
         ..ChainPlan::default()
     };
-    let route_index = |name: &str, at: &str| -> Result<usize, ConfigError> {
-        routes
-            .iter()
-            .position(|r| r.name == name)
-            .ok_or_else(|| ConfigError::new(at, format!("unknown route `{name}`")))
-    };
-    let version_of = |route: &RoutePlan, version: &str, at: &str| -> Result<usize, ConfigError> {
-        route
-            .versions
-            .iter()
-            .position(|v| v == version)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    at,
-                    format!(
-                        "route `{}` has no version `{version}` (versions: {})",
-                        route.name,
-                        route.versions.join(", ")
-                    ),
-                )
-            })
-    };
 
     for (name, release) in config.releases.iter() {
         let path = format!("releases.{name}");
@@ -65,7 +43,7 @@ pub(crate) fn compile_chain<'c>(
         let mut members = Vec::new();
         for (route_name, version) in release.routes.iter() {
             let at = format!("{path}.routes.{route_name}");
-            let r = route_index(route_name, &at)?;
+            let r = route_index(routes, route_name, &at)?;
             let route = &routes[r];
             let v = version_of(route, version, &at)?;
             let Strategy::Progressive { target, .. } = route.strategy else {
@@ -135,47 +113,7 @@ pub(crate) fn compile_chain<'c>(
             let mut list = Vec::with_capacity(needs.len());
             for (i, need) in needs.iter().enumerate() {
                 let at = format!("{path}[{i}]");
-                list.push(
-                    match (&need.route, &need.version, &need.flag, &need.variant) {
-                        (Some(route), Some(version), None, None) => {
-                            let other = route_index(route, &format!("{at}.route"))?;
-                            if other == r {
-                                return Err(ConfigError::new(
-                                    format!("{at}.route"),
-                                    "a version cannot require its own route",
-                                ));
-                            }
-                            let ov = version_of(&routes[other], version, &format!("{at}.version"))?;
-                            Requirement::Route(other, ov)
-                        }
-                        (None, None, Some(flag), Some(variant)) => {
-                            let f =
-                                flags.iter().position(|f| &f.name == flag).ok_or_else(|| {
-                                    ConfigError::new(
-                                        format!("{at}.flag"),
-                                        format!("unknown flag `{flag}`"),
-                                    )
-                                })?;
-                            let fv = flags[f]
-                                .variant_names
-                                .iter()
-                                .position(|n| n == variant)
-                                .ok_or_else(|| {
-                                    ConfigError::new(
-                                        format!("{at}.variant"),
-                                        format!("flag `{flag}` has no variant `{variant}`"),
-                                    )
-                                })?;
-                            Requirement::Flag(f, fv)
-                        }
-                        _ => {
-                            return Err(ConfigError::new(
-                                at,
-                                "give either route and version, or flag and variant",
-                            ))
-                        }
-                    },
-                );
+                list.push(compile_need(need, &at, r, routes, flags)?);
             }
             plan.requires[r].push((v, list));
         }
@@ -197,9 +135,84 @@ pub(crate) fn compile_chain<'c>(
     Ok(plan)
 }
 
+#[inline(never)]
+fn route_index(routes: &[RoutePlan], name: &str, at: &str) -> Result<usize, ConfigError> {
+    routes
+        .iter()
+        .position(|r| r.name == name)
+        .ok_or_else(|| ConfigError::new(at, format!("unknown route `{name}`")))
+}
+
+#[inline(never)]
+fn version_of(route: &RoutePlan, version: &str, at: &str) -> Result<usize, ConfigError> {
+    route
+        .versions
+        .iter()
+        .position(|v| v == version)
+        .ok_or_else(|| {
+            ConfigError::new(
+                at,
+                format!(
+                    "route `{}` has no version `{version}` (versions: {})",
+                    route.name,
+                    route.versions.join(", ")
+                ),
+            )
+        })
+}
+
+/// One requirement of route `r`'s version: another route's version, or a flag's variant.
+#[inline(never)]
+fn compile_need(
+    need: &crate::config::Requirement,
+    at: &str,
+    r: usize,
+    routes: &[RoutePlan],
+    flags: &[FlagPlan],
+) -> Result<Requirement, ConfigError> {
+    Ok(
+        match (&need.route, &need.version, &need.flag, &need.variant) {
+            (Some(route), Some(version), None, None) => {
+                let other = route_index(routes, route, &format!("{at}.route"))?;
+                if other == r {
+                    return Err(ConfigError::new(
+                        format!("{at}.route"),
+                        "a version cannot require its own route",
+                    ));
+                }
+                let ov = version_of(&routes[other], version, &format!("{at}.version"))?;
+                Requirement::Route(other, ov)
+            }
+            (None, None, Some(flag), Some(variant)) => {
+                let f = flags.iter().position(|f| &f.name == flag).ok_or_else(|| {
+                    ConfigError::new(format!("{at}.flag"), format!("unknown flag `{flag}`"))
+                })?;
+                let fv = flags[f]
+                    .variant_names
+                    .iter()
+                    .position(|n| n == variant)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{at}.variant"),
+                            format!("flag `{flag}` has no variant `{variant}`"),
+                        )
+                    })?;
+                Requirement::Flag(f, fv)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    at,
+                    "give either route and version, or flag and variant",
+                ))
+            }
+        },
+    )
+}
+
 /// Follows requirements from each `(route, version)`: if they lead to two
 /// versions of one route (or two variants of one flag), no user can have
 /// them all, and the config says which chain contradicts itself.
+#[inline(never)]
 fn check_requirements_agree(
     plan: &ChainPlan,
     routes: &[RoutePlan],
@@ -259,6 +272,7 @@ fn check_requirements_agree(
     Ok(())
 }
 
+#[inline(never)]
 fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan, ConfigError> {
     if chain.keys.is_empty() {
         return Err(ConfigError::new(

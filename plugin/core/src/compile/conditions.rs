@@ -18,6 +18,7 @@ pub(crate) struct Conditions<'c> {
 }
 
 impl<'c> Conditions<'c> {
+    #[inline(never)]
     pub(crate) fn new(config: &'c Config) -> Result<Self, ConfigError> {
         let mut headers = HeaderTable::default();
         let mut attributes = FnvHashMap::default();
@@ -46,6 +47,7 @@ impl<'c> Conditions<'c> {
         Ok(this)
     }
 
+    #[inline(never)]
     fn segment(&mut self, name: &'c str, path: &str) -> Result<Cond, ConfigError> {
         if let Some(done) = self.compiled_segments.get(name) {
             return Ok(done.clone());
@@ -72,6 +74,7 @@ impl<'c> Conditions<'c> {
         Ok(compiled)
     }
 
+    #[inline(never)]
     pub(crate) fn compile(&mut self, c: &'c Condition, path: &str) -> Result<Cond, ConfigError> {
         let combinators = [
             c.all.is_some(),
@@ -139,6 +142,7 @@ impl<'c> Conditions<'c> {
         }))
     }
 
+    #[inline(never)]
     fn compile_list(
         &mut self,
         list: &'c [Condition],
@@ -156,6 +160,7 @@ impl<'c> Conditions<'c> {
             .collect()
     }
 
+    #[inline(never)]
     fn subject(&mut self, c: &'c Condition, path: &str) -> Result<Option<Subject>, ConfigError> {
         let given = [
             c.attr.is_some(),
@@ -198,6 +203,7 @@ impl<'c> Conditions<'c> {
 }
 
 /// Attributes every config has without declaring them.
+#[inline(never)]
 fn builtin_attribute(name: &str) -> Option<Subject> {
     match name {
         "path" => Some(Subject::Path),
@@ -212,6 +218,7 @@ fn has_operator(c: &Condition) -> bool {
     operator_names(c).next().is_some()
 }
 
+#[inline(never)]
 fn operator_names(c: &Condition) -> impl Iterator<Item = &'static str> {
     [
         ("equals", c.equals.is_some()),
@@ -237,6 +244,7 @@ fn operator_names(c: &Condition) -> impl Iterator<Item = &'static str> {
     .map(|(name, _)| name)
 }
 
+#[inline(never)]
 fn operator(c: &Condition, path: &str) -> Result<Op, ConfigError> {
     let names: Vec<&str> = operator_names(c).collect();
     match names.len() {

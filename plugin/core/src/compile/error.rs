@@ -9,6 +9,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    #[inline(never)]
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError {
             path: path.into(),

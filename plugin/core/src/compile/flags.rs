@@ -91,6 +91,77 @@ fn compile_flag<'c>(
         None => default,
     };
 
+    let prerequisites = compile_prerequisites(name, flag, all_flags, &path)?;
+
+    let mut rules = Vec::with_capacity(flag.rules.len());
+    let rules_at = path.key("rules");
+    for (i, rule) in flag.rules.iter().enumerate() {
+        let rpath = rules_at.index(i);
+        let when = match &rule.when {
+            Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
+            None => None,
+        };
+        let serve = match (&rule.serve, &rule.rollout) {
+            (Some(v), None) => Serve::Variant(find(v, &rpath.key("serve"))?),
+            (None, Some(weights)) => {
+                Serve::Rollout(rollout(weights, &rpath.key("rollout"), |v, at| {
+                    find(v, at)
+                })?)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    rpath.to_string(),
+                    "a rule needs exactly one of serve or rollout",
+                ))
+            }
+        };
+        rules.push(RulePlan { when, serve });
+    }
+    if let Some(last) = rules.iter().position(|r| r.when.is_none()) {
+        if last + 1 < rules.len() {
+            return Err(ConfigError::new(
+                format!("{path}.rules[{}]", last + 1),
+                format!("unreachable: rules[{last}] has no `when` and matches every request"),
+            ));
+        }
+    }
+
+    let salt = flag.salt.clone().unwrap_or_else(|| name.to_string());
+    let (enable_at_ms, ramp) = match &flag.schedule {
+        None => (None, None),
+        Some(schedule) => compile_schedule(schedule, &salt, &path)?,
+    };
+    let header = match &flag.header {
+        Some(h) => Some(text::output_header(h, &path.key("header"))?),
+        None => None,
+    };
+    Ok(FlagPlan {
+        name: name.to_string(),
+        variant_names,
+        variant_values,
+        default,
+        off_variant,
+        enabled: flag.enabled,
+        prerequisites,
+        rules,
+        enable_at_ms,
+        ramp,
+        key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
+        header,
+        fragments: Vec::new(),
+        baggage_fragments: Vec::new(),
+        experiment: None,
+    })
+}
+
+/// A flag's prerequisites: per required flag, its index and the variant ids that satisfy it.
+#[inline(never)]
+fn compile_prerequisites(
+    name: &str,
+    flag: &Flag,
+    all_flags: &[(&str, &Flag)],
+    path: &Path,
+) -> Result<Vec<(usize, Vec<VariantId>)>, ConfigError> {
     let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
     let prerequisites_at = path.key("prerequisites");
     for (i, pre) in flag.prerequisites.iter().enumerate() {
@@ -131,96 +202,45 @@ fn compile_flag<'c>(
         }
         prerequisites.push((target, ids));
     }
-
-    let mut rules = Vec::with_capacity(flag.rules.len());
-    let rules_at = path.key("rules");
-    for (i, rule) in flag.rules.iter().enumerate() {
-        let rpath = rules_at.index(i);
-        let when = match &rule.when {
-            Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
-            None => None,
-        };
-        let serve = match (&rule.serve, &rule.rollout) {
-            (Some(v), None) => Serve::Variant(find(v, &rpath.key("serve"))?),
-            (None, Some(weights)) => {
-                Serve::Rollout(rollout(weights, &rpath.key("rollout"), |v, at| {
-                    find(v, at)
-                })?)
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    rpath.to_string(),
-                    "a rule needs exactly one of serve or rollout",
-                ))
-            }
-        };
-        rules.push(RulePlan { when, serve });
-    }
-    if let Some(last) = rules.iter().position(|r| r.when.is_none()) {
-        if last + 1 < rules.len() {
-            return Err(ConfigError::new(
-                format!("{path}.rules[{}]", last + 1),
-                format!("unreachable: rules[{last}] has no `when` and matches every request"),
-            ));
-        }
-    }
-
-    let salt = flag.salt.clone().unwrap_or_else(|| name.to_string());
-    let (enable_at_ms, ramp) = match &flag.schedule {
-        None => (None, None),
-        Some(s) => {
-            let spath = path.key("schedule");
-            let enable_at = match &s.enable_at {
-                Some(t) => Some(text::time_millis(t, &spath.key("enable_at"))?),
-                None => None,
-            };
-            let ramp = match &s.ramp {
-                Some(r) => {
-                    let rp = spath.key("ramp");
-                    Some(RampPlan {
-                        start_ms: text::time_millis(&r.start, &rp.key("start"))?,
-                        duration_ms: text::duration_millis(&r.duration, &rp.key("duration"))?
-                            as i64,
-                        from: text::percent_to_buckets(r.from, &rp.key("from"))?,
-                        to: text::percent_to_buckets(r.to, &rp.key("to"))?,
-                        // Its own salt: the ramp cohort must not correlate with variant buckets.
-                        salt: Salt::new(format!("{salt}.ramp")),
-                    })
-                }
-                None => None,
-            };
-            if enable_at.is_none() && ramp.is_none() {
-                return Err(ConfigError::new(
-                    spath.to_string(),
-                    "empty schedule: give enable_at and/or ramp",
-                ));
-            }
-            (enable_at, ramp)
-        }
-    };
-    let header = match &flag.header {
-        Some(h) => Some(text::output_header(h, &path.key("header"))?),
-        None => None,
-    };
-    Ok(FlagPlan {
-        name: name.to_string(),
-        variant_names,
-        variant_values,
-        default,
-        off_variant,
-        enabled: flag.enabled,
-        prerequisites,
-        rules,
-        enable_at_ms,
-        ramp,
-        key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
-        header,
-        fragments: Vec::new(),
-        baggage_fragments: Vec::new(),
-        experiment: None,
-    })
+    Ok(prerequisites)
 }
 
+/// A flag's schedule: when it switches on, and its ramp.
+#[inline(never)]
+fn compile_schedule(
+    s: &crate::config::Schedule,
+    salt: &str,
+    path: &Path,
+) -> Result<(Option<i64>, Option<RampPlan>), ConfigError> {
+    let spath = path.key("schedule");
+    let enable_at = match &s.enable_at {
+        Some(t) => Some(text::time_millis(t, &spath.key("enable_at"))?),
+        None => None,
+    };
+    let ramp = match &s.ramp {
+        Some(r) => {
+            let rp = spath.key("ramp");
+            Some(RampPlan {
+                start_ms: text::time_millis(&r.start, &rp.key("start"))?,
+                duration_ms: text::duration_millis(&r.duration, &rp.key("duration"))? as i64,
+                from: text::percent_to_buckets(r.from, &rp.key("from"))?,
+                to: text::percent_to_buckets(r.to, &rp.key("to"))?,
+                // Its own salt: the ramp cohort must not correlate with variant buckets.
+                salt: Salt::new(format!("{salt}.ramp")),
+            })
+        }
+        None => None,
+    };
+    if enable_at.is_none() && ramp.is_none() {
+        return Err(ConfigError::new(
+            spath.to_string(),
+            "empty schedule: give enable_at and/or ramp",
+        ));
+    }
+    Ok((enable_at, ramp))
+}
+
+#[inline(never)]
 fn boolean_variants() -> Named<Value> {
     Named(vec![
         ("on".to_string(), Value::new(Kind::Bool(true))),
@@ -228,6 +248,7 @@ fn boolean_variants() -> Named<Value> {
     ])
 }
 
+#[inline(never)]
 pub(crate) fn key_plan(
     salt: String,
     bucket_by: Option<BucketBy>,
@@ -245,6 +266,7 @@ pub(crate) fn key_plan(
 /// Weights (percent, 0.01 steps) → cumulative bucket bounds, ordered by the
 /// resolved index (sorted variant names, or the route's `versions` list), never
 /// by document order, which Istio does not preserve.
+#[inline(never)]
 pub(crate) fn rollout(
     weights: &Named<f64>,
     path: &Path,
@@ -282,6 +304,7 @@ pub(crate) fn rollout(
 
 /// Orders flags so each comes after its prerequisites; a cycle is an error
 /// naming it.
+#[inline(never)]
 fn prerequisite_order(flags: &[FlagPlan]) -> Result<Vec<usize>, ConfigError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
@@ -289,6 +312,7 @@ fn prerequisite_order(flags: &[FlagPlan]) -> Result<Vec<usize>, ConfigError> {
         Active,
         Done,
     }
+    #[inline(never)]
     fn visit(
         i: usize,
         flags: &[FlagPlan],

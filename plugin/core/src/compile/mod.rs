@@ -32,6 +32,7 @@ pub fn load(json: &[u8]) -> Result<Plan, ConfigError> {
 }
 
 /// `load` with the environment given.
+#[inline(never)]
 pub fn load_with_env(
     json: &[u8],
     env: &dyn Fn(&str) -> Option<String>,
@@ -69,6 +70,96 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         Some(o) => Some(compile_overrides(o, headers)?),
         None => None,
     };
+    let Outputs {
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        trusted_peers,
+        incoming_flags_header,
+    } = compile_outputs(config, &mut conditions)?;
+    let (mut flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
+    let goal_headers = experiments(config, &mut flags)?;
+    let routes = routes::compile_routes(config, &mut conditions)?;
+    let chain = chain::compile_chain(
+        config,
+        &routes,
+        &flags,
+        baggage_prefix.as_deref(),
+        &mut conditions,
+    )?;
+    // Baggage is read (identity, tokens) or written: either way, one header fact.
+    let baggage_header = baggage_header.or(conditions.headers.lookup("baggage"));
+
+    let mut owned = claim_outputs(
+        flags_header.as_deref(),
+        baggage_prefix.is_some(),
+        incoming_flags_header.is_some(),
+        &flags,
+        &routes,
+        overrides.as_ref(),
+        &conditions.headers,
+    )?;
+    let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
+    let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
+    let spring = spring::compile_spring(config)?;
+    for route in &routes {
+        // `names` is sorted (flags are compiled in name order).
+        if names.binary_search(&route.name.as_str()).is_ok() {
+            return Err(ConfigError::new(
+                format!("routes.{}", route.name),
+                "name is also a flag's; override keys (`name=value`) would be ambiguous",
+            ));
+        }
+    }
+
+    let conditions_read_source = conditions.reads_source_address;
+    let headers = conditions.headers;
+    let mut plan = Plan {
+        revision: config.revision.clone().unwrap_or_default(),
+        headers: headers.names,
+        header_roles: Default::default(),
+        outputs: Default::default(),
+        reads_source_address: false,
+        reads_clock: false,
+        user_key,
+        session_key,
+        flags,
+        flag_order,
+        routes,
+        overrides,
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        owned_headers: owned.names,
+        unleash,
+        spring,
+        trusted_peers,
+        incoming_flags_header,
+        goal_headers,
+        chain,
+    };
+    plan.chain.baggage_keys = headers.baggage_keys;
+    plan.reads_clock = reads_clock(&plan);
+    plan.reads_source_address = conditions_read_source || reads_source_address(&plan);
+    plan.index();
+    Ok(plan)
+}
+
+/// The decision headers the config writes (flags header, baggage) and whom it trusts to send
+/// them.
+struct Outputs {
+    flags_header: Option<String>,
+    baggage_prefix: Option<String>,
+    baggage_header: Option<HeaderId>,
+    trusted_peers: Vec<Cidr>,
+    incoming_flags_header: Option<HeaderId>,
+}
+
+// `compile`'s phases are functions of their own, as are the other compile steps: V8 compiles
+// every function of the module at load, and the memory Envoy keeps from that grows with the
+// size of the largest functions (BENCHMARKS.md §0f).
+#[inline(never)]
+fn compile_outputs(config: &Config, conditions: &mut Conditions) -> Result<Outputs, ConfigError> {
     let flags_header = match &config.outputs.flags_header {
         Some(name) => Some(text::output_header(name, &"outputs.flags_header")?),
         None => None,
@@ -108,114 +199,94 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
         (Some(name), false) => Some(conditions.headers.intern(name, "outputs.flags_header")?),
         _ => None,
     };
-    let (mut flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
-    let goal_headers = experiments(config, &mut flags)?;
-    let routes = routes::compile_routes(config, &mut conditions)?;
-    let chain = chain::compile_chain(
-        config,
-        &routes,
-        &flags,
-        baggage_prefix.as_deref(),
-        &mut conditions,
-    )?;
-    // Baggage is read (identity, tokens) or written: either way, one header fact.
-    let baggage_header = baggage_header.or(conditions.headers.lookup("baggage"));
+    Ok(Outputs {
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        trusted_peers,
+        incoming_flags_header,
+    })
+}
 
+/// Claims every header the plan writes or consumes; none may be one the config reads.
+#[inline(never)]
+fn claim_outputs(
+    flags_header: Option<&str>,
+    writes_baggage: bool,
+    reads_incoming_flags: bool,
+    flags: &[crate::plan::FlagPlan],
+    routes: &[crate::plan::RoutePlan],
+    overrides: Option<&OverridePlan>,
+    headers: &HeaderTable,
+) -> Result<OwnedHeaders, ConfigError> {
     let mut owned = OwnedHeaders::default();
-    if let Some(name) = &flags_header {
+    if let Some(name) = flags_header {
         owned.claim(name, "outputs.flags_header")?;
     }
-    for flag in &flags {
+    for flag in flags {
         if let Some(h) = &flag.header {
             owned.claim(h, &format!("flags.{}.header", flag.name))?;
         }
     }
-    routes::claim_route_headers(&routes, &mut owned)?;
-    if baggage_prefix.is_some() {
+    routes::claim_route_headers(routes, &mut owned)?;
+    if writes_baggage {
         owned.claim("baggage", "outputs.baggage")?;
     }
     // No written header may be one the config reads: Sluice's output would
     // come back as a request fact.
     for (name, by) in owned.names.iter().zip(&owned.claimed_by) {
-        let read_as_decision =
-            Some(name) == flags_header.as_ref() && incoming_flags_header.is_some();
-        if name != "baggage" && !read_as_decision && conditions.headers.lookup(name).is_some() {
+        let read_as_decision = Some(name.as_str()) == flags_header && reads_incoming_flags;
+        if name != "baggage" && !read_as_decision && headers.lookup(name).is_some() {
             return Err(ConfigError::new(
                 by.as_str(),
                 format!("header `{name}` is also read by this config as an input"),
             ));
         }
     }
-    if let Some(o) = &overrides {
+    if let Some(o) = overrides {
         // The tester's request headers are consumed here, never forwarded.
-        let header = conditions.headers.names[o.header].clone();
-        let secret = conditions.headers.names[o.secret_header].clone();
+        let header = headers.names[o.header].clone();
+        let secret = headers.names[o.secret_header].clone();
         owned.claim(&header, "overrides.header")?;
         owned.claim(&secret, "overrides.secret_header")?;
     }
-    let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
-    let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
-    let spring = spring::compile_spring(config)?;
-    for route in &routes {
-        // `names` is sorted (flags are compiled in name order).
-        if names.binary_search(&route.name.as_str()).is_ok() {
-            return Err(ConfigError::new(
-                format!("routes.{}", route.name),
-                "name is also a flag's; override keys (`name=value`) would be ambiguous",
-            ));
-        }
-    }
+    Ok(owned)
+}
 
-    let reads_clock = unleash.is_some()
+/// Whether requests need the clock.
+#[inline(never)]
+fn reads_clock(plan: &Plan) -> bool {
+    let (flags, chain) = (&plan.flags, &plan.chain);
+    plan.unleash.is_some()
         || flags
             .iter()
             .any(|f| f.enable_at_ms.is_some() || f.ramp.is_some())
-        || routes.iter().any(routes::reads_clock)
+        || plan.routes.iter().any(routes::reads_clock)
         || chain.token.is_some()
         || chain.releases.iter().any(|r| r.schedule.is_timed())
         // Experiments measure latency per variant: the request's start time is needed.
-        || flags.iter().any(|f| f.experiment.is_some());
-    let reads_source_address = !trusted_peers.is_empty()
-        || conditions.reads_source_address
-        || unleash
+        || flags.iter().any(|f| f.experiment.is_some())
+}
+
+/// Whether requests need the peer address, beyond the conditions that read it.
+#[inline(never)]
+fn reads_source_address(plan: &Plan) -> bool {
+    let source = &Subject::SourceAddress;
+    !plan.trusted_peers.is_empty()
+        || plan
+            .unleash
             .as_ref()
-            .is_some_and(|u| u.remote_address.contains(&Subject::SourceAddress))
-        || user_key.contains(&Subject::SourceAddress)
-        || session_key.contains(&Subject::SourceAddress)
-        || overrides
+            .is_some_and(|u| u.remote_address.contains(source))
+        || plan.user_key.contains(source)
+        || plan.session_key.contains(source)
+        || plan
+            .overrides
             .as_ref()
-            .is_some_and(|o| !o.allow_sources.is_empty());
-    let headers = conditions.headers;
-    let mut plan = Plan {
-        revision: config.revision.clone().unwrap_or_default(),
-        headers: headers.names,
-        header_roles: Default::default(),
-        outputs: Default::default(),
-        reads_source_address,
-        reads_clock,
-        user_key,
-        session_key,
-        flags,
-        flag_order,
-        routes,
-        overrides,
-        flags_header,
-        baggage_prefix,
-        baggage_header,
-        owned_headers: owned.names,
-        unleash,
-        spring,
-        trusted_peers,
-        incoming_flags_header,
-        goal_headers,
-        chain,
-    };
-    plan.chain.baggage_keys = headers.baggage_keys;
-    plan.index();
-    Ok(plan)
+            .is_some_and(|o| !o.allow_sources.is_empty())
 }
 
 /// Marks experiment flags; returns the distinct goal headers they read.
+#[inline(never)]
 fn experiments(
     config: &Config,
     flags: &mut [crate::plan::FlagPlan],
@@ -271,6 +342,7 @@ pub(crate) struct HeaderTable {
 }
 
 impl HeaderTable {
+    #[inline(never)]
     pub(crate) fn intern(&mut self, name: &str, path: &str) -> Result<HeaderId, ConfigError> {
         let lower = text::input_header(name, &path)?;
         if let Some(id) = self.index.get(&lower) {
@@ -282,6 +354,7 @@ impl HeaderTable {
         Ok(id)
     }
 
+    #[inline(never)]
     pub(crate) fn baggage_key(&mut self, key: &str) -> usize {
         match self.baggage_keys.iter().position(|k| k == key) {
             Some(i) => i,
@@ -306,6 +379,7 @@ pub(crate) struct OwnedHeaders {
 }
 
 impl OwnedHeaders {
+    #[inline(never)]
     pub(crate) fn claim(&mut self, name: &str, path: &str) -> Result<(), ConfigError> {
         if let Some(i) = self.names.iter().position(|n| n == name) {
             return Err(ConfigError::new(
@@ -323,6 +397,7 @@ impl OwnedHeaders {
 }
 
 /// Turns a `Source` into a subject, interning headers and noting cookie use.
+#[inline(never)]
 pub(crate) fn subject_of(
     source: &Source,
     path: &str,
@@ -351,6 +426,7 @@ pub(crate) fn subject_of(
     })
 }
 
+#[inline(never)]
 fn key_sources(
     sources: &[Source],
     path: &str,
@@ -363,6 +439,7 @@ fn key_sources(
         .collect()
 }
 
+#[inline(never)]
 fn compile_overrides(
     o: &crate::config::Overrides,
     headers: &mut HeaderTable,

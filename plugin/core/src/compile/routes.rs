@@ -49,97 +49,17 @@ fn compile_route<'c>(
             ));
         }
     }
-    let version = |v: &str, at: &dyn Display| -> Result<usize, ConfigError> {
-        route.versions.iter().position(|x| x == v).ok_or_else(|| {
-            ConfigError::new(
-                at.to_string(),
-                format!(
-                    "unknown version `{v}` (versions: {})",
-                    route.versions.join(", ")
-                ),
-            )
-        })
-    };
 
-    let strategy = match (&route.canary, &route.blue_green, &route.split) {
-        (Some(c), None, None) => {
-            let cp = format!("{path}.canary");
-            let baseline = version(&c.stable, &format!("{cp}.stable"))?;
-            let target = version(&c.canary, &format!("{cp}.canary"))?;
-            if baseline == target {
-                return Err(ConfigError::new(
-                    format!("{cp}.canary"),
-                    "canary and stable are the same version",
-                ));
-            }
-            let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
-            Strategy::Progressive {
-                baseline,
-                target,
-                schedule,
-            }
-        }
-        (None, Some(bg), None) => {
-            let bp = format!("{path}.blue_green");
-            if route.versions.len() != 2 {
-                return Err(ConfigError::new(
-                    format!("{path}.versions"),
-                    format!(
-                        "blue-green needs exactly two versions, got {}",
-                        route.versions.len()
-                    ),
-                ));
-            }
-            let active = version(&bg.active, &format!("{bp}.active"))?;
-            let preview = match &bg.preview {
-                Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
-                None => None,
-            };
-            let schedule = match &bg.shift {
-                Some(s) => weight_schedule(
-                    s.weight,
-                    s.start.as_deref(),
-                    &s.steps,
-                    &format!("{bp}.shift"),
-                )?,
-                None => WeightSchedule {
-                    initial: crate::bucket::BUCKETS,
-                    steps: Vec::new(),
-                },
-            };
-            Strategy::BlueGreen {
-                active,
-                idle: 1 - active,
-                preview,
-                schedule,
-            }
-        }
-        (None, None, Some(weights)) => {
-            // The route's path as the root's one key renders as itself.
-            let route_at = Path::Root.key(&path);
-            Strategy::Split(rollout(weights, &route_at.key("split"), |v, at| {
-                version(v, at)
-            })?)
-        }
-        (None, None, None) => {
-            return Err(ConfigError::new(
-                &path,
-                "no strategy: give one of canary, blue_green or split",
-            ))
-        }
-        _ => {
-            return Err(ConfigError::new(
-                &path,
-                "more than one strategy: give only one of canary, blue_green or split",
-            ))
-        }
-    };
+    let strategy = compile_strategy(route, &path, conditions)?;
 
     let mut pins = Vec::with_capacity(route.pins.len());
     for (i, pin) in route.pins.iter().enumerate() {
         let pp = format!("{path}.pins[{i}]");
         let cond = conditions.compile(&pin.when, &format!("{pp}.when"))?;
-        pins.push((cond, version(&pin.version, &format!("{pp}.version"))?));
+        pins.push((
+            cond,
+            route_version(route, &pin.version, &format!("{pp}.version"))?,
+        ));
     }
 
     let m = &route.matcher;
@@ -268,8 +188,106 @@ fn compile_route<'c>(
     })
 }
 
+/// A version's index in the route's versions.
+#[inline(never)]
+fn route_version(route: &Route, v: &str, at: &dyn Display) -> Result<usize, ConfigError> {
+    route.versions.iter().position(|x| x == v).ok_or_else(|| {
+        ConfigError::new(
+            at.to_string(),
+            format!(
+                "unknown version `{v}` (versions: {})",
+                route.versions.join(", ")
+            ),
+        )
+    })
+}
+
+/// The route's one strategy: canary, blue-green or split.
+#[inline(never)]
+fn compile_strategy<'c>(
+    route: &'c Route,
+    path: &str,
+    conditions: &mut Conditions<'c>,
+) -> Result<Strategy, ConfigError> {
+    let strategy = match (&route.canary, &route.blue_green, &route.split) {
+        (Some(c), None, None) => {
+            let cp = format!("{path}.canary");
+            let baseline = route_version(route, &c.stable, &format!("{cp}.stable"))?;
+            let target = route_version(route, &c.canary, &format!("{cp}.canary"))?;
+            if baseline == target {
+                return Err(ConfigError::new(
+                    format!("{cp}.canary"),
+                    "canary and stable are the same version",
+                ));
+            }
+            let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
+            Strategy::Progressive {
+                baseline,
+                target,
+                schedule,
+            }
+        }
+        (None, Some(bg), None) => {
+            let bp = format!("{path}.blue_green");
+            if route.versions.len() != 2 {
+                return Err(ConfigError::new(
+                    format!("{path}.versions"),
+                    format!(
+                        "blue-green needs exactly two versions, got {}",
+                        route.versions.len()
+                    ),
+                ));
+            }
+            let active = route_version(route, &bg.active, &format!("{bp}.active"))?;
+            let preview = match &bg.preview {
+                Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
+                None => None,
+            };
+            let schedule = match &bg.shift {
+                Some(s) => weight_schedule(
+                    s.weight,
+                    s.start.as_deref(),
+                    &s.steps,
+                    &format!("{bp}.shift"),
+                )?,
+                None => WeightSchedule {
+                    initial: crate::bucket::BUCKETS,
+                    steps: Vec::new(),
+                },
+            };
+            Strategy::BlueGreen {
+                active,
+                idle: 1 - active,
+                preview,
+                schedule,
+            }
+        }
+        (None, None, Some(weights)) => {
+            // The route's path as the root's one key renders as itself.
+            let route_at = Path::Root.key(path);
+            Strategy::Split(rollout(weights, &route_at.key("split"), |v, at| {
+                route_version(route, v, at)
+            })?)
+        }
+        (None, None, None) => {
+            return Err(ConfigError::new(
+                path,
+                "no strategy: give one of canary, blue_green or split",
+            ))
+        }
+        _ => {
+            return Err(ConfigError::new(
+                path,
+                "more than one strategy: give only one of canary, blue_green or split",
+            ))
+        }
+    };
+    Ok(strategy)
+}
+
 /// Weight over time: `initial` percent, then steps at absolute times or
 /// durations after `start`, strictly increasing in time.
+#[inline(never)]
 pub(super) fn weight_schedule(
     initial: f64,
     start: Option<&str>,
@@ -321,6 +339,7 @@ pub(super) fn weight_schedule(
     })
 }
 
+#[inline(never)]
 fn sticky_cookie(
     c: &crate::config::StickyCookie,
     path: &str,
@@ -362,6 +381,7 @@ fn sticky_cookie(
     })
 }
 
+#[inline(never)]
 pub(crate) fn reads_clock(route: &RoutePlan) -> bool {
     match &route.strategy {
         Strategy::Progressive { schedule, .. } | Strategy::BlueGreen { schedule, .. } => {
@@ -373,6 +393,7 @@ pub(crate) fn reads_clock(route: &RoutePlan) -> bool {
 
 /// Claims each route's header; routes may share a header only when no request
 /// can match both.
+#[inline(never)]
 pub(crate) fn claim_route_headers(
     routes: &[RoutePlan],
     owned: &mut OwnedHeaders,
@@ -400,6 +421,7 @@ pub(crate) fn claim_route_headers(
     Ok(())
 }
 
+#[inline(never)]
 fn may_overlap(a: &RoutePlan, b: &RoutePlan) -> bool {
     let hosts = a.authorities.is_empty()
         || b.authorities.is_empty()
@@ -416,6 +438,7 @@ fn may_overlap(a: &RoutePlan, b: &RoutePlan) -> bool {
     hosts && paths && methods
 }
 
+#[inline(never)]
 fn authorities_overlap(x: &AuthorityMatch, y: &AuthorityMatch) -> bool {
     match (x, y) {
         (AuthorityMatch::Exact(a), AuthorityMatch::Exact(b)) => a == b,
@@ -428,6 +451,7 @@ fn authorities_overlap(x: &AuthorityMatch, y: &AuthorityMatch) -> bool {
 }
 
 /// The sequential guard's settings, checked; `None` for the threshold method.
+#[inline(never)]
 fn sequential_plan(
     g: &crate::config::Guard,
     gp: &str,
@@ -469,6 +493,7 @@ fn sequential_plan(
     Ok(Some(crate::plan::SequentialPlan { alpha, slow_ms }))
 }
 
+#[inline(never)]
 fn webhook_plan(
     w: &crate::config::Webhook,
     path: &str,

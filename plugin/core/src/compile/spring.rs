@@ -7,6 +7,7 @@ use sluice_primitives::quoted::Escaped;
 
 const PATH: &str = "sources.spring";
 
+#[inline(never)]
 pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, ConfigError> {
     let Some(s) = &config.sources.spring else {
         return Ok(None);
@@ -90,6 +91,7 @@ pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, Conf
 }
 
 /// Standard base64 with padding (RFC 4648), for HTTP basic credentials.
+#[inline(never)]
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

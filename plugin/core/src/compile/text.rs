@@ -27,6 +27,7 @@ const TOKEN_BYTES: [bool; 256] = byte_class(b"!#$%&'*+-.^_`|~");
 /// Name characters (see `check_name`).
 const NAME_BYTES: [bool; 256] = byte_class(b"_-.");
 
+#[inline(never)]
 fn all_in(class: &[bool; 256], text: &str) -> bool {
     for &b in text.as_bytes() {
         if !class[b as usize] {
@@ -42,6 +43,7 @@ pub(crate) fn is_token_byte(b: u8) -> bool {
 }
 
 /// A header the filter writes: a non-empty token, stored lower-case.
+#[inline(never)]
 pub(crate) fn output_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
     if name.is_empty() || !all_in(&TOKEN_BYTES, name) {
         return Err(ConfigError::new(
@@ -69,6 +71,7 @@ pub(crate) fn output_header(name: &str, path: &dyn Display) -> Result<String, Co
 }
 
 /// A header the filter reads: a token, or a pseudo-header like `:path`.
+#[inline(never)]
 pub(crate) fn input_header(name: &str, path: &dyn Display) -> Result<String, ConfigError> {
     let body = name.strip_prefix(':').unwrap_or(name);
     if body.is_empty() || !all_in(&TOKEN_BYTES, body) {
@@ -83,6 +86,7 @@ pub(crate) fn input_header(name: &str, path: &dyn Display) -> Result<String, Con
 /// Names of flags, variants, routes, versions, segments and attributes: they
 /// appear inside header values (`name=variant;…`), so letters, digits, `_`,
 /// `-` and `.` only.
+#[inline(never)]
 pub(crate) fn check_name(name: &str, path: &dyn Display, what: &str) -> Result<(), ConfigError> {
     if name.is_empty() || name.len() > 128 || !all_in(&NAME_BYTES, name) {
         return Err(ConfigError::new(
@@ -97,6 +101,7 @@ pub(crate) fn check_name(name: &str, path: &dyn Display, what: &str) -> Result<(
 }
 
 /// Cookie and query parameter names: tokens.
+#[inline(never)]
 pub(crate) fn check_name_like(
     name: &str,
     path: &dyn Display,
@@ -113,6 +118,7 @@ pub(crate) fn check_name_like(
 
 /// A value written into a header: no control characters (CR/LF would inject
 /// headers).
+#[inline(never)]
 pub(crate) fn check_header_value(value: &str, path: &dyn Display) -> Result<(), ConfigError> {
     // Printable ASCII, the usual case, needs no decoding.
     if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -131,6 +137,7 @@ pub(crate) fn check_header_value(value: &str, path: &dyn Display) -> Result<(), 
 }
 
 /// A percent with at most two decimals (0.01% = one bucket), as buckets.
+#[inline(never)]
 pub(crate) fn percent_to_buckets(percent: f64, path: &dyn Display) -> Result<u32, ConfigError> {
     if !percent.is_finite() || percent < 0.0 {
         return Err(ConfigError::new(
@@ -155,6 +162,7 @@ pub(crate) fn percent_to_buckets(percent: f64, path: &dyn Display) -> Result<u32
 }
 
 /// Formats a bucket count back as a percent for messages (`90`, `12.5`).
+#[inline(never)]
 pub(crate) fn buckets_as_percent(buckets: u32) -> String {
     let whole = buckets / 100;
     let frac = buckets % 100;
@@ -165,6 +173,7 @@ pub(crate) fn buckets_as_percent(buckets: u32) -> String {
     }
 }
 
+#[inline(never)]
 pub(crate) fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
     let bytes = hex.as_bytes();
     if bytes.len() != 64 {
@@ -180,6 +189,7 @@ pub(crate) fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// RFC 3339 time → Unix millis, or an error at `path`.
+#[inline(never)]
 pub(crate) fn time_millis(text: &str, path: &dyn Display) -> Result<i64, ConfigError> {
     sluice_primitives::time::parse_rfc3339_millis(text).ok_or_else(|| {
         ConfigError::new(
@@ -190,6 +200,7 @@ pub(crate) fn time_millis(text: &str, path: &dyn Display) -> Result<i64, ConfigE
 }
 
 /// Duration like `10m` → millis, or an error at `path`.
+#[inline(never)]
 pub(crate) fn duration_millis(text: &str, path: &dyn Display) -> Result<u64, ConfigError> {
     sluice_primitives::duration::parse_duration_millis(text).ok_or_else(|| {
         ConfigError::new(

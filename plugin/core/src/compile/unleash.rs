@@ -147,6 +147,7 @@ pub(crate) fn compile_unleash(
 
 /// Checks `unleash.metrics`: it reports through the poll's cluster and token, to the client
 /// API beside the poll's path.
+#[inline(never)]
 fn usage_plan(
     m: &crate::config::UnleashMetrics,
     poll: Option<&PollPlan>,
@@ -216,6 +217,7 @@ pub(crate) struct PollSettings<'a> {
 
 /// Checks a polled source's settings (every source kind the same way) into a [`PollPlan`];
 /// `path` is where they are in the config, for errors.
+#[inline(never)]
 pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigError> {
     if p.cluster.is_empty() || p.cluster.chars().any(|c| c.is_control() || c == ' ') {
         return Err(ConfigError::new(

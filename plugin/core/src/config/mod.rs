@@ -137,6 +137,7 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
+    #[inline(never)]
     pub fn to_vec(&self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s.clone()],
@@ -413,6 +414,7 @@ pub struct Outputs {
 }
 
 impl Default for Outputs {
+    #[inline(never)]
     fn default() -> Self {
         Outputs {
             flags_header: default_flags_header(),
@@ -466,6 +468,7 @@ pub struct UnleashMetrics {
 }
 
 impl Default for UnleashMetrics {
+    #[inline(never)]
     fn default() -> Self {
         UnleashMetrics {
             interval: "60s".to_string(),

@@ -23,6 +23,7 @@ type Result<T> = std::result::Result<T, ConfigError>;
 impl Config {
     /// Parses config JSON strictly; every error names the JSON path (and a
     /// syntax error its line and column too).
+    #[inline(never)]
     pub fn from_json(text: &[u8]) -> Result<Config> {
         let value = json::parse(text).map_err(|e| {
             let path = e.path();
@@ -44,6 +45,7 @@ fn error(path: &Path<'_>, reason: impl Into<String>) -> ConfigError {
 }
 
 /// What was found, in serde's words.
+#[inline(never)]
 fn found(value: &Value) -> String {
     match &value.kind {
         Kind::Null => "null".into(),
@@ -56,6 +58,7 @@ fn found(value: &Value) -> String {
     }
 }
 
+#[inline(never)]
 fn invalid_type(value: &Value, path: &Path<'_>, expected: &str) -> ConfigError {
     error(
         path,
@@ -64,6 +67,7 @@ fn invalid_type(value: &Value, path: &Path<'_>, expected: &str) -> ConfigError {
 }
 
 /// `` `a` ``, `` `a` or `b` ``, `` one of `a`, `b`, `c` ``.
+#[inline(never)]
 fn one_of(names: &[&str]) -> String {
     match names {
         [one] => format!("`{one}`"),
@@ -85,6 +89,7 @@ fn required<T>(value: Option<T>, path: &Path<'_>, field: &str) -> Result<T> {
 
 /// Walks an object's members in document order, rejecting unknown and
 /// repeated fields; `each` gets the index of the field in `names`.
+#[inline(never)]
 fn fields(
     value: &Value,
     path: &Path<'_>,
@@ -116,6 +121,7 @@ fn fields(
 
 /// An enum: `"name"` or `{"name": value}`. Returns the variant's index in
 /// `names` and, in the object form, its value.
+#[inline(never)]
 fn variant<'v, 't>(
     value: &'v Value<'t>,
     path: &Path<'_>,
@@ -155,6 +161,7 @@ fn unit_variant(value: &Value, path: &Path<'_>, what: &str, names: &[&str]) -> R
 }
 
 /// In the object form, a unit variant's value must be `null`.
+#[inline(never)]
 fn unit(inner: Option<&Value>, path: &Path<'_>, name: &str) -> Result<()> {
     match inner {
         Some(v) if !v.is_null() => Err(invalid_type(v, &path.key(name), "unit")),
@@ -185,6 +192,7 @@ fn float(value: &Value, path: &Path<'_>) -> Result<f64> {
         .ok_or_else(|| invalid_type(value, path, "f64"))
 }
 
+#[inline(never)]
 fn unsigned(value: &Value, path: &Path<'_>, expected: &str, max: u64) -> Result<u64> {
     match value.kind {
         Kind::Number(Number::U64(n)) if n <= max => Ok(n),
@@ -205,6 +213,7 @@ fn any(value: &Value, _: &Path<'_>) -> Result<super::Value> {
 }
 
 /// `null` is `None`.
+#[inline(never)]
 fn opt<T>(
     value: &Value,
     path: &Path<'_>,
@@ -217,6 +226,7 @@ fn opt<T>(
     }
 }
 
+#[inline(never)]
 fn list<T>(
     value: &Value,
     path: &Path<'_>,
@@ -234,6 +244,7 @@ fn list<T>(
 
 /// A JSON object whose keys are names, in document order; a repeated name
 /// is an error.
+#[inline(never)]
 fn named<T>(
     value: &Value,
     path: &Path<'_>,

@@ -52,6 +52,7 @@ pub fn evaluate_with(
 }
 
 /// `evaluate_with` into a decision kept between requests, so its lists keep their capacity.
+#[inline(never)]
 pub fn evaluate_into(
     plan: &Plan,
     req: &Request,
@@ -80,12 +81,10 @@ pub fn evaluate_into(
             reason: Reason::Default,
         },
     );
-    // Most requests carry neither overrides nor upstream decisions: skip two lookups per flag
-    // and route.
-    let fixed_anywhere = !overrides.is_empty() || !propagated.is_empty();
+    let upstream = Upstream::of(&overrides, &propagated);
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
-        let fixed = if fixed_anywhere {
+        let fixed = if upstream.fixed_anywhere {
             (overrides.flag(flag), propagated.variant(flag))
         } else {
             (None, None)
@@ -102,81 +101,15 @@ pub fn evaluate_into(
             (None, None) => evaluate_flag(flag, req, &keys, flags),
         };
     }
-    let releases = &mut decision.releases;
-    releases.clear();
-    for release in &plan.chain.releases {
-        let rolled_back = release
-            .members
-            .iter()
-            .any(|(r, _)| controls.get(*r) == Some(&RouteControl::RolledBack));
-        let outcome = match (overrides.release(release), propagated.release(release)) {
-            (Some(member), _) => ReleaseOutcome {
-                member,
-                reason: Reason::Override,
-            },
-            // A guard trip on any member rolls the whole release back.
-            _ if rolled_back => ReleaseOutcome {
-                member: false,
-                reason: Reason::GuardTripped,
-            },
-            (None, Some(member)) => ReleaseOutcome {
-                member,
-                reason: Reason::Propagated,
-            },
-            (None, None) => evaluate_release(release, req, &keys),
-        };
-        releases.push(outcome);
-    }
-    let routes = &mut decision.routes;
-    routes.clear();
-    decision.implied.clear();
-    for (i, route) in plan.routes.iter().enumerate() {
-        let matched = route_matches(route, req);
-        if !matched && !plan.chain.decide_all_routes {
-            continue;
-        }
-        let control = controls.get(i).copied().unwrap_or(RouteControl::Normal);
-        let rolled_back = control == RouteControl::RolledBack
-            && matches!(route.strategy, Strategy::Progressive { .. });
-        let outcome = |version, reason| RouteOutcome {
-            route: i,
-            version,
-            reason,
-            minted_cookie: None,
-        };
-        let fixed = if fixed_anywhere {
-            (overrides.route(route), propagated.version(route))
-        } else {
-            (None, None)
-        };
-        let mut outcome = match fixed {
-            (Some(version), _) => outcome(version, Reason::Override),
-            // A tripped guard beats an upstream decision: safety first.
-            (None, Some(_)) | (None, None) if rolled_back => {
-                outcome(route.strategy.fallback(), Reason::GuardTripped)
-            }
-            (None, Some(version)) => outcome(version, Reason::Propagated),
-            (None, None) => match plan.chain.route_release.get(i).copied().flatten() {
-                Some((release, version)) => {
-                    let member = releases.get(release).is_some_and(|r| r.member);
-                    let v = if member {
-                        version
-                    } else {
-                        route.strategy.fallback()
-                    };
-                    outcome(v, Reason::Release)
-                }
-                None => evaluate_route(i, route, req, &keys, control),
-            },
-        };
-        if matched {
-            routes.push(outcome);
-        } else {
-            // Not this request's route: no cookie is set for it.
-            outcome.minted_cookie = None;
-            decision.implied.push(outcome);
-        }
-    }
+    decide_releases(
+        plan,
+        req,
+        controls,
+        &keys,
+        &upstream,
+        &mut decision.releases,
+    );
+    decide_routes(plan, req, controls, &keys, &upstream, decision);
     if plan.chain.has_requirements {
         enforce_requirements(plan, decision);
     }
@@ -198,6 +131,129 @@ pub fn evaluate_into(
     };
 }
 
+/// What this request carries that fixes decisions: a tester's overrides and upstream decisions.
+struct Upstream<'u, 'a> {
+    overrides: &'u Overrides<'a>,
+    propagated: &'u Propagated<'a>,
+    /// Either is there: most requests carry neither, and skip two lookups per flag and route.
+    fixed_anywhere: bool,
+}
+
+impl<'u, 'a> Upstream<'u, 'a> {
+    fn of(overrides: &'u Overrides<'a>, propagated: &'u Propagated<'a>) -> Self {
+        Upstream {
+            overrides,
+            propagated,
+            fixed_anywhere: !overrides.is_empty() || !propagated.is_empty(),
+        }
+    }
+}
+
+// The release and route loops are functions of their own: V8 compiles every function of the
+// module at load, and what Envoy keeps of that grows with the size of the largest functions
+// (BENCHMARKS.md §0f). Called once per request each.
+#[inline(never)]
+fn decide_releases(
+    plan: &Plan,
+    req: &Request,
+    controls: &[RouteControl],
+    keys: &Keys,
+    upstream: &Upstream,
+    releases: &mut Vec<ReleaseOutcome>,
+) {
+    releases.clear();
+    for release in &plan.chain.releases {
+        let rolled_back = release
+            .members
+            .iter()
+            .any(|(r, _)| controls.get(*r) == Some(&RouteControl::RolledBack));
+        let outcome = match (
+            upstream.overrides.release(release),
+            upstream.propagated.release(release),
+        ) {
+            (Some(member), _) => ReleaseOutcome {
+                member,
+                reason: Reason::Override,
+            },
+            // A guard trip on any member rolls the whole release back.
+            _ if rolled_back => ReleaseOutcome {
+                member: false,
+                reason: Reason::GuardTripped,
+            },
+            (None, Some(member)) => ReleaseOutcome {
+                member,
+                reason: Reason::Propagated,
+            },
+            (None, None) => evaluate_release(release, req, keys),
+        };
+        releases.push(outcome);
+    }
+}
+
+#[inline(never)]
+fn decide_routes(
+    plan: &Plan,
+    req: &Request,
+    controls: &[RouteControl],
+    keys: &Keys,
+    upstream: &Upstream,
+    decision: &mut Decision,
+) {
+    let routes = &mut decision.routes;
+    routes.clear();
+    decision.implied.clear();
+    for (i, route) in plan.routes.iter().enumerate() {
+        let matched = route_matches(route, req);
+        if !matched && !plan.chain.decide_all_routes {
+            continue;
+        }
+        let control = controls.get(i).copied().unwrap_or(RouteControl::Normal);
+        let rolled_back = control == RouteControl::RolledBack
+            && matches!(route.strategy, Strategy::Progressive { .. });
+        let outcome = |version, reason| RouteOutcome {
+            route: i,
+            version,
+            reason,
+            minted_cookie: None,
+        };
+        let fixed = if upstream.fixed_anywhere {
+            (
+                upstream.overrides.route(route),
+                upstream.propagated.version(route),
+            )
+        } else {
+            (None, None)
+        };
+        let mut outcome = match fixed {
+            (Some(version), _) => outcome(version, Reason::Override),
+            // A tripped guard beats an upstream decision: safety first.
+            (None, Some(_)) | (None, None) if rolled_back => {
+                outcome(route.strategy.fallback(), Reason::GuardTripped)
+            }
+            (None, Some(version)) => outcome(version, Reason::Propagated),
+            (None, None) => match plan.chain.route_release.get(i).copied().flatten() {
+                Some((release, version)) => {
+                    let member = decision.releases.get(release).is_some_and(|r| r.member);
+                    let v = if member {
+                        version
+                    } else {
+                        route.strategy.fallback()
+                    };
+                    outcome(v, Reason::Release)
+                }
+                None => evaluate_route(i, route, req, keys, control),
+            },
+        };
+        if matched {
+            routes.push(outcome);
+        } else {
+            // Not this request's route: no cookie is set for it.
+            outcome.minted_cookie = None;
+            decision.implied.push(outcome);
+        }
+    }
+}
+
 /// The request's identity keys, looked up once.
 struct Keys<'a> {
     user: Option<&'a [u8]>,
@@ -205,6 +261,7 @@ struct Keys<'a> {
 }
 
 impl<'a> Keys<'a> {
+    #[inline(never)]
     fn of(plan: &Plan, req: &Request<'a>) -> Keys<'a> {
         let first = |sources: &[Subject]| {
             sources
@@ -286,6 +343,7 @@ fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcom
     }
 }
 
+#[inline(never)]
 fn route_matches(route: &RoutePlan, req: &Request) -> bool {
     if !route.methods.is_empty() && !route.methods.iter().any(|m| m.as_bytes() == req.method) {
         return false;
@@ -322,6 +380,7 @@ fn host_of(authority: &[u8]) -> &[u8] {
     }
 }
 
+#[inline(never)]
 fn evaluate_route(
     index: usize,
     route: &RoutePlan,
@@ -396,6 +455,7 @@ fn evaluate_route(
 
 /// Whether this user is in the release: pins in order, then the bucket
 /// against the release's weight now.
+#[inline(never)]
 fn evaluate_release(release: &ReleasePlan, req: &Request, keys: &Keys) -> ReleaseOutcome {
     for (i, (cond, member)) in release.pins.iter().enumerate() {
         if matches(cond, req) {
@@ -426,6 +486,7 @@ fn evaluate_release(release: &ReleasePlan, req: &Request, keys: &Keys) -> Releas
 /// until nothing changes (a fallback can break another version's
 /// requirement; compile rules out cycles that could not settle). Decisions
 /// from upstream and from testers are kept as they are.
+#[inline(never)]
 fn enforce_requirements(plan: &Plan, decision: &mut Decision) {
     for _ in 0..=plan.routes.len() {
         let mut changed = false;

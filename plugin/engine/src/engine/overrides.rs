@@ -66,6 +66,7 @@ impl<'a> Overrides<'a> {
     }
 
     /// `checkout-2=in` / `checkout-2=out`.
+    #[inline(never)]
     pub(super) fn release(&self, release: &ReleasePlan) -> Option<bool> {
         match self.lookup(&release.name)? {
             b"in" => Some(true),

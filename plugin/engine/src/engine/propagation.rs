@@ -70,6 +70,7 @@ impl<'a> Propagated<'a> {
     }
 
     /// Whether the user was put in this release upstream.
+    #[inline(never)]
     pub(super) fn release(&self, release: &ReleasePlan) -> Option<bool> {
         match self.chosen(Kind::Release, &release.name)? {
             b"in" => Some(true),

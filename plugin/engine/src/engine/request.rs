@@ -147,6 +147,7 @@ impl<'a> Request<'a> {
     /// slot per `plan.owned_headers`, from [`OwnedSeen::slots`]) which owned headers the request
     /// carries. It fills a request the caller holds: returning a filled one would copy it (a few
     /// hundred bytes) once more per request.
+    #[inline(never)]
     pub fn read_headers(
         &mut self,
         plan: &Plan,
@@ -179,6 +180,7 @@ impl<'a> Request<'a> {
     }
 
     /// Picks the members the plan reads out of the `baggage` header.
+    #[inline(never)]
     fn read_baggage(&mut self, plan: &Plan) {
         let keys = &plan.chain.baggage_keys;
         let token = plan.chain.token.as_ref().map(|t| t.member.as_bytes());
@@ -218,6 +220,7 @@ impl<'a> Request<'a> {
 
     /// Percent-decodes the baggage values that need it into `buffer`; until
     /// then (and if a value's escapes are bad) such a value reads as absent.
+    #[inline(never)]
     pub fn decode_baggage(&mut self, buffer: &'a mut Vec<u8>) {
         if !self.baggage_encoded {
             return;
