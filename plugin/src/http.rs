@@ -2,7 +2,8 @@
 //! patch; on the response, hand the status to the core for stats and the canary guard.
 use crate::abi::{self, HeaderMap};
 use sluice_core::engine::Headers;
-use sluice_core::pipeline::Facts;
+use sluice_core::pipeline::{Facts, Patch};
+use sluice_core::plan::Plan;
 use sluice_core::telemetry::parse_status;
 use sluice_core::vm::{Routed, VmState};
 use std::rc::Rc;
@@ -54,19 +55,7 @@ impl SluiceHttp {
         };
         let mut response_headers = Vec::new();
         vm.on_request_into(&facts, &mut self.routed, |plan, patch| {
-            for name in patch.removals(plan) {
-                abi::remove_header(HeaderMap::Request, name);
-            }
-            for (name, value) in patch.sets(plan) {
-                abi::replace_header(HeaderMap::Request, name, value);
-            }
-            // No clear_route_cache call: for a filter of ABI 0.2.1 (what `exports` declares)
-            // Envoy re-reads the route itself after a header change (a hostcall saved).
-            response_headers.extend(
-                patch
-                    .response_headers(plan)
-                    .map(|(name, value)| (name.to_string(), value.to_string())),
-            );
+            apply(plan, patch, &mut response_headers)
         });
         self.response_headers = response_headers;
     }
@@ -105,4 +94,22 @@ impl SluiceHttp {
             self.vm.on_response(&self.routed, 0, true, self.now_ms());
         }
     }
+}
+
+/// The patch through hostcalls; the response headers kept for the response.
+#[inline(never)]
+fn apply(plan: &Plan, patch: &Patch, response_headers: &mut Vec<(String, String)>) {
+    for name in patch.removals(plan) {
+        abi::remove_header(HeaderMap::Request, name);
+    }
+    for (name, value) in patch.sets(plan) {
+        abi::replace_header(HeaderMap::Request, name, value);
+    }
+    // No clear_route_cache call: for a filter of ABI 0.2.1 (what `exports` declares)
+    // Envoy re-reads the route itself after a header change (a hostcall saved).
+    response_headers.extend(
+        patch
+            .response_headers(plan)
+            .map(|(name, value)| (name.to_string(), value.to_string())),
+    );
 }

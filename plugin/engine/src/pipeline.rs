@@ -6,7 +6,7 @@
 //! into one text buffer.
 use crate::decision::{Decision, Reason, TokenStatus};
 use crate::engine::{self, Headers, OwnedHeaders, OwnedSeen, Request, RouteControl};
-use crate::plan::Plan;
+use crate::plan::{Plan, TokenPlan};
 use crate::slots::Slots;
 use crate::token::{self, Claims, Kind};
 use std::ops::Range;
@@ -186,6 +186,21 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
             patch.remove.push(slot);
         }
     }
+    if decision.routes.iter().any(|r| r.minted_cookie.is_some()) {
+        respond_cookies(plan, decision, patch);
+    }
+    let debug = plan
+        .overrides
+        .as_ref()
+        .is_some_and(|o| o.debug_header.is_some());
+    if decision.tester && debug {
+        respond_debug(plan, decision, patch);
+    }
+}
+
+/// `set-cookie` for each sticky route that minted a key for this request.
+#[inline(never)]
+fn respond_cookies(plan: &Plan, decision: &Decision, patch: &mut Patch) {
     for r in &decision.routes {
         let (Some(cookie), Some(key)) = (&plan.routes[r.route].sticky_cookie, &r.minted_cookie)
         else {
@@ -198,15 +213,14 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
             out.push_str(&cookie.attributes);
         });
     }
-    let debug = plan
-        .overrides
-        .as_ref()
-        .is_some_and(|o| o.debug_header.is_some());
-    if decision.tester && debug {
-        patch.respond(ResponseHeader::Debug, |out| {
-            decision.explain_into(plan, out)
-        });
-    }
+}
+
+/// The debug header for a tester: the decision explained.
+#[inline(never)]
+fn respond_debug(plan: &Plan, decision: &Decision, patch: &mut Patch) {
+    patch.respond(ResponseHeader::Debug, |out| {
+        decision.explain_into(plan, out)
+    });
 }
 
 /// `run` with fresh buffers, for callers that handle one request at a time.
@@ -300,6 +314,14 @@ fn write_token(
         return false;
     }
     let now_s = (req.now_ms.max(0) / 1000).min(i64::from(u32::MAX)) as u32;
+    let claims = claims_of(plan, t, decision, now_s);
+    token::sign_into(&claims, key_id, key, out);
+    true
+}
+
+/// Every decision of this hop as the token's claims, to be signed at `now_s`.
+#[inline(never)]
+fn claims_of(plan: &Plan, t: &TokenPlan, decision: &Decision, now_s: u32) -> Claims {
     let mut claims = Claims {
         expires_s: decision
             .token_expires_s
@@ -336,8 +358,7 @@ fn write_token(
             .decisions
             .push((Kind::Release, release.name.clone(), state.to_string()));
     }
-    token::sign_into(&claims, key_id, key, out);
-    true
+    claims
 }
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
@@ -369,18 +390,8 @@ fn write_baggage(
 ) -> bool {
     // Each piece but the first starts with `,` (cheaper than removing one after: the text moves).
     let start = out.len();
-    if let Some(incoming) = incoming.and_then(|b| std::str::from_utf8(b).ok()) {
-        for member in incoming.split(',') {
-            let member = member.trim();
-            if member.is_empty()
-                || member.starts_with(prefix)
-                || member.chars().any(char::is_control)
-            {
-                continue;
-            }
-            separate(out, start, ',');
-            out.push_str(member);
-        }
+    if let Some(incoming) = incoming {
+        keep_incoming_members(incoming, prefix, start, out);
     }
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
         push_piece(out, start, &flag.baggage_fragments[outcome.variant]);
@@ -411,6 +422,22 @@ fn write_baggage(
         out.push_str(if outcome.member { "=in" } else { "=out" });
     }
     write_token(plan, decision, req, start, out)
+}
+
+/// The incoming baggage members a client may set: not ours, not empty, no control characters.
+#[inline(never)]
+fn keep_incoming_members(incoming: &[u8], prefix: &str, start: usize, out: &mut String) {
+    let Ok(incoming) = std::str::from_utf8(incoming) else {
+        return;
+    };
+    for member in incoming.split(',') {
+        let member = member.trim();
+        if member.is_empty() || member.starts_with(prefix) || member.chars().any(char::is_control) {
+            continue;
+        }
+        separate(out, start, ',');
+        out.push_str(member);
+    }
 }
 
 /// A piece that starts with its separator, written without it when it is the first after `start`.

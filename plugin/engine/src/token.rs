@@ -146,6 +146,7 @@ fn push_short(body: &mut Vec<u8>, bytes: &[u8]) {
 /// Reads and verifies a token: its length, form, key, signature, expiry and
 /// revision (`revisions`: the ones still honoured). The subject is the
 /// caller's to compare: only it knows the request's user key.
+#[inline(never)]
 pub fn verify(
     text: &[u8],
     max_bytes: usize,

@@ -33,25 +33,8 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
         return false;
     };
     if leaf.ignore_case {
-        // Operands are lower-cased at compile time: compare without lower-casing (allocating)
-        // the request's value.
-        match &leaf.op {
-            Op::Equals(v) => return value.eq_ignore_ascii_case(v.as_bytes()),
-            Op::In(list) => {
-                return list
-                    .iter()
-                    .any(|v| value.eq_ignore_ascii_case(v.as_bytes()))
-            }
-            Op::Prefix(v) => {
-                return value.len() >= v.len()
-                    && value[..v.len()].eq_ignore_ascii_case(v.as_bytes())
-            }
-            Op::Suffix(v) => {
-                return value.len() >= v.len()
-                    && value[value.len() - v.len()..].eq_ignore_ascii_case(v.as_bytes())
-            }
-            Op::Contains(v) => return contains_ignore_case(value, v.as_bytes()),
-            _ => {}
+        if let Some(result) = text_matches_ignoring_case(&leaf.op, value) {
+            return result;
         }
     }
     let lowered;
@@ -67,6 +50,36 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
         Op::Prefix(v) => text.starts_with(v.as_bytes()),
         Op::Suffix(v) => text.ends_with(v.as_bytes()),
         Op::Contains(v) => contains(text, v.as_bytes()),
+        Op::Number(..) | Op::Semver(..) | Op::Cidr(_) => parsed_matches(leaf, req, text),
+        Op::Present(_) => true,
+    }
+}
+
+/// The text operators ignoring ASCII case; `None` for the other operators. Operands are
+/// lower-cased at compile time: compare without lower-casing (allocating) the request's value.
+#[inline(never)]
+fn text_matches_ignoring_case(op: &Op, value: &[u8]) -> Option<bool> {
+    Some(match op {
+        Op::Equals(v) => value.eq_ignore_ascii_case(v.as_bytes()),
+        Op::In(list) => list
+            .iter()
+            .any(|v| value.eq_ignore_ascii_case(v.as_bytes())),
+        Op::Prefix(v) => {
+            value.len() >= v.len() && value[..v.len()].eq_ignore_ascii_case(v.as_bytes())
+        }
+        Op::Suffix(v) => {
+            value.len() >= v.len()
+                && value[value.len() - v.len()..].eq_ignore_ascii_case(v.as_bytes())
+        }
+        Op::Contains(v) => contains_ignore_case(value, v.as_bytes()),
+        _ => return None,
+    })
+}
+
+/// The operators that parse the value first: number, semver, CIDR.
+#[inline(never)]
+fn parsed_matches(leaf: &Leaf, req: &Request, text: &[u8]) -> bool {
+    match &leaf.op {
         Op::Number(cmp, n) => parse_number(text).is_some_and(|x| compare(x.partial_cmp(n), *cmp)),
         Op::Semver(cmp, want) => std::str::from_utf8(text)
             .ok()
@@ -81,7 +94,7 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
             };
             ip.is_some_and(|ip| nets.iter().any(|n| n.contains(ip)))
         }
-        Op::Present(_) => true,
+        _ => false,
     }
 }
 

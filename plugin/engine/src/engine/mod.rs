@@ -72,35 +72,8 @@ pub fn evaluate_into(
         };
     }
     decision.baggage_flaw = req.baggage_flaw;
-    let flags = &mut decision.flags;
-    flags.clear();
-    flags.resize(
-        plan.flags.len(),
-        FlagOutcome {
-            variant: 0,
-            reason: Reason::Default,
-        },
-    );
     let upstream = Upstream::of(&overrides, &propagated);
-    for &i in &plan.flag_order {
-        let flag = &plan.flags[i];
-        let fixed = if upstream.fixed_anywhere {
-            (overrides.flag(flag), propagated.variant(flag))
-        } else {
-            (None, None)
-        };
-        flags[i] = match fixed {
-            (Some(variant), _) => FlagOutcome {
-                variant,
-                reason: Reason::Override,
-            },
-            (None, Some(variant)) => FlagOutcome {
-                variant,
-                reason: Reason::Propagated,
-            },
-            (None, None) => evaluate_flag(flag, req, &keys, flags),
-        };
-    }
+    decide_flags(plan, req, &keys, &upstream, &mut decision.flags);
     decide_releases(
         plan,
         req,
@@ -149,9 +122,49 @@ impl<'u, 'a> Upstream<'u, 'a> {
     }
 }
 
-// The release and route loops are functions of their own: V8 compiles every function of the
-// module at load, and what Envoy keeps of that grows with the size of the largest functions
+// The flag, release and route loops are functions of their own: V8 compiles every function of
+// the module at load, and what Envoy keeps of that grows with the size of the largest functions
 // (BENCHMARKS.md §0f). Called once per request each.
+#[inline(never)]
+fn decide_flags(
+    plan: &Plan,
+    req: &Request,
+    keys: &Keys,
+    upstream: &Upstream,
+    flags: &mut Vec<FlagOutcome>,
+) {
+    flags.clear();
+    flags.resize(
+        plan.flags.len(),
+        FlagOutcome {
+            variant: 0,
+            reason: Reason::Default,
+        },
+    );
+    for &i in &plan.flag_order {
+        let flag = &plan.flags[i];
+        let fixed = if upstream.fixed_anywhere {
+            (
+                upstream.overrides.flag(flag),
+                upstream.propagated.variant(flag),
+            )
+        } else {
+            (None, None)
+        };
+        flags[i] = match fixed {
+            (Some(variant), _) => FlagOutcome {
+                variant,
+                reason: Reason::Override,
+            },
+            (None, Some(variant)) => FlagOutcome {
+                variant,
+                reason: Reason::Propagated,
+            },
+            (None, None) => evaluate_flag(flag, req, keys, flags),
+        };
+    }
+}
+
 #[inline(never)]
 fn decide_releases(
     plan: &Plan,

@@ -24,6 +24,12 @@ impl<'a> Overrides<'a> {
         let Some(value) = req.headers.get(o.header).copied().flatten() else {
             return absent;
         };
+        Self::from_header(plan, req, value)
+    }
+
+    /// The override header is there: honoured when the request is authorised.
+    #[inline(never)]
+    fn from_header(plan: &Plan, req: &Request<'a>, value: &'a [u8]) -> Overrides<'a> {
         if !authorised(plan, req) {
             return Overrides {
                 pairs: Vec::new(),
@@ -81,6 +87,7 @@ impl<'a> Overrides<'a> {
 }
 
 /// Whether this request may use tester powers (overrides, debug header).
+#[inline(never)]
 pub(crate) fn authorised(plan: &Plan, req: &Request) -> bool {
     let Some(o) = &plan.overrides else {
         return false;

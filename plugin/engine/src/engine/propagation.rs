@@ -102,6 +102,12 @@ fn trusted_pairs<'a>(plan: &Plan, req: &Request<'a>) -> Vec<(&'a [u8], &'a [u8])
     if plan.trusted_peers.is_empty() {
         return Vec::new();
     }
+    pairs_from_trusted_peer(plan, req)
+}
+
+/// The flags header or our baggage members, when the peer is a trusted one.
+#[inline(never)]
+fn pairs_from_trusted_peer<'a>(plan: &Plan, req: &Request<'a>) -> Vec<(&'a [u8], &'a [u8])> {
     let trusted = req
         .source_ip()
         .is_some_and(|ip| plan.trusted_peers.iter().any(|c| c.contains(ip)));

@@ -4,22 +4,15 @@
 use super::request::Request;
 use crate::decision::{FeatureOutcome, FeatureUsage};
 use crate::plan::{Subject, UnleashPlan};
-use sluice_unleash::{Context, Engine};
+use sluice_unleash::{Context, Engine, FeatureId};
 
 /// Evaluates every feature the plan writes; `engine` is `None` until a first
 /// payload has arrived. Features named like native flags are skipped
 /// (native flags win).
+#[inline(never)]
 pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> Vec<FeatureOutcome> {
     let Some(engine) = engine else {
-        if plan.pass_through_before_payload {
-            return Vec::new();
-        }
-        return plan
-            .features
-            .iter()
-            .flatten()
-            .map(|name| outcome(plan, name, "off".to_string(), None))
-            .collect();
+        return before_payload(plan);
     };
     let text = |subjects: &[Subject]| {
         subjects.iter().find_map(|s| {
@@ -61,28 +54,7 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
     if let Some(v) = &plan.environment {
         ctx = ctx.environment(v);
     }
-    let evaluate_one = |name: &str, id| {
-        let result = engine.evaluate(id, &ctx);
-        let variant = if !result.feature_enabled {
-            "off".to_string()
-        } else if result.enabled {
-            header_token(result.name)
-        } else {
-            "on".to_string()
-        };
-        let payload = result
-            .payload
-            .map(|p| p.value.as_str())
-            .filter(|v| !v.chars().any(char::is_control));
-        let mut outcome = outcome(plan, name, variant, payload);
-        if plan.metrics.is_some() {
-            outcome.usage = Some(FeatureUsage {
-                enabled: result.feature_enabled,
-                variant: result.enabled.then(|| result.name.to_string()),
-            });
-        }
-        outcome
-    };
+    let evaluate_one = |name: &str, id| evaluate_feature(plan, engine, &ctx, name, id);
     match &plan.features {
         Some(list) => list
             .iter()
@@ -100,6 +72,50 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
             .map(|(id, name)| evaluate_one(name, id))
             .collect(),
     }
+}
+
+/// No payload yet: the listed features are off, unless the plan passes requests through.
+#[inline(never)]
+fn before_payload(plan: &UnleashPlan) -> Vec<FeatureOutcome> {
+    if plan.pass_through_before_payload {
+        return Vec::new();
+    }
+    plan.features
+        .iter()
+        .flatten()
+        .map(|name| outcome(plan, name, "off".to_string(), None))
+        .collect()
+}
+
+/// One feature of the payload for this request's context.
+#[inline(never)]
+fn evaluate_feature(
+    plan: &UnleashPlan,
+    engine: &Engine,
+    ctx: &Context,
+    name: &str,
+    id: FeatureId,
+) -> FeatureOutcome {
+    let result = engine.evaluate(id, ctx);
+    let variant = if !result.feature_enabled {
+        "off".to_string()
+    } else if result.enabled {
+        header_token(result.name)
+    } else {
+        "on".to_string()
+    };
+    let payload = result
+        .payload
+        .map(|p| p.value.as_str())
+        .filter(|v| !v.chars().any(char::is_control));
+    let mut outcome = outcome(plan, name, variant, payload);
+    if plan.metrics.is_some() {
+        outcome.usage = Some(FeatureUsage {
+            enabled: result.feature_enabled,
+            variant: result.enabled.then(|| result.name.to_string()),
+        });
+    }
+    outcome
 }
 
 fn outcome(
