@@ -33,6 +33,7 @@ impl SluiceHttp {
         crate::host::now_ms()
     }
 
+    #[inline(never)]
     pub fn on_request_headers(&mut self) {
         let vm = Rc::clone(&self.vm);
         let plan = &vm.plan;
@@ -60,6 +61,7 @@ impl SluiceHttp {
         self.response_headers = response_headers;
     }
 
+    #[inline(never)]
     pub fn on_response_headers(&mut self) {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             abi::add_header(HeaderMap::Response, &name, &value);

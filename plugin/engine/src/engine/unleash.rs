@@ -14,18 +14,7 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
     let Some(engine) = engine else {
         return before_payload(plan);
     };
-    let text = |subjects: &[Subject]| {
-        subjects.iter().find_map(|s| {
-            req.value(s)
-                .filter(|v| !v.is_empty())
-                .and_then(|v| std::str::from_utf8(v).ok())
-        })
-    };
-    let properties: Vec<(&str, &str)> = plan
-        .properties
-        .iter()
-        .filter_map(|(name, s)| Some((name.as_str(), std::str::from_utf8(req.value(s)?).ok()?)))
-        .collect();
+    let properties = properties_of(plan, req);
     let entropy = std::cell::Cell::new(req.entropy);
     let random = || {
         // A cheap generator over the request's entropy (splitmix64 step).
@@ -35,25 +24,11 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
         x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         (x ^ (x >> 31)) as u32
     };
-    let mut ctx = Context::new()
+    let ctx = Context::new()
         .current_time_millis(req.now_ms)
         .properties(&properties)
         .random(&random);
-    if let Some(v) = text(&plan.user_id) {
-        ctx = ctx.user_id(v);
-    }
-    if let Some(v) = text(&plan.session_id) {
-        ctx = ctx.session_id(v);
-    }
-    if let Some(v) = text(&plan.remote_address) {
-        ctx = ctx.remote_address(v);
-    }
-    if let Some(v) = &plan.app_name {
-        ctx = ctx.app_name(v);
-    }
-    if let Some(v) = &plan.environment {
-        ctx = ctx.environment(v);
-    }
+    let ctx = with_identity(plan, req, ctx);
     let evaluate_one = |name: &str, id| evaluate_feature(plan, engine, &ctx, name, id);
     match &plan.features {
         Some(list) => list
@@ -72,6 +47,47 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
             .map(|(id, name)| evaluate_one(name, id))
             .collect(),
     }
+}
+
+/// The context properties the plan reads from the request.
+#[inline(never)]
+fn properties_of<'a>(plan: &'a UnleashPlan, req: &Request<'a>) -> Vec<(&'a str, &'a str)> {
+    plan.properties
+        .iter()
+        .filter_map(|(name, s)| Some((name.as_str(), std::str::from_utf8(req.value(s)?).ok()?)))
+        .collect()
+}
+
+/// The context's user, session, address, app and environment, from the request and the plan.
+#[inline(never)]
+fn with_identity<'a>(
+    plan: &'a UnleashPlan,
+    req: &Request<'a>,
+    mut ctx: Context<'a>,
+) -> Context<'a> {
+    let text = |subjects: &[Subject]| {
+        subjects.iter().find_map(|s| {
+            req.value(s)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| std::str::from_utf8(v).ok())
+        })
+    };
+    if let Some(v) = text(&plan.user_id) {
+        ctx = ctx.user_id(v);
+    }
+    if let Some(v) = text(&plan.session_id) {
+        ctx = ctx.session_id(v);
+    }
+    if let Some(v) = text(&plan.remote_address) {
+        ctx = ctx.remote_address(v);
+    }
+    if let Some(v) = &plan.app_name {
+        ctx = ctx.app_name(v);
+    }
+    if let Some(v) = &plan.environment {
+        ctx = ctx.environment(v);
+    }
+    ctx
 }
 
 /// No payload yet: the listed features are off, unless the plan passes requests through.
