@@ -53,6 +53,7 @@ impl SpringFlag {
 
 /// Appends the flags' answers for one request (`name=on|off`, after the Unleash features in the
 /// flags header); a flag named like a native flag is skipped (native flags win).
+#[inline(never)]
 pub fn evaluate_into(
     flags: &SpringFlags,
     plan: &Plan,
