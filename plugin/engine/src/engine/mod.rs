@@ -15,8 +15,8 @@ use crate::decision::{
 };
 
 use crate::plan::{
-    AuthorityMatch, FlagPlan, KeyPlan, Plan, ReleasePlan, Requirement, RoutePlan, Serve, Strategy,
-    Subject,
+    AuthorityMatch, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan, Serve,
+    Strategy, Subject,
 };
 use overrides::Overrides;
 use propagation::Propagated;
@@ -305,6 +305,21 @@ fn bucket_for(key: &KeyPlan, salt: &Salt, identity: Option<&[u8]>, req: &Request
     }
 }
 
+/// Why the user is outside a flag's ramp today, if they are.
+#[inline(never)]
+fn ramped_out(
+    flag: &FlagPlan,
+    ramp: &RampPlan,
+    identity: Option<&[u8]>,
+    req: &Request,
+) -> Option<Reason> {
+    match bucket_for(&flag.key, &ramp.salt, identity, req) {
+        Some(b) if b < ramp.share_at(req.now_ms) => None,
+        Some(_) => Some(Reason::RampedOut),
+        None => Some(Reason::NoIdentity),
+    }
+}
+
 fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcome]) -> FlagOutcome {
     let off = |reason| FlagOutcome {
         variant: flag.off_variant,
@@ -323,10 +338,8 @@ fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcom
     }
     let identity = keys.for_plan(&flag.key);
     if let Some(ramp) = &flag.ramp {
-        match bucket_for(&flag.key, &ramp.salt, identity, req) {
-            Some(b) if b < ramp.share_at(req.now_ms) => {}
-            Some(_) => return off(Reason::RampedOut),
-            None => return off(Reason::NoIdentity),
+        if let Some(reason) = ramped_out(flag, ramp, identity, req) {
+            return off(reason);
         }
     }
     for (i, rule) in flag.rules.iter().enumerate() {
@@ -393,6 +406,26 @@ fn host_of(authority: &[u8]) -> &[u8] {
     }
 }
 
+/// No key: a freshly minted sticky-cookie key (kept in `minted`), or a random bucket when the
+/// route allows it.
+#[inline(never)]
+fn bucket_without_identity(
+    route: &RoutePlan,
+    req: &Request,
+    minted: &mut Option<String>,
+) -> Option<u32> {
+    if route.sticky_cookie.is_some() {
+        let key = mint_key(&route.key.salt, req.entropy);
+        let b = route.key.salt.bucket(key.as_bytes());
+        *minted = Some(key);
+        return Some(b);
+    }
+    route
+        .key
+        .random_without_identity
+        .then(|| random_bucket(&route.key.salt, req.entropy))
+}
+
 #[inline(never)]
 fn evaluate_route(
     index: usize,
@@ -439,16 +472,7 @@ fn evaluate_route(
     });
     let bucket = match identity {
         Some(key) => Some(route.key.salt.bucket(key)),
-        None if route.sticky_cookie.is_some() => {
-            let key = mint_key(&route.key.salt, req.entropy);
-            let b = route.key.salt.bucket(key.as_bytes());
-            minted = Some(key);
-            Some(b)
-        }
-        None if route.key.random_without_identity => {
-            Some(random_bucket(&route.key.salt, req.entropy))
-        }
-        None => None,
+        None => bucket_without_identity(route, req, &mut minted),
     };
     let Some(bucket) = bucket else {
         return outcome(fallback, Reason::NoIdentity);
@@ -502,64 +526,82 @@ fn evaluate_release(release: &ReleasePlan, req: &Request, keys: &Keys) -> Releas
 #[inline(never)]
 fn enforce_requirements(plan: &Plan, decision: &mut Decision) {
     for _ in 0..=plan.routes.len() {
-        let mut changed = false;
-        let versions: Vec<(usize, usize)> = decision
-            .routes
-            .iter()
-            .chain(&decision.implied)
-            .map(|o| (o.route, o.version))
-            .collect();
-        let holds = |need: &Requirement| match *need {
-            Requirement::Route(r, v) => versions.iter().any(|&(x, y)| x == r && y == v),
-            Requirement::Flag(f, v) => decision.flags.get(f).is_some_and(|o| o.variant == v),
-        };
-        let mut failed = Vec::new();
-        for o in decision.routes.iter().chain(&decision.implied) {
-            if matches!(o.reason, Reason::Override | Reason::Propagated) {
-                continue;
-            }
-            let needs = plan
-                .chain
-                .requires
-                .get(o.route)
-                .and_then(|vs| vs.iter().find(|(v, _)| *v == o.version).map(|(_, n)| n));
-            if needs.is_some_and(|n| !n.iter().all(holds)) {
-                failed.push(o.route);
-            }
-        }
-        // A release moves as one: when a member cannot have its version, the
-        // user leaves the whole release.
-        for r in failed.clone() {
-            let Some((release, _)) = plan.chain.route_release.get(r).copied().flatten() else {
-                continue;
-            };
-            if let Some(outcome) = decision.releases.get_mut(release) {
-                if outcome.member {
-                    outcome.member = false;
-                    outcome.reason = Reason::Requires;
-                    let members = plan.chain.releases.get(release).map(|rel| &rel.members);
-                    failed.extend(members.into_iter().flatten().map(|(m, _)| *m));
-                }
-            }
-        }
-        for o in decision
-            .routes
-            .iter_mut()
-            .chain(decision.implied.iter_mut())
-        {
-            let fallback = plan.routes[o.route].strategy.fallback();
-            let kept = matches!(o.reason, Reason::Override | Reason::Propagated);
-            if failed.contains(&o.route) && o.version != fallback && !kept {
-                o.version = fallback;
-                o.reason = Reason::Requires;
-                o.minted_cookie = None;
-                changed = true;
-            }
-        }
-        if !changed {
+        let mut failed = unmet_requirements(plan, decision);
+        leave_releases(plan, decision, &mut failed);
+        if !fall_back(plan, decision, &failed) {
             return;
         }
     }
+}
+
+/// The routes whose chosen version needs something this decision does not hold.
+#[inline(never)]
+fn unmet_requirements(plan: &Plan, decision: &Decision) -> Vec<usize> {
+    let versions: Vec<(usize, usize)> = decision
+        .routes
+        .iter()
+        .chain(&decision.implied)
+        .map(|o| (o.route, o.version))
+        .collect();
+    let holds = |need: &Requirement| match *need {
+        Requirement::Route(r, v) => versions.iter().any(|&(x, y)| x == r && y == v),
+        Requirement::Flag(f, v) => decision.flags.get(f).is_some_and(|o| o.variant == v),
+    };
+    let mut failed = Vec::new();
+    for o in decision.routes.iter().chain(&decision.implied) {
+        if matches!(o.reason, Reason::Override | Reason::Propagated) {
+            continue;
+        }
+        let needs = plan
+            .chain
+            .requires
+            .get(o.route)
+            .and_then(|vs| vs.iter().find(|(v, _)| *v == o.version).map(|(_, n)| n));
+        if needs.is_some_and(|n| !n.iter().all(holds)) {
+            failed.push(o.route);
+        }
+    }
+    failed
+}
+
+/// A release moves as one: when a member cannot have its version, the user leaves the whole
+/// release, and its other members fail too.
+#[inline(never)]
+fn leave_releases(plan: &Plan, decision: &mut Decision, failed: &mut Vec<usize>) {
+    for r in failed.clone() {
+        let Some((release, _)) = plan.chain.route_release.get(r).copied().flatten() else {
+            continue;
+        };
+        if let Some(outcome) = decision.releases.get_mut(release) {
+            if outcome.member {
+                outcome.member = false;
+                outcome.reason = Reason::Requires;
+                let members = plan.chain.releases.get(release).map(|rel| &rel.members);
+                failed.extend(members.into_iter().flatten().map(|(m, _)| *m));
+            }
+        }
+    }
+}
+
+/// The failed routes back to their fallback version; whether any changed.
+#[inline(never)]
+fn fall_back(plan: &Plan, decision: &mut Decision, failed: &[usize]) -> bool {
+    let mut changed = false;
+    for o in decision
+        .routes
+        .iter_mut()
+        .chain(decision.implied.iter_mut())
+    {
+        let fallback = plan.routes[o.route].strategy.fallback();
+        let kept = matches!(o.reason, Reason::Override | Reason::Propagated);
+        if failed.contains(&o.route) && o.version != fallback && !kept {
+            o.version = fallback;
+            o.reason = Reason::Requires;
+            o.minted_cookie = None;
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Sticky-cookie keys are 16 lower-case hex digits; anything else is ignored
