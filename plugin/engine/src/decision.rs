@@ -2,7 +2,6 @@
 //! headers for routing and services, response headers for testers and
 //! sticky cookies.
 use crate::plan::{Plan, VariantId};
-use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -40,25 +39,48 @@ pub enum Reason {
 }
 
 impl Reason {
+    #[inline(never)]
     pub fn write_to(&self, out: &mut String) {
-        let _ = match self {
-            Reason::Disabled => out.write_str("disabled"),
-            Reason::Scheduled => out.write_str("scheduled"),
-            Reason::RampedOut => out.write_str("ramped-out"),
-            Reason::PrerequisiteFailed => out.write_str("prerequisite"),
-            Reason::Rule(i) => write!(out, "rule{i}"),
-            Reason::Rollout(i) => write!(out, "rollout{i}"),
-            Reason::Default => out.write_str("default"),
-            Reason::NoIdentity => out.write_str("no-identity"),
-            Reason::Override => out.write_str("override"),
-            Reason::Propagated => out.write_str("propagated"),
-            Reason::Pinned(i) => write!(out, "pin{i}"),
-            Reason::Preview => out.write_str("preview"),
-            Reason::Weighted => out.write_str("weight"),
-            Reason::GuardTripped => out.write_str("guard"),
-            Reason::Release => out.write_str("release"),
-            Reason::Requires => out.write_str("requires"),
+        let (name, index) = match self {
+            Reason::Disabled => ("disabled", None),
+            Reason::Scheduled => ("scheduled", None),
+            Reason::RampedOut => ("ramped-out", None),
+            Reason::PrerequisiteFailed => ("prerequisite", None),
+            Reason::Rule(i) => ("rule", Some(*i)),
+            Reason::Rollout(i) => ("rollout", Some(*i)),
+            Reason::Default => ("default", None),
+            Reason::NoIdentity => ("no-identity", None),
+            Reason::Override => ("override", None),
+            Reason::Propagated => ("propagated", None),
+            Reason::Pinned(i) => ("pin", Some(*i)),
+            Reason::Preview => ("preview", None),
+            Reason::Weighted => ("weight", None),
+            Reason::GuardTripped => ("guard", None),
+            Reason::Release => ("release", None),
+            Reason::Requires => ("requires", None),
         };
+        out.push_str(name);
+        if let Some(i) = index {
+            push_decimal(out, i);
+        }
+    }
+}
+
+/// `n` in decimal (without the formatting machinery `write!` brings).
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        out.push(char::from(*d));
     }
 }
 
@@ -180,15 +202,17 @@ impl Decision {
         out
     }
 
-    /// `explain`, appended to `out`.
+    /// `explain`, appended to `out` (pieces pushed, not formatted: no formatting machinery in
+    /// the module for it).
+    #[inline(never)]
     pub fn explain_into(&self, plan: &Plan, out: &mut String) {
         let start = out.len();
         if !plan.revision.is_empty() {
-            let _ = write!(out, "rev={}; ", plan.revision);
+            push_all(out, &["rev=", &plan.revision, "; "]);
         }
         for r in &self.routes {
             let route = &plan.routes[r.route];
-            let _ = write!(out, "{}={}(", route.name, route.versions[r.version]);
+            push_all(out, &[&route.name, "=", &route.versions[r.version], "("]);
             r.reason.write_to(out);
             out.push_str("); ");
         }
@@ -199,15 +223,43 @@ impl Decision {
             out.push_str("); ");
         }
         for feature in &self.unleash {
-            let _ = write!(out, "{}={}(unleash); ", feature.name, feature.variant);
+            push_all(out, &[&feature.name, "=", &feature.variant, "(unleash); "]);
         }
         for (release, outcome) in plan.chain.releases.iter().zip(&self.releases) {
             let state = if outcome.member { "in" } else { "out" };
-            let _ = write!(out, "{}={state}(", release.name);
+            push_all(out, &[&release.name, "=", state, "("]);
             outcome.reason.write_to(out);
             out.push_str("); ");
         }
         let kept = out[start..].trim_end_matches([';', ' ']).len();
         out.truncate(start + kept);
+    }
+}
+
+#[inline(never)]
+fn push_all(out: &mut String, pieces: &[&str]) {
+    for piece in pieces {
+        out.push_str(piece);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn reasons_read_as_the_debug_header_writes_them() {
+        let cases = [
+            (Reason::Rule(0), "rule0"),
+            (Reason::Rollout(12), "rollout12"),
+            (Reason::Pinned(305), "pin305"),
+            (Reason::Rule(usize::MAX), "rule18446744073709551615"),
+            (Reason::RampedOut, "ramped-out"),
+        ];
+        for (reason, text) in cases {
+            let mut out = String::from("x=");
+            reason.write_to(&mut out);
+            assert_eq!(out, format!("x={text}"));
+        }
     }
 }

@@ -141,6 +141,12 @@ impl Patch {
         }
     }
 
+    /// `write` of a value that is there already.
+    #[inline(never)]
+    fn write_str(&mut self, seen: &[OwnedSeen], written: &mut [bool], slot: usize, value: &str) {
+        self.write(seen, written, slot, |out| out.push_str(value));
+    }
+
     fn respond(&mut self, header: ResponseHeader, value: impl FnOnce(&mut String)) {
         let start = self.text.len();
         value(&mut self.text);
@@ -250,13 +256,13 @@ fn write_request_headers(
     for &(i, slot) in &plan.outputs.flag_headers {
         if let (Some(flag), Some(outcome)) = (plan.flags.get(i), decision.flags.get(i)) {
             let value = &flag.variant_values[outcome.variant];
-            patch.write(seen, written, slot, |out| out.push_str(value));
+            patch.write_str(seen, written, slot, value);
         }
     }
     for feature in &decision.unleash {
         if let Some((i, value)) = &feature.header {
             if let Some(slot) = plan.outputs.unleash_features.get(*i) {
-                patch.write(seen, written, *slot, |out| out.push_str(value));
+                patch.write_str(seen, written, *slot, value);
             }
         }
     }
@@ -264,7 +270,7 @@ fn write_request_headers(
         let route = &plan.routes[r.route];
         if let Some(slot) = plan.outputs.routes.get(r.route) {
             let version = &route.versions[r.version];
-            patch.write(seen, written, *slot, |out| out.push_str(version));
+            patch.write_str(seen, written, *slot, version);
         }
     }
     if let (Some(prefix), Some(slot)) = (&plan.baggage_prefix, plan.outputs.baggage) {
@@ -300,16 +306,10 @@ fn write_token(
     separate(out, start, ',');
     out.push_str(&t.member);
     out.push('=');
-    let upstream = |reason: Reason| reason == Reason::Propagated;
-    let covered = decision.token == TokenStatus::Accepted
-        && decision.flags.iter().all(|f| upstream(f.reason))
-        && decision
-            .routes
-            .iter()
-            .chain(&decision.implied)
-            .all(|r| upstream(r.reason))
-        && decision.releases.iter().all(|r| upstream(r.reason));
-    if let (true, Some(incoming)) = (covered, req.token.and_then(|t| std::str::from_utf8(t).ok())) {
+    if let (true, Some(incoming)) = (
+        all_from_token(decision),
+        req.token.and_then(|t| std::str::from_utf8(t).ok()),
+    ) {
         out.push_str(incoming);
         return false;
     }
@@ -317,6 +317,20 @@ fn write_token(
     let claims = claims_of(plan, t, decision, now_s);
     token::sign_into(&claims, key_id, key, out);
     true
+}
+
+/// Whether the incoming token was accepted and holds every decision made here.
+#[inline(never)]
+fn all_from_token(decision: &Decision) -> bool {
+    let upstream = |reason: Reason| reason == Reason::Propagated;
+    decision.token == TokenStatus::Accepted
+        && decision.flags.iter().all(|f| upstream(f.reason))
+        && decision
+            .routes
+            .iter()
+            .chain(&decision.implied)
+            .all(|r| upstream(r.reason))
+        && decision.releases.iter().all(|r| upstream(r.reason))
 }
 
 /// Every decision of this hop as the token's claims, to be signed at `now_s`.
@@ -403,8 +417,20 @@ fn write_baggage(
         out.push('=');
         out.push_str(&feature.variant);
     }
-    // Route versions and releases, for services to read; later hops trust
-    // only the signed token's copy.
+    write_chain_members(plan, decision, prefix, start, out);
+    write_token(plan, decision, req, start, out)
+}
+
+/// Route versions and releases as baggage members, for services to read; later hops trust only
+/// the signed token's copy.
+#[inline(never)]
+fn write_chain_members(
+    plan: &Plan,
+    decision: &Decision,
+    prefix: &str,
+    start: usize,
+    out: &mut String,
+) {
     for r in decision.routes.iter().chain(&decision.implied) {
         let route = &plan.routes[r.route];
         separate(out, start, ',');
@@ -421,7 +447,6 @@ fn write_baggage(
         out.push_str(&release.name);
         out.push_str(if outcome.member { "=in" } else { "=out" });
     }
-    write_token(plan, decision, req, start, out)
 }
 
 /// The incoming baggage members a client may set: not ours, not empty, no control characters.

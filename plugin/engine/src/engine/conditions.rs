@@ -81,10 +81,7 @@ fn text_matches_ignoring_case(op: &Op, value: &[u8]) -> Option<bool> {
 fn parsed_matches(leaf: &Leaf, req: &Request, text: &[u8]) -> bool {
     match &leaf.op {
         Op::Number(cmp, n) => parse_number(text).is_some_and(|x| compare(x.partial_cmp(n), *cmp)),
-        Op::Semver(cmp, want) => std::str::from_utf8(text)
-            .ok()
-            .and_then(|s| Version::parse(s.trim()).ok())
-            .is_some_and(|v| compare(Some(v.cmp(want)), *cmp)),
+        Op::Semver(cmp, want) => semver_matches(text, *cmp, want),
         Op::Cidr(nets) => {
             let ip = match leaf.subject {
                 Subject::SourceAddress => req.source_ip(),
@@ -98,6 +95,15 @@ fn parsed_matches(leaf: &Leaf, req: &Request, text: &[u8]) -> bool {
     }
 }
 
+#[inline(never)]
+fn semver_matches(text: &[u8], cmp: Cmp, want: &Version) -> bool {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| Version::parse(s.trim()).ok())
+        .is_some_and(|v| compare(Some(v.cmp(want)), cmp))
+}
+
+#[inline(never)]
 fn parse_number(text: &[u8]) -> Option<f64> {
     let n: f64 = std::str::from_utf8(text).ok()?.trim().parse().ok()?;
     n.is_finite().then_some(n)

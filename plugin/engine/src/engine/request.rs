@@ -225,6 +225,22 @@ impl<'a> Request<'a> {
         if !self.baggage_encoded {
             return;
         }
+        let ranges = self.decode_escaped_values(buffer);
+        let buffer: &'a [u8] = buffer;
+        for (i, slot) in self.baggage.iter_mut().enumerate() {
+            if slot.is_some_and(|v| v.contains(&b'%')) {
+                *slot = ranges
+                    .iter()
+                    .find(|(at, _, _)| *at == i)
+                    .and_then(|&(_, start, end)| buffer.get(start..end));
+            }
+        }
+        self.baggage_encoded = false;
+    }
+
+    /// Each baggage value with escapes, decoded onto `buffer`: `(value index, start, end)`.
+    #[inline(never)]
+    fn decode_escaped_values(&mut self, buffer: &mut Vec<u8>) -> Slots<(usize, usize, usize), 4> {
         let mut ranges: Slots<(usize, usize, usize), 4> = Slots::new((0, 0, 0));
         let mut scratch = Vec::new();
         for (i, value) in self.baggage.iter().enumerate() {
@@ -239,16 +255,7 @@ impl<'a> Request<'a> {
                 self.baggage_flaw.get_or_insert(BaggageFlaw::BadEncoding);
             }
         }
-        let buffer: &'a [u8] = buffer;
-        for (i, slot) in self.baggage.iter_mut().enumerate() {
-            if slot.is_some_and(|v| v.contains(&b'%')) {
-                *slot = ranges
-                    .iter()
-                    .find(|(at, _, _)| *at == i)
-                    .and_then(|&(_, start, end)| buffer.get(start..end));
-            }
-        }
-        self.baggage_encoded = false;
+        ranges
     }
 
     /// The facts of a request given as header pairs, for callers that only want the facts.

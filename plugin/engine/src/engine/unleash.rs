@@ -134,6 +134,7 @@ fn evaluate_feature(
     outcome
 }
 
+#[inline(never)]
 fn outcome(
     plan: &UnleashPlan,
     name: &str,
@@ -164,6 +165,7 @@ pub fn is_header_safe_name(name: &str) -> bool {
 
 /// Variant names from Unleash are free text: anything that could break the
 /// `name=variant;` format or the header becomes `_`.
+#[inline(never)]
 fn header_token(name: &str) -> String {
     name.chars()
         .map(|c| {
