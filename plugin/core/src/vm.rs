@@ -196,6 +196,7 @@ impl VmState {
 
     /// `on_request`, recording into `routed` (empty: the request's own, fresh one) in place:
     /// the filter keeps it in the request's context, and a `Routed` is ~150 bytes to move.
+    #[inline(never)]
     pub fn on_request_into(
         &self,
         facts: &Facts,
@@ -221,6 +222,7 @@ impl VmState {
     }
 
     /// Counts the Unleash features evaluated for this request, for the usage reports.
+    #[inline(never)]
     fn count_usage(&self, decision: &Decision) {
         if decision.unleash.iter().all(|f| f.usage.is_none()) {
             return;
@@ -233,6 +235,7 @@ impl VmState {
         }
     }
 
+    #[inline(never)]
     fn record_routing(&self, decision: &Decision, now_ms: i64, routed: &mut Routed) {
         for r in &decision.routes {
             routed.routes.push((r.route, r.version));
