@@ -34,6 +34,13 @@ impl Contexts {
             .find(|(id, _)| *id == context_id)
             .map(|(_, root)| root)
     }
+
+    /// A new root context (one per plugin config), replacing one of the same id.
+    #[inline(never)]
+    fn create_root(&mut self, context_id: u32) {
+        self.roots.retain(|(id, _)| *id != context_id);
+        self.roots.push((context_id, SluiceRoot::default()));
+    }
 }
 
 thread_local! {
@@ -116,8 +123,7 @@ pub extern "C" fn proxy_on_vm_start(_root_context_id: u32, _vm_configuration_siz
 pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
     with_contexts((), |contexts| {
         if root_context_id == 0 {
-            contexts.roots.retain(|(id, _)| *id != context_id);
-            contexts.roots.push((context_id, SluiceRoot::default()));
+            contexts.create_root(context_id);
         } else if let Some(request) = contexts
             .root(root_context_id)
             .and_then(|root| root.create_http_context(context_id))

@@ -58,12 +58,14 @@ impl SluiceRoot {
 impl SluiceRoot {
     /// Envoy retires this root context when a new config replaces it: hand over what was
     /// counted since the last tick first, so a push loses no counts.
+    #[inline(never)]
     pub fn on_retire(&mut self) {
         if let Some(vm) = &self.vm {
             vm.flush_metrics(&Envoy);
         }
     }
 
+    #[inline(never)]
     pub fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize) {
         let Some(vm) = self.vm.clone() else { return };
         // Without response headers (Envoy reset the call, e.g. its answer outgrew the async
@@ -97,6 +99,7 @@ impl SluiceRoot {
 
     /// Returning false makes Envoy reject this config (and keep the previous one, or refuse to
     /// start on the first).
+    #[inline(never)]
     pub fn on_configure(&mut self) -> bool {
         let (loaded, rejected) = {
             let c = self.counters();
@@ -136,6 +139,7 @@ impl SluiceRoot {
         true
     }
 
+    #[inline(never)]
     pub fn on_tick(&mut self) {
         let Some(vm) = self.vm.clone() else { return };
         let now = self.now_ms();

@@ -116,6 +116,7 @@ pub fn revision_of(revision: &str) -> u32 {
 
 /// Appends the signed token for `claims` to `out`. Names and values longer than
 /// 255 bytes cannot occur: compile limits them.
+#[inline(never)]
 pub fn sign_into(claims: &Claims, key_id: &str, key: &HmacKey, out: &mut String) {
     let mut body = Vec::with_capacity(32 + claims.decisions.len() * 16);
     body.push(FORMAT);

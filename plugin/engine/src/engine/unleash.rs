@@ -29,24 +29,38 @@ pub fn evaluate(plan: &UnleashPlan, engine: Option<&Engine>, req: &Request) -> V
         .properties(&properties)
         .random(&random);
     let ctx = with_identity(plan, req, ctx);
-    let evaluate_one = |name: &str, id| evaluate_feature(plan, engine, &ctx, name, id);
     match &plan.features {
-        Some(list) => list
-            .iter()
-            .map(|name| match engine.id(name) {
-                Some(id) => evaluate_one(name, id),
-                // Listed but not (or no longer) in the payload: off.
-                None => outcome(plan, name, "off".to_string(), None),
-            })
-            .collect(),
-        None => engine
-            .features()
-            .filter(|(_, name)| {
-                is_header_safe_name(name) && !plan.native_flags.iter().any(|f| f == name)
-            })
-            .map(|(id, name)| evaluate_one(name, id))
-            .collect(),
+        Some(list) => evaluate_listed(plan, engine, &ctx, list),
+        None => evaluate_all(plan, engine, &ctx),
     }
+}
+
+/// The features the config lists; one listed but not (or no longer) in the payload is off.
+#[inline(never)]
+fn evaluate_listed(
+    plan: &UnleashPlan,
+    engine: &Engine,
+    ctx: &Context,
+    list: &[String],
+) -> Vec<FeatureOutcome> {
+    list.iter()
+        .map(|name| match engine.id(name) {
+            Some(id) => evaluate_feature(plan, engine, ctx, name, id),
+            None => outcome(plan, name, "off".to_string(), None),
+        })
+        .collect()
+}
+
+/// Every feature of the payload whose name can go into a header and is not a native flag's.
+#[inline(never)]
+fn evaluate_all(plan: &UnleashPlan, engine: &Engine, ctx: &Context) -> Vec<FeatureOutcome> {
+    engine
+        .features()
+        .filter(|(_, name)| {
+            is_header_safe_name(name) && !plan.native_flags.iter().any(|f| f == name)
+        })
+        .map(|(id, name)| evaluate_feature(plan, engine, ctx, name, id))
+        .collect()
 }
 
 /// The context properties the plan reads from the request.
