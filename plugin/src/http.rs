@@ -66,26 +66,37 @@ impl SluiceHttp {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             abi::add_header(HeaderMap::Response, &name, &value);
         }
-        // Experiment goals: counted for this request's variants, never shown to the client.
-        let vm = Rc::clone(&self.vm);
-        for (i, name) in vm.plan.goal_headers.iter().enumerate() {
-            if let Some(value) = abi::header(HeaderMap::Response, name) {
-                abi::remove_header(HeaderMap::Response, name);
-                vm.on_goals(&self.routed, i, &value);
-            }
+        if !self.vm.plan.goal_headers.is_empty() {
+            self.take_goals();
         }
         if !self.routed.is_empty() && !self.responded {
-            self.responded = true;
-            let status =
-                abi::header(HeaderMap::Response, ":status").map_or(0, |s| parse_status(&s));
-            // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
-            // other than `via_upstream`.
-            let local_reply = self.routed.counts_local_replies
-                && status < 500
-                && abi::property(b"response\0code_details").is_some_and(|d| d != b"via_upstream");
-            self.vm
-                .on_response(&self.routed, status, local_reply, self.now_ms());
+            self.account_response();
         }
+    }
+
+    /// Experiment goals: counted for this request's variants, never shown to the client.
+    #[inline(never)]
+    fn take_goals(&self) {
+        for (i, name) in self.vm.plan.goal_headers.iter().enumerate() {
+            if let Some(value) = abi::header(HeaderMap::Response, name) {
+                abi::remove_header(HeaderMap::Response, name);
+                self.vm.on_goals(&self.routed, i, &value);
+            }
+        }
+    }
+
+    /// The response's status, for the stats and the canary guard.
+    #[inline(never)]
+    fn account_response(&mut self) {
+        self.responded = true;
+        let status = abi::header(HeaderMap::Response, ":status").map_or(0, |s| parse_status(&s));
+        // Envoy marks its own replies (timeouts, no healthy upstream, …) with details
+        // other than `via_upstream`.
+        let local_reply = self.routed.counts_local_replies
+            && status < 500
+            && abi::property(b"response\0code_details").is_some_and(|d| d != b"via_upstream");
+        self.vm
+            .on_response(&self.routed, status, local_reply, self.now_ms());
     }
 
     /// The request's end (its context is deleted next). A stream reset before any response
