@@ -187,11 +187,7 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
     write_request_headers(plan, decision, &req, &seen, &mut written, patch);
-    for (slot, seen) in seen.iter().enumerate() {
-        if seen.copies > 0 && !written.get(slot).copied().unwrap_or(false) {
-            patch.remove.push(slot);
-        }
-    }
+    remove_unwritten(&seen, &written, patch);
     if decision.routes.iter().any(|r| r.minted_cookie.is_some()) {
         respond_cookies(plan, decision, patch);
     }
@@ -227,6 +223,17 @@ fn respond_debug(plan: &Plan, decision: &Decision, patch: &mut Patch) {
     patch.respond(ResponseHeader::Debug, |out| {
         decision.explain_into(plan, out)
     });
+}
+
+/// Incoming copies of owned headers this request did not write are removed: a client cannot
+/// set what Sluice owns.
+#[inline(never)]
+fn remove_unwritten(seen: &[OwnedSeen], written: &[bool], patch: &mut Patch) {
+    for (slot, seen) in seen.iter().enumerate() {
+        if seen.copies > 0 && !written.get(slot).copied().unwrap_or(false) {
+            patch.remove.push(slot);
+        }
+    }
 }
 
 /// `run` with fresh buffers, for callers that handle one request at a time.
