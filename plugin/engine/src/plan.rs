@@ -487,8 +487,28 @@ impl Fingerprint {
     }
 }
 
+/// Per hash slot the range of `order`, and `order`: fingerprints and entry indices by slot.
+type SlotTable = (Vec<(u16, u16)>, Vec<(Fingerprint, u16)>);
+
 impl HeaderRoles {
+    #[inline(never)]
     pub fn new(headers: &[String], owned: &[String]) -> HeaderRoles {
+        let entries = Self::entries(headers, owned);
+        // At least 64 slots, and more than entries: a slot rarely holds two.
+        let bits = entries.len().max(32).next_power_of_two().trailing_zeros() + 1;
+        let shift = 64 - bits;
+        let (slots, order) = Self::slots(&entries, bits, shift);
+        HeaderRoles {
+            entries,
+            slots,
+            order,
+            shift,
+        }
+    }
+
+    /// Every header name the plan reads or owns, with its roles.
+    #[inline(never)]
+    fn entries(headers: &[String], owned: &[String]) -> Vec<(String, HeaderRole)> {
         let mut entries: Vec<(String, HeaderRole)> = Vec::new();
         let mut entry = |name: &str| -> usize {
             match entries.iter().position(|(n, _)| n == name) {
@@ -519,9 +539,12 @@ impl HeaderRoles {
         for (at, i) in owns {
             entries[at].1.owned = Some(i);
         }
-        // At least 64 slots, and more than entries: a slot rarely holds two.
-        let bits = entries.len().max(32).next_power_of_two().trailing_zeros() + 1;
-        let shift = 64 - bits;
+        entries
+    }
+
+    /// The entries' fingerprints grouped by hash slot, and each slot's range of them.
+    #[inline(never)]
+    fn slots(entries: &[(String, HeaderRole)], bits: u32, shift: u32) -> SlotTable {
         let slot_of = |print: &Fingerprint| (print.hash() >> shift) as usize;
         let mut order: Vec<(Fingerprint, u16)> = entries
             .iter()
@@ -537,12 +560,7 @@ impl HeaderRoles {
             }
             slot.1 += 1;
         }
-        HeaderRoles {
-            entries,
-            slots,
-            order,
-            shift,
-        }
+        (slots, order)
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&HeaderRole> {
@@ -578,11 +596,21 @@ pub struct OutputSlots {
 impl Plan {
     /// Precomputes what the request path looks up: header roles, output slots, and each flag's
     /// `name=variant` fragments. The compiler calls it once, last.
+    #[inline(never)]
     pub fn index(&mut self) {
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
+        self.outputs = self.output_slots();
+        let prefix = self.baggage_prefix.as_deref();
+        for flag in &mut self.flags {
+            flag.index_fragments(prefix);
+        }
+    }
+
+    #[inline(never)]
+    fn output_slots(&self) -> OutputSlots {
         let owned = &self.owned_headers;
         let slot = |name: &str| owned.iter().position(|o| o == name);
-        self.outputs = OutputSlots {
+        OutputSlots {
             flags_header: self.flags_header.as_deref().and_then(slot),
             flag_headers: self
                 .flags
@@ -602,23 +630,27 @@ impl Plan {
                 .map(|(_, h)| slot(h).unwrap_or(usize::MAX))
                 .collect(),
             baggage: self.baggage_prefix.as_ref().and_then(|_| slot("baggage")),
-        };
-        let prefix = self.baggage_prefix.as_deref();
-        for flag in &mut self.flags {
-            flag.fragments = flag
+        }
+    }
+}
+
+impl FlagPlan {
+    /// `;name=variant` for the flags header and `,prefix.name=variant` for baggage, per variant.
+    #[inline(never)]
+    fn index_fragments(&mut self, baggage_prefix: Option<&str>) {
+        self.fragments = self
+            .variant_names
+            .iter()
+            .map(|v| format!(";{}={v}", self.name))
+            .collect();
+        self.baggage_fragments = match baggage_prefix {
+            Some(prefix) => self
                 .variant_names
                 .iter()
-                .map(|v| format!(";{}={v}", flag.name))
-                .collect();
-            flag.baggage_fragments = match prefix {
-                Some(prefix) => flag
-                    .variant_names
-                    .iter()
-                    .map(|v| format!(",{prefix}{}={v}", flag.name))
-                    .collect(),
-                None => Vec::new(),
-            };
-        }
+                .map(|v| format!(",{prefix}{}={v}", self.name))
+                .collect(),
+            None => Vec::new(),
+        };
     }
 }
 
