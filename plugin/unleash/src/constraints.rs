@@ -161,17 +161,12 @@ impl Constraint {
             Op::Str(kind, values, ci) => {
                 value().is_some_and(|v| str_matches(*kind, values, *ci, v))
             }
-            Op::Num(cmp, operand) => value()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .and_then(|v| v.partial_cmp(operand))
-                .is_some_and(|ord| cmp.holds(ord)),
+            Op::Num(cmp, operand) => value().is_some_and(|v| num_holds(*cmp, *operand, v)),
             Op::DateAfter(at) => self.time(ctx).is_some_and(|now| now > *at),
             Op::DateBefore(at) => self.time(ctx).is_some_and(|now| now < *at),
-            Op::Semver(cmp, operand) => value()
-                .and_then(|v| Version::parse(v).ok())
-                .is_some_and(|v| cmp.holds(v.cmp(operand))),
+            Op::Semver(cmp, operand) => value().is_some_and(|v| semver_holds(*cmp, operand, v)),
             #[cfg(feature = "regex")]
-            Op::Regex(re) => value().is_some_and(|v| re.is_match(v)),
+            Op::Regex(re) => value().is_some_and(|v| regex_matches(re, v)),
             Op::InCidr(nets) => self
                 .ip(ctx)
                 .is_some_and(|ip| nets.iter().any(|net| net.contains(ip))),
@@ -192,6 +187,28 @@ impl Constraint {
             _ => ctx.field(&self.field).and_then(parse_socket_ip),
         }
     }
+}
+
+#[inline(never)]
+fn num_holds(cmp: Cmp, operand: f64, value: &str) -> bool {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| v.partial_cmp(&operand))
+        .is_some_and(|ord| cmp.holds(ord))
+}
+
+#[inline(never)]
+fn semver_holds(cmp: Cmp, operand: &Version, value: &str) -> bool {
+    Version::parse(value).is_ok_and(|v| cmp.holds(v.cmp(operand)))
+}
+
+/// The regex search, kept out of `matches` (it is most of its code).
+#[cfg(feature = "regex")]
+#[inline(never)]
+fn regex_matches(re: &Regex, value: &str) -> bool {
+    re.is_match(value)
 }
 
 #[inline(never)]
