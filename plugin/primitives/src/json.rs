@@ -153,6 +153,7 @@ impl fmt::Display for Number {
     }
 }
 
+#[inline(never)]
 fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     if !x.is_finite() {
         return f.write_str("null");
@@ -163,11 +164,25 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     if x == 0.0 {
         return f.write_str("0.0");
     }
+    let (digits, exp) = shortest_digits(x.abs());
+    write_digits(f, &digits, exp)
+}
+
+/// The shortest digits that read back as `x` (positive, finite) and the decimal exponent of the
+/// first: 1.5e-7 is ("15", -7).
+#[inline(never)]
+fn shortest_digits(x: f64) -> (String, i32) {
     // `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-    let sci = format!("{:e}", x.abs());
+    let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    (digits, exp)
+}
+
+/// `digits` with the point after the first digit moved by `exp`, laid out as serde_json does.
+#[inline(never)]
+fn write_digits(f: &mut fmt::Formatter<'_>, digits: &str, exp: i32) -> fmt::Result {
     let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
     if (-5..=15).contains(&exp) {
@@ -196,37 +211,51 @@ impl fmt::Display for Value<'_> {
             Kind::Bool(b) => write!(f, "{b}"),
             Kind::Number(n) => write!(f, "{n}"),
             Kind::String(s) => write_string(f, s),
-            Kind::Array(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Kind::Object(members) => {
-                // serde_json's map: keys sorted, a repeated key's last value.
-                let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
-                crate::order::sort_by(&mut order, |a, b| a.0.cmp(&b.0));
-                f.write_str("{")?;
-                let mut first = true;
-                for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {
-                    if order.get(i + 1).is_some_and(|next| next.0 == *key) {
-                        continue;
-                    }
-                    if !first {
-                        f.write_str(",")?;
-                    }
-                    first = false;
-                    write_string(f, key)?;
-                    write!(f, ":{value}")?;
-                }
-                f.write_str("}")
-            }
+            Kind::Array(items) => write_array(f, items),
+            Kind::Object(members) => write_object(f, members),
         }
     }
+}
+
+#[inline(never)]
+fn write_array(f: &mut fmt::Formatter<'_>, items: &[Value<'_>]) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{item}")?;
+    }
+    f.write_str("]")
+}
+
+#[inline(never)]
+fn sorted_members<'a, 't>(
+    members: &'a [(Cow<'t, str>, Value<'t>)],
+) -> Vec<&'a (Cow<'t, str>, Value<'t>)> {
+    let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
+    crate::order::sort_by(&mut order, |a, b| a.0.cmp(&b.0));
+    order
+}
+
+/// serde_json's map: keys sorted, a repeated key's last value.
+#[inline(never)]
+fn write_object(f: &mut fmt::Formatter<'_>, members: &[(Cow<'_, str>, Value<'_>)]) -> fmt::Result {
+    let order = sorted_members(members);
+    f.write_str("{")?;
+    let mut first = true;
+    for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {
+        if order.get(i + 1).is_some_and(|next| next.0 == *key) {
+            continue;
+        }
+        if !first {
+            f.write_str(",")?;
+        }
+        first = false;
+        write_string(f, key)?;
+        write!(f, ":{value}")?;
+    }
+    f.write_str("}")
 }
 
 fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
@@ -429,20 +458,22 @@ impl<'t> Parser<'t> {
     fn value(&mut self) -> Result<Value<'t>, Error> {
         self.skip_whitespace();
         let offset = self.pos;
+        // One `?` for every arm: each its own would copy the error out separately.
         let kind = match self.peek() {
-            None => return Err(self.error("EOF while parsing a value")),
-            Some(b'n') => self.word(b"null", Kind::Null)?,
-            Some(b't') => self.word(b"true", Kind::Bool(true))?,
-            Some(b'f') => self.word(b"false", Kind::Bool(false))?,
-            Some(b'"') => Kind::String(self.string()?),
-            Some(b'-' | b'0'..=b'9') => Kind::Number(self.number()?),
-            Some(b'[') => self.nested(Parser::array)?,
-            Some(b'{') => self.nested(Parser::object)?,
-            Some(_) => return Err(self.error("expected value")),
-        };
+            None => Err(self.error("EOF while parsing a value")),
+            Some(b'n') => self.word(b"null", Kind::Null),
+            Some(b't') => self.word(b"true", Kind::Bool(true)),
+            Some(b'f') => self.word(b"false", Kind::Bool(false)),
+            Some(b'"') => self.string().map(Kind::String),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Kind::Number),
+            Some(b'[') => self.nested(Parser::array),
+            Some(b'{') => self.nested(Parser::object),
+            Some(_) => Err(self.error("expected value")),
+        }?;
         Ok(Value { offset, kind })
     }
 
+    #[inline(never)]
     fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Error> {
         for expected in word {
             match self.peek() {
@@ -469,6 +500,7 @@ impl<'t> Parser<'t> {
     }
 
     /// After `[`.
+    #[inline(never)]
     fn array(&mut self) -> Result<Kind<'t>, Error> {
         let mut items = Vec::new();
         self.skip_whitespace();
@@ -518,6 +550,7 @@ impl<'t> Parser<'t> {
     }
 
     /// After `{`.
+    #[inline(never)]
     fn object(&mut self) -> Result<Kind<'t>, Error> {
         let mut members = Vec::new();
         self.skip_whitespace();
@@ -562,6 +595,13 @@ impl<'t> Parser<'t> {
             self.pos += 1;
             return Ok(Cow::Borrowed(s));
         }
+        self.escaped_string(start)
+    }
+
+    /// The rest of a string that has escapes (or is malformed), from its first stop; `start`
+    /// is where its text began.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'t, str>, Error> {
         let mut out = String::from(self.source.get(start..self.pos).unwrap_or_default());
         loop {
             match self.peek() {
@@ -597,6 +637,7 @@ impl<'t> Parser<'t> {
     }
 
     /// After `\`.
+    #[inline(never)]
     fn escape(&mut self) -> Result<char, Error> {
         let Some(b) = self.peek() else {
             return Err(self.error("EOF while parsing a string"));
@@ -666,6 +707,7 @@ impl<'t> Parser<'t> {
         self.pos - start
     }
 
+    #[inline(never)]
     fn number(&mut self) -> Result<Number, Error> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
