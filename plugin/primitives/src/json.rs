@@ -416,13 +416,16 @@ pub fn parse(text: &[u8]) -> Result<Value<'_>, Error> {
         pos: 0,
         depth: 0,
     };
-    let value = p.value()?;
+    let value = p.value().map_err(|e| *e)?;
     p.skip_whitespace();
     if p.pos < text.len() {
-        return Err(p.error("trailing characters"));
+        return Err(*p.error("trailing characters"));
     }
     Ok(value)
 }
+
+/// A syntax error inside the parser: boxed, so every `?` on the way out moves one pointer.
+type Fail = Box<Error>;
 
 struct Parser<'t> {
     text: &'t [u8],
@@ -433,16 +436,19 @@ struct Parser<'t> {
 }
 
 impl<'t> Parser<'t> {
-    fn error(&self, reason: &'static str) -> Error {
+    fn error(&self, reason: &'static str) -> Fail {
         self.error_at(self.pos, reason)
     }
 
-    fn error_at(&self, offset: usize, reason: &'static str) -> Error {
-        Error {
+    // Out of line: one call at each of the parser's many error sites instead of the fields.
+    #[cold]
+    #[inline(never)]
+    fn error_at(&self, offset: usize, reason: &'static str) -> Fail {
+        Box::new(Error {
             offset,
             reason,
             segments: Vec::new(),
-        }
+        })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -455,26 +461,25 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn value(&mut self) -> Result<Value<'t>, Error> {
+    fn value(&mut self) -> Result<Value<'t>, Fail> {
         self.skip_whitespace();
         let offset = self.pos;
-        // One `?` for every arm: each its own would copy the error out separately.
         let kind = match self.peek() {
-            None => Err(self.error("EOF while parsing a value")),
-            Some(b'n') => self.word(b"null", Kind::Null),
-            Some(b't') => self.word(b"true", Kind::Bool(true)),
-            Some(b'f') => self.word(b"false", Kind::Bool(false)),
-            Some(b'"') => self.string().map(Kind::String),
-            Some(b'-' | b'0'..=b'9') => self.number().map(Kind::Number),
-            Some(b'[') => self.nested(Parser::array),
-            Some(b'{') => self.nested(Parser::object),
-            Some(_) => Err(self.error("expected value")),
-        }?;
+            None => return Err(self.error("EOF while parsing a value")),
+            Some(b'n') => self.word(b"null", Kind::Null)?,
+            Some(b't') => self.word(b"true", Kind::Bool(true))?,
+            Some(b'f') => self.word(b"false", Kind::Bool(false))?,
+            Some(b'"') => Kind::String(self.string()?),
+            Some(b'-' | b'0'..=b'9') => Kind::Number(self.number()?),
+            Some(b'[') => self.nested(Parser::array)?,
+            Some(b'{') => self.nested(Parser::object)?,
+            Some(_) => return Err(self.error("expected value")),
+        };
         Ok(Value { offset, kind })
     }
 
     #[inline(never)]
-    fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Error> {
+    fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Fail> {
         for expected in word {
             match self.peek() {
                 None => return Err(self.error("EOF while parsing a value")),
@@ -485,10 +490,7 @@ impl<'t> Parser<'t> {
         Ok(kind)
     }
 
-    fn nested(
-        &mut self,
-        read: fn(&mut Self) -> Result<Kind<'t>, Error>,
-    ) -> Result<Kind<'t>, Error> {
+    fn nested(&mut self, read: fn(&mut Self) -> Result<Kind<'t>, Fail>) -> Result<Kind<'t>, Fail> {
         if self.depth >= MAX_DEPTH {
             return Err(self.error("recursion limit exceeded"));
         }
@@ -501,7 +503,7 @@ impl<'t> Parser<'t> {
 
     /// After `[`.
     #[inline(never)]
-    fn array(&mut self) -> Result<Kind<'t>, Error> {
+    fn array(&mut self) -> Result<Kind<'t>, Fail> {
         let mut items = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b']') {
@@ -524,12 +526,13 @@ impl<'t> Parser<'t> {
 
     /// After an array item or object member: `true` at the closing byte, `false` after a `,`
     /// that another item follows.
+    #[inline(always)]
     fn item_end(
         &mut self,
         close: u8,
         eof: &'static str,
         expected: &'static str,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, Fail> {
         self.skip_whitespace();
         match self.peek() {
             Some(b',') => {
@@ -551,7 +554,7 @@ impl<'t> Parser<'t> {
 
     /// After `{`.
     #[inline(never)]
-    fn object(&mut self) -> Result<Kind<'t>, Error> {
+    fn object(&mut self) -> Result<Kind<'t>, Fail> {
         let mut members = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -586,7 +589,7 @@ impl<'t> Parser<'t> {
     }
 
     /// At `"`. A string without escapes borrows from the text.
-    fn string(&mut self) -> Result<Cow<'t, str>, Error> {
+    fn string(&mut self) -> Result<Cow<'t, str>, Fail> {
         self.pos += 1;
         let start = self.pos;
         self.skip_plain();
@@ -601,7 +604,7 @@ impl<'t> Parser<'t> {
     /// The rest of a string that has escapes (or is malformed), from its first stop; `start`
     /// is where its text began.
     #[inline(never)]
-    fn escaped_string(&mut self, start: usize) -> Result<Cow<'t, str>, Error> {
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'t, str>, Fail> {
         let mut out = String::from(self.source.get(start..self.pos).unwrap_or_default());
         loop {
             match self.peek() {
@@ -638,7 +641,7 @@ impl<'t> Parser<'t> {
 
     /// After `\`.
     #[inline(never)]
-    fn escape(&mut self) -> Result<char, Error> {
+    fn escape(&mut self) -> Result<char, Fail> {
         let Some(b) = self.peek() else {
             return Err(self.error("EOF while parsing a string"));
         };
@@ -683,7 +686,7 @@ impl<'t> Parser<'t> {
         Ok(c)
     }
 
-    fn hex4(&mut self) -> Result<u32, Error> {
+    fn hex4(&mut self) -> Result<u32, Fail> {
         let mut n = 0;
         for _ in 0..4 {
             let digit = match self.peek() {
@@ -708,7 +711,7 @@ impl<'t> Parser<'t> {
     }
 
     #[inline(never)]
-    fn number(&mut self) -> Result<Number, Error> {
+    fn number(&mut self) -> Result<Number, Fail> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {
