@@ -153,6 +153,7 @@ impl fmt::Display for Number {
     }
 }
 
+#[inline(never)]
 fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     if !x.is_finite() {
         return f.write_str("null");
@@ -163,11 +164,25 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     if x == 0.0 {
         return f.write_str("0.0");
     }
+    let (digits, exp) = shortest_digits(x.abs());
+    write_digits(f, &digits, exp)
+}
+
+/// The shortest digits that read back as `x` (positive, finite) and the decimal exponent of the
+/// first: 1.5e-7 is ("15", -7).
+#[inline(never)]
+fn shortest_digits(x: f64) -> (String, i32) {
     // `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-    let sci = format!("{:e}", x.abs());
+    let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    (digits, exp)
+}
+
+/// `digits` with the point after the first digit moved by `exp`, laid out as serde_json does.
+#[inline(never)]
+fn write_digits(f: &mut fmt::Formatter<'_>, digits: &str, exp: i32) -> fmt::Result {
     let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
     if (-5..=15).contains(&exp) {
@@ -196,37 +211,51 @@ impl fmt::Display for Value<'_> {
             Kind::Bool(b) => write!(f, "{b}"),
             Kind::Number(n) => write!(f, "{n}"),
             Kind::String(s) => write_string(f, s),
-            Kind::Array(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Kind::Object(members) => {
-                // serde_json's map: keys sorted, a repeated key's last value.
-                let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
-                crate::order::sort_by(&mut order, |a, b| a.0.cmp(&b.0));
-                f.write_str("{")?;
-                let mut first = true;
-                for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {
-                    if order.get(i + 1).is_some_and(|next| next.0 == *key) {
-                        continue;
-                    }
-                    if !first {
-                        f.write_str(",")?;
-                    }
-                    first = false;
-                    write_string(f, key)?;
-                    write!(f, ":{value}")?;
-                }
-                f.write_str("}")
-            }
+            Kind::Array(items) => write_array(f, items),
+            Kind::Object(members) => write_object(f, members),
         }
     }
+}
+
+#[inline(never)]
+fn write_array(f: &mut fmt::Formatter<'_>, items: &[Value<'_>]) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{item}")?;
+    }
+    f.write_str("]")
+}
+
+#[inline(never)]
+fn sorted_members<'a, 't>(
+    members: &'a [(Cow<'t, str>, Value<'t>)],
+) -> Vec<&'a (Cow<'t, str>, Value<'t>)> {
+    let mut order: Vec<&(Cow<'_, str>, Value<'_>)> = members.iter().collect();
+    crate::order::sort_by(&mut order, |a, b| a.0.cmp(&b.0));
+    order
+}
+
+/// serde_json's map: keys sorted, a repeated key's last value.
+#[inline(never)]
+fn write_object(f: &mut fmt::Formatter<'_>, members: &[(Cow<'_, str>, Value<'_>)]) -> fmt::Result {
+    let order = sorted_members(members);
+    f.write_str("{")?;
+    let mut first = true;
+    for (i, (key, value)) in order.iter().map(|m| (&m.0, &m.1)).enumerate() {
+        if order.get(i + 1).is_some_and(|next| next.0 == *key) {
+            continue;
+        }
+        if !first {
+            f.write_str(",")?;
+        }
+        first = false;
+        write_string(f, key)?;
+        write!(f, ":{value}")?;
+    }
+    f.write_str("}")
 }
 
 fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
@@ -387,13 +416,16 @@ pub fn parse(text: &[u8]) -> Result<Value<'_>, Error> {
         pos: 0,
         depth: 0,
     };
-    let value = p.value()?;
+    let value = p.value().map_err(|e| *e)?;
     p.skip_whitespace();
     if p.pos < text.len() {
-        return Err(p.error("trailing characters"));
+        return Err(*p.error("trailing characters"));
     }
     Ok(value)
 }
+
+/// A syntax error inside the parser: boxed, so every `?` on the way out moves one pointer.
+type Fail = Box<Error>;
 
 struct Parser<'t> {
     text: &'t [u8],
@@ -404,16 +436,19 @@ struct Parser<'t> {
 }
 
 impl<'t> Parser<'t> {
-    fn error(&self, reason: &'static str) -> Error {
+    fn error(&self, reason: &'static str) -> Fail {
         self.error_at(self.pos, reason)
     }
 
-    fn error_at(&self, offset: usize, reason: &'static str) -> Error {
-        Error {
+    // Out of line: one call at each of the parser's many error sites instead of the fields.
+    #[cold]
+    #[inline(never)]
+    fn error_at(&self, offset: usize, reason: &'static str) -> Fail {
+        Box::new(Error {
             offset,
             reason,
             segments: Vec::new(),
-        }
+        })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -426,7 +461,7 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn value(&mut self) -> Result<Value<'t>, Error> {
+    fn value(&mut self) -> Result<Value<'t>, Fail> {
         self.skip_whitespace();
         let offset = self.pos;
         let kind = match self.peek() {
@@ -443,7 +478,8 @@ impl<'t> Parser<'t> {
         Ok(Value { offset, kind })
     }
 
-    fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Error> {
+    #[inline(never)]
+    fn word(&mut self, word: &[u8], kind: Kind<'t>) -> Result<Kind<'t>, Fail> {
         for expected in word {
             match self.peek() {
                 None => return Err(self.error("EOF while parsing a value")),
@@ -454,10 +490,7 @@ impl<'t> Parser<'t> {
         Ok(kind)
     }
 
-    fn nested(
-        &mut self,
-        read: fn(&mut Self) -> Result<Kind<'t>, Error>,
-    ) -> Result<Kind<'t>, Error> {
+    fn nested(&mut self, read: fn(&mut Self) -> Result<Kind<'t>, Fail>) -> Result<Kind<'t>, Fail> {
         if self.depth >= MAX_DEPTH {
             return Err(self.error("recursion limit exceeded"));
         }
@@ -469,7 +502,8 @@ impl<'t> Parser<'t> {
     }
 
     /// After `[`.
-    fn array(&mut self) -> Result<Kind<'t>, Error> {
+    #[inline(never)]
+    fn array(&mut self) -> Result<Kind<'t>, Fail> {
         let mut items = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b']') {
@@ -492,12 +526,13 @@ impl<'t> Parser<'t> {
 
     /// After an array item or object member: `true` at the closing byte, `false` after a `,`
     /// that another item follows.
+    #[inline(always)]
     fn item_end(
         &mut self,
         close: u8,
         eof: &'static str,
         expected: &'static str,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, Fail> {
         self.skip_whitespace();
         match self.peek() {
             Some(b',') => {
@@ -518,7 +553,8 @@ impl<'t> Parser<'t> {
     }
 
     /// After `{`.
-    fn object(&mut self) -> Result<Kind<'t>, Error> {
+    #[inline(never)]
+    fn object(&mut self) -> Result<Kind<'t>, Fail> {
         let mut members = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -553,7 +589,7 @@ impl<'t> Parser<'t> {
     }
 
     /// At `"`. A string without escapes borrows from the text.
-    fn string(&mut self) -> Result<Cow<'t, str>, Error> {
+    fn string(&mut self) -> Result<Cow<'t, str>, Fail> {
         self.pos += 1;
         let start = self.pos;
         self.skip_plain();
@@ -562,6 +598,13 @@ impl<'t> Parser<'t> {
             self.pos += 1;
             return Ok(Cow::Borrowed(s));
         }
+        self.escaped_string(start)
+    }
+
+    /// The rest of a string that has escapes (or is malformed), from its first stop; `start`
+    /// is where its text began.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'t, str>, Fail> {
         let mut out = String::from(self.source.get(start..self.pos).unwrap_or_default());
         loop {
             match self.peek() {
@@ -597,7 +640,8 @@ impl<'t> Parser<'t> {
     }
 
     /// After `\`.
-    fn escape(&mut self) -> Result<char, Error> {
+    #[inline(never)]
+    fn escape(&mut self) -> Result<char, Fail> {
         let Some(b) = self.peek() else {
             return Err(self.error("EOF while parsing a string"));
         };
@@ -642,7 +686,7 @@ impl<'t> Parser<'t> {
         Ok(c)
     }
 
-    fn hex4(&mut self) -> Result<u32, Error> {
+    fn hex4(&mut self) -> Result<u32, Fail> {
         let mut n = 0;
         for _ in 0..4 {
             let digit = match self.peek() {
@@ -666,7 +710,8 @@ impl<'t> Parser<'t> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Number, Error> {
+    #[inline(never)]
+    fn number(&mut self) -> Result<Number, Fail> {
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {

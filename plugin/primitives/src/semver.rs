@@ -30,40 +30,31 @@ impl fmt::Display for SemverError {
 impl Version {
     /// Parses `MAJOR.MINOR.PATCH[-PRE][+BUILD]`, strictly.
     pub fn parse(text: &str) -> Result<Version, SemverError> {
-        let err = |why: &str| SemverError(format!("`{text}` is not a semantic version: {why}"));
+        Version::read(text).map_err(|why| invalid(text, why))
+    }
+
+    fn read(text: &str) -> Result<Version, Why<'_>> {
         let without_build = text.split_once('+').map_or(text, |(v, _)| v);
         let (core, pre) = match without_build.split_once('-') {
             Some((core, pre)) => (core, Some(pre)),
             None => (without_build, None),
         };
         let mut parts = core.split('.');
-        let mut number = |name: &str| -> Result<u64, SemverError> {
-            let part = parts
-                .next()
-                .ok_or_else(|| err(&format!("missing {name}")))?;
-            parse_numeric(part).ok_or_else(|| err(&format!("{name} `{part}` is not a number")))
-        };
-        let (major, minor, patch) = (number("major")?, number("minor")?, number("patch")?);
+        let major = number(parts.next(), "major")?;
+        let minor = number(parts.next(), "minor")?;
+        let patch = number(parts.next(), "patch")?;
         if parts.next().is_some() {
-            return Err(err("expected three numbers"));
+            return Err(Why::NotThree);
         }
-        let mut pre_ids = Vec::new();
-        if let Some(pre) = pre {
-            for id in pre.split('.') {
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                    return Err(err("bad pre-release identifier"));
-                }
-                pre_ids.push(match parse_numeric(id) {
-                    Some(n) => PreId::Numeric(n),
-                    None => PreId::Alpha(id.to_string()),
-                });
-            }
-        }
+        let pre = match pre {
+            Some(pre) => pre_release(pre)?,
+            None => Vec::new(),
+        };
         Ok(Version {
             major,
             minor,
             patch,
-            pre: pre_ids,
+            pre,
         })
     }
 
@@ -72,7 +63,50 @@ impl Version {
     }
 }
 
+/// Why a text is not a version; put into words only for the error.
+enum Why<'a> {
+    Missing(&'static str),
+    NotANumber(&'static str, &'a str),
+    NotThree,
+    BadPreRelease,
+}
+
+#[cold]
+#[inline(never)]
+fn invalid(text: &str, why: Why<'_>) -> SemverError {
+    let why = match why {
+        Why::Missing(name) => format!("missing {name}"),
+        Why::NotANumber(name, part) => format!("{name} `{part}` is not a number"),
+        Why::NotThree => "expected three numbers".into(),
+        Why::BadPreRelease => "bad pre-release identifier".into(),
+    };
+    SemverError(format!("`{text}` is not a semantic version: {why}"))
+}
+
+/// One of major, minor and patch (`name`).
+fn number<'a>(part: Option<&'a str>, name: &'static str) -> Result<u64, Why<'a>> {
+    let part = part.ok_or(Why::Missing(name))?;
+    parse_numeric(part).ok_or(Why::NotANumber(name, part))
+}
+
+/// The dot-separated identifiers after `-`.
+#[inline(never)]
+fn pre_release(pre: &str) -> Result<Vec<PreId>, Why<'static>> {
+    let mut ids = Vec::new();
+    for id in pre.split('.') {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Why::BadPreRelease);
+        }
+        ids.push(match parse_numeric(id) {
+            Some(n) => PreId::Numeric(n),
+            None => PreId::Alpha(id.to_string()),
+        });
+    }
+    Ok(ids)
+}
+
 /// Digits only, no leading zero (semver forbids them).
+#[inline(never)]
 fn parse_numeric(part: &str) -> Option<u64> {
     if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
         return None;

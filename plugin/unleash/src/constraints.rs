@@ -66,6 +66,17 @@ enum Cmp {
 }
 
 impl Cmp {
+    /// The comparison of a NUM_* or SEMVER_* operator.
+    fn of(operator: &Operator) -> Cmp {
+        match operator {
+            Operator::NumGt | Operator::SemverGt => Cmp::Gt,
+            Operator::NumGte | Operator::SemverGte => Cmp::Gte,
+            Operator::NumLt | Operator::SemverLt => Cmp::Lt,
+            Operator::NumLte | Operator::SemverLte => Cmp::Lte,
+            _ => Cmp::Eq,
+        }
+    }
+
     fn holds(self, ord: Ordering) -> bool {
         match self {
             Cmp::Eq => ord == Ordering::Equal,
@@ -116,26 +127,26 @@ impl Constraint {
                 message,
             })
         };
-        let single = || c.value.as_deref().or(c.values.first().map(String::as_str));
+        let single = c.value.as_deref().or(c.values.first().map(String::as_str));
         let op = match &c.operator {
             Operator::In => Op::In(Values::new(&c.values)),
             Operator::NotIn => Op::NotIn(Values::new(&c.values)),
             Operator::StrStartsWith => str_op(StrOp::StartsWith, c),
             Operator::StrEndsWith => str_op(StrOp::EndsWith, c),
             Operator::StrContains => str_op(StrOp::Contains, c),
-            Operator::NumEq => num_op(Cmp::Eq, single(), &mut warn),
-            Operator::NumGt => num_op(Cmp::Gt, single(), &mut warn),
-            Operator::NumGte => num_op(Cmp::Gte, single(), &mut warn),
-            Operator::NumLt => num_op(Cmp::Lt, single(), &mut warn),
-            Operator::NumLte => num_op(Cmp::Lte, single(), &mut warn),
-            Operator::DateAfter => date_op(true, single(), &mut warn),
-            Operator::DateBefore => date_op(false, single(), &mut warn),
-            Operator::SemverEq => semver_op(Cmp::Eq, single(), &mut warn),
-            Operator::SemverGt => semver_op(Cmp::Gt, single(), &mut warn),
-            Operator::SemverGte => semver_op(Cmp::Gte, single(), &mut warn),
-            Operator::SemverLt => semver_op(Cmp::Lt, single(), &mut warn),
-            Operator::SemverLte => semver_op(Cmp::Lte, single(), &mut warn),
-            Operator::Regex => regex_op(single(), c.case_insensitive, &mut warn),
+            Operator::NumEq
+            | Operator::NumGt
+            | Operator::NumGte
+            | Operator::NumLt
+            | Operator::NumLte => num_op(Cmp::of(&c.operator), single, &mut warn),
+            Operator::DateAfter => date_op(true, single, &mut warn),
+            Operator::DateBefore => date_op(false, single, &mut warn),
+            Operator::SemverEq
+            | Operator::SemverGt
+            | Operator::SemverGte
+            | Operator::SemverLt
+            | Operator::SemverLte => semver_op(Cmp::of(&c.operator), single, &mut warn),
+            Operator::Regex => regex_op(single, c.case_insensitive, &mut warn),
             Operator::InCidr => cidr_op(&c.values, &mut warn),
             Operator::Unknown(name) => {
                 warn(format!(
@@ -161,17 +172,12 @@ impl Constraint {
             Op::Str(kind, values, ci) => {
                 value().is_some_and(|v| str_matches(*kind, values, *ci, v))
             }
-            Op::Num(cmp, operand) => value()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .and_then(|v| v.partial_cmp(operand))
-                .is_some_and(|ord| cmp.holds(ord)),
+            Op::Num(cmp, operand) => value().is_some_and(|v| num_holds(*cmp, *operand, v)),
             Op::DateAfter(at) => self.time(ctx).is_some_and(|now| now > *at),
             Op::DateBefore(at) => self.time(ctx).is_some_and(|now| now < *at),
-            Op::Semver(cmp, operand) => value()
-                .and_then(|v| Version::parse(v).ok())
-                .is_some_and(|v| cmp.holds(v.cmp(operand))),
+            Op::Semver(cmp, operand) => value().is_some_and(|v| semver_holds(*cmp, operand, v)),
             #[cfg(feature = "regex")]
-            Op::Regex(re) => value().is_some_and(|v| re.is_match(v)),
+            Op::Regex(re) => value().is_some_and(|v| regex_matches(re, v)),
             Op::InCidr(nets) => self
                 .ip(ctx)
                 .is_some_and(|ip| nets.iter().any(|net| net.contains(ip))),
@@ -192,6 +198,28 @@ impl Constraint {
             _ => ctx.field(&self.field).and_then(parse_socket_ip),
         }
     }
+}
+
+#[inline(never)]
+fn num_holds(cmp: Cmp, operand: f64, value: &str) -> bool {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| v.partial_cmp(&operand))
+        .is_some_and(|ord| cmp.holds(ord))
+}
+
+#[inline(never)]
+fn semver_holds(cmp: Cmp, operand: &Version, value: &str) -> bool {
+    Version::parse(value).is_ok_and(|v| cmp.holds(v.cmp(operand)))
+}
+
+/// The regex search, kept out of `matches` (it is most of its code).
+#[cfg(feature = "regex")]
+#[inline(never)]
+fn regex_matches(re: &Regex, value: &str) -> bool {
+    re.is_match(value)
 }
 
 #[inline(never)]
@@ -303,22 +331,35 @@ fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> O
         warn("no pattern; the constraint never matches".into());
         return Op::Never;
     };
-    match RegexBuilder::new(pattern)
-        .case_insensitive(ci)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-    {
+    match build_regex(pattern, ci) {
         Ok(re) => Op::Regex(re),
         Err(err) => {
-            let why = err.to_string();
-            let why = why.lines().last().unwrap_or("invalid").trim();
-            warn(format!(
-                "regex {} does not compile ({why}); the constraint never matches",
-                Quoted(pattern)
-            ));
+            warn(regex_warning(pattern, &err));
             Op::Never
         }
     }
+}
+
+/// regex-lite's parser and compiler, kept out of `regex_op` (they are most of its code).
+#[cfg(feature = "regex")]
+#[inline(never)]
+fn build_regex(pattern: &str, ci: bool) -> Result<Regex, regex_lite::Error> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(ci)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
+#[cfg(feature = "regex")]
+#[cold]
+#[inline(never)]
+fn regex_warning(pattern: &str, err: &regex_lite::Error) -> String {
+    let why = err.to_string();
+    let why = why.lines().last().unwrap_or("invalid").trim();
+    format!(
+        "regex {} does not compile ({why}); the constraint never matches",
+        Quoted(pattern)
+    )
 }
 
 #[inline(never)]

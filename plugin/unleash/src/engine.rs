@@ -263,114 +263,164 @@ impl Engine {
     #[inline(never)]
     fn compile(&mut self) {
         let mut warnings = Vec::new();
-        let mut segments = Segments::default();
-        for segment in &self.payload.segments {
-            let constraints: Arc<[Constraint]> = segment
-                .constraints
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let path = format!("segments[id={}].constraints[{i}]", segment.id);
-                    Constraint::compile(c, &path, &mut warnings)
-                })
-                .collect();
-            segments.push((segment.id, constraints));
-        }
-
-        let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
-        let mut features: Vec<Feature> = Vec::with_capacity(self.payload.features.len());
-        // Ids in name order, so every listing (and the flags header) is sorted by name whatever
-        // order the server sent; a stable sort keeps "the last one counts" for duplicates.
-        let mut by_name: Vec<&crate::model::Feature> = self.payload.features.iter().collect();
-        sluice_primitives::order::sort_by(&mut by_name, |a, b| a.name.cmp(&b.name));
-        for feature in by_name {
-            let base = format!("features[{}]", Quoted(&feature.name));
-            let strategies = feature
-                .strategies
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let path = format!("{base}.strategies[{i}]");
-                    Strategy::compile(&feature.name, s, &segments, &path, &mut warnings)
-                })
-                .collect();
-            let compiled = Feature {
-                name: feature.name.as_str().into(),
-                enabled: feature.enabled,
-                strategies,
-                variants: VariantSet::for_feature(&feature.name, &feature.variants),
-                dependencies: Box::default(),
-                has_parents: !feature.dependencies.is_empty(),
-            };
-            match index.get(feature.name.as_str()) {
-                Some(&FeatureId(i)) => {
-                    warnings.push(Warning {
-                        path: base,
-                        message: "listed twice; the last one counts".into(),
-                        unknown: false,
-                    });
-                    features[i as usize] = compiled;
-                }
-                None => {
-                    index.insert(
-                        feature.name.as_str().into(),
-                        FeatureId(features.len() as u32),
-                    );
-                    features.push(compiled);
-                }
-            }
-        }
-
+        let segments = compile_segments(&self.payload.segments, &mut warnings);
+        let (mut features, index) =
+            compile_features(&self.payload.features, &segments, &mut warnings);
         // Dependencies need every feature's id, so they are resolved last.
         for feature in &self.payload.features {
             let Some(&FeatureId(me)) = index.get(feature.name.as_str()) else {
                 continue;
             };
-            let dependencies = feature
-                .dependencies
-                .iter()
-                .map(|dep| {
-                    let parent = index.get(dep.feature.as_str()).copied();
-                    let grandparents =
-                        parent.is_some_and(|FeatureId(i)| features[i as usize].has_parents);
-                    let parent = match parent {
-                        Some(id) if !grandparents => Some(id),
-                        Some(_) => {
-                            warnings.push(Warning {
-                                path: format!("features[{}].dependencies", Quoted(&feature.name)),
-                                message: format!(
-                                    "parent {} has parents of its own; the feature is never on",
-                                    Quoted(&dep.feature)
-                                ),
-                                unknown: false,
-                            });
-                            None
-                        }
-                        None => {
-                            warnings.push(Warning {
-                                path: format!("features[{}].dependencies", Quoted(&feature.name)),
-                                message: format!(
-                                    "parent {} does not exist; the feature is never on",
-                                    Quoted(&dep.feature)
-                                ),
-                                unknown: false,
-                            });
-                            None
-                        }
-                    };
-                    Dependency {
-                        parent,
-                        expect_enabled: dep.enabled.unwrap_or(true),
-                        variants: dep.variants.iter().map(|v| v.as_str().into()).collect(),
-                    }
-                })
-                .collect();
-            features[me as usize].dependencies = dependencies;
+            let dependencies = resolve_dependencies(feature, &index, &features, &mut warnings);
+            if let Some(compiled) = features.get_mut(me as usize) {
+                compiled.dependencies = dependencies;
+            }
         }
-
         self.features = features.into();
         self.index = index;
         self.warnings = warnings;
+    }
+}
+
+#[inline(never)]
+fn compile_segments(payload: &[crate::model::Segment], warnings: &mut Vec<Warning>) -> Segments {
+    let mut segments = Segments::default();
+    for segment in payload {
+        let constraints: Arc<[Constraint]> = segment
+            .constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let path = format!("segments[id={}].constraints[{i}]", segment.id);
+                Constraint::compile(c, &path, warnings)
+            })
+            .collect();
+        segments.push((segment.id, constraints));
+    }
+    segments
+}
+
+/// The features by name with their index; of features listed twice, the last one.
+#[inline(never)]
+fn compile_features(
+    payload: &[crate::model::Feature],
+    segments: &Segments,
+    warnings: &mut Vec<Warning>,
+) -> (Vec<Feature>, FnvHashMap<Box<str>, FeatureId>) {
+    let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
+    let mut features: Vec<Feature> = Vec::with_capacity(payload.len());
+    // Ids in name order, so every listing (and the flags header) is sorted by name whatever
+    // order the server sent; a stable sort keeps "the last one counts" for duplicates.
+    let mut by_name: Vec<&crate::model::Feature> = payload.iter().collect();
+    sluice_primitives::order::sort_by(&mut by_name, |a, b| a.name.cmp(&b.name));
+    for feature in by_name {
+        let base = format!("features[{}]", Quoted(&feature.name));
+        let compiled = compile_feature(feature, &base, segments, warnings);
+        add_feature(&mut index, &mut features, compiled, base, warnings);
+    }
+    (features, index)
+}
+
+/// Indexes a compiled feature by name; one listed before is replaced.
+#[inline(never)]
+fn add_feature(
+    index: &mut FnvHashMap<Box<str>, FeatureId>,
+    features: &mut Vec<Feature>,
+    compiled: Feature,
+    base: String,
+    warnings: &mut Vec<Warning>,
+) {
+    match index.get(&compiled.name) {
+        Some(&FeatureId(i)) => {
+            warnings.push(Warning {
+                path: base,
+                message: "listed twice; the last one counts".into(),
+                unknown: false,
+            });
+            if let Some(slot) = features.get_mut(i as usize) {
+                *slot = compiled;
+            }
+        }
+        None => {
+            index.insert(compiled.name.clone(), FeatureId(features.len() as u32));
+            features.push(compiled);
+        }
+    }
+}
+
+/// One feature without its dependencies; `base` is its path.
+#[inline(never)]
+fn compile_feature(
+    feature: &crate::model::Feature,
+    base: &str,
+    segments: &Segments,
+    warnings: &mut Vec<Warning>,
+) -> Feature {
+    let strategies = feature
+        .strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let path = format!("{base}.strategies[{i}]");
+            Strategy::compile(&feature.name, s, segments, &path, warnings)
+        })
+        .collect();
+    Feature {
+        name: feature.name.as_str().into(),
+        enabled: feature.enabled,
+        strategies,
+        variants: VariantSet::for_feature(&feature.name, &feature.variants),
+        dependencies: Box::default(),
+        has_parents: !feature.dependencies.is_empty(),
+    }
+}
+
+#[inline(never)]
+fn resolve_dependencies(
+    feature: &crate::model::Feature,
+    index: &FnvHashMap<Box<str>, FeatureId>,
+    features: &[Feature],
+    warnings: &mut Vec<Warning>,
+) -> Box<[Dependency]> {
+    feature
+        .dependencies
+        .iter()
+        .map(|dep| {
+            let parent = index.get(dep.feature.as_str()).copied();
+            let grandparents = parent.is_some_and(|FeatureId(i)| {
+                features.get(i as usize).is_some_and(|f| f.has_parents)
+            });
+            let parent = match parent {
+                Some(id) if !grandparents => Some(id),
+                Some(_) => {
+                    warnings.push(never_on(feature, dep, "has parents of its own"));
+                    None
+                }
+                None => {
+                    warnings.push(never_on(feature, dep, "does not exist"));
+                    None
+                }
+            };
+            Dependency {
+                parent,
+                expect_enabled: dep.enabled.unwrap_or(true),
+                variants: dep.variants.iter().map(|v| v.as_str().into()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The warning for a parent that can never be satisfied.
+#[cold]
+#[inline(never)]
+fn never_on(feature: &crate::model::Feature, dep: &crate::model::Dependency, why: &str) -> Warning {
+    Warning {
+        path: format!("features[{}].dependencies", Quoted(&feature.name)),
+        message: format!(
+            "parent {} {why}; the feature is never on",
+            Quoted(&dep.feature)
+        ),
+        unknown: false,
     }
 }
 

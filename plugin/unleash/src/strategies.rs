@@ -67,54 +67,8 @@ impl Strategy {
                 message,
             })
         };
-        let param = |name: &str| strategy.parameter(name);
-        let group = param("groupId").unwrap_or(feature);
-        let mut rule = match strategy.name.as_str() {
-            "default" => Rule::Always,
-            "userWithId" => Rule::UserIds(list(param("userIds"))),
-            "gradualRolloutUserId" => rollout(
-                param("percentage"),
-                Stickiness::Field(Field::UserId),
-                group,
-                &mut warn,
-            ),
-            "gradualRolloutSessionId" => rollout(
-                param("percentage"),
-                Stickiness::Field(Field::SessionId),
-                group,
-                &mut warn,
-            ),
-            "flexibleRollout" => rollout(
-                param("rollout"),
-                Stickiness::parse(param("stickiness")),
-                group,
-                &mut warn,
-            ),
-            "gradualRolloutRandom" => match percentage(param("percentage"), &mut warn) {
-                Some(percentage) => Rule::Random { percentage },
-                None => Rule::Never,
-            },
-            "remoteAddress" => {
-                let ips = list(param("IPs"));
-                // Entries that are neither an address nor a network are
-                // skipped, as the SDKs do.
-                let nets = ips.iter().filter_map(|ip| Cidr::parse(ip).ok()).collect();
-                Rule::RemoteAddress { ips, nets }
-            }
-            "applicationHostname" => Rule::Hostnames(
-                list(param("hostNames"))
-                    .iter()
-                    .map(|h| h.to_lowercase().into_boxed_str())
-                    .collect(),
-            ),
-            other => {
-                warn(format!(
-                    "unknown strategy {}; it is never on",
-                    Quoted(other)
-                ));
-                Rule::Never
-            }
-        };
+        let group = strategy.parameter("groupId").unwrap_or(feature);
+        let mut rule = Rule::compile(strategy, group, &mut warn);
         let mut resolved = Vec::with_capacity(strategy.segments.len());
         for id in &strategy.segments {
             match segments.iter().find(|(sid, _)| sid == id) {
@@ -127,27 +81,11 @@ impl Strategy {
                 }
             }
         }
-        let constraints = strategy
-            .constraints
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Constraint::compile(c, &format!("{path}.constraints[{i}]"), warnings))
-            .collect();
-        // The variants' own stickiness wins over the strategy's, as in the Node SDK (Unleash
-        // writes both the same; hand-written payloads may not).
-        let stickiness = Stickiness::parse(
-            strategy
-                .variants
-                .first()
-                .and_then(|v| v.stickiness.as_deref())
-                .filter(|s| !s.is_empty())
-                .or(param("stickiness")),
-        );
         Strategy {
             rule,
-            constraints,
+            constraints: compile_constraints(&strategy.constraints, path, warnings),
             segments: resolved.into(),
-            variants: VariantSet::for_strategy(&strategy.variants, stickiness, group),
+            variants: strategy_variants(strategy, group),
         }
     }
 
@@ -163,6 +101,47 @@ impl Strategy {
 }
 
 impl Rule {
+    /// The rule a strategy's name and parameters make.
+    #[inline(never)]
+    fn compile(strategy: &model::Strategy, group: &str, warn: &mut impl FnMut(String)) -> Rule {
+        let param = |name: &str| strategy.parameter(name);
+        match strategy.name.as_str() {
+            "default" => Rule::Always,
+            "userWithId" => Rule::UserIds(list(param("userIds"))),
+            "gradualRolloutUserId" => rollout(
+                param("percentage"),
+                Stickiness::Field(Field::UserId),
+                group,
+                warn,
+            ),
+            "gradualRolloutSessionId" => rollout(
+                param("percentage"),
+                Stickiness::Field(Field::SessionId),
+                group,
+                warn,
+            ),
+            "flexibleRollout" => rollout(
+                param("rollout"),
+                Stickiness::parse(param("stickiness")),
+                group,
+                warn,
+            ),
+            "gradualRolloutRandom" => match percentage(param("percentage"), warn) {
+                Some(percentage) => Rule::Random { percentage },
+                None => Rule::Never,
+            },
+            "remoteAddress" => remote_address(param("IPs")),
+            "applicationHostname" => hostnames(param("hostNames")),
+            other => {
+                warn(format!(
+                    "unknown strategy {}; it is never on",
+                    Quoted(other)
+                ));
+                Rule::Never
+            }
+        }
+    }
+
     fn holds(&self, ctx: &Context<'_>) -> bool {
         match self {
             Rule::Always => true,
@@ -204,6 +183,52 @@ impl Rule {
             }),
         }
     }
+}
+
+#[inline(never)]
+fn compile_constraints(
+    constraints: &[model::Constraint],
+    path: &str,
+    warnings: &mut Vec<Warning>,
+) -> Box<[Constraint]> {
+    constraints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Constraint::compile(c, &format!("{path}.constraints[{i}]"), warnings))
+        .collect()
+}
+
+#[inline(never)]
+fn strategy_variants(strategy: &model::Strategy, group: &str) -> Option<VariantSet> {
+    // The variants' own stickiness wins over the strategy's, as in the Node SDK (Unleash
+    // writes both the same; hand-written payloads may not).
+    let stickiness = Stickiness::parse(
+        strategy
+            .variants
+            .first()
+            .and_then(|v| v.stickiness.as_deref())
+            .filter(|s| !s.is_empty())
+            .or(strategy.parameter("stickiness")),
+    );
+    VariantSet::for_strategy(&strategy.variants, stickiness, group)
+}
+
+#[inline(never)]
+fn remote_address(ips: Option<&str>) -> Rule {
+    let ips = list(ips);
+    // Entries that are neither an address nor a network are skipped, as the SDKs do.
+    let nets = ips.iter().filter_map(|ip| Cidr::parse(ip).ok()).collect();
+    Rule::RemoteAddress { ips, nets }
+}
+
+#[inline(never)]
+fn hostnames(names: Option<&str>) -> Rule {
+    Rule::Hostnames(
+        list(names)
+            .iter()
+            .map(|h| h.to_lowercase().into_boxed_str())
+            .collect(),
+    )
 }
 
 /// A comma-separated parameter, trimmed, empty entries dropped.
