@@ -5,6 +5,7 @@ use crate::host::Envoy;
 use crate::http::SluiceHttp;
 use log::{error, info};
 use sluice_core::host::{MetricKind, Stats};
+use sluice_core::plan::Plan;
 use sluice_core::poll::{PollCounters, PollResponse};
 use sluice_core::telemetry::parse_status;
 use sluice_core::vm::VmState;
@@ -78,6 +79,19 @@ impl SluiceRoot {
         if vm.webhook_response(token_id, status, &Envoy, self.now_ms()) {
             return;
         }
+        self.on_source_response(&vm, token_id, status, num_headers, body_size);
+    }
+
+    /// A polled source's answer (Unleash, Spring Cloud Config), read lazily from the host.
+    #[inline(never)]
+    fn on_source_response(
+        &mut self,
+        vm: &VmState,
+        token_id: u32,
+        status: Option<u32>,
+        num_headers: usize,
+        body_size: usize,
+    ) {
         let header = |name: &str| {
             if num_headers == 0 {
                 return None;
@@ -105,26 +119,41 @@ impl SluiceRoot {
             let c = self.counters();
             (c.loaded, c.rejected)
         };
-        let Some(bytes) = abi::buffer(Buffer::PluginConfiguration, 0, usize::MAX) else {
-            error!("sluice: config rejected: config: no plugin configuration was given");
+        let Some((bytes, plan)) = Self::read_config() else {
             Self::bump(rejected);
             return false;
         };
-        let plan = match compile::load(&bytes) {
-            Ok(plan) => plan,
+        self.start(plan, &bytes);
+        Self::bump(loaded);
+        true
+    }
+
+    /// The pushed config, compiled; `None` (logged) when it is missing or invalid.
+    #[inline(never)]
+    fn read_config() -> Option<(Vec<u8>, Plan)> {
+        let Some(bytes) = abi::buffer(Buffer::PluginConfiguration, 0, usize::MAX) else {
+            error!("sluice: config rejected: config: no plugin configuration was given");
+            return None;
+        };
+        match compile::load(&bytes) {
+            Ok(plan) => Some((bytes, plan)),
             Err(err) => {
                 error!("sluice: config rejected: {err}");
-                Self::bump(rejected);
-                return false;
+                None
             }
-        };
+        }
+    }
+
+    /// The VM state for a newly loaded plan, in force from now on.
+    #[inline(never)]
+    fn start(&mut self, plan: Plan, bytes: &[u8]) {
         info!(
             "sluice: config loaded (revision `{}`): {} flags, {} routes",
             plan.revision,
             plan.flags.len(),
             plan.routes.len()
         );
-        let plan_id = sluice_core::vm::plan_id(&plan, &bytes);
+        let plan_id = sluice_core::vm::plan_id(&plan, bytes);
         let seed = abi::now_nanos().unwrap_or(0);
         let vm = Rc::new(VmState::new(plan, plan_id, seed, &Envoy));
         // A re-pushed config must not reopen a canary that a guard already stopped, nor fall
@@ -134,9 +163,7 @@ impl SluiceRoot {
         telemetry::announce_revision(&Envoy, &Envoy, &vm.plan_id);
         self.vm = Some(vm);
         self.ticks = 0;
-        Self::bump(loaded);
         abi::set_tick_period_ms(TICK_MS);
-        true
     }
 
     #[inline(never)]
