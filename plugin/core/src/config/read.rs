@@ -573,25 +573,41 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
         header: None,
         experiment: None,
     };
-    fields(value, path, "struct Flag", FLAG, &mut |i, v, p| {
-        match i {
-            0 => f.description = opt(v, p, string)?,
-            1 => f.variants = opt(v, p, |v, p| named(v, p, any))?,
-            2 => f.default = opt(v, p, string)?,
-            3 => f.enabled = boolean(v, p)?,
-            4 => f.off_variant = opt(v, p, string)?,
-            5 => f.prerequisites = list(v, p, prerequisite)?,
-            6 => f.rules = list(v, p, rule)?,
-            7 => f.schedule = opt(v, p, schedule)?,
-            8 => f.bucket_by = opt(v, p, bucket_by)?,
-            9 => f.salt = opt(v, p, string)?,
-            10 => f.without_identity = opt(v, p, without_identity)?,
-            11 => f.header = opt(v, p, string)?,
-            _ => f.experiment = opt(v, p, experiment)?.flatten(),
-        }
-        Ok(())
+    fields(value, path, "struct Flag", FLAG, &mut |i, v, p| match i {
+        1..=6 => flag_serving_field(&mut f, i, v, p),
+        _ => flag_other_field(&mut f, i, v, p),
     })?;
     Ok(f)
+}
+
+/// What the flag serves (`FLAG[i]`): variants, default, enabled, off variant, prerequisites,
+/// rules.
+#[inline(never)]
+fn flag_serving_field(f: &mut Flag, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        1 => f.variants = opt(v, p, |v, p| named(v, p, any))?,
+        2 => f.default = opt(v, p, string)?,
+        3 => f.enabled = boolean(v, p)?,
+        4 => f.off_variant = opt(v, p, string)?,
+        5 => f.prerequisites = list(v, p, prerequisite)?,
+        _ => f.rules = list(v, p, rule)?,
+    }
+    Ok(())
+}
+
+/// The flag's other fields (`FLAG[i]`): description, schedule, bucketing, header, experiment.
+#[inline(never)]
+fn flag_other_field(f: &mut Flag, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        0 => f.description = opt(v, p, string)?,
+        7 => f.schedule = opt(v, p, schedule)?,
+        8 => f.bucket_by = opt(v, p, bucket_by)?,
+        9 => f.salt = opt(v, p, string)?,
+        10 => f.without_identity = opt(v, p, without_identity)?,
+        11 => f.header = opt(v, p, string)?,
+        _ => f.experiment = opt(v, p, experiment)?.flatten(),
+    }
+    Ok(())
 }
 
 #[inline(never)]
@@ -763,22 +779,40 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
             0 => r.matcher = route_match(v, p)?,
             1 => header = Some(string(v, p)?),
             2 => versions = Some(list(v, p, string)?),
-            3 => r.canary = opt(v, p, canary)?,
-            4 => r.blue_green = opt(v, p, blue_green)?,
-            5 => r.split = opt(v, p, |v, p| named(v, p, float))?,
-            6 => r.pins = list(v, p, pin)?,
-            7 => r.bucket_by = opt(v, p, bucket_by)?,
-            8 => r.salt = opt(v, p, string)?,
-            9 => r.without_identity = opt(v, p, without_identity)?,
-            10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
-            11 => r.guard = opt(v, p, guard)?,
-            _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
+            3..=6 => route_strategy_field(&mut r, i, v, p)?,
+            _ => route_other_field(&mut r, i, v, p)?,
         }
         Ok(())
     })?;
     r.header = required(header, path, "header")?;
     r.versions = required(versions, path, "versions")?;
     Ok(r)
+}
+
+/// How the route chooses a version (`ROUTE[i]`): canary, blue_green, split, pins.
+#[inline(never)]
+fn route_strategy_field(r: &mut Route, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        3 => r.canary = opt(v, p, canary)?,
+        4 => r.blue_green = opt(v, p, blue_green)?,
+        5 => r.split = opt(v, p, |v, p| named(v, p, float))?,
+        _ => r.pins = list(v, p, pin)?,
+    }
+    Ok(())
+}
+
+/// The route's other fields (`ROUTE[i]`): bucketing, sticky cookie, guard, requirements.
+#[inline(never)]
+fn route_other_field(r: &mut Route, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        7 => r.bucket_by = opt(v, p, bucket_by)?,
+        8 => r.salt = opt(v, p, string)?,
+        9 => r.without_identity = opt(v, p, without_identity)?,
+        10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
+        11 => r.guard = opt(v, p, guard)?,
+        _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
+    }
+    Ok(())
 }
 
 #[inline(never)]
