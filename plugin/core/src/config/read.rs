@@ -1259,33 +1259,7 @@ fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
                 2 => application = Some(string(v, p)?),
                 3 => profiles = Some(list(v, p, string)?),
                 4 => s.label = opt(v, p, string)?,
-                5 => s.prefix = string(v, p)?,
-                6 => s.authorization = opt(v, p, string)?,
-                7 => {
-                    s.basic = opt(v, p, |v, p| {
-                        let (mut user, mut password) = (None, None);
-                        fields(
-                            v,
-                            p,
-                            "struct Basic",
-                            &["username", "password"],
-                            &mut |i, v, p| {
-                                match i {
-                                    0 => user = Some(string(v, p)?),
-                                    _ => password = Some(string(v, p)?),
-                                }
-                                Ok(())
-                            },
-                        )?;
-                        Ok((
-                            required(user, p, "username")?,
-                            required(password, p, "password")?,
-                        ))
-                    })?
-                }
-                8 => s.interval = string(v, p)?,
-                9 => s.timeout = string(v, p)?,
-                _ => s.max_body_bytes = u64(v, p)?,
+                _ => spring_poll_field(&mut s, i, v, p)?,
             }
             Ok(())
         },
@@ -1294,6 +1268,44 @@ fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
     s.application = required(application, path, "application")?;
     s.profiles = required(profiles, path, "profiles")?;
     Ok(s)
+}
+
+/// How the Spring source is polled and read (its field `i`, ≥ 5): prefix, credentials,
+/// interval, timeout, body limit.
+#[inline(never)]
+fn spring_poll_field(s: &mut SpringSource, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        5 => s.prefix = string(v, p)?,
+        6 => s.authorization = opt(v, p, string)?,
+        7 => s.basic = opt(v, p, basic)?,
+        8 => s.interval = string(v, p)?,
+        9 => s.timeout = string(v, p)?,
+        _ => s.max_body_bytes = u64(v, p)?,
+    }
+    Ok(())
+}
+
+/// `sources.spring.basic`: `(username, password)`.
+#[inline(never)]
+fn basic(value: &Value, path: &Path<'_>) -> Result<(String, String)> {
+    let (mut user, mut password) = (None, None);
+    fields(
+        value,
+        path,
+        "struct Basic",
+        &["username", "password"],
+        &mut |i, v, p| {
+            match i {
+                0 => user = Some(string(v, p)?),
+                _ => password = Some(string(v, p)?),
+            }
+            Ok(())
+        },
+    )?;
+    Ok((
+        required(user, path, "username")?,
+        required(password, path, "password")?,
+    ))
 }
 
 #[inline(never)]
