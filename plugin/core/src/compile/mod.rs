@@ -392,29 +392,39 @@ fn experiments(
         let Some(e) = marked.get(flag.name.as_str()) else {
             continue;
         };
-        let path = format!("flags.{}.experiment", flag.name);
-        let header = text::output_header(&e.goal_header, &format!("{path}.goal_header"))?;
-        let mut goals: Vec<String> = Vec::new();
-        for (i, goal) in e.goals.iter().enumerate() {
-            text::check_name(goal, &format!("{path}.goals[{i}]"), "goal")?;
-            if goals.contains(goal) {
-                return Err(ConfigError::new(
-                    format!("{path}.goals[{i}]"),
-                    format!("goal `{goal}` is listed twice"),
-                ));
-            }
-            goals.push(goal.clone());
-        }
-        let goal_header = match headers.iter().position(|h| *h == header) {
-            Some(i) => i,
-            None => {
-                headers.push(header);
-                headers.len() - 1
-            }
-        };
-        flag.experiment = Some(crate::plan::ExperimentPlan { goals, goal_header });
+        flag.experiment = Some(experiment(&flag.name, e, &mut headers)?);
     }
     Ok(headers)
+}
+
+/// Flag `name`'s experiment: its goals, and its goal header (added to `headers` if new).
+#[inline(never)]
+fn experiment(
+    name: &str,
+    e: &crate::config::Experiment,
+    headers: &mut Vec<String>,
+) -> Result<crate::plan::ExperimentPlan, ConfigError> {
+    let path = format!("flags.{name}.experiment");
+    let header = text::output_header(&e.goal_header, &format!("{path}.goal_header"))?;
+    let mut goals: Vec<String> = Vec::new();
+    for (i, goal) in e.goals.iter().enumerate() {
+        text::check_name(goal, &format!("{path}.goals[{i}]"), "goal")?;
+        if goals.contains(goal) {
+            return Err(ConfigError::new(
+                format!("{path}.goals[{i}]"),
+                format!("goal `{goal}` is listed twice"),
+            ));
+        }
+        goals.push(goal.clone());
+    }
+    let goal_header = match headers.iter().position(|h| *h == header) {
+        Some(i) => i,
+        None => {
+            headers.push(header);
+            headers.len() - 1
+        }
+    };
+    Ok(crate::plan::ExperimentPlan { goals, goal_header })
 }
 
 /// Request headers the plan reads, interned: each is fetched once per request.
