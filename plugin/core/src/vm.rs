@@ -16,14 +16,18 @@ use crate::telemetry::{latency_bucket, MetricNames, Tally};
 use crate::usage::UsageState;
 use log::{info, warn};
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 pub struct VmState {
-    pub plan: Plan,
+    /// Dropped by `VmState`'s `Drop`, out of line: its drop glue, inlined into the filter's
+    /// `Rc<VmState>` drop (built for speed), made that the module's largest function.
+    pub plan: ManuallyDrop<Plan>,
     /// Names this config in shared data: its revision, or a hash of its text.
     pub plan_id: String,
     pub seed: u64,
-    pub tally: RefCell<Tally>,
+    /// Dropped by `VmState`'s `Drop`, like `plan`.
+    pub tally: ManuallyDrop<RefCell<Tally>>,
     /// Per route: what this VM saw since it last merged into the shared window.
     guard_deltas: RefCell<Vec<Delta>>,
     pub controls: RefCell<Vec<RouteControl>>,
@@ -32,7 +36,8 @@ pub struct VmState {
     pub poll: RefCell<PollState>,
     /// Unleash usage counted since the last tick, and the reports in flight.
     pub usage: RefCell<UsageState>,
-    metrics: MetricIds,
+    /// Dropped by `VmState`'s `Drop`, like `plan`.
+    metrics: ManuallyDrop<MetricIds>,
     /// Indices of the flags marked `experiment`.
     experiment_flags: Vec<usize>,
     /// Trip notifications still to deliver.
@@ -117,6 +122,28 @@ impl MetricIds {
             guard_tripped: optional(&names.guard_tripped, MetricKind::Gauge),
             guard_trips: optional(&names.guard_trips, MetricKind::Counter),
         }
+    }
+}
+
+impl Drop for VmState {
+    fn drop(&mut self) {
+        drop_large_parts(&mut self.plan, &mut self.tally, &mut self.metrics);
+    }
+}
+
+/// The drop glue of `VmState`'s largest parts, built here (for size) rather than where the
+/// `VmState` is dropped.
+#[inline(never)]
+fn drop_large_parts(
+    plan: &mut ManuallyDrop<Plan>,
+    tally: &mut ManuallyDrop<RefCell<Tally>>,
+    metrics: &mut ManuallyDrop<MetricIds>,
+) {
+    // SAFETY: called once, by `VmState::drop`; none of the three is used after it.
+    unsafe {
+        ManuallyDrop::drop(plan);
+        ManuallyDrop::drop(tally);
+        ManuallyDrop::drop(metrics);
     }
 }
 
@@ -217,13 +244,13 @@ impl VmState {
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             usage: RefCell::default(),
-            tally: RefCell::new(Tally::for_plan(&plan)),
+            tally: ManuallyDrop::new(RefCell::new(Tally::for_plan(&plan))),
             guard_deltas: RefCell::new(vec![Delta::default(); routes]),
             controls: RefCell::new(vec![RouteControl::Normal; routes]),
-            plan,
+            plan: ManuallyDrop::new(plan),
             plan_id,
             seed,
-            metrics,
+            metrics: ManuallyDrop::new(metrics),
             scratch: RefCell::default(),
             chain_metrics,
         }
