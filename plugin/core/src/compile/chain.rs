@@ -193,13 +193,16 @@ fn release_member(
     Ok((r, v))
 }
 
+/// `ChainPlan::requires`: per route, `(version, what it requires)`.
+type Requires = Vec<Vec<(usize, Vec<Requirement>)>>;
+
 /// Per route, its versions' requirements (`routes.<route>.requires`).
 #[inline(never)]
 fn compile_requires(
     config: &Config,
     routes: &[RoutePlan],
     flags: &[FlagPlan],
-) -> Result<Vec<Vec<(usize, Vec<Requirement>)>>, ConfigError> {
+) -> Result<Requires, ConfigError> {
     let mut requires = vec![Vec::new(); routes.len()];
     for (r, (route_name, route)) in config.routes.iter().enumerate() {
         for (version, needs) in route.requires.iter() {
