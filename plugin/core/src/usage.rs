@@ -178,6 +178,7 @@ impl SharedUsage {
     }
 
     /// `None` for anything this version did not write.
+    #[inline(never)]
     fn decode(bytes: &[u8]) -> Option<SharedUsage> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
@@ -205,40 +206,48 @@ impl SharedUsage {
                     in_pending = true;
                     toggle = None;
                 }
-                "t" => {
-                    let mut parts = rest.splitn(3, ' ');
-                    let yes = parts.next()?.parse().ok()?;
-                    let no = parts.next()?.parse().ok()?;
-                    let name = unescape(parts.next()?);
-                    let target = if in_pending {
-                        &mut s.pending.last_mut()?.counts
-                    } else {
-                        &mut s.current
-                    };
-                    target.toggles.insert(
-                        name.clone(),
-                        Toggle {
-                            yes,
-                            no,
-                            variants: BTreeMap::new(),
-                        },
-                    );
-                    toggle = Some(name);
-                }
-                "v" => {
-                    let (n, name) = rest.split_once(' ')?;
-                    let target = if in_pending {
-                        &mut s.pending.last_mut()?.counts
-                    } else {
-                        &mut s.current
-                    };
-                    let t = target.toggles.get_mut(toggle.as_deref()?)?;
-                    t.variants.insert(unescape(name), n.parse().ok()?);
-                }
+                "t" => toggle = Some(s.decode_toggle(rest, in_pending)?),
+                "v" => s.decode_variant(rest, in_pending, toggle.as_deref()?)?,
                 _ => return None,
             }
         }
         Some(s)
+    }
+
+    /// Where `t`/`v` lines go: the current bucket, or the last pending one.
+    fn counts_mut(&mut self, in_pending: bool) -> Option<&mut Counts> {
+        if in_pending {
+            Some(&mut self.pending.last_mut()?.counts)
+        } else {
+            Some(&mut self.current)
+        }
+    }
+
+    /// A `t <yes> <no> <feature>` line; returns the feature, which the `v` lines after it count.
+    #[inline(never)]
+    fn decode_toggle(&mut self, rest: &str, in_pending: bool) -> Option<String> {
+        let mut parts = rest.splitn(3, ' ');
+        let yes = parts.next()?.parse().ok()?;
+        let no = parts.next()?.parse().ok()?;
+        let name = unescape(parts.next()?);
+        self.counts_mut(in_pending)?.toggles.insert(
+            name.clone(),
+            Toggle {
+                yes,
+                no,
+                variants: BTreeMap::new(),
+            },
+        );
+        Some(name)
+    }
+
+    /// A `v <count> <variant>` line of feature `toggle`.
+    #[inline(never)]
+    fn decode_variant(&mut self, rest: &str, in_pending: bool, toggle: &str) -> Option<()> {
+        let (n, name) = rest.split_once(' ')?;
+        let t = self.counts_mut(in_pending)?.toggles.get_mut(toggle)?;
+        t.variants.insert(unescape(name), n.parse().ok()?);
+        Some(())
     }
 }
 
