@@ -283,15 +283,7 @@ impl Window {
             ..Window::default()
         };
         for slot in w.slots.iter_mut() {
-            slot.epoch = r.u64()?;
-            for side in slot.sides.iter_mut() {
-                side.total = r.u32()?;
-                side.errors = r.u32()?;
-                side.bad = r.u32()?;
-                for c in side.latency.iter_mut() {
-                    *c = r.u32()?;
-                }
-            }
+            r.slot(slot)?;
         }
         for l in w.evidence.log_lr.iter_mut() {
             *l = f64::from_le_bytes(r.take::<8>()?);
@@ -321,6 +313,21 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// One slot of a window, as `Window::encode` wrote it.
+    #[inline(never)]
+    fn slot(&mut self, slot: &mut Slot) -> Option<()> {
+        slot.epoch = self.u64()?;
+        for side in slot.sides.iter_mut() {
+            side.total = self.u32()?;
+            side.errors = self.u32()?;
+            side.bad = self.u32()?;
+            for c in side.latency.iter_mut() {
+                *c = self.u32()?;
+            }
+        }
+        Some(())
+    }
+
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let chunk = self.bytes.get(self.at..self.at + N)?;
         self.at += N;

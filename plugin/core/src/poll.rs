@@ -452,66 +452,19 @@ fn respond<S: Source>(
         );
         bump(stats, counters.failed);
     };
-    let Some(status) = response.status else {
-        // Envoy resets a call whose answer outgrows its async client buffer (32 MiB by default,
-        // runtime key `http.async_response_buffer_limit`), as well as one it cannot connect.
-        return failed(format!(
-            "no response from cluster `{}` (the call was reset: the server is unreachable, or its answer was over Envoy's response buffer limit, 32 MiB by default)",
-            poll.cluster
-        ));
-    };
-    match status {
-        304 => return bump(stats, counters.not_modified),
-        200 => {}
-        // Envoy answers a call that timed out with its own 504.
-        504 => {
-            return failed(format!(
-                "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
-                poll.cluster, poll.timeout_ms
-            ))
-        }
-        401 | 403 => {
-            return failed(format!(
-                "HTTP {status} from cluster `{}`: the credentials in poll.authorization were refused",
-                poll.cluster
-            ))
-        }
-        429 | 503 => {
-            let wait = response
-                .retry_after
-                .as_deref()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|secs| secs.saturating_mul(1000).min(MAX_RETRY_AFTER_MS));
+    match response.status {
+        Some(304) => return bump(stats, counters.not_modified),
+        Some(200) => {}
+        Some(429 | 503) => {
+            let wait = retry_after_ms(response);
             state::<S>(vm).retry_after_ms = wait;
-            return failed(match wait {
-                Some(ms) => format!(
-                    "HTTP {status} from cluster `{}`; next poll after Retry-After {}s",
-                    poll.cluster,
-                    ms / 1000
-                ),
-                None => format!(
-                    "HTTP {status} from cluster `{}` without Retry-After in seconds; polling at the interval",
-                    poll.cluster
-                ),
-            });
+            return failed(status_failure(response, poll, wait));
         }
-        300..=399 => {
-            return failed(format!(
-                "HTTP {status} redirect from cluster `{}` to `{}` not followed; point poll.authority and poll.path at the final address",
-                poll.cluster,
-                response.location.as_deref().unwrap_or("?")
-            ))
-        }
-        other => return failed(format!("HTTP {other} from cluster `{}`", poll.cluster)),
+        _ => return failed(status_failure(response, poll, None)),
     }
-    if response.body_size as u64 > poll.max_body_bytes {
-        return failed(format!(
-            "payload of {} bytes is over max_body_bytes {}",
-            response.body_size, poll.max_body_bytes
-        ));
-    }
-    let Some(body) = (response.read_body)() else {
-        return failed("empty body".to_string());
+    let body = match read_body(response, poll) {
+        Ok(body) => body,
+        Err(why) => return failed(why),
     };
     let loaded = match S::read(vm, &body, true) {
         Ok(loaded) => loaded,
@@ -547,6 +500,70 @@ fn respond<S: Source>(
             state::<S>(vm).pending_etag = Some(etag);
         }
     }
+}
+
+/// Why an answer other than 200 or 304 (or none) is a failed poll; `retry_after_ms`: the wait
+/// a 429 or 503 asked for.
+#[inline(never)]
+fn status_failure(response: &PollResponse, poll: &PollPlan, retry_after_ms: Option<u64>) -> String {
+    let Some(status) = response.status else {
+        // Envoy resets a call whose answer outgrows its async client buffer (32 MiB by default,
+        // runtime key `http.async_response_buffer_limit`), as well as one it cannot connect.
+        return format!(
+            "no response from cluster `{}` (the call was reset: the server is unreachable, or its answer was over Envoy's response buffer limit, 32 MiB by default)",
+            poll.cluster
+        );
+    };
+    match status {
+        // Envoy answers a call that timed out with its own 504.
+        504 => format!(
+            "HTTP 504 from cluster `{}` (Envoy answers 504 when the poll times out after {}ms)",
+            poll.cluster, poll.timeout_ms
+        ),
+        401 | 403 => format!(
+            "HTTP {status} from cluster `{}`: the credentials in poll.authorization were refused",
+            poll.cluster
+        ),
+        429 | 503 => match retry_after_ms {
+            Some(ms) => format!(
+                "HTTP {status} from cluster `{}`; next poll after Retry-After {}s",
+                poll.cluster,
+                ms / 1000
+            ),
+            None => format!(
+                "HTTP {status} from cluster `{}` without Retry-After in seconds; polling at the interval",
+                poll.cluster
+            ),
+        },
+        300..=399 => format!(
+            "HTTP {status} redirect from cluster `{}` to `{}` not followed; point poll.authority and poll.path at the final address",
+            poll.cluster,
+            response.location.as_deref().unwrap_or("?")
+        ),
+        other => format!("HTTP {other} from cluster `{}`", poll.cluster),
+    }
+}
+
+/// `Retry-After` in seconds, as milliseconds (at most [`MAX_RETRY_AFTER_MS`]).
+#[inline(never)]
+fn retry_after_ms(response: &PollResponse) -> Option<u64> {
+    response
+        .retry_after
+        .as_deref()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|secs| secs.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+}
+
+/// A 200's body, within `max_body_bytes`.
+#[inline(never)]
+fn read_body(response: &PollResponse, poll: &PollPlan) -> Result<Vec<u8>, String> {
+    if response.body_size as u64 > poll.max_body_bytes {
+        return Err(format!(
+            "payload of {} bytes is over max_body_bytes {}",
+            response.body_size, poll.max_body_bytes
+        ));
+    }
+    (response.read_body)().ok_or_else(|| "empty body".to_string())
 }
 
 /// Retries publishing a generation that lost its compare-and-swap race last time.

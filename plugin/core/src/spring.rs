@@ -43,57 +43,18 @@ pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String
         .map(str::to_string);
     let mut flags: Vec<(String, Partial)> = Vec::new();
     for (i, source) in sources.iter().enumerate() {
-        let name = source
-            .get("name")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("#{i}"), str::to_string);
-        let Some(Kind::Object(properties)) = source.get("source").map(|v| &v.kind) else {
-            return Err(format!("property source `{name}` has no `source` object"));
-        };
-        for (key, value) in properties {
-            let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
-                continue;
-            };
-            let (flag, field) = match rest.rsplit_once('.') {
-                Some((flag, field @ ("enabled" | "rollout"))) => (flag, field),
-                _ => continue,
-            };
-            if flag.is_empty()
-                || !flag
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            {
-                return Err(format!(
-                    "`{key}` in property source `{name}`: `{flag}` is not a flag name (letters, digits, `-`, `_`, `.`)"
-                ));
-            }
-            let at = match flags.iter().position(|(f, _)| f == flag) {
-                Some(at) => at,
-                None => {
-                    flags.push((flag.to_string(), Partial::default()));
-                    flags.len() - 1
-                }
-            };
-            let partial = &mut flags[at].1;
-            // Precedence: a property set by an earlier source stays.
-            if field == "enabled" && partial.enabled.is_none() {
-                partial.enabled = Some(boolean(value).ok_or_else(|| {
-                    format!(
-                        "`{key}` in property source `{name}` is {}, not a boolean",
-                        shown(value)
-                    )
-                })?);
-            } else if field == "rollout" && partial.rollout.is_none() {
-                partial.rollout = Some(rollout(value).ok_or_else(|| {
-                    format!(
-                        "`{key}` in property source `{name}` is {}, not a percentage from 0 to 100",
-                        shown(value)
-                    )
-                })?);
-            }
-        }
+        read_source(i, source, prefix, &mut flags)?;
     }
-    let mut flags: Vec<SpringFlag> = flags
+    Ok(SpringFlags {
+        version,
+        flags: sorted_flags(flags),
+    })
+}
+
+/// The flags read, sorted by name; what no source set is on, for every user.
+#[inline(never)]
+fn sorted_flags(partials: Vec<(String, Partial)>) -> Vec<SpringFlag> {
+    let mut flags: Vec<SpringFlag> = partials
         .into_iter()
         .map(|(name, p)| {
             SpringFlag::new(
@@ -104,7 +65,81 @@ pub fn read_environment(body: &[u8], prefix: &str) -> Result<SpringFlags, String
         })
         .collect();
     sluice_primitives::order::sort_by(&mut flags, |a, b| a.name.cmp(&b.name));
-    Ok(SpringFlags { version, flags })
+    flags
+}
+
+/// Property source `i`: its flag properties, into `flags` (the ones already there stay).
+#[inline(never)]
+fn read_source(
+    i: usize,
+    source: &Value,
+    prefix: &str,
+    flags: &mut Vec<(String, Partial)>,
+) -> Result<(), String> {
+    let name = source
+        .get("name")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("#{i}"), str::to_string);
+    let Some(Kind::Object(properties)) = source.get("source").map(|v| &v.kind) else {
+        return Err(format!("property source `{name}` has no `source` object"));
+    };
+    for (key, value) in properties {
+        read_property(key, value, &name, prefix, flags)?;
+    }
+    Ok(())
+}
+
+/// One property of source `name`: `<prefix>.<flag>.enabled` or `.rollout`, unless an earlier
+/// source set it; any other property is ignored.
+#[inline(never)]
+fn read_property(
+    key: &str,
+    value: &Value,
+    name: &str,
+    prefix: &str,
+    flags: &mut Vec<(String, Partial)>,
+) -> Result<(), String> {
+    let Some(rest) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) else {
+        return Ok(());
+    };
+    let (flag, field) = match rest.rsplit_once('.') {
+        Some((flag, field @ ("enabled" | "rollout"))) => (flag, field),
+        _ => return Ok(()),
+    };
+    if flag.is_empty()
+        || !flag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "`{key}` in property source `{name}`: `{flag}` is not a flag name (letters, digits, `-`, `_`, `.`)"
+        ));
+    }
+    let at = match flags.iter().position(|(f, _)| f == flag) {
+        Some(at) => at,
+        None => {
+            flags.push((flag.to_string(), Partial::default()));
+            flags.len() - 1
+        }
+    };
+    let partial = &mut flags[at].1;
+    // Precedence: a property set by an earlier source stays.
+    if field == "enabled" && partial.enabled.is_none() {
+        partial.enabled = Some(boolean(value).ok_or_else(|| {
+            format!(
+                "`{key}` in property source `{name}` is {}, not a boolean",
+                shown(value)
+            )
+        })?);
+    } else if field == "rollout" && partial.rollout.is_none() {
+        partial.rollout = Some(rollout(value).ok_or_else(|| {
+            format!(
+                "`{key}` in property source `{name}` is {}, not a percentage from 0 to 100",
+                shown(value)
+            )
+        })?);
+    }
+    Ok(())
 }
 
 #[inline(never)]

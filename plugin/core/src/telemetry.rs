@@ -184,78 +184,16 @@ fn stat_name(prefix: &str, names: &[&str], suffix: &str) -> String {
 impl MetricNames {
     #[inline(never)]
     pub fn of(plan: &Plan) -> MetricNames {
-        let route = |r: &crate::plan::RoutePlan, v: &str, what: &str| {
-            stat_name("sluice.route", &[&r.name, v], what)
-        };
         MetricNames {
-            route_requests: plan
-                .routes
-                .iter()
-                .map(|r| r.versions.iter().map(|v| route(r, v, "requests")).collect())
-                .collect(),
-            route_responses: plan
-                .routes
-                .iter()
-                .map(|r| {
-                    r.versions
-                        .iter()
-                        .map(|v| {
-                            STATUS_CLASSES.map(|class| route(r, v, &format!("responses.{class}")))
-                        })
-                        .collect()
-                })
-                .collect(),
-            route_latency: plan
-                .routes
-                .iter()
-                .map(|r| {
-                    r.versions
-                        .iter()
-                        .map(|v| route(r, v, "latency_ms"))
-                        .collect()
-                })
-                .collect(),
-            flag_evaluations: plan
-                .flags
-                .iter()
-                .map(|f| {
-                    f.variant_names
-                        .iter()
-                        .map(|v| stat_name("sluice.flag", &[&f.name, v], "evaluations"))
-                        .collect()
-                })
-                .collect(),
+            route_requests: per_version(plan, "requests"),
+            route_responses: route_responses(plan),
+            route_latency: per_version(plan, "latency_ms"),
+            flag_evaluations: flag_evaluations(plan),
             overrides_honoured: "sluice.overrides.honoured".into(),
             overrides_refused: "sluice.overrides.refused".into(),
-            guard_tripped: plan
-                .routes
-                .iter()
-                .map(|r| {
-                    r.guard
-                        .as_ref()
-                        .map(|_| stat_name("sluice.guard", &[&r.name], "tripped"))
-                })
-                .collect(),
-            guard_trips: plan
-                .routes
-                .iter()
-                .map(|r| {
-                    r.guard
-                        .as_ref()
-                        .map(|_| stat_name("sluice.guard", &[&r.name], "trips"))
-                })
-                .collect(),
-            guard_webhook: plan
-                .routes
-                .iter()
-                .map(|r| {
-                    r.guard.as_ref().and_then(|g| g.webhook.as_ref()).map(|_| {
-                        ["delivered", "failed", "gave_up"].map(|what| {
-                            format!("sluice.guard.{}.webhook.{what}", stat_segment(&r.name))
-                        })
-                    })
-                })
-                .collect(),
+            guard_tripped: per_guard(plan, "tripped"),
+            guard_trips: per_guard(plan, "trips"),
+            guard_webhook: guard_webhook(plan),
             experiment_responses: experiment_names(plan, |name, _| {
                 STATUS_CLASSES.map(|class| name(&format!("responses.{class}")))
             }),
@@ -268,6 +206,79 @@ impl MetricNames {
             }),
         }
     }
+}
+
+/// `sluice.route.<route>.<version>.<what>`, per route, per version.
+#[inline(never)]
+fn per_version(plan: &Plan, what: &str) -> Vec<Vec<String>> {
+    plan.routes
+        .iter()
+        .map(|r| {
+            r.versions
+                .iter()
+                .map(|v| stat_name("sluice.route", &[&r.name, v], what))
+                .collect()
+        })
+        .collect()
+}
+
+/// `sluice.route.<route>.<version>.responses.<class>`, per route, per version, per class.
+#[inline(never)]
+fn route_responses(plan: &Plan) -> Vec<Vec<[String; 5]>> {
+    plan.routes
+        .iter()
+        .map(|r| {
+            r.versions
+                .iter()
+                .map(|v| {
+                    STATUS_CLASSES.map(|class| {
+                        stat_name("sluice.route", &[&r.name, v], &format!("responses.{class}"))
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `sluice.flag.<flag>.<variant>.evaluations`, per flag, per variant.
+#[inline(never)]
+fn flag_evaluations(plan: &Plan) -> Vec<Vec<String>> {
+    plan.flags
+        .iter()
+        .map(|f| {
+            f.variant_names
+                .iter()
+                .map(|v| stat_name("sluice.flag", &[&f.name, v], "evaluations"))
+                .collect()
+        })
+        .collect()
+}
+
+/// `sluice.guard.<route>.<what>` per route with a guard.
+#[inline(never)]
+fn per_guard(plan: &Plan, what: &str) -> Vec<Option<String>> {
+    plan.routes
+        .iter()
+        .map(|r| {
+            r.guard
+                .as_ref()
+                .map(|_| stat_name("sluice.guard", &[&r.name], what))
+        })
+        .collect()
+}
+
+/// `sluice.guard.<route>.webhook.{delivered,failed,gave_up}` per route with a guard webhook.
+#[inline(never)]
+fn guard_webhook(plan: &Plan) -> Vec<Option<[String; 3]>> {
+    plan.routes
+        .iter()
+        .map(|r| {
+            r.guard.as_ref().and_then(|g| g.webhook.as_ref()).map(|_| {
+                ["delivered", "failed", "gave_up"]
+                    .map(|what| format!("sluice.guard.{}.webhook.{what}", stat_segment(&r.name)))
+            })
+        })
+        .collect()
 }
 
 /// Counts gathered between two flushes, shaped like `MetricNames`.

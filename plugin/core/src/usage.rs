@@ -178,6 +178,7 @@ impl SharedUsage {
     }
 
     /// `None` for anything this version did not write.
+    #[inline(never)]
     fn decode(bytes: &[u8]) -> Option<SharedUsage> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut lines = text.lines();
@@ -205,40 +206,48 @@ impl SharedUsage {
                     in_pending = true;
                     toggle = None;
                 }
-                "t" => {
-                    let mut parts = rest.splitn(3, ' ');
-                    let yes = parts.next()?.parse().ok()?;
-                    let no = parts.next()?.parse().ok()?;
-                    let name = unescape(parts.next()?);
-                    let target = if in_pending {
-                        &mut s.pending.last_mut()?.counts
-                    } else {
-                        &mut s.current
-                    };
-                    target.toggles.insert(
-                        name.clone(),
-                        Toggle {
-                            yes,
-                            no,
-                            variants: BTreeMap::new(),
-                        },
-                    );
-                    toggle = Some(name);
-                }
-                "v" => {
-                    let (n, name) = rest.split_once(' ')?;
-                    let target = if in_pending {
-                        &mut s.pending.last_mut()?.counts
-                    } else {
-                        &mut s.current
-                    };
-                    let t = target.toggles.get_mut(toggle.as_deref()?)?;
-                    t.variants.insert(unescape(name), n.parse().ok()?);
-                }
+                "t" => toggle = Some(s.decode_toggle(rest, in_pending)?),
+                "v" => s.decode_variant(rest, in_pending, toggle.as_deref()?)?,
                 _ => return None,
             }
         }
         Some(s)
+    }
+
+    /// Where `t`/`v` lines go: the current bucket, or the last pending one.
+    fn counts_mut(&mut self, in_pending: bool) -> Option<&mut Counts> {
+        if in_pending {
+            Some(&mut self.pending.last_mut()?.counts)
+        } else {
+            Some(&mut self.current)
+        }
+    }
+
+    /// A `t <yes> <no> <feature>` line; returns the feature, which the `v` lines after it count.
+    #[inline(never)]
+    fn decode_toggle(&mut self, rest: &str, in_pending: bool) -> Option<String> {
+        let mut parts = rest.splitn(3, ' ');
+        let yes = parts.next()?.parse().ok()?;
+        let no = parts.next()?.parse().ok()?;
+        let name = unescape(parts.next()?);
+        self.counts_mut(in_pending)?.toggles.insert(
+            name.clone(),
+            Toggle {
+                yes,
+                no,
+                variants: BTreeMap::new(),
+            },
+        );
+        Some(name)
+    }
+
+    /// A `v <count> <variant>` line of feature `toggle`.
+    #[inline(never)]
+    fn decode_variant(&mut self, rest: &str, in_pending: bool, toggle: &str) -> Option<()> {
+        let (n, name) = rest.split_once(' ')?;
+        let t = self.counts_mut(in_pending)?.toggles.get_mut(toggle)?;
+        t.variants.insert(unescape(name), n.parse().ok()?);
+        Some(())
     }
 }
 
@@ -326,7 +335,27 @@ pub(crate) struct Reports<'a> {
 
 /// What one VM does on its tick: add its counts into the shared bucket; if it wins this
 /// interval's round, close the bucket and send every pending one (and register first, once).
+#[inline(never)]
 pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCalls, now_ms: i64) {
+    let claimed = claim_round(r.shared, &r.keys.schedule, now_ms, r.plan.interval_ms);
+    let Some((state, taken)) = merge_counts(r, claimed, seed, now_ms) else {
+        return;
+    };
+    if claimed {
+        send_reports(r, poll, calls, &state, taken);
+    }
+}
+
+/// Adds this VM's counts into the shared bucket; when `claimed`, closes the bucket and takes
+/// every pending one. `None` when the shared usage could not be updated (the counts then wait
+/// for the next tick).
+#[inline(never)]
+fn merge_counts(
+    r: &Reports,
+    claimed: bool,
+    seed: u64,
+    now_ms: i64,
+) -> Option<(SharedUsage, Vec<Bucket>)> {
     let Reports {
         usage,
         plan,
@@ -335,7 +364,6 @@ pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCall
         counters,
         stats,
     } = *r;
-    let claimed = claim_round(shared, &keys.schedule, now_ms, plan.interval_ms);
     let delta = std::mem::take(&mut usage.borrow_mut().delta);
     let mut dropped = 0;
     let mut taken = Vec::new();
@@ -367,7 +395,7 @@ pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCall
     let Some(state) = state else {
         // Counted again on the next tick rather than lost.
         usage.borrow_mut().delta.add(&delta);
-        return;
+        return None;
     };
     if dropped > 0 {
         warn!(
@@ -376,46 +404,32 @@ pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCall
         );
         bump(stats, counters.dropped, dropped);
     }
-    if !claimed {
-        return;
-    }
-    let headers_for = |path: &str| -> Vec<(String, String)> {
-        let mut h = vec![
-            (":method".to_string(), "POST".to_string()),
-            (":path".to_string(), path.to_string()),
-            (":authority".to_string(), poll.authority.clone()),
-            ("content-type".to_string(), "application/json".to_string()),
-            ("unleash-appname".to_string(), plan.app_name.clone()),
-            ("unleash-instanceid".to_string(), state.instance_id.clone()),
-            ("unleash-sdk".to_string(), SDK_VERSION.to_string()),
-        ];
-        if let Some(token) = &poll.authorization {
-            h.push(("authorization".to_string(), token.clone()));
-        }
-        h
-    };
-    let post = |path: &str, body: &str| {
-        let owned = headers_for(path);
-        let headers: Vec<(&str, &str)> = owned
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        calls.dispatch_with_body(&poll.cluster, &headers, body.as_bytes(), poll.timeout_ms)
-    };
+    Some((state, taken))
+}
+
+/// Registers this instance (once), then sends each taken bucket; a bucket that cannot be sent
+/// goes back to the shared pending ones.
+#[inline(never)]
+fn send_reports(
+    r: &Reports,
+    poll: &PollPlan,
+    calls: &dyn HttpCalls,
+    state: &SharedUsage,
+    taken: Vec<Bucket>,
+) {
+    let Reports {
+        usage,
+        plan,
+        counters,
+        stats,
+        ..
+    } = *r;
     if !state.registered && usage.borrow().register_in_flight.is_none() {
-        match post(&plan.register_path, &register_body(plan, &state)) {
-            Ok(token) => usage.borrow_mut().register_in_flight = Some(token),
-            Err(why) => {
-                warn!(
-                    "sluice: unleash metrics: cannot register through cluster `{}` ({why})",
-                    poll.cluster
-                );
-                bump(stats, counters.failed, 1);
-            }
-        }
+        register(r, poll, calls, state);
     }
     for bucket in taken {
-        match post(&plan.metrics_path, &metrics_body(plan, &state, &bucket)) {
+        let body = metrics_body(plan, state, &bucket);
+        match post(plan, poll, calls, state, &plan.metrics_path, &body) {
             Ok(token) => usage.borrow_mut().in_flight.push((token, bucket)),
             Err(why) => {
                 warn!(
@@ -429,7 +443,53 @@ pub(crate) fn tick(r: &Reports, poll: &PollPlan, seed: u64, calls: &dyn HttpCall
     }
 }
 
+/// Registers this instance with Unleash (once: the answer marks the shared state registered).
+#[inline(never)]
+fn register(r: &Reports, poll: &PollPlan, calls: &dyn HttpCalls, state: &SharedUsage) {
+    let body = register_body(r.plan, state);
+    match post(r.plan, poll, calls, state, &r.plan.register_path, &body) {
+        Ok(token) => r.usage.borrow_mut().register_in_flight = Some(token),
+        Err(why) => {
+            warn!(
+                "sluice: unleash metrics: cannot register through cluster `{}` ({why})",
+                poll.cluster
+            );
+            bump(r.stats, r.counters.failed, 1);
+        }
+    }
+}
+
+/// POSTs `body` to Unleash's `path` through the poll's cluster, as this instance.
+#[inline(never)]
+fn post(
+    plan: &UsagePlan,
+    poll: &PollPlan,
+    calls: &dyn HttpCalls,
+    state: &SharedUsage,
+    path: &str,
+    body: &str,
+) -> Result<u32, String> {
+    let mut owned = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), path.to_string()),
+        (":authority".to_string(), poll.authority.clone()),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("unleash-appname".to_string(), plan.app_name.clone()),
+        ("unleash-instanceid".to_string(), state.instance_id.clone()),
+        ("unleash-sdk".to_string(), SDK_VERSION.to_string()),
+    ];
+    if let Some(token) = &poll.authorization {
+        owned.push(("authorization".to_string(), token.clone()));
+    }
+    let headers: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    calls.dispatch_with_body(&poll.cluster, &headers, body.as_bytes(), poll.timeout_ms)
+}
+
 /// The answer to a register or metrics call; `false` when the token is not one of ours.
+#[inline(never)]
 pub(crate) fn respond(r: &Reports, token: u32, status: Option<u32>) -> bool {
     let Reports {
         usage,
@@ -511,6 +571,7 @@ fn put_back(r: &Reports, bucket: Bucket) {
     }
 }
 
+#[inline(never)]
 fn register_body(plan: &UsagePlan, state: &SharedUsage) -> String {
     let strategies: Vec<String> = STRATEGIES.iter().map(|s| json_string(s)).collect();
     format!(
@@ -524,6 +585,7 @@ fn register_body(plan: &UsagePlan, state: &SharedUsage) -> String {
     )
 }
 
+#[inline(never)]
 fn metrics_body(plan: &UsagePlan, state: &SharedUsage, bucket: &Bucket) -> String {
     format!(
         "{{\"appName\":{},\"instanceId\":{},\"sdkVersion\":{},\"bucket\":{{\"start\":\"{}\",\"stop\":\"{}\",\"toggles\":{}}}}}",

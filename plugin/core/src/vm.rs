@@ -16,14 +16,18 @@ use crate::telemetry::{latency_bucket, MetricNames, Tally};
 use crate::usage::UsageState;
 use log::{info, warn};
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 pub struct VmState {
-    pub plan: Plan,
+    /// Dropped by `VmState`'s `Drop`, out of line: its drop glue, inlined into the filter's
+    /// `Rc<VmState>` drop (built for speed), made that the module's largest function.
+    pub plan: ManuallyDrop<Plan>,
     /// Names this config in shared data: its revision, or a hash of its text.
     pub plan_id: String,
     pub seed: u64,
-    pub tally: RefCell<Tally>,
+    /// Dropped by `VmState`'s `Drop`, like `plan`.
+    pub tally: ManuallyDrop<RefCell<Tally>>,
     /// Per route: what this VM saw since it last merged into the shared window.
     guard_deltas: RefCell<Vec<Delta>>,
     pub controls: RefCell<Vec<RouteControl>>,
@@ -32,7 +36,8 @@ pub struct VmState {
     pub poll: RefCell<PollState>,
     /// Unleash usage counted since the last tick, and the reports in flight.
     pub usage: RefCell<UsageState>,
-    metrics: MetricIds,
+    /// Dropped by `VmState`'s `Drop`, like `plan`.
+    metrics: ManuallyDrop<MetricIds>,
     /// Indices of the flags marked `experiment`.
     experiment_flags: Vec<usize>,
     /// Trip notifications still to deliver.
@@ -60,6 +65,12 @@ struct MetricIds {
 }
 
 impl MetricIds {
+    /// The plan's stats, defined (their names are needed only for that).
+    #[inline(never)]
+    fn of(plan: &Plan, stats: &dyn Stats) -> MetricIds {
+        MetricIds::define(&MetricNames::of(plan), stats)
+    }
+
     #[inline(never)]
     fn define(names: &MetricNames, stats: &dyn Stats) -> MetricIds {
         let counters = |rows: &Vec<Vec<String>>, kind| -> Vec<Vec<Option<u32>>> {
@@ -114,6 +125,70 @@ impl MetricIds {
     }
 }
 
+impl Drop for VmState {
+    fn drop(&mut self) {
+        drop_large_parts(&mut self.plan, &mut self.tally, &mut self.metrics);
+    }
+}
+
+/// The drop glue of `VmState`'s largest parts, built here (for size) rather than where the
+/// `VmState` is dropped.
+#[inline(never)]
+fn drop_large_parts(
+    plan: &mut ManuallyDrop<Plan>,
+    tally: &mut ManuallyDrop<RefCell<Tally>>,
+    metrics: &mut ManuallyDrop<MetricIds>,
+) {
+    // SAFETY: called once, by `VmState::drop`; none of the three is used after it.
+    unsafe {
+        ManuallyDrop::drop(plan);
+        ManuallyDrop::drop(tally);
+        ManuallyDrop::drop(metrics);
+    }
+}
+
+/// Adds a count to a counter (a defined one; nothing for 0).
+fn add(stats: &dyn Stats, id: Option<u32>, n: u64) {
+    if let (Some(id), true) = (id, n > 0) {
+        stats.increment(id, n as i64);
+    }
+}
+
+/// Adds counts shaped like their counters' ids (per route or flag, per version or variant).
+#[inline(never)]
+fn add_counts(stats: &dyn Stats, ids: &[Vec<Option<u32>>], counts: &[Vec<u64>]) {
+    for (ids, counts) in ids.iter().zip(counts) {
+        ids.iter()
+            .zip(counts)
+            .for_each(|(id, n)| add(stats, *id, *n));
+    }
+}
+
+/// `add_counts` for counts per status class.
+#[inline(never)]
+fn add_classes(stats: &dyn Stats, ids: &[Vec<[Option<u32>; 5]>], counts: &[Vec<[u64; 5]>]) {
+    for (ids, counts) in ids.iter().zip(counts) {
+        for (classes, class_counts) in ids.iter().zip(counts) {
+            classes
+                .iter()
+                .zip(class_counts)
+                .for_each(|(id, n)| add(stats, *id, *n));
+        }
+    }
+}
+
+/// Records latency samples into their histograms.
+#[inline(never)]
+fn record_samples(stats: &dyn Stats, ids: &[Vec<Option<u32>>], samples: &[Vec<Vec<u32>>]) {
+    for (ids, samples) in ids.iter().zip(samples) {
+        for (id, values) in ids.iter().zip(samples) {
+            if let Some(id) = id {
+                values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
+            }
+        }
+    }
+}
+
 /// What one request needs remembered until its response: where it was routed, and when.
 #[derive(Debug, Default, Clone)]
 pub struct Routed {
@@ -147,7 +222,7 @@ pub fn plan_id(plan: &Plan, config: &[u8]) -> String {
 impl VmState {
     #[inline(never)]
     pub fn new(plan: Plan, plan_id: String, seed: u64, stats: &dyn Stats) -> VmState {
-        let metrics = MetricIds::define(&MetricNames::of(&plan), stats);
+        let metrics = MetricIds::of(&plan, stats);
         let chain_metrics = ChainMetrics::define(
             stats,
             plan.chain.token.is_some(),
@@ -169,13 +244,13 @@ impl VmState {
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             usage: RefCell::default(),
-            tally: RefCell::new(Tally::for_plan(&plan)),
+            tally: ManuallyDrop::new(RefCell::new(Tally::for_plan(&plan))),
             guard_deltas: RefCell::new(vec![Delta::default(); routes]),
             controls: RefCell::new(vec![RouteControl::Normal; routes]),
-            plan,
+            plan: ManuallyDrop::new(plan),
             plan_id,
             seed,
-            metrics,
+            metrics: ManuallyDrop::new(metrics),
             scratch: RefCell::default(),
             chain_metrics,
         }
@@ -325,57 +400,16 @@ impl VmState {
     pub fn flush_metrics(&self, stats: &dyn Stats) {
         let tally = std::mem::replace(&mut *self.tally.borrow_mut(), Tally::for_plan(&self.plan));
         let m = &self.metrics;
-        let add = |id: &Option<u32>, n: &u64| {
-            if let (Some(id), true) = (id, *n > 0) {
-                stats.increment(*id, *n as i64);
-            }
-        };
-        for (ids, counts) in m.route_requests.iter().zip(&tally.route_requests) {
-            ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
-        }
-        for (ids, counts) in m.route_responses.iter().zip(&tally.route_responses) {
-            for (classes, class_counts) in ids.iter().zip(counts) {
-                classes
-                    .iter()
-                    .zip(class_counts)
-                    .for_each(|(id, n)| add(id, n));
-            }
-        }
-        for (ids, samples) in m.route_latency.iter().zip(&tally.route_latency) {
-            for (id, values) in ids.iter().zip(samples) {
-                if let Some(id) = id {
-                    values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
-                }
-            }
-        }
-        for (ids, counts) in m.flag_evaluations.iter().zip(&tally.flag_evaluations) {
-            ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
-        }
-        add(&m.overrides_honoured, &tally.overrides_honoured);
-        add(&m.overrides_refused, &tally.overrides_refused);
-        for (ids, counts) in m
-            .experiment_responses
-            .iter()
-            .zip(&tally.experiment_responses)
-        {
-            for (classes, class_counts) in ids.iter().zip(counts) {
-                classes
-                    .iter()
-                    .zip(class_counts)
-                    .for_each(|(id, n)| add(id, n));
-            }
-        }
-        for (ids, samples) in m.experiment_latency.iter().zip(&tally.experiment_latency) {
-            for (id, values) in ids.iter().zip(samples) {
-                if let Some(id) = id {
-                    values.iter().for_each(|v| stats.record(*id, u64::from(*v)));
-                }
-            }
-        }
+        add_counts(stats, &m.route_requests, &tally.route_requests);
+        add_classes(stats, &m.route_responses, &tally.route_responses);
+        record_samples(stats, &m.route_latency, &tally.route_latency);
+        add_counts(stats, &m.flag_evaluations, &tally.flag_evaluations);
+        add(stats, m.overrides_honoured, tally.overrides_honoured);
+        add(stats, m.overrides_refused, tally.overrides_refused);
+        add_classes(stats, &m.experiment_responses, &tally.experiment_responses);
+        record_samples(stats, &m.experiment_latency, &tally.experiment_latency);
         for (flag_ids, flag_counts) in m.experiment_goals.iter().zip(&tally.experiment_goals) {
-            for (ids, counts) in flag_ids.iter().zip(flag_counts) {
-                ids.iter().zip(counts).for_each(|(id, n)| add(id, n));
-            }
+            add_counts(stats, flag_ids, flag_counts);
         }
         self.chain_metrics.flush(stats);
     }

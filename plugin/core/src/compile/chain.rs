@@ -6,8 +6,10 @@ use super::conditions::Conditions;
 use super::flags::key_plan;
 use super::routes::weight_schedule;
 use super::{text, ConfigError};
-use crate::config::{Chain, Config};
-use crate::plan::{ChainPlan, FlagPlan, ReleasePlan, Requirement, RoutePlan, Strategy, TokenPlan};
+use crate::config::{Chain, ChainKey, Config, Release};
+use crate::plan::{
+    ChainPlan, Cond, FlagPlan, ReleasePlan, Requirement, RoutePlan, Strategy, TokenPlan,
+};
 use crate::token::revision_of;
 use sluice_primitives::sha256::HmacKey;
 
@@ -25,99 +27,14 @@ pub(crate) fn compile_chain<'c>(
     baggage_prefix: Option<&str>,
     conditions: &mut Conditions<'c>,
 ) -> Result<ChainPlan, ConfigError> {
+    let (releases, route_release) = compile_releases(config, routes, conditions)?;
+    let requires = compile_requires(config, routes, flags)?;
     let mut plan = ChainPlan {
-        route_release: vec![None; routes.len()],
-        requires: vec![Vec::new(); routes.len()],
+        releases,
+        route_release,
+        requires,
         ..ChainPlan::default()
     };
-
-    for (name, release) in config.releases.iter() {
-        let path = format!("releases.{name}");
-        text::check_name(name, &path, "release name")?;
-        if release.routes.is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.routes"),
-                "no routes; a release names the routes it moves and their new versions",
-            ));
-        }
-        let mut members = Vec::new();
-        for (route_name, version) in release.routes.iter() {
-            let at = format!("{path}.routes.{route_name}");
-            let r = route_index(routes, route_name, &at)?;
-            let route = &routes[r];
-            let v = version_of(route, version, &at)?;
-            let Strategy::Progressive { target, .. } = route.strategy else {
-                return Err(ConfigError::new(
-                    at,
-                    format!("route `{route_name}` has no canary; a release moves canaries"),
-                ));
-            };
-            if v != target {
-                return Err(ConfigError::new(
-                    at,
-                    format!(
-                        "`{version}` is not route `{route_name}`'s canary (`{}`)",
-                        route.versions[target]
-                    ),
-                ));
-            }
-            if let Some((other, _)) = plan.route_release[r] {
-                return Err(ConfigError::new(
-                    at,
-                    format!(
-                        "route `{route_name}` is already in release `{}`",
-                        config.releases.iter().nth(other).map_or("", |(n, _)| n)
-                    ),
-                ));
-            }
-            if !route.pins.is_empty() {
-                return Err(ConfigError::new(
-                    format!("routes.{route_name}.pins"),
-                    format!("route `{route_name}` is in release `{name}`: pin the release instead, so its routes move together"),
-                ));
-            }
-            plan.route_release[r] = Some((plan.releases.len(), v));
-            members.push((r, v));
-        }
-        let schedule = weight_schedule(
-            release.weight,
-            release.start.as_deref(),
-            &release.steps,
-            &path,
-        )?;
-        let mut pins = Vec::with_capacity(release.pins.len());
-        for (i, pin) in release.pins.iter().enumerate() {
-            let cond = conditions.compile(&pin.when, &format!("{path}.pins[{i}].when"))?;
-            pins.push((cond, pin.member));
-        }
-        let salt = release.salt.clone().unwrap_or_else(|| name.to_string());
-        plan.releases.push(ReleasePlan {
-            name: name.to_string(),
-            members,
-            key: key_plan(salt, release.bucket_by, None, config),
-            schedule,
-            pins,
-        });
-    }
-
-    for (r, (route_name, route)) in config.routes.iter().enumerate() {
-        for (version, needs) in route.requires.iter() {
-            let path = format!("routes.{route_name}.requires.{version}");
-            let v = version_of(&routes[r], version, &path)?;
-            if v == routes[r].strategy.fallback() {
-                return Err(ConfigError::new(
-                    path,
-                    format!("`{version}` is where users go when requirements fail; it cannot have requirements"),
-                ));
-            }
-            let mut list = Vec::with_capacity(needs.len());
-            for (i, need) in needs.iter().enumerate() {
-                let at = format!("{path}[{i}]");
-                list.push(compile_need(need, &at, r, routes, flags)?);
-            }
-            plan.requires[r].push((v, list));
-        }
-    }
     check_requirements_agree(&plan, routes, flags)?;
 
     if let Some(chain) = &config.chain {
@@ -133,6 +50,179 @@ pub(crate) fn compile_chain<'c>(
     plan.decide_all_routes =
         plan.token.is_some() || !plan.releases.is_empty() || plan.has_requirements;
     Ok(plan)
+}
+
+/// The releases, and per route the release it is in with the version it brings.
+#[inline(never)]
+fn compile_releases<'c>(
+    config: &'c Config,
+    routes: &[RoutePlan],
+    conditions: &mut Conditions<'c>,
+) -> Result<ReleasesAndRoutes, ConfigError> {
+    let mut releases = Vec::with_capacity(config.releases.len());
+    let mut route_release = vec![None; routes.len()];
+    for (name, release) in config.releases.iter() {
+        let id = releases.len();
+        releases.push(compile_release(
+            config,
+            name,
+            release,
+            routes,
+            id,
+            &mut route_release,
+            conditions,
+        )?);
+    }
+    Ok((releases, route_release))
+}
+
+/// `ChainPlan::releases` and `ChainPlan::route_release`.
+type ReleasesAndRoutes = (Vec<ReleasePlan>, Vec<Option<(usize, usize)>>);
+
+/// Release `id`: its members (noted in `route_release`, per route), schedule, pins and key.
+#[inline(never)]
+fn compile_release<'c>(
+    config: &Config,
+    name: &str,
+    release: &'c Release,
+    routes: &[RoutePlan],
+    id: usize,
+    route_release: &mut [Option<(usize, usize)>],
+    conditions: &mut Conditions<'c>,
+) -> Result<ReleasePlan, ConfigError> {
+    let path = format!("releases.{name}");
+    text::check_name(name, &path, "release name")?;
+    if release.routes.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.routes"),
+            "no routes; a release names the routes it moves and their new versions",
+        ));
+    }
+    let mut members = Vec::new();
+    for (route_name, version) in release.routes.iter() {
+        let at = format!("{path}.routes.{route_name}");
+        let (r, v) = release_member(
+            config,
+            name,
+            route_name,
+            version,
+            routes,
+            route_release,
+            &at,
+        )?;
+        route_release[r] = Some((id, v));
+        members.push((r, v));
+    }
+    let schedule = weight_schedule(
+        release.weight,
+        release.start.as_deref(),
+        &release.steps,
+        &path,
+    )?;
+    let pins = release_pins(release, &path, conditions)?;
+    let salt = release.salt.clone().unwrap_or_else(|| name.to_string());
+    Ok(ReleasePlan {
+        name: name.to_string(),
+        members,
+        key: key_plan(salt, release.bucket_by, None, config),
+        schedule,
+        pins,
+    })
+}
+
+/// The release's pins: a condition and the member it pins matching requests to.
+#[inline(never)]
+fn release_pins<'c>(
+    release: &'c Release,
+    path: &str,
+    conditions: &mut Conditions<'c>,
+) -> Result<Vec<(Cond, bool)>, ConfigError> {
+    let mut pins = Vec::with_capacity(release.pins.len());
+    for (i, pin) in release.pins.iter().enumerate() {
+        let cond = conditions.compile(&pin.when, &format!("{path}.pins[{i}].when"))?;
+        pins.push((cond, pin.member));
+    }
+    Ok(pins)
+}
+
+/// One route a release moves, at `at`: the route's index and the version (its canary), checked
+/// against the releases before (`route_release`).
+#[inline(never)]
+fn release_member(
+    config: &Config,
+    release: &str,
+    route_name: &str,
+    version: &str,
+    routes: &[RoutePlan],
+    route_release: &[Option<(usize, usize)>],
+    at: &str,
+) -> Result<(usize, usize), ConfigError> {
+    let r = route_index(routes, route_name, at)?;
+    let route = &routes[r];
+    let v = version_of(route, version, at)?;
+    let Strategy::Progressive { target, .. } = route.strategy else {
+        return Err(ConfigError::new(
+            at,
+            format!("route `{route_name}` has no canary; a release moves canaries"),
+        ));
+    };
+    if v != target {
+        return Err(ConfigError::new(
+            at,
+            format!(
+                "`{version}` is not route `{route_name}`'s canary (`{}`)",
+                route.versions[target]
+            ),
+        ));
+    }
+    if let Some((other, _)) = route_release[r] {
+        return Err(ConfigError::new(
+            at,
+            format!(
+                "route `{route_name}` is already in release `{}`",
+                config.releases.iter().nth(other).map_or("", |(n, _)| n)
+            ),
+        ));
+    }
+    if !route.pins.is_empty() {
+        return Err(ConfigError::new(
+            format!("routes.{route_name}.pins"),
+            format!("route `{route_name}` is in release `{release}`: pin the release instead, so its routes move together"),
+        ));
+    }
+    Ok((r, v))
+}
+
+/// `ChainPlan::requires`: per route, `(version, what it requires)`.
+type Requires = Vec<Vec<(usize, Vec<Requirement>)>>;
+
+/// Per route, its versions' requirements (`routes.<route>.requires`).
+#[inline(never)]
+fn compile_requires(
+    config: &Config,
+    routes: &[RoutePlan],
+    flags: &[FlagPlan],
+) -> Result<Requires, ConfigError> {
+    let mut requires = vec![Vec::new(); routes.len()];
+    for (r, (route_name, route)) in config.routes.iter().enumerate() {
+        for (version, needs) in route.requires.iter() {
+            let path = format!("routes.{route_name}.requires.{version}");
+            let v = version_of(&routes[r], version, &path)?;
+            if v == routes[r].strategy.fallback() {
+                return Err(ConfigError::new(
+                    path,
+                    format!("`{version}` is where users go when requirements fail; it cannot have requirements"),
+                ));
+            }
+            let mut list = Vec::with_capacity(needs.len());
+            for (i, need) in needs.iter().enumerate() {
+                let at = format!("{path}[{i}]");
+                list.push(compile_need(need, &at, r, routes, flags)?);
+            }
+            requires[r].push((v, list));
+        }
+    }
+    Ok(requires)
 }
 
 #[inline(never)]
@@ -280,39 +370,7 @@ fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan,
             "no keys; give at least one (the first signs, all verify)",
         ));
     }
-    let mut keys = Vec::with_capacity(chain.keys.len());
-    for (i, key) in chain.keys.iter().enumerate() {
-        let at = format!("chain.keys[{i}]");
-        text::check_name(&key.id, &format!("{at}.id"), "key id")?;
-        if keys.iter().any(|(id, _)| id == &key.id) {
-            return Err(ConfigError::new(
-                format!("{at}.id"),
-                format!("duplicate key id `{}`", key.id),
-            ));
-        }
-        let secret = match (&key.secret, &key.env) {
-            (Some(secret), _) => secret,
-            (None, Some(var)) => {
-                return Err(ConfigError::new(
-                    format!("{at}.env"),
-                    format!("environment variable `{var}` is not set in the VM (Istio: WasmPlugin vmConfig.env)"),
-                ))
-            }
-            (None, None) => {
-                return Err(ConfigError::new(at, "give secret or env"));
-            }
-        };
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::new(
-                at,
-                format!(
-                    "secret has {} bytes; use at least {MIN_SECRET_BYTES} random bytes",
-                    secret.len()
-                ),
-            ));
-        }
-        keys.push((key.id.clone(), HmacKey::new(secret.as_bytes())));
-    }
+    let keys = signing_keys(chain)?;
     let ttl_ms = text::duration_millis(&chain.ttl, &"chain.ttl")?;
     if !(1000..=86_400_000).contains(&ttl_ms) {
         return Err(ConfigError::new("chain.ttl", "must be between 1s and 24h"));
@@ -333,4 +391,49 @@ fn token_plan(chain: &Chain, config: &Config, prefix: &str) -> Result<TokenPlan,
         revisions,
         member: format!("{prefix}{TOKEN_MEMBER}"),
     })
+}
+
+/// The decision token's keys, each with its id: the first signs, all verify.
+#[inline(never)]
+fn signing_keys(chain: &Chain) -> Result<Vec<(String, HmacKey)>, ConfigError> {
+    let mut keys: Vec<(String, HmacKey)> = Vec::with_capacity(chain.keys.len());
+    for (i, key) in chain.keys.iter().enumerate() {
+        let at = format!("chain.keys[{i}]");
+        text::check_name(&key.id, &format!("{at}.id"), "key id")?;
+        if keys.iter().any(|(id, _)| id == &key.id) {
+            return Err(ConfigError::new(
+                format!("{at}.id"),
+                format!("duplicate key id `{}`", key.id),
+            ));
+        }
+        keys.push((key.id.clone(), signing_key(key, at)?));
+    }
+    Ok(keys)
+}
+
+/// One key's HMAC key, from its secret (given, or read from its `env` variable by `load`).
+#[inline(never)]
+fn signing_key(key: &ChainKey, at: String) -> Result<HmacKey, ConfigError> {
+    let secret = match (&key.secret, &key.env) {
+        (Some(secret), _) => secret,
+        (None, Some(var)) => {
+            return Err(ConfigError::new(
+                format!("{at}.env"),
+                format!("environment variable `{var}` is not set in the VM (Istio: WasmPlugin vmConfig.env)"),
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(at, "give secret or env"));
+        }
+    };
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::new(
+            at,
+            format!(
+                "secret has {} bytes; use at least {MIN_SECRET_BYTES} random bytes",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(HmacKey::new(secret.as_bytes()))
 }

@@ -1,7 +1,7 @@
 //! Conditions and segments: raw `Condition` trees → `Cond`, with attribute
 //! and segment references resolved and operands parsed.
 use super::{subject_of, text, ConfigError, HeaderTable};
-use crate::config::{Condition, Config};
+use crate::config::{Condition, Config, OneOrMany};
 use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
 use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
@@ -21,17 +21,8 @@ impl<'c> Conditions<'c> {
     #[inline(never)]
     pub(crate) fn new(config: &'c Config) -> Result<Self, ConfigError> {
         let mut headers = HeaderTable::default();
-        let mut attributes = FnvHashMap::default();
-        for (name, source) in config.attributes.iter() {
-            let path = format!("attributes.{name}");
-            text::check_name(name, &path, "attribute name")?;
-            attributes.insert(name, subject_of(source, &path, &mut headers)?);
-        }
-        let mut segments = FnvHashMap::default();
-        for (name, cond) in config.segments.iter() {
-            text::check_name(name, &format!("segments.{name}"), "segment name")?;
-            segments.insert(name, cond);
-        }
+        let attributes = attributes(config, &mut headers)?;
+        let segments = segments(config)?;
         let mut this = Conditions {
             headers,
             attributes,
@@ -87,32 +78,7 @@ impl<'c> Conditions<'c> {
         .count();
         let subject = self.subject(c, path)?;
         if combinators > 0 {
-            if c.negate || c.ignore_case {
-                return Err(ConfigError::new(
-                    path,
-                    "negate and ignore_case belong on a leaf; wrap a combinator in `not` instead",
-                ));
-            }
-            if combinators > 1 || subject.is_some() || has_operator(c) {
-                return Err(ConfigError::new(
-                    path,
-                    "a condition is either one of all/any/not/segment or one subject with one operator",
-                ));
-            }
-            if let Some(list) = &c.all {
-                return Ok(Cond::All(self.compile_list(list, &format!("{path}.all"))?));
-            }
-            if let Some(list) = &c.any {
-                return Ok(Cond::Any(self.compile_list(list, &format!("{path}.any"))?));
-            }
-            if let Some(inner) = &c.not {
-                return Ok(Cond::Not(Box::new(
-                    self.compile(inner, &format!("{path}.not"))?,
-                )));
-            }
-            if let Some(name) = &c.segment {
-                return self.segment(name, &format!("{path}.segment"));
-            }
+            return self.combinator(c, combinators > 1 || subject.is_some(), path);
         }
         let Some(subject) = subject else {
             return Err(ConfigError::new(
@@ -120,6 +86,50 @@ impl<'c> Conditions<'c> {
                 "condition has no subject: use attr, header, cookie or query (or all/any/not/segment)",
             ));
         };
+        self.leaf(c, subject, path)
+    }
+
+    /// `all`, `any`, `not` or `segment` (`mixed`: with another of them, or with a subject).
+    #[inline(never)]
+    fn combinator(
+        &mut self,
+        c: &'c Condition,
+        mixed: bool,
+        path: &str,
+    ) -> Result<Cond, ConfigError> {
+        if c.negate || c.ignore_case {
+            return Err(ConfigError::new(
+                path,
+                "negate and ignore_case belong on a leaf; wrap a combinator in `not` instead",
+            ));
+        }
+        if mixed || has_operator(c) {
+            return Err(ConfigError::new(
+                path,
+                "a condition is either one of all/any/not/segment or one subject with one operator",
+            ));
+        }
+        if let Some(list) = &c.all {
+            return Ok(Cond::All(self.compile_list(list, &format!("{path}.all"))?));
+        }
+        if let Some(list) = &c.any {
+            return Ok(Cond::Any(self.compile_list(list, &format!("{path}.any"))?));
+        }
+        if let Some(inner) = &c.not {
+            return Ok(Cond::Not(Box::new(
+                self.compile(inner, &format!("{path}.not"))?,
+            )));
+        }
+        match &c.segment {
+            Some(name) => self.segment(name, &format!("{path}.segment")),
+            // `compile` counted one of the four.
+            None => Err(ConfigError::new(path, "no condition")),
+        }
+    }
+
+    /// One subject with one operator.
+    #[inline(never)]
+    fn leaf(&mut self, c: &Condition, subject: Subject, path: &str) -> Result<Cond, ConfigError> {
         if subject == Subject::SourceAddress {
             self.reads_source_address = true;
         }
@@ -202,6 +212,32 @@ impl<'c> Conditions<'c> {
     }
 }
 
+/// The config's attributes: each name's subject.
+#[inline(never)]
+fn attributes<'c>(
+    config: &'c Config,
+    headers: &mut HeaderTable,
+) -> Result<FnvHashMap<&'c str, Subject>, ConfigError> {
+    let mut attributes = FnvHashMap::default();
+    for (name, source) in config.attributes.iter() {
+        let path = format!("attributes.{name}");
+        text::check_name(name, &path, "attribute name")?;
+        attributes.insert(name, subject_of(source, &path, headers)?);
+    }
+    Ok(attributes)
+}
+
+/// The config's segments by name, their names checked (compiled by `Conditions::segment`).
+#[inline(never)]
+fn segments(config: &Config) -> Result<FnvHashMap<&str, &Condition>, ConfigError> {
+    let mut segments = FnvHashMap::default();
+    for (name, cond) in config.segments.iter() {
+        text::check_name(name, &format!("segments.{name}"), "segment name")?;
+        segments.insert(name, cond);
+    }
+    Ok(segments)
+}
+
 /// Attributes every config has without declaring them.
 #[inline(never)]
 fn builtin_attribute(name: &str) -> Option<Subject> {
@@ -252,6 +288,25 @@ fn operator(c: &Condition, path: &str) -> Result<Op, ConfigError> {
         1 => {}
         _ => return Err(ConfigError::new(path, format!("more than one operator: {}", names.join(", ")))),
     }
+    // Exactly one operator is set: the groups below can be tried in any order.
+    if let Some(op) = text_operator(c, path)? {
+        return Ok(op);
+    }
+    if let Some(op) = number_operator(c, path)? {
+        return Ok(op);
+    }
+    if let Some(op) = semver_operator(c, path)? {
+        return Ok(op);
+    }
+    if let Some(cidrs) = &c.cidr {
+        return cidr_operator(cidrs, path);
+    }
+    Ok(Op::Present(c.present.unwrap_or(true)))
+}
+
+/// `equals`, `in`, `prefix`, `suffix`, `contains` (operands lowercased for `ignore_case`).
+#[inline(never)]
+fn text_operator(c: &Condition, path: &str) -> Result<Option<Op>, ConfigError> {
     let text = |s: &String| {
         if c.ignore_case {
             s.to_ascii_lowercase()
@@ -259,20 +314,7 @@ fn operator(c: &Condition, path: &str) -> Result<Op, ConfigError> {
             s.clone()
         }
     };
-    let semver = |s: &String, op: &str| {
-        Version::parse(s).map_err(|e| ConfigError::new(format!("{path}.{op}"), e.0))
-    };
-    let number = |n: f64, op: &str| {
-        if n.is_finite() {
-            Ok(n)
-        } else {
-            Err(ConfigError::new(
-                format!("{path}.{op}"),
-                "not a finite number",
-            ))
-        }
-    };
-    Ok(if let Some(v) = &c.equals {
+    Ok(Some(if let Some(v) = &c.equals {
         Op::Equals(text(v))
     } else if let Some(list) = &c.in_list {
         if list.is_empty() {
@@ -288,43 +330,72 @@ fn operator(c: &Condition, path: &str) -> Result<Op, ConfigError> {
         Op::Suffix(text(v))
     } else if let Some(v) = &c.contains {
         Op::Contains(text(v))
-    } else if let Some(n) = c.num_eq {
-        Op::Number(Cmp::Eq, number(n, "num_eq")?)
-    } else if let Some(n) = c.num_gt {
-        Op::Number(Cmp::Gt, number(n, "num_gt")?)
-    } else if let Some(n) = c.num_gte {
-        Op::Number(Cmp::Gte, number(n, "num_gte")?)
-    } else if let Some(n) = c.num_lt {
-        Op::Number(Cmp::Lt, number(n, "num_lt")?)
-    } else if let Some(n) = c.num_lte {
-        Op::Number(Cmp::Lte, number(n, "num_lte")?)
-    } else if let Some(v) = &c.semver_eq {
-        Op::Semver(Cmp::Eq, semver(v, "semver_eq")?)
-    } else if let Some(v) = &c.semver_gt {
-        Op::Semver(Cmp::Gt, semver(v, "semver_gt")?)
-    } else if let Some(v) = &c.semver_gte {
-        Op::Semver(Cmp::Gte, semver(v, "semver_gte")?)
-    } else if let Some(v) = &c.semver_lt {
-        Op::Semver(Cmp::Lt, semver(v, "semver_lt")?)
-    } else if let Some(v) = &c.semver_lte {
-        Op::Semver(Cmp::Lte, semver(v, "semver_lte")?)
-    } else if let Some(cidrs) = &c.cidr {
-        let list = cidrs.to_vec();
-        if list.is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}.cidr"),
-                "empty list never matches",
-            ));
-        }
-        let parsed = list
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                Cidr::parse(s).map_err(|e| ConfigError::new(format!("{path}.cidr[{i}]"), e.0))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Op::Cidr(parsed)
     } else {
-        Op::Present(c.present.unwrap_or(true))
-    })
+        return Ok(None);
+    }))
+}
+
+/// `num_eq`, `num_gt`, `num_gte`, `num_lt`, `num_lte`: a finite number.
+#[inline(never)]
+fn number_operator(c: &Condition, path: &str) -> Result<Option<Op>, ConfigError> {
+    let (cmp, n, op) = if let Some(n) = c.num_eq {
+        (Cmp::Eq, n, "num_eq")
+    } else if let Some(n) = c.num_gt {
+        (Cmp::Gt, n, "num_gt")
+    } else if let Some(n) = c.num_gte {
+        (Cmp::Gte, n, "num_gte")
+    } else if let Some(n) = c.num_lt {
+        (Cmp::Lt, n, "num_lt")
+    } else if let Some(n) = c.num_lte {
+        (Cmp::Lte, n, "num_lte")
+    } else {
+        return Ok(None);
+    };
+    if !n.is_finite() {
+        return Err(ConfigError::new(
+            format!("{path}.{op}"),
+            "not a finite number",
+        ));
+    }
+    Ok(Some(Op::Number(cmp, n)))
+}
+
+/// `semver_eq`, `semver_gt`, `semver_gte`, `semver_lt`, `semver_lte`: a version.
+#[inline(never)]
+fn semver_operator(c: &Condition, path: &str) -> Result<Option<Op>, ConfigError> {
+    let (cmp, v, op) = if let Some(v) = &c.semver_eq {
+        (Cmp::Eq, v, "semver_eq")
+    } else if let Some(v) = &c.semver_gt {
+        (Cmp::Gt, v, "semver_gt")
+    } else if let Some(v) = &c.semver_gte {
+        (Cmp::Gte, v, "semver_gte")
+    } else if let Some(v) = &c.semver_lt {
+        (Cmp::Lt, v, "semver_lt")
+    } else if let Some(v) = &c.semver_lte {
+        (Cmp::Lte, v, "semver_lte")
+    } else {
+        return Ok(None);
+    };
+    let version = Version::parse(v).map_err(|e| ConfigError::new(format!("{path}.{op}"), e.0))?;
+    Ok(Some(Op::Semver(cmp, version)))
+}
+
+/// `cidr`: one network or a list, none empty.
+#[inline(never)]
+fn cidr_operator(cidrs: &OneOrMany, path: &str) -> Result<Op, ConfigError> {
+    let list = cidrs.to_vec();
+    if list.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.cidr"),
+            "empty list never matches",
+        ));
+    }
+    let parsed = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Cidr::parse(s).map_err(|e| ConfigError::new(format!("{path}.cidr[{i}]"), e.0))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Op::Cidr(parsed))
 }

@@ -4,7 +4,7 @@ use super::conditions::Conditions;
 use super::{text, ConfigError};
 use crate::bucket::{Salt, BUCKETS};
 use crate::config::Value;
-use crate::config::{BucketBy, Config, Flag, Named, WithoutIdentity};
+use crate::config::{BucketBy, Config, Flag, Named, Prerequisite, WithoutIdentity};
 use crate::plan::{FlagPlan, KeyPlan, RampPlan, Rollout, RulePlan, Serve, VariantId};
 use sluice_primitives::json::{Kind, Path};
 
@@ -40,92 +40,14 @@ fn compile_flag<'c>(
     let flags_at = Path::Root.key("flags");
     let path = flags_at.key(name);
     text::check_name(name, &path, "flag name")?;
-
-    let boolean = boolean_variants();
-    let variants = flag.variants.as_ref().unwrap_or(&boolean);
-    if variants.is_empty() {
-        return Err(ConfigError::new(
-            format!("{path}.variants"),
-            "no variants; give at least one",
-        ));
-    }
-    let mut variant_names = Vec::with_capacity(variants.len());
-    let mut variant_values = Vec::with_capacity(variants.len());
-    let mut sorted_variants: Vec<(&str, &Value)> = variants.iter().collect();
-    sluice_primitives::order::sort_by_key(&mut sorted_variants, |(vname, _)| *vname);
-    let variants_at = path.key("variants");
-    for (vname, value) in sorted_variants {
-        let vpath = variants_at.key(vname);
-        text::check_name(vname, &vpath, "variant name")?;
-        let rendered = match &value.kind {
-            Kind::String(s) => s.to_string(),
-            _ => value.to_string(),
-        };
-        text::check_header_value(&rendered, &vpath)?;
-        variant_names.push(vname.to_string());
-        variant_values.push(rendered);
-    }
-    let find = |v: &str, at: &Path| -> Result<VariantId, ConfigError> {
-        variant_names.iter().position(|n| n == v).ok_or_else(|| {
-            ConfigError::new(
-                at.to_string(),
-                format!(
-                    "unknown variant `{v}` (variants: {})",
-                    variant_names.join(", ")
-                ),
-            )
-        })
-    };
-    let default = match &flag.default {
-        Some(v) => find(v, &path.key("default"))?,
-        None if flag.variants.is_none() => find("off", &path.key("default"))?,
-        None => {
-            return Err(ConfigError::new(
-                format!("{path}.default"),
-                "missing: a flag with its own variants must name its default variant",
-            ))
-        }
-    };
-    let off_variant = match &flag.off_variant {
-        Some(v) => find(v, &path.key("off_variant"))?,
-        None => default,
-    };
-
+    let Variants {
+        names: variant_names,
+        values: variant_values,
+        default,
+        off_variant,
+    } = compile_variants(flag, &path)?;
     let prerequisites = compile_prerequisites(name, flag, all_flags, &path)?;
-
-    let mut rules = Vec::with_capacity(flag.rules.len());
-    let rules_at = path.key("rules");
-    for (i, rule) in flag.rules.iter().enumerate() {
-        let rpath = rules_at.index(i);
-        let when = match &rule.when {
-            Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
-            None => None,
-        };
-        let serve = match (&rule.serve, &rule.rollout) {
-            (Some(v), None) => Serve::Variant(find(v, &rpath.key("serve"))?),
-            (None, Some(weights)) => {
-                Serve::Rollout(rollout(weights, &rpath.key("rollout"), |v, at| {
-                    find(v, at)
-                })?)
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    rpath.to_string(),
-                    "a rule needs exactly one of serve or rollout",
-                ))
-            }
-        };
-        rules.push(RulePlan { when, serve });
-    }
-    if let Some(last) = rules.iter().position(|r| r.when.is_none()) {
-        if last + 1 < rules.len() {
-            return Err(ConfigError::new(
-                format!("{path}.rules[{}]", last + 1),
-                format!("unreachable: rules[{last}] has no `when` and matches every request"),
-            ));
-        }
-    }
-
+    let rules = compile_rules(flag, &variant_names, &path, conditions)?;
     let salt = flag.salt.clone().unwrap_or_else(|| name.to_string());
     let (enable_at_ms, ramp) = match &flag.schedule {
         None => (None, None),
@@ -154,6 +76,134 @@ fn compile_flag<'c>(
     })
 }
 
+/// A flag's variants, sorted by name (ids are indices in this order).
+struct Variants {
+    names: Vec<String>,
+    /// As header text.
+    values: Vec<String>,
+    default: VariantId,
+    off_variant: VariantId,
+}
+
+/// The flag's variants (`on` and `off` unless it has its own), its default and off variants.
+#[inline(never)]
+fn compile_variants(flag: &Flag, path: &Path) -> Result<Variants, ConfigError> {
+    let boolean = boolean_variants();
+    let variants = flag.variants.as_ref().unwrap_or(&boolean);
+    if variants.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.variants"),
+            "no variants; give at least one",
+        ));
+    }
+    let mut variant_names = Vec::with_capacity(variants.len());
+    let mut variant_values = Vec::with_capacity(variants.len());
+    let mut sorted_variants: Vec<(&str, &Value)> = variants.iter().collect();
+    sluice_primitives::order::sort_by_key(&mut sorted_variants, |(vname, _)| *vname);
+    let variants_at = path.key("variants");
+    for (vname, value) in sorted_variants {
+        let vpath = variants_at.key(vname);
+        text::check_name(vname, &vpath, "variant name")?;
+        let rendered = match &value.kind {
+            Kind::String(s) => s.to_string(),
+            _ => value.to_string(),
+        };
+        text::check_header_value(&rendered, &vpath)?;
+        variant_names.push(vname.to_string());
+        variant_values.push(rendered);
+    }
+    let (default, off_variant) = default_variants(flag, &variant_names, path)?;
+    Ok(Variants {
+        names: variant_names,
+        values: variant_values,
+        default,
+        off_variant,
+    })
+}
+
+/// A variant's id, by name; the error, at `at`, lists the flag's variants.
+#[inline(never)]
+fn find_variant(variant_names: &[String], v: &str, at: &Path) -> Result<VariantId, ConfigError> {
+    variant_names.iter().position(|n| n == v).ok_or_else(|| {
+        ConfigError::new(
+            at.to_string(),
+            format!(
+                "unknown variant `{v}` (variants: {})",
+                variant_names.join(", ")
+            ),
+        )
+    })
+}
+
+/// The flag's default variant and its off variant (the default unless given).
+#[inline(never)]
+fn default_variants(
+    flag: &Flag,
+    variant_names: &[String],
+    path: &Path,
+) -> Result<(VariantId, VariantId), ConfigError> {
+    let default = match &flag.default {
+        Some(v) => find_variant(variant_names, v, &path.key("default"))?,
+        None if flag.variants.is_none() => {
+            find_variant(variant_names, "off", &path.key("default"))?
+        }
+        None => {
+            return Err(ConfigError::new(
+                format!("{path}.default"),
+                "missing: a flag with its own variants must name its default variant",
+            ))
+        }
+    };
+    let off_variant = match &flag.off_variant {
+        Some(v) => find_variant(variant_names, v, &path.key("off_variant"))?,
+        None => default,
+    };
+    Ok((default, off_variant))
+}
+
+/// The flag's rules, in order; only the last may match every request.
+#[inline(never)]
+fn compile_rules<'c>(
+    flag: &'c Flag,
+    variant_names: &[String],
+    path: &Path,
+    conditions: &mut Conditions<'c>,
+) -> Result<Vec<RulePlan>, ConfigError> {
+    let mut rules = Vec::with_capacity(flag.rules.len());
+    let rules_at = path.key("rules");
+    for (i, rule) in flag.rules.iter().enumerate() {
+        let rpath = rules_at.index(i);
+        let when = match &rule.when {
+            Some(c) => Some(conditions.compile(c, &format!("{rpath}.when"))?),
+            None => None,
+        };
+        let serve = match (&rule.serve, &rule.rollout) {
+            (Some(v), None) => Serve::Variant(find_variant(variant_names, v, &rpath.key("serve"))?),
+            (None, Some(weights)) => {
+                Serve::Rollout(rollout(weights, &rpath.key("rollout"), |v, at| {
+                    find_variant(variant_names, v, at)
+                })?)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    rpath.to_string(),
+                    "a rule needs exactly one of serve or rollout",
+                ))
+            }
+        };
+        rules.push(RulePlan { when, serve });
+    }
+    if let Some(last) = rules.iter().position(|r| r.when.is_none()) {
+        if last + 1 < rules.len() {
+            return Err(ConfigError::new(
+                format!("{path}.rules[{}]", last + 1),
+                format!("unreachable: rules[{last}] has no `when` and matches every request"),
+            ));
+        }
+    }
+    Ok(rules)
+}
+
 /// A flag's prerequisites: per required flag, its index and the variant ids that satisfy it.
 #[inline(never)]
 fn compile_prerequisites(
@@ -165,44 +215,59 @@ fn compile_prerequisites(
     let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
     let prerequisites_at = path.key("prerequisites");
     for (i, pre) in flag.prerequisites.iter().enumerate() {
-        let ppath = prerequisites_at.index(i);
-        let Ok(target) = all_flags.binary_search_by(|(f, _)| (*f).cmp(pre.flag.as_str())) else {
-            return Err(ConfigError::new(
-                format!("{ppath}.flag"),
-                format!("unknown flag `{}`", pre.flag),
-            ));
-        };
-        if pre.flag == name {
-            return Err(ConfigError::new(
-                format!("{ppath}.flag"),
-                "a flag cannot require itself",
-            ));
-        }
-        if pre.variants.is_empty() {
-            return Err(ConfigError::new(
-                format!("{ppath}.variants"),
-                "empty list can never hold",
-            ));
-        }
-        // The target's variant ids, sorted by name as `compile_flag` numbers them.
-        let mut target_variants: Vec<&str> = match all_flags[target].1.variants.as_ref() {
-            Some(vs) => vs.iter().map(|(n, _)| n).collect(),
-            None => vec!["on", "off"],
-        };
-        sluice_primitives::order::sort_by(&mut target_variants, |a, b| a.cmp(b));
-        let mut ids = Vec::with_capacity(pre.variants.len());
-        for (j, v) in pre.variants.iter().enumerate() {
-            let id = target_variants.iter().position(|t| t == v).ok_or_else(|| {
-                ConfigError::new(
-                    format!("{ppath}.variants[{j}]"),
-                    format!("flag `{}` has no variant `{v}`", pre.flag),
-                )
-            })?;
-            ids.push(id);
-        }
-        prerequisites.push((target, ids));
+        prerequisites.push(prerequisite(
+            name,
+            pre,
+            all_flags,
+            &prerequisites_at.index(i),
+        )?);
     }
     Ok(prerequisites)
+}
+
+/// One prerequisite of flag `name`, at `ppath`.
+#[inline(never)]
+fn prerequisite(
+    name: &str,
+    pre: &Prerequisite,
+    all_flags: &[(&str, &Flag)],
+    ppath: &Path,
+) -> Result<(usize, Vec<VariantId>), ConfigError> {
+    let Ok(target) = all_flags.binary_search_by(|(f, _)| (*f).cmp(pre.flag.as_str())) else {
+        return Err(ConfigError::new(
+            format!("{ppath}.flag"),
+            format!("unknown flag `{}`", pre.flag),
+        ));
+    };
+    if pre.flag == name {
+        return Err(ConfigError::new(
+            format!("{ppath}.flag"),
+            "a flag cannot require itself",
+        ));
+    }
+    if pre.variants.is_empty() {
+        return Err(ConfigError::new(
+            format!("{ppath}.variants"),
+            "empty list can never hold",
+        ));
+    }
+    // The target's variant ids, sorted by name as `compile_flag` numbers them.
+    let mut target_variants: Vec<&str> = match all_flags[target].1.variants.as_ref() {
+        Some(vs) => vs.iter().map(|(n, _)| n).collect(),
+        None => vec!["on", "off"],
+    };
+    sluice_primitives::order::sort_by(&mut target_variants, |a, b| a.cmp(b));
+    let mut ids = Vec::with_capacity(pre.variants.len());
+    for (j, v) in pre.variants.iter().enumerate() {
+        let id = target_variants.iter().position(|t| t == v).ok_or_else(|| {
+            ConfigError::new(
+                format!("{ppath}.variants[{j}]"),
+                format!("flag `{}` has no variant `{v}`", pre.flag),
+            )
+        })?;
+        ids.push(id);
+    }
+    Ok((target, ids))
 }
 
 /// A flag's schedule: when it switches on, and its ramp.

@@ -12,7 +12,7 @@ mod unleash;
 pub use error::ConfigError;
 
 use crate::config::{Config, Source, SCHEMA_VERSION};
-use crate::plan::{HeaderId, OverridePlan, Plan, Subject};
+use crate::plan::{HeaderId, OverridePlan, Plan, SpringPlan, Subject, UnleashPlan};
 use conditions::Conditions;
 use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
@@ -50,6 +50,150 @@ pub fn load_with_env(
 
 #[inline(never)]
 pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
+    check_version(config)?;
+    let mut conditions = Conditions::new(config)?;
+    let inputs = compile_inputs(config, &mut conditions)?;
+    let outputs = &inputs.outputs;
+    let decisions = compile_decisions(config, outputs.baggage_prefix.as_deref(), &mut conditions)?;
+    let mut owned = claim_outputs(
+        outputs.flags_header.as_deref(),
+        outputs.baggage_prefix.is_some(),
+        outputs.incoming_flags_header.is_some(),
+        &decisions.flags,
+        &decisions.routes,
+        inputs.overrides.as_ref(),
+        &conditions.headers,
+    )?;
+    let sources = compile_sources(
+        config,
+        &mut conditions.headers,
+        &mut owned,
+        &decisions.flags,
+        &decisions.routes,
+    )?;
+    Ok(assemble(
+        config, conditions, inputs, decisions, owned, sources,
+    ))
+}
+
+/// The plan out of its compiled parts.
+#[inline(never)]
+fn assemble(
+    config: &Config,
+    conditions: Conditions,
+    inputs: Inputs,
+    decisions: Decisions,
+    owned: OwnedHeaders,
+    (unleash, spring): (Option<UnleashPlan>, Option<SpringPlan>),
+) -> Plan {
+    let Outputs {
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        trusted_peers,
+        incoming_flags_header,
+    } = inputs.outputs;
+    let headers = conditions.headers;
+    // Baggage is read (identity, tokens) or written: either way, one header fact.
+    let baggage_header = baggage_header.or(headers.lookup("baggage"));
+    let mut plan = Plan {
+        revision: config.revision.clone().unwrap_or_default(),
+        headers: headers.names,
+        header_roles: Default::default(),
+        outputs: Default::default(),
+        reads_source_address: false,
+        reads_clock: false,
+        user_key: inputs.user_key,
+        session_key: inputs.session_key,
+        flags: decisions.flags,
+        flag_order: decisions.flag_order,
+        routes: decisions.routes,
+        overrides: inputs.overrides,
+        flags_header,
+        baggage_prefix,
+        baggage_header,
+        owned_headers: owned.names,
+        unleash,
+        spring,
+        trusted_peers,
+        incoming_flags_header,
+        goal_headers: decisions.goal_headers,
+        chain: decisions.chain,
+    };
+    plan.chain.baggage_keys = headers.baggage_keys;
+    plan.reads_clock = reads_clock(&plan);
+    plan.reads_source_address = conditions.reads_source_address || reads_source_address(&plan);
+    index(&mut plan);
+    plan
+}
+
+/// The request path's lookup tables (`Plan::index`), out of line: inlined, they made `compile`
+/// the module's largest function.
+#[inline(never)]
+fn index(plan: &mut Plan) {
+    plan.index();
+}
+
+/// Who a request is (identity keys), the testers' overrides, and the decision headers.
+struct Inputs {
+    user_key: Vec<Subject>,
+    session_key: Vec<Subject>,
+    overrides: Option<OverridePlan>,
+    outputs: Outputs,
+}
+
+// `compile`'s phases are functions of their own, as are the other compile steps: V8 compiles
+// every function of the module at load, and the memory Envoy keeps from that grows with the
+// size of the largest functions (BENCHMARKS.md §0f).
+#[inline(never)]
+fn compile_inputs(config: &Config, conditions: &mut Conditions) -> Result<Inputs, ConfigError> {
+    let headers = &mut conditions.headers;
+    let user_key = key_sources(&config.identity.user, "identity.user", headers)?;
+    let session_key = key_sources(&config.identity.session, "identity.session", headers)?;
+    let overrides = match &config.overrides {
+        Some(o) => Some(compile_overrides(o, headers)?),
+        None => None,
+    };
+    let outputs = compile_outputs(config, conditions)?;
+    Ok(Inputs {
+        user_key,
+        session_key,
+        overrides,
+        outputs,
+    })
+}
+
+/// The decisions: flags (and the order prerequisites impose), experiments, routes, and what
+/// rollouts across services need.
+struct Decisions {
+    flags: Vec<crate::plan::FlagPlan>,
+    flag_order: Vec<usize>,
+    goal_headers: Vec<String>,
+    routes: Vec<crate::plan::RoutePlan>,
+    chain: crate::plan::ChainPlan,
+}
+
+#[inline(never)]
+fn compile_decisions<'c>(
+    config: &'c Config,
+    baggage_prefix: Option<&str>,
+    conditions: &mut Conditions<'c>,
+) -> Result<Decisions, ConfigError> {
+    let (mut flags, flag_order) = flags::compile_flags(config, conditions)?;
+    let goal_headers = experiments(config, &mut flags)?;
+    let routes = routes::compile_routes(config, conditions)?;
+    let chain = chain::compile_chain(config, &routes, &flags, baggage_prefix, conditions)?;
+    Ok(Decisions {
+        flags,
+        flag_order,
+        goal_headers,
+        routes,
+        chain,
+    })
+}
+
+#[inline(never)]
+fn check_version(config: &Config) -> Result<(), ConfigError> {
     if config.version != SCHEMA_VERSION {
         return Err(ConfigError::new(
             "version",
@@ -62,47 +206,22 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
     if let Some(revision) = &config.revision {
         text::check_header_value(revision, &"revision")?;
     }
-    let mut conditions = Conditions::new(config)?;
-    let headers = &mut conditions.headers;
-    let user_key = key_sources(&config.identity.user, "identity.user", headers)?;
-    let session_key = key_sources(&config.identity.session, "identity.session", headers)?;
-    let overrides = match &config.overrides {
-        Some(o) => Some(compile_overrides(o, headers)?),
-        None => None,
-    };
-    let Outputs {
-        flags_header,
-        baggage_prefix,
-        baggage_header,
-        trusted_peers,
-        incoming_flags_header,
-    } = compile_outputs(config, &mut conditions)?;
-    let (mut flags, flag_order) = flags::compile_flags(config, &mut conditions)?;
-    let goal_headers = experiments(config, &mut flags)?;
-    let routes = routes::compile_routes(config, &mut conditions)?;
-    let chain = chain::compile_chain(
-        config,
-        &routes,
-        &flags,
-        baggage_prefix.as_deref(),
-        &mut conditions,
-    )?;
-    // Baggage is read (identity, tokens) or written: either way, one header fact.
-    let baggage_header = baggage_header.or(conditions.headers.lookup("baggage"));
+    Ok(())
+}
 
-    let mut owned = claim_outputs(
-        flags_header.as_deref(),
-        baggage_prefix.is_some(),
-        incoming_flags_header.is_some(),
-        &flags,
-        &routes,
-        overrides.as_ref(),
-        &conditions.headers,
-    )?;
+/// The flag sources besides the config's own flags: Unleash and Spring Cloud Config.
+#[inline(never)]
+fn compile_sources(
+    config: &Config,
+    headers: &mut HeaderTable,
+    owned: &mut OwnedHeaders,
+    flags: &[crate::plan::FlagPlan],
+    routes: &[crate::plan::RoutePlan],
+) -> Result<(Option<UnleashPlan>, Option<SpringPlan>), ConfigError> {
     let names: Vec<&str> = flags.iter().map(|f| f.name.as_str()).collect();
-    let unleash = unleash::compile_unleash(config, &mut conditions.headers, &mut owned, &names)?;
+    let unleash = unleash::compile_unleash(config, headers, owned, &names)?;
     let spring = spring::compile_spring(config)?;
-    for route in &routes {
+    for route in routes {
         // `names` is sorted (flags are compiled in name order).
         if names.binary_search(&route.name.as_str()).is_ok() {
             return Err(ConfigError::new(
@@ -111,38 +230,7 @@ pub fn compile(config: &Config) -> Result<Plan, ConfigError> {
             ));
         }
     }
-
-    let conditions_read_source = conditions.reads_source_address;
-    let headers = conditions.headers;
-    let mut plan = Plan {
-        revision: config.revision.clone().unwrap_or_default(),
-        headers: headers.names,
-        header_roles: Default::default(),
-        outputs: Default::default(),
-        reads_source_address: false,
-        reads_clock: false,
-        user_key,
-        session_key,
-        flags,
-        flag_order,
-        routes,
-        overrides,
-        flags_header,
-        baggage_prefix,
-        baggage_header,
-        owned_headers: owned.names,
-        unleash,
-        spring,
-        trusted_peers,
-        incoming_flags_header,
-        goal_headers,
-        chain,
-    };
-    plan.chain.baggage_keys = headers.baggage_keys;
-    plan.reads_clock = reads_clock(&plan);
-    plan.reads_source_address = conditions_read_source || reads_source_address(&plan);
-    plan.index();
-    Ok(plan)
+    Ok((unleash, spring))
 }
 
 /// The decision headers the config writes (flags header, baggage) and whom it trusts to send
@@ -155,9 +243,6 @@ struct Outputs {
     incoming_flags_header: Option<HeaderId>,
 }
 
-// `compile`'s phases are functions of their own, as are the other compile steps: V8 compiles
-// every function of the module at load, and the memory Envoy keeps from that grows with the
-// size of the largest functions (BENCHMARKS.md §0f).
 #[inline(never)]
 fn compile_outputs(config: &Config, conditions: &mut Conditions) -> Result<Outputs, ConfigError> {
     let flags_header = match &config.outputs.flags_header {
@@ -307,29 +392,39 @@ fn experiments(
         let Some(e) = marked.get(flag.name.as_str()) else {
             continue;
         };
-        let path = format!("flags.{}.experiment", flag.name);
-        let header = text::output_header(&e.goal_header, &format!("{path}.goal_header"))?;
-        let mut goals: Vec<String> = Vec::new();
-        for (i, goal) in e.goals.iter().enumerate() {
-            text::check_name(goal, &format!("{path}.goals[{i}]"), "goal")?;
-            if goals.contains(goal) {
-                return Err(ConfigError::new(
-                    format!("{path}.goals[{i}]"),
-                    format!("goal `{goal}` is listed twice"),
-                ));
-            }
-            goals.push(goal.clone());
-        }
-        let goal_header = match headers.iter().position(|h| *h == header) {
-            Some(i) => i,
-            None => {
-                headers.push(header);
-                headers.len() - 1
-            }
-        };
-        flag.experiment = Some(crate::plan::ExperimentPlan { goals, goal_header });
+        flag.experiment = Some(experiment(&flag.name, e, &mut headers)?);
     }
     Ok(headers)
+}
+
+/// Flag `name`'s experiment: its goals, and its goal header (added to `headers` if new).
+#[inline(never)]
+fn experiment(
+    name: &str,
+    e: &crate::config::Experiment,
+    headers: &mut Vec<String>,
+) -> Result<crate::plan::ExperimentPlan, ConfigError> {
+    let path = format!("flags.{name}.experiment");
+    let header = text::output_header(&e.goal_header, &format!("{path}.goal_header"))?;
+    let mut goals: Vec<String> = Vec::new();
+    for (i, goal) in e.goals.iter().enumerate() {
+        text::check_name(goal, &format!("{path}.goals[{i}]"), "goal")?;
+        if goals.contains(goal) {
+            return Err(ConfigError::new(
+                format!("{path}.goals[{i}]"),
+                format!("goal `{goal}` is listed twice"),
+            ));
+        }
+        goals.push(goal.clone());
+    }
+    let goal_header = match headers.iter().position(|h| *h == header) {
+        Some(i) => i,
+        None => {
+            headers.push(header);
+            headers.len() - 1
+        }
+    };
+    Ok(crate::plan::ExperimentPlan { goals, goal_header })
 }
 
 /// Request headers the plan reads, interned: each is fetched once per request.

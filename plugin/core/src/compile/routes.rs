@@ -4,9 +4,9 @@
 use super::conditions::Conditions;
 use super::flags::{key_plan, rollout};
 use super::{text, ConfigError, OwnedHeaders};
-use crate::config::{Config, Route, SameSite, Step};
+use crate::config::{BlueGreen, Canary, Config, Guard, Route, RouteMatch, SameSite, Step};
 use crate::plan::{
-    AuthorityMatch, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
+    AuthorityMatch, Cond, GuardPlan, RoutePlan, StickyCookiePlan, Strategy, WeightSchedule,
 };
 use sluice_primitives::json::Path;
 use sluice_primitives::quoted::Escaped;
@@ -32,6 +32,49 @@ fn compile_route<'c>(
     conditions: &mut Conditions<'c>,
 ) -> Result<RoutePlan, ConfigError> {
     let path = format!("routes.{name}");
+    let header = check_names(name, route, &path)?;
+    let strategy = compile_strategy(route, &path, conditions)?;
+    let pins = compile_pins(route, &path, conditions)?;
+    let (authorities, methods) = compile_match(&route.matcher, &path)?;
+    let (sticky_cookie, guard) = sticky_cookie_and_guard(route, &strategy, &path)?;
+    let salt = route.salt.clone().unwrap_or_else(|| name.to_string());
+    Ok(RoutePlan {
+        name: name.to_string(),
+        header,
+        versions: route.versions.clone(),
+        authorities,
+        path_prefix: route.matcher.path_prefix.clone(),
+        methods,
+        pins,
+        strategy,
+        key: key_plan(salt, route.bucket_by, route.without_identity, config),
+        sticky_cookie,
+        guard,
+    })
+}
+
+/// The route's optional parts: its sticky cookie and its guard.
+#[inline(never)]
+fn sticky_cookie_and_guard(
+    route: &Route,
+    strategy: &Strategy,
+    path: &str,
+) -> Result<(Option<StickyCookiePlan>, Option<GuardPlan>), ConfigError> {
+    let sticky_cookie = match &route.sticky_cookie {
+        Some(c) => Some(sticky_cookie(c, path)?),
+        None => None,
+    };
+    let guard = match &route.guard {
+        Some(g) => Some(guard_plan(g, strategy, path)?),
+        None => None,
+    };
+    Ok((sticky_cookie, guard))
+}
+
+/// Checks the route's name, header and versions (at least one, each a name, none twice);
+/// returns the header, lowercase.
+#[inline(never)]
+fn check_names(name: &str, route: &Route, path: &str) -> Result<String, ConfigError> {
     text::check_name(name, &path, "route name")?;
     let header = text::output_header(&route.header, &format!("{path}.header"))?;
     if route.versions.is_empty() {
@@ -49,9 +92,16 @@ fn compile_route<'c>(
             ));
         }
     }
+    Ok(header)
+}
 
-    let strategy = compile_strategy(route, &path, conditions)?;
-
+/// The route's pins: a condition and the version it sends matching requests to.
+#[inline(never)]
+fn compile_pins<'c>(
+    route: &'c Route,
+    path: &str,
+    conditions: &mut Conditions<'c>,
+) -> Result<Vec<(Cond, usize)>, ConfigError> {
     let mut pins = Vec::with_capacity(route.pins.len());
     for (i, pin) in route.pins.iter().enumerate() {
         let pp = format!("{path}.pins[{i}]");
@@ -61,38 +111,18 @@ fn compile_route<'c>(
             route_version(route, &pin.version, &format!("{pp}.version"))?,
         ));
     }
+    Ok(pins)
+}
 
-    let m = &route.matcher;
+/// The route's `match`: its authorities (hosts) and methods; checks the path prefix.
+#[inline(never)]
+fn compile_match(
+    m: &RouteMatch,
+    path: &str,
+) -> Result<(Vec<AuthorityMatch>, Vec<String>), ConfigError> {
     let mut authorities = Vec::with_capacity(m.authority.len());
     for (i, a) in m.authority.iter().enumerate() {
-        let ap = format!("{path}.match.authority[{i}]");
-        let lower = a.to_ascii_lowercase();
-        let host = lower.strip_prefix("*.").unwrap_or(&lower);
-        if host
-            .rsplit_once(':')
-            .is_some_and(|(h, port)| !h.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()))
-            && !host.starts_with('[')
-        {
-            return Err(ConfigError::new(
-                ap,
-                format!("`{a}` has a port; match on the host alone (ports are ignored)"),
-            ));
-        }
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        {
-            return Err(ConfigError::new(
-                ap,
-                format!("`{a}` is not a host name (wildcards: `*.example.com`)"),
-            ));
-        }
-        authorities.push(if lower.starts_with("*.") {
-            AuthorityMatch::Suffix(lower[1..].to_string())
-        } else {
-            AuthorityMatch::Exact(lower)
-        });
+        authorities.push(authority(a, &format!("{path}.match.authority[{i}]"))?);
     }
     if let Some(prefix) = &m.path_prefix {
         if !prefix.starts_with('/') {
@@ -107,84 +137,98 @@ fn compile_route<'c>(
         text::check_name_like(method, &format!("{path}.match.methods[{i}]"), "method")?;
         methods.push(method.to_ascii_uppercase());
     }
+    Ok((authorities, methods))
+}
 
-    let sticky_cookie = match &route.sticky_cookie {
-        Some(c) => Some(sticky_cookie(c, &format!("{path}.sticky_cookie"))?),
+/// One `match.authority` entry: a host name, or `*.` and a domain; never a port.
+#[inline(never)]
+fn authority(a: &str, ap: &str) -> Result<AuthorityMatch, ConfigError> {
+    let lower = a.to_ascii_lowercase();
+    let host = lower.strip_prefix("*.").unwrap_or(&lower);
+    if host
+        .rsplit_once(':')
+        .is_some_and(|(h, port)| !h.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()))
+        && !host.starts_with('[')
+    {
+        return Err(ConfigError::new(
+            ap,
+            format!("`{a}` has a port; match on the host alone (ports are ignored)"),
+        ));
+    }
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        return Err(ConfigError::new(
+            ap,
+            format!("`{a}` is not a host name (wildcards: `*.example.com`)"),
+        ));
+    }
+    Ok(if lower.starts_with("*.") {
+        AuthorityMatch::Suffix(lower[1..].to_string())
+    } else {
+        AuthorityMatch::Exact(lower)
+    })
+}
+
+/// The guard of the route at `route_path`: it watches the canary of a canary strategy.
+#[inline(never)]
+fn guard_plan(g: &Guard, strategy: &Strategy, route_path: &str) -> Result<GuardPlan, ConfigError> {
+    let gp = &format!("{route_path}.guard");
+    if !matches!(strategy, Strategy::Progressive { .. }) {
+        return Err(ConfigError::new(
+            gp,
+            "a guard watches a canary; this route has no canary",
+        ));
+    }
+    let sequential = sequential_plan(g, gp)?;
+    if sequential.is_none() && g.max_error_rate.is_none() && g.max_p99_ratio.is_none() {
+        return Err(ConfigError::new(
+            gp,
+            "give max_error_rate and/or max_p99_ratio",
+        ));
+    }
+    let max_error_rate_bp = match g.max_error_rate {
+        Some(r) => Some(text::percent_to_buckets(
+            r,
+            &format!("{gp}.max_error_rate"),
+        )?),
         None => None,
     };
-    let guard = match &route.guard {
-        Some(g) => {
-            let gp = format!("{path}.guard");
-            if !matches!(strategy, Strategy::Progressive { .. }) {
-                return Err(ConfigError::new(
-                    gp,
-                    "a guard watches a canary; this route has no canary",
-                ));
-            }
-            let sequential = sequential_plan(g, &gp)?;
-            if sequential.is_none() && g.max_error_rate.is_none() && g.max_p99_ratio.is_none() {
-                return Err(ConfigError::new(
-                    gp,
-                    "give max_error_rate and/or max_p99_ratio",
-                ));
-            }
-            let max_error_rate_bp = match g.max_error_rate {
-                Some(r) => Some(text::percent_to_buckets(
-                    r,
-                    &format!("{gp}.max_error_rate"),
-                )?),
-                None => None,
-            };
-            if let Some(ratio) = g.max_p99_ratio {
-                if !(ratio.is_finite() && ratio > 1.0) {
-                    return Err(ConfigError::new(
-                        format!("{gp}.max_p99_ratio"),
-                        "must be a number above 1",
-                    ));
-                }
-            }
-            let window_ms = text::duration_millis(&g.window, &format!("{gp}.window"))?;
-            if window_ms < 1000 {
-                return Err(ConfigError::new(
-                    format!("{gp}.window"),
-                    "must be at least 1s",
-                ));
-            }
-            if g.min_requests == 0 {
-                return Err(ConfigError::new(
-                    format!("{gp}.min_requests"),
-                    "must be at least 1",
-                ));
-            }
-            Some(GuardPlan {
-                max_error_rate_bp,
-                max_p99_ratio: g.max_p99_ratio,
-                window_ms,
-                min_requests: g.min_requests,
-                count_local_replies: g.count_local_replies,
-                pause: g.action == crate::config::GuardAction::Pause,
-                sequential,
-                webhook: match &g.webhook {
-                    Some(w) => Some(webhook_plan(w, &format!("{gp}.webhook"))?),
-                    None => None,
-                },
-            })
+    if let Some(ratio) = g.max_p99_ratio {
+        if !(ratio.is_finite() && ratio > 1.0) {
+            return Err(ConfigError::new(
+                format!("{gp}.max_p99_ratio"),
+                "must be a number above 1",
+            ));
         }
-        None => None,
-    };
-    let salt = route.salt.clone().unwrap_or_else(|| name.to_string());
-    Ok(RoutePlan {
-        name: name.to_string(),
-        header,
-        versions: route.versions.clone(),
-        authorities,
-        path_prefix: m.path_prefix.clone(),
-        methods,
-        pins,
-        strategy,
-        key: key_plan(salt, route.bucket_by, route.without_identity, config),
-        sticky_cookie,
-        guard,
+    }
+    let window_ms = text::duration_millis(&g.window, &format!("{gp}.window"))?;
+    if window_ms < 1000 {
+        return Err(ConfigError::new(
+            format!("{gp}.window"),
+            "must be at least 1s",
+        ));
+    }
+    if g.min_requests == 0 {
+        return Err(ConfigError::new(
+            format!("{gp}.min_requests"),
+            "must be at least 1",
+        ));
+    }
+    Ok(GuardPlan {
+        max_error_rate_bp,
+        max_p99_ratio: g.max_p99_ratio,
+        window_ms,
+        min_requests: g.min_requests,
+        count_local_replies: g.count_local_replies,
+        pause: g.action == crate::config::GuardAction::Pause,
+        sequential,
+        webhook: match &g.webhook {
+            Some(w) => Some(webhook_plan(w, &format!("{gp}.webhook"))?),
+            None => None,
+        },
     })
 }
 
@@ -210,58 +254,8 @@ fn compile_strategy<'c>(
     conditions: &mut Conditions<'c>,
 ) -> Result<Strategy, ConfigError> {
     let strategy = match (&route.canary, &route.blue_green, &route.split) {
-        (Some(c), None, None) => {
-            let cp = format!("{path}.canary");
-            let baseline = route_version(route, &c.stable, &format!("{cp}.stable"))?;
-            let target = route_version(route, &c.canary, &format!("{cp}.canary"))?;
-            if baseline == target {
-                return Err(ConfigError::new(
-                    format!("{cp}.canary"),
-                    "canary and stable are the same version",
-                ));
-            }
-            let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
-            Strategy::Progressive {
-                baseline,
-                target,
-                schedule,
-            }
-        }
-        (None, Some(bg), None) => {
-            let bp = format!("{path}.blue_green");
-            if route.versions.len() != 2 {
-                return Err(ConfigError::new(
-                    format!("{path}.versions"),
-                    format!(
-                        "blue-green needs exactly two versions, got {}",
-                        route.versions.len()
-                    ),
-                ));
-            }
-            let active = route_version(route, &bg.active, &format!("{bp}.active"))?;
-            let preview = match &bg.preview {
-                Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
-                None => None,
-            };
-            let schedule = match &bg.shift {
-                Some(s) => weight_schedule(
-                    s.weight,
-                    s.start.as_deref(),
-                    &s.steps,
-                    &format!("{bp}.shift"),
-                )?,
-                None => WeightSchedule {
-                    initial: crate::bucket::BUCKETS,
-                    steps: Vec::new(),
-                },
-            };
-            Strategy::BlueGreen {
-                active,
-                idle: 1 - active,
-                preview,
-                schedule,
-            }
-        }
+        (Some(c), None, None) => canary(route, c, path)?,
+        (None, Some(bg), None) => blue_green(route, bg, path, conditions)?,
         (None, None, Some(weights)) => {
             // The route's path as the root's one key renders as itself.
             let route_at = Path::Root.key(path);
@@ -283,6 +277,69 @@ fn compile_strategy<'c>(
         }
     };
     Ok(strategy)
+}
+
+/// A canary: the stable and canary versions, and the canary's weight over time.
+#[inline(never)]
+fn canary(route: &Route, c: &Canary, path: &str) -> Result<Strategy, ConfigError> {
+    let cp = format!("{path}.canary");
+    let baseline = route_version(route, &c.stable, &format!("{cp}.stable"))?;
+    let target = route_version(route, &c.canary, &format!("{cp}.canary"))?;
+    if baseline == target {
+        return Err(ConfigError::new(
+            format!("{cp}.canary"),
+            "canary and stable are the same version",
+        ));
+    }
+    let schedule = weight_schedule(c.weight, c.start.as_deref(), &c.steps, &cp)?;
+    Ok(Strategy::Progressive {
+        baseline,
+        target,
+        schedule,
+    })
+}
+
+/// Blue-green: the active version of two, an optional preview, and the shift over time.
+#[inline(never)]
+fn blue_green<'c>(
+    route: &Route,
+    bg: &'c BlueGreen,
+    path: &str,
+    conditions: &mut Conditions<'c>,
+) -> Result<Strategy, ConfigError> {
+    let bp = format!("{path}.blue_green");
+    if route.versions.len() != 2 {
+        return Err(ConfigError::new(
+            format!("{path}.versions"),
+            format!(
+                "blue-green needs exactly two versions, got {}",
+                route.versions.len()
+            ),
+        ));
+    }
+    let active = route_version(route, &bg.active, &format!("{bp}.active"))?;
+    let preview = match &bg.preview {
+        Some(c) => Some(conditions.compile(c, &format!("{bp}.preview"))?),
+        None => None,
+    };
+    let schedule = match &bg.shift {
+        Some(s) => weight_schedule(
+            s.weight,
+            s.start.as_deref(),
+            &s.steps,
+            &format!("{bp}.shift"),
+        )?,
+        None => WeightSchedule {
+            initial: crate::bucket::BUCKETS,
+            steps: Vec::new(),
+        },
+    };
+    Ok(Strategy::BlueGreen {
+        active,
+        idle: 1 - active,
+        preview,
+        schedule,
+    })
 }
 
 /// Weight over time: `initial` percent, then steps at absolute times or
@@ -339,11 +396,13 @@ pub(super) fn weight_schedule(
     })
 }
 
+/// The sticky cookie of the route at `route_path`.
 #[inline(never)]
 fn sticky_cookie(
     c: &crate::config::StickyCookie,
-    path: &str,
+    route_path: &str,
 ) -> Result<StickyCookiePlan, ConfigError> {
+    let path = format!("{route_path}.sticky_cookie");
     text::check_name_like(&c.name, &format!("{path}.name"), "cookie name")?;
     if !c.path.starts_with('/') || c.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
         return Err(ConfigError::new(

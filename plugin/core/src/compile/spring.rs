@@ -1,7 +1,7 @@
 //! `sources.spring`: a Spring Cloud Config Server's Environment endpoint as a polled flag source.
 use super::error::ConfigError;
 use super::unleash::{poll_plan, PollSettings};
-use crate::config::Config;
+use crate::config::{Config, SpringSource};
 use crate::plan::SpringPlan;
 use sluice_primitives::quoted::Escaped;
 
@@ -12,24 +12,36 @@ pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, Conf
     let Some(s) = &config.sources.spring else {
         return Ok(None);
     };
-    // Each part is one path segment of `/{application}/{profiles}[/{label}]`.
-    let segment = |value: &str, at: String| {
-        if value.is_empty()
-            || value
-                .chars()
-                .any(|c| c.is_control() || matches!(c, '/' | '?' | '#' | ' ' | '%' | ','))
-        {
-            return Err(ConfigError::new(
-                at,
-                format!(
-                    "`{}` must be one non-empty path segment (no `/ ? # % ,` or spaces; Spring writes a `/` in a label as `(_)`)",
-                    Escaped(value)
-                ),
-            ));
-        }
-        Ok(())
-    };
-    segment(&s.application, format!("{PATH}.application"))?;
+    let path = environment_path(s)?;
+    if s.prefix.is_empty() || s.prefix.ends_with('.') || s.prefix.starts_with('.') {
+        return Err(ConfigError::new(
+            format!("{PATH}.prefix"),
+            "a property prefix such as `features` (no leading or trailing `.`)",
+        ));
+    }
+    let authorization = authorization(s)?;
+    let poll = poll_plan(
+        PATH,
+        PollSettings {
+            cluster: &s.cluster,
+            authority: s.authority.as_deref(),
+            path: &path,
+            authorization,
+            interval: &s.interval,
+            timeout: &s.timeout,
+            max_body_bytes: s.max_body_bytes,
+        },
+    )?;
+    Ok(Some(SpringPlan {
+        poll,
+        prefix: s.prefix.clone(),
+    }))
+}
+
+/// The Environment's path: `/{application}/{profiles}[/{label}]`.
+#[inline(never)]
+fn environment_path(s: &SpringSource) -> Result<String, ConfigError> {
+    check_segment(&s.application, format!("{PATH}.application"))?;
     if s.profiles.is_empty() {
         return Err(ConfigError::new(
             format!("{PATH}.profiles"),
@@ -37,20 +49,39 @@ pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, Conf
         ));
     }
     for (i, profile) in s.profiles.iter().enumerate() {
-        segment(profile, format!("{PATH}.profiles[{i}]"))?;
+        check_segment(profile, format!("{PATH}.profiles[{i}]"))?;
     }
     let mut path = format!("/{}/{}", s.application, s.profiles.join(","));
     if let Some(label) = &s.label {
-        segment(label, format!("{PATH}.label"))?;
+        check_segment(label, format!("{PATH}.label"))?;
         path = format!("{path}/{label}");
     }
-    if s.prefix.is_empty() || s.prefix.ends_with('.') || s.prefix.starts_with('.') {
+    Ok(path)
+}
+
+/// Each part is one path segment of `/{application}/{profiles}[/{label}]`.
+#[inline(never)]
+fn check_segment(value: &str, at: String) -> Result<(), ConfigError> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '?' | '#' | ' ' | '%' | ','))
+    {
         return Err(ConfigError::new(
-            format!("{PATH}.prefix"),
-            "a property prefix such as `features` (no leading or trailing `.`)",
+            at,
+            format!(
+                "`{}` must be one non-empty path segment (no `/ ? # % ,` or spaces; Spring writes a `/` in a label as `(_)`)",
+                Escaped(value)
+            ),
         ));
     }
-    let authorization = match (&s.authorization, &s.basic) {
+    Ok(())
+}
+
+/// The `authorization` header value: given as is, or made from `basic` credentials.
+#[inline(never)]
+fn authorization(s: &SpringSource) -> Result<Option<String>, ConfigError> {
+    Ok(match (&s.authorization, &s.basic) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
                 format!("{PATH}.basic"),
@@ -71,23 +102,7 @@ pub(crate) fn compile_spring(config: &Config) -> Result<Option<SpringPlan>, Conf
             ))
         }
         (None, None) => None,
-    };
-    let poll = poll_plan(
-        PATH,
-        PollSettings {
-            cluster: &s.cluster,
-            authority: s.authority.as_deref(),
-            path: &path,
-            authorization,
-            interval: &s.interval,
-            timeout: &s.timeout,
-            max_body_bytes: s.max_body_bytes,
-        },
-    )?;
-    Ok(Some(SpringPlan {
-        poll,
-        prefix: s.prefix.clone(),
-    }))
+    })
 }
 
 /// Standard base64 with padding (RFC 4648), for HTTP basic credentials.

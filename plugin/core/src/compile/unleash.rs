@@ -1,9 +1,11 @@
 //! The `unleash` section: context mapping, per-feature headers, the inline
 //! payload and the polling settings.
 use super::{key_sources, subject_of, text, ConfigError, HeaderTable, OwnedHeaders};
-use crate::config::{BeforeFirstPayload, Config};
+use crate::config::{BeforeFirstPayload, Config, UnleashContext, Value};
 use crate::plan::{PollPlan, Subject, UnleashPlan, UsagePlan};
 use sluice_primitives::quoted::Escaped;
+use sluice_unleash::Engine;
+use std::rc::Rc;
 
 #[inline(never)]
 pub(crate) fn compile_unleash(
@@ -22,20 +24,69 @@ pub(crate) fn compile_unleash(
         ));
     }
     let initial = match &u.payload {
-        Some(value) => {
-            let payload = sluice_unleash::Payload::from_value(value).map_err(|e| {
-                let at = if e.path.is_empty() {
-                    "unleash.payload".to_string()
-                } else {
-                    format!("unleash.payload.{}", e.path)
-                };
-                ConfigError::new(at, e.message)
-            })?;
-            Some(std::rc::Rc::new(sluice_unleash::Engine::new(payload)))
-        }
+        Some(value) => Some(initial_engine(value)?),
         None => None,
     };
     let ctx = &u.context;
+    let Context {
+        user_id,
+        session_id,
+        remote_address,
+        properties,
+    } = compile_context(config, ctx, headers)?;
+    let features = match &u.features {
+        Some(list) => Some(features(list, native_flags)?),
+        None => None,
+    };
+    let feature_headers = feature_headers(u, owned)?;
+    let (poll, metrics) = poll_and_metrics(u)?;
+    Ok(Some(UnleashPlan {
+        metrics,
+        initial,
+        poll,
+        user_id,
+        session_id,
+        remote_address,
+        properties,
+        app_name: ctx.app_name.clone(),
+        environment: ctx.environment.clone(),
+        features,
+        feature_headers,
+        pass_through_before_payload: u.before_first_payload == BeforeFirstPayload::PassThrough,
+        native_flags: native_flags.iter().map(|f| f.to_string()).collect(),
+    }))
+}
+
+/// The inline payload (`unleash.payload`), compiled.
+#[inline(never)]
+fn initial_engine(value: &Value) -> Result<Rc<Engine>, ConfigError> {
+    let payload = sluice_unleash::Payload::from_value(value).map_err(|e| {
+        let at = if e.path.is_empty() {
+            "unleash.payload".to_string()
+        } else {
+            format!("unleash.payload.{}", e.path)
+        };
+        ConfigError::new(at, e.message)
+    })?;
+    Ok(Rc::new(Engine::new(payload)))
+}
+
+/// Where Unleash's context fields come from in a request.
+struct Context {
+    user_id: Vec<Subject>,
+    session_id: Vec<Subject>,
+    remote_address: Vec<Subject>,
+    properties: Vec<(String, Subject)>,
+}
+
+/// `unleash.context`: user and session ids (the config's identity unless given), the remote
+/// address (the peer's unless given), properties; checks `app_name` and `environment`.
+#[inline(never)]
+fn compile_context(
+    config: &Config,
+    ctx: &UnleashContext,
+    headers: &mut HeaderTable,
+) -> Result<Context, ConfigError> {
     let sources = |list: &[crate::config::Source],
                    fallback: &[crate::config::Source],
                    path: &str,
@@ -63,12 +114,7 @@ pub(crate) fn compile_unleash(
             headers,
         )?
     };
-    let mut properties = Vec::with_capacity(ctx.properties.len());
-    for (name, source) in ctx.properties.iter() {
-        let path = format!("unleash.context.properties.{name}");
-        text::check_name(name, &path, "property name")?;
-        properties.push((name.to_string(), subject_of(source, &path, headers)?));
-    }
+    let properties = properties(ctx, headers)?;
     for (field, value) in [
         ("app_name", &ctx.app_name),
         ("environment", &ctx.environment),
@@ -77,29 +123,55 @@ pub(crate) fn compile_unleash(
             text::check_header_value(v, &format!("unleash.context.{field}"))?;
         }
     }
+    Ok(Context {
+        user_id,
+        session_id,
+        remote_address,
+        properties,
+    })
+}
 
-    let features = match &u.features {
-        Some(list) => {
-            let mut names = Vec::with_capacity(list.len());
-            for (i, name) in list.iter().enumerate() {
-                let path = format!("unleash.features[{i}]");
-                text::check_name(name, &path, "feature name")?;
-                if native_flags.contains(&name.as_str()) {
-                    return Err(ConfigError::new(
-                        path,
-                        format!(
-                            "`{name}` is also a native flag; the flags header would carry it twice"
-                        ),
-                    ));
-                }
-                names.push(name.clone());
-            }
-            // The flags header lists features sorted by name, like native flags.
-            sluice_primitives::order::sort_by(&mut names, |a, b| a.cmp(b));
-            Some(names)
+/// `unleash.context.properties`: each property's name and where its value comes from.
+#[inline(never)]
+fn properties(
+    ctx: &UnleashContext,
+    headers: &mut HeaderTable,
+) -> Result<Vec<(String, Subject)>, ConfigError> {
+    let mut properties = Vec::with_capacity(ctx.properties.len());
+    for (name, source) in ctx.properties.iter() {
+        let path = format!("unleash.context.properties.{name}");
+        text::check_name(name, &path, "property name")?;
+        properties.push((name.to_string(), subject_of(source, &path, headers)?));
+    }
+    Ok(properties)
+}
+
+/// `unleash.features`: the features Sluice evaluates, sorted by name; none a native flag.
+#[inline(never)]
+fn features(list: &[String], native_flags: &[&str]) -> Result<Vec<String>, ConfigError> {
+    let mut names = Vec::with_capacity(list.len());
+    for (i, name) in list.iter().enumerate() {
+        let path = format!("unleash.features[{i}]");
+        text::check_name(name, &path, "feature name")?;
+        if native_flags.contains(&name.as_str()) {
+            return Err(ConfigError::new(
+                path,
+                format!("`{name}` is also a native flag; the flags header would carry it twice"),
+            ));
         }
-        None => None,
-    };
+        names.push(name.clone());
+    }
+    // The flags header lists features sorted by name, like native flags.
+    sluice_primitives::order::sort_by(&mut names, |a, b| a.cmp(b));
+    Ok(names)
+}
+
+/// `unleash.headers`: per feature, the header it is written to (claimed).
+#[inline(never)]
+fn feature_headers(
+    u: &crate::config::Unleash,
+    owned: &mut OwnedHeaders,
+) -> Result<Vec<(String, String)>, ConfigError> {
     let mut feature_headers = Vec::with_capacity(u.headers.len());
     for (feature, header) in u.headers.iter() {
         let path = format!("unleash.headers.{feature}");
@@ -108,7 +180,14 @@ pub(crate) fn compile_unleash(
         owned.claim(&header, &path)?;
         feature_headers.push((feature.to_string(), header));
     }
+    Ok(feature_headers)
+}
 
+/// `unleash.poll` and `unleash.metrics` (usage reports go through the poll's cluster).
+#[inline(never)]
+fn poll_and_metrics(
+    u: &crate::config::Unleash,
+) -> Result<(Option<PollPlan>, Option<UsagePlan>), ConfigError> {
     let poll = match &u.poll {
         Some(p) => Some(poll_plan(
             "unleash.poll",
@@ -125,24 +204,10 @@ pub(crate) fn compile_unleash(
         None => None,
     };
     let metrics = match &u.metrics {
-        Some(m) => Some(usage_plan(m, poll.as_ref(), ctx.app_name.as_deref())?),
+        Some(m) => Some(usage_plan(m, poll.as_ref(), u.context.app_name.as_deref())?),
         None => None,
     };
-    Ok(Some(UnleashPlan {
-        metrics,
-        initial,
-        poll,
-        user_id,
-        session_id,
-        remote_address,
-        properties,
-        app_name: ctx.app_name.clone(),
-        environment: ctx.environment.clone(),
-        features,
-        feature_headers,
-        pass_through_before_payload: u.before_first_payload == BeforeFirstPayload::PassThrough,
-        native_flags: native_flags.iter().map(|f| f.to_string()).collect(),
-    }))
+    Ok((poll, metrics))
 }
 
 /// Checks `unleash.metrics`: it reports through the poll's cluster and token, to the client

@@ -308,23 +308,41 @@ fn config(value: &Value, path: &Path<'_>) -> Result<Config> {
             0 => version = Some(unsigned(v, p, "u32", u64::from(u32::MAX))?),
             1 => c.revision = opt(v, p, string)?,
             2 => c.schema = opt(v, p, string)?,
-            3 => c.identity = identity(v, p)?,
-            4 => c.attributes = named(v, p, source)?,
-            5 => c.segments = named(v, p, condition)?,
-            6 => c.flags = named(v, p, flag)?,
-            7 => c.routes = named(v, p, route)?,
-            8 => c.overrides = opt(v, p, overrides)?,
-            9 => c.outputs = outputs(v, p)?,
-            10 => c.unleash = opt(v, p, unleash)?,
-            11 => c.chain = opt(v, p, chain::chain)?,
-            12 => c.releases = named(v, p, chain::release)?,
-            _ => c.sources = sources(v, p)?,
+            4..=7 | 12 => decision_field(&mut c, i, v, p)?,
+            _ => setting_field(&mut c, i, v, p)?,
         }
         Ok(())
     })?;
     let version = required(version, path, "version")?;
     c.version = u32::try_from(version).unwrap_or(u32::MAX);
     Ok(c)
+}
+
+/// What decides (`CONFIG[i]`): attributes, segments, flags, routes, releases.
+#[inline(never)]
+fn decision_field(c: &mut Config, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        4 => c.attributes = named(v, p, source)?,
+        5 => c.segments = named(v, p, condition)?,
+        6 => c.flags = named(v, p, flag)?,
+        7 => c.routes = named(v, p, route)?,
+        _ => c.releases = named(v, p, chain::release)?,
+    }
+    Ok(())
+}
+
+/// The other top-level fields (`CONFIG[i]`): identity, overrides, outputs, flag sources, chain.
+#[inline(never)]
+fn setting_field(c: &mut Config, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        3 => c.identity = identity(v, p)?,
+        8 => c.overrides = opt(v, p, overrides)?,
+        9 => c.outputs = outputs(v, p)?,
+        10 => c.unleash = opt(v, p, unleash)?,
+        11 => c.chain = opt(v, p, chain::chain)?,
+        _ => c.sources = sources(v, p)?,
+    }
+    Ok(())
 }
 
 const SOURCE: &[&str] = &[
@@ -439,48 +457,68 @@ fn condition(value: &Value, path: &Path<'_>) -> Result<Condition> {
         path,
         "struct Condition",
         CONDITION,
-        &mut |i, v, p| {
-            let text = |slot: &mut Option<String>| -> Result<()> {
-                *slot = opt(v, p, string)?;
-                Ok(())
-            };
-            let number = |slot: &mut Option<f64>| -> Result<()> {
-                *slot = opt(v, p, float)?;
-                Ok(())
-            };
-            match i {
-                0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
-                1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
-                2 => c.not = opt(v, p, condition)?.map(Box::new),
-                3 => text(&mut c.segment)?,
-                4 => text(&mut c.attr)?,
-                5 => text(&mut c.header)?,
-                6 => text(&mut c.cookie)?,
-                7 => text(&mut c.query)?,
-                8 => text(&mut c.equals)?,
-                9 => c.in_list = opt(v, p, |v, p| list(v, p, string))?,
-                10 => text(&mut c.prefix)?,
-                11 => text(&mut c.suffix)?,
-                12 => text(&mut c.contains)?,
-                13 => number(&mut c.num_eq)?,
-                14 => number(&mut c.num_gt)?,
-                15 => number(&mut c.num_gte)?,
-                16 => number(&mut c.num_lt)?,
-                17 => number(&mut c.num_lte)?,
-                18 => text(&mut c.semver_eq)?,
-                19 => text(&mut c.semver_gt)?,
-                20 => text(&mut c.semver_gte)?,
-                21 => text(&mut c.semver_lt)?,
-                22 => text(&mut c.semver_lte)?,
-                23 => c.cidr = opt(v, p, one_or_many)?,
-                24 => c.present = opt(v, p, boolean)?,
-                25 => c.ignore_case = boolean(v, p)?,
-                _ => c.negate = boolean(v, p)?,
-            }
-            Ok(())
-        },
+        &mut |i, v, p| condition_field(&mut c, i, v, p),
     )?;
     Ok(c)
+}
+
+/// The condition's field `CONDITION[i]`.
+#[inline(never)]
+fn condition_field(c: &mut Condition, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    if let Some(slot) = condition_text(c, i) {
+        *slot = opt(v, p, string)?;
+        return Ok(());
+    }
+    if let Some(slot) = condition_number(c, i) {
+        *slot = opt(v, p, float)?;
+        return Ok(());
+    }
+    match i {
+        0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
+        1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
+        2 => c.not = opt(v, p, condition)?.map(Box::new),
+        9 => c.in_list = opt(v, p, |v, p| list(v, p, string))?,
+        23 => c.cidr = opt(v, p, one_or_many)?,
+        24 => c.present = opt(v, p, boolean)?,
+        25 => c.ignore_case = boolean(v, p)?,
+        _ => c.negate = boolean(v, p)?,
+    }
+    Ok(())
+}
+
+/// The condition's text field `CONDITION[i]`, if it is one.
+#[inline(never)]
+fn condition_text(c: &mut Condition, i: usize) -> Option<&mut Option<String>> {
+    Some(match i {
+        3 => &mut c.segment,
+        4 => &mut c.attr,
+        5 => &mut c.header,
+        6 => &mut c.cookie,
+        7 => &mut c.query,
+        8 => &mut c.equals,
+        10 => &mut c.prefix,
+        11 => &mut c.suffix,
+        12 => &mut c.contains,
+        18 => &mut c.semver_eq,
+        19 => &mut c.semver_gt,
+        20 => &mut c.semver_gte,
+        21 => &mut c.semver_lt,
+        22 => &mut c.semver_lte,
+        _ => return None,
+    })
+}
+
+/// The condition's number field `CONDITION[i]`, if it is one.
+#[inline(never)]
+fn condition_number(c: &mut Condition, i: usize) -> Option<&mut Option<f64>> {
+    Some(match i {
+        13 => &mut c.num_eq,
+        14 => &mut c.num_gt,
+        15 => &mut c.num_gte,
+        16 => &mut c.num_lt,
+        17 => &mut c.num_lte,
+        _ => return None,
+    })
 }
 
 #[inline(never)]
@@ -535,25 +573,41 @@ fn flag(value: &Value, path: &Path<'_>) -> Result<Flag> {
         header: None,
         experiment: None,
     };
-    fields(value, path, "struct Flag", FLAG, &mut |i, v, p| {
-        match i {
-            0 => f.description = opt(v, p, string)?,
-            1 => f.variants = opt(v, p, |v, p| named(v, p, any))?,
-            2 => f.default = opt(v, p, string)?,
-            3 => f.enabled = boolean(v, p)?,
-            4 => f.off_variant = opt(v, p, string)?,
-            5 => f.prerequisites = list(v, p, prerequisite)?,
-            6 => f.rules = list(v, p, rule)?,
-            7 => f.schedule = opt(v, p, schedule)?,
-            8 => f.bucket_by = opt(v, p, bucket_by)?,
-            9 => f.salt = opt(v, p, string)?,
-            10 => f.without_identity = opt(v, p, without_identity)?,
-            11 => f.header = opt(v, p, string)?,
-            _ => f.experiment = opt(v, p, experiment)?.flatten(),
-        }
-        Ok(())
+    fields(value, path, "struct Flag", FLAG, &mut |i, v, p| match i {
+        1..=6 => flag_serving_field(&mut f, i, v, p),
+        _ => flag_other_field(&mut f, i, v, p),
     })?;
     Ok(f)
+}
+
+/// What the flag serves (`FLAG[i]`): variants, default, enabled, off variant, prerequisites,
+/// rules.
+#[inline(never)]
+fn flag_serving_field(f: &mut Flag, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        1 => f.variants = opt(v, p, |v, p| named(v, p, any))?,
+        2 => f.default = opt(v, p, string)?,
+        3 => f.enabled = boolean(v, p)?,
+        4 => f.off_variant = opt(v, p, string)?,
+        5 => f.prerequisites = list(v, p, prerequisite)?,
+        _ => f.rules = list(v, p, rule)?,
+    }
+    Ok(())
+}
+
+/// The flag's other fields (`FLAG[i]`): description, schedule, bucketing, header, experiment.
+#[inline(never)]
+fn flag_other_field(f: &mut Flag, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        0 => f.description = opt(v, p, string)?,
+        7 => f.schedule = opt(v, p, schedule)?,
+        8 => f.bucket_by = opt(v, p, bucket_by)?,
+        9 => f.salt = opt(v, p, string)?,
+        10 => f.without_identity = opt(v, p, without_identity)?,
+        11 => f.header = opt(v, p, string)?,
+        _ => f.experiment = opt(v, p, experiment)?.flatten(),
+    }
+    Ok(())
 }
 
 #[inline(never)]
@@ -725,22 +779,40 @@ fn route(value: &Value, path: &Path<'_>) -> Result<Route> {
             0 => r.matcher = route_match(v, p)?,
             1 => header = Some(string(v, p)?),
             2 => versions = Some(list(v, p, string)?),
-            3 => r.canary = opt(v, p, canary)?,
-            4 => r.blue_green = opt(v, p, blue_green)?,
-            5 => r.split = opt(v, p, |v, p| named(v, p, float))?,
-            6 => r.pins = list(v, p, pin)?,
-            7 => r.bucket_by = opt(v, p, bucket_by)?,
-            8 => r.salt = opt(v, p, string)?,
-            9 => r.without_identity = opt(v, p, without_identity)?,
-            10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
-            11 => r.guard = opt(v, p, guard)?,
-            _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
+            3..=6 => route_strategy_field(&mut r, i, v, p)?,
+            _ => route_other_field(&mut r, i, v, p)?,
         }
         Ok(())
     })?;
     r.header = required(header, path, "header")?;
     r.versions = required(versions, path, "versions")?;
     Ok(r)
+}
+
+/// How the route chooses a version (`ROUTE[i]`): canary, blue_green, split, pins.
+#[inline(never)]
+fn route_strategy_field(r: &mut Route, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        3 => r.canary = opt(v, p, canary)?,
+        4 => r.blue_green = opt(v, p, blue_green)?,
+        5 => r.split = opt(v, p, |v, p| named(v, p, float))?,
+        _ => r.pins = list(v, p, pin)?,
+    }
+    Ok(())
+}
+
+/// The route's other fields (`ROUTE[i]`): bucketing, sticky cookie, guard, requirements.
+#[inline(never)]
+fn route_other_field(r: &mut Route, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        7 => r.bucket_by = opt(v, p, bucket_by)?,
+        8 => r.salt = opt(v, p, string)?,
+        9 => r.without_identity = opt(v, p, without_identity)?,
+        10 => r.sticky_cookie = opt(v, p, sticky_cookie)?,
+        11 => r.guard = opt(v, p, guard)?,
+        _ => r.requires = named(v, p, |v, p| list(v, p, chain::requirement))?,
+    }
+    Ok(())
 }
 
 #[inline(never)]
@@ -1187,33 +1259,7 @@ fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
                 2 => application = Some(string(v, p)?),
                 3 => profiles = Some(list(v, p, string)?),
                 4 => s.label = opt(v, p, string)?,
-                5 => s.prefix = string(v, p)?,
-                6 => s.authorization = opt(v, p, string)?,
-                7 => {
-                    s.basic = opt(v, p, |v, p| {
-                        let (mut user, mut password) = (None, None);
-                        fields(
-                            v,
-                            p,
-                            "struct Basic",
-                            &["username", "password"],
-                            &mut |i, v, p| {
-                                match i {
-                                    0 => user = Some(string(v, p)?),
-                                    _ => password = Some(string(v, p)?),
-                                }
-                                Ok(())
-                            },
-                        )?;
-                        Ok((
-                            required(user, p, "username")?,
-                            required(password, p, "password")?,
-                        ))
-                    })?
-                }
-                8 => s.interval = string(v, p)?,
-                9 => s.timeout = string(v, p)?,
-                _ => s.max_body_bytes = u64(v, p)?,
+                _ => spring_poll_field(&mut s, i, v, p)?,
             }
             Ok(())
         },
@@ -1222,6 +1268,44 @@ fn spring_source(value: &Value, path: &Path<'_>) -> Result<SpringSource> {
     s.application = required(application, path, "application")?;
     s.profiles = required(profiles, path, "profiles")?;
     Ok(s)
+}
+
+/// How the Spring source is polled and read (its field `i`, ≥ 5): prefix, credentials,
+/// interval, timeout, body limit.
+#[inline(never)]
+fn spring_poll_field(s: &mut SpringSource, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        5 => s.prefix = string(v, p)?,
+        6 => s.authorization = opt(v, p, string)?,
+        7 => s.basic = opt(v, p, basic)?,
+        8 => s.interval = string(v, p)?,
+        9 => s.timeout = string(v, p)?,
+        _ => s.max_body_bytes = u64(v, p)?,
+    }
+    Ok(())
+}
+
+/// `sources.spring.basic`: `(username, password)`.
+#[inline(never)]
+fn basic(value: &Value, path: &Path<'_>) -> Result<(String, String)> {
+    let (mut user, mut password) = (None, None);
+    fields(
+        value,
+        path,
+        "struct Basic",
+        &["username", "password"],
+        &mut |i, v, p| {
+            match i {
+                0 => user = Some(string(v, p)?),
+                _ => password = Some(string(v, p)?),
+            }
+            Ok(())
+        },
+    )?;
+    Ok((
+        required(user, path, "username")?,
+        required(password, path, "password")?,
+    ))
 }
 
 #[inline(never)]
