@@ -16,6 +16,16 @@ thread_local! {
     static METRIC_IDS: RefCell<[FnvHashMap<String, u32>; 3]> = RefCell::new(Default::default());
 }
 
+#[inline(never)]
+fn known_metric(map: usize, name: &str) -> Option<u32> {
+    METRIC_IDS.with(|ids| ids.borrow()[map].get(name).copied())
+}
+
+#[inline(never)]
+fn remember_metric(map: usize, name: &str, id: u32) {
+    METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.to_string(), id));
+}
+
 impl Stats for Envoy {
     fn define(&self, kind: MetricKind, name: &str) -> Option<u32> {
         let (map, kind) = match kind {
@@ -23,12 +33,11 @@ impl Stats for Envoy {
             MetricKind::Gauge => (1, MetricType::Gauge),
             MetricKind::Histogram => (2, MetricType::Histogram),
         };
-        let known = METRIC_IDS.with(|ids| ids.borrow()[map].get(name).copied());
-        if known.is_some() {
-            return known;
+        if let Some(id) = known_metric(map, name) {
+            return Some(id);
         }
         let id = abi::define_metric(kind, name)?;
-        METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.to_string(), id));
+        remember_metric(map, name, id);
         Some(id)
     }
 
