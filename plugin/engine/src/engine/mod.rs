@@ -120,6 +120,28 @@ impl<'u, 'a> Upstream<'u, 'a> {
             fixed_anywhere: !overrides.is_empty() || !propagated.is_empty(),
         }
     }
+
+    /// A tester's override of this flag, else the variant decided upstream, if either.
+    #[inline(never)]
+    fn flag(&self, flag: &FlagPlan) -> Option<FlagOutcome> {
+        if let Some(variant) = self.overrides.flag(flag) {
+            return Some(FlagOutcome {
+                variant,
+                reason: Reason::Override,
+            });
+        }
+        let variant = self.propagated.variant(flag)?;
+        Some(FlagOutcome {
+            variant,
+            reason: Reason::Propagated,
+        })
+    }
+
+    /// A tester's override of this route, and the version decided upstream.
+    #[inline(never)]
+    fn route(&self, route: &RoutePlan) -> (Option<usize>, Option<usize>) {
+        (self.overrides.route(route), self.propagated.version(route))
+    }
 }
 
 // The flag, release and route loops are functions of their own: V8 compiles every function of
@@ -144,23 +166,13 @@ fn decide_flags(
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
         let fixed = if upstream.fixed_anywhere {
-            (
-                upstream.overrides.flag(flag),
-                upstream.propagated.variant(flag),
-            )
+            upstream.flag(flag)
         } else {
-            (None, None)
+            None
         };
         flags[i] = match fixed {
-            (Some(variant), _) => FlagOutcome {
-                variant,
-                reason: Reason::Override,
-            },
-            (None, Some(variant)) => FlagOutcome {
-                variant,
-                reason: Reason::Propagated,
-            },
-            (None, None) => evaluate_flag(flag, req, keys, flags),
+            Some(outcome) => outcome,
+            None => evaluate_flag(flag, req, keys, flags),
         };
     }
 }
@@ -230,10 +242,7 @@ fn decide_routes(
             minted_cookie: None,
         };
         let fixed = if upstream.fixed_anywhere {
-            (
-                upstream.overrides.route(route),
-                upstream.propagated.version(route),
-            )
+            upstream.route(route)
         } else {
             (None, None)
         };

@@ -344,6 +344,7 @@ fn path_only(path: &[u8]) -> &[u8] {
 }
 
 /// `ip:port` → `ip`, so a source-address key does not change per connection.
+#[inline(never)]
 fn source_ip_text(source: &[u8]) -> &[u8] {
     if let Some(rest) = source.strip_prefix(b"[") {
         if let Some(end) = rest.iter().position(|b| *b == b']') {
