@@ -183,11 +183,23 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     if let Some(spring) = live.spring {
         crate::spring_flags::evaluate_into(spring, plan, &req, &mut decision.unleash);
     }
-    let patch = &mut scratch.patch;
+    write_patch(plan, decision, &req, &seen, &mut scratch.patch);
+}
+
+/// The patch for a decision: request headers written, owned ones not written removed, and
+/// the response's cookies and debug header.
+#[inline(never)]
+fn write_patch(
+    plan: &Plan,
+    decision: &Decision,
+    req: &Request,
+    seen: &[OwnedSeen],
+    patch: &mut Patch,
+) {
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
-    write_request_headers(plan, decision, &req, &seen, &mut written, patch);
-    remove_unwritten(&seen, &written, patch);
+    write_request_headers(plan, decision, req, seen, &mut written, patch);
+    remove_unwritten(seen, &written, patch);
     if decision.routes.iter().any(|r| r.minted_cookie.is_some()) {
         respond_cookies(plan, decision, patch);
     }

@@ -101,6 +101,7 @@ impl Claims {
 }
 
 /// The subject field for a user key.
+#[inline(never)]
 pub fn subject_of(key: Option<&[u8]>) -> [u8; 8] {
     let mut out = [0u8; 8];
     if let Some(key) = key {

@@ -155,14 +155,7 @@ fn decide_flags(
     upstream: &Upstream,
     flags: &mut Vec<FlagOutcome>,
 ) {
-    flags.clear();
-    flags.resize(
-        plan.flags.len(),
-        FlagOutcome {
-            variant: 0,
-            reason: Reason::Default,
-        },
-    );
+    reset_flags(flags, plan.flags.len());
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
         let fixed = if upstream.fixed_anywhere {
@@ -175,6 +168,19 @@ fn decide_flags(
             None => evaluate_flag(flag, req, keys, flags),
         };
     }
+}
+
+/// `len` placeholder outcomes, each overwritten in `plan.flag_order`.
+#[inline(never)]
+fn reset_flags(flags: &mut Vec<FlagOutcome>, len: usize) {
+    flags.clear();
+    flags.resize(
+        len,
+        FlagOutcome {
+            variant: 0,
+            reason: Reason::Default,
+        },
+    );
 }
 
 #[inline(never)]
@@ -415,6 +421,25 @@ fn host_of(authority: &[u8]) -> &[u8] {
     }
 }
 
+/// No key: the bucket of the route's sticky cookie if the request has a good one, else
+/// `bucket_without_identity`.
+#[inline(never)]
+fn bucket_without_key(
+    route: &RoutePlan,
+    req: &Request,
+    minted: &mut Option<String>,
+) -> Option<u32> {
+    let cookie = route
+        .sticky_cookie
+        .as_ref()
+        .and_then(|cookie| req.cookie(&cookie.name))
+        .filter(|v| is_cookie_key(v));
+    match cookie {
+        Some(key) => Some(route.key.salt.bucket(key)),
+        None => bucket_without_identity(route, req, minted),
+    }
+}
+
 /// No key: a freshly minted sticky-cookie key (kept in `minted`), or a random bucket when the
 /// route allows it.
 #[inline(never)]
@@ -475,13 +500,9 @@ fn evaluate_route(
     // Identity: the configured keys, then the route's sticky cookie, then a
     // freshly minted cookie key.
     let mut minted = None;
-    let identity = keys.for_plan(&route.key).or_else(|| {
-        let cookie = route.sticky_cookie.as_ref()?;
-        req.cookie(&cookie.name).filter(|v| is_cookie_key(v))
-    });
-    let bucket = match identity {
+    let bucket = match keys.for_plan(&route.key) {
         Some(key) => Some(route.key.salt.bucket(key)),
-        None => bucket_without_identity(route, req, &mut minted),
+        None => bucket_without_key(route, req, &mut minted),
     };
     let Some(bucket) = bucket else {
         return outcome(fallback, Reason::NoIdentity);
