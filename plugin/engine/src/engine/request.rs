@@ -227,24 +227,22 @@ impl<'a> Request<'a> {
         }
         let ranges = self.decode_escaped_values(buffer);
         let buffer: &'a [u8] = buffer;
-        for (i, slot) in self.baggage.iter_mut().enumerate() {
-            if slot.is_some_and(|v| v.contains(&b'%')) {
-                *slot = ranges
-                    .iter()
-                    .find(|(at, _, _)| *at == i)
-                    .and_then(|&(_, start, end)| buffer.get(start..end));
+        for &(i, start, end) in ranges.iter() {
+            if let Some(slot) = self.baggage.get_mut(i) {
+                *slot = buffer.get(start..end);
             }
         }
         self.baggage_encoded = false;
     }
 
     /// Each baggage value with escapes, decoded onto `buffer`: `(value index, start, end)`.
+    /// A value whose escapes are bad reads as absent from here on.
     #[inline(never)]
     fn decode_escaped_values(&mut self, buffer: &mut Vec<u8>) -> Slots<(usize, usize, usize), 4> {
         let mut ranges: Slots<(usize, usize, usize), 4> = Slots::new((0, 0, 0));
         let mut scratch = Vec::new();
-        for (i, value) in self.baggage.iter().enumerate() {
-            let Some(value) = value.filter(|v| v.contains(&b'%')) else {
+        for (i, slot) in self.baggage.iter_mut().enumerate() {
+            let Some(value) = slot.filter(|v| v.contains(&b'%')) else {
                 continue;
             };
             if baggage::percent_decode_into(value, &mut scratch) {
@@ -252,6 +250,7 @@ impl<'a> Request<'a> {
                 buffer.extend_from_slice(&scratch);
                 ranges.push((i, start, buffer.len()));
             } else {
+                *slot = None;
                 self.baggage_flaw.get_or_insert(BaggageFlaw::BadEncoding);
             }
         }
