@@ -368,30 +368,36 @@ fn claims_of(plan: &Plan, t: &TokenPlan, decision: &Decision, now_s: u32) -> Cla
                 + decision.releases.len(),
         ),
     };
+    let decisions = &mut claims.decisions;
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        let variant = flag
-            .variant_names
-            .get(outcome.variant)
-            .cloned()
-            .unwrap_or_default();
-        claims
-            .decisions
-            .push((Kind::Flag, flag.name.clone(), variant));
+        let variant = flag.variant_names.get(outcome.variant);
+        push_claim(
+            decisions,
+            Kind::Flag,
+            &flag.name,
+            variant.map_or("", String::as_str),
+        );
     }
     for r in decision.routes.iter().chain(&decision.implied) {
         let route = &plan.routes[r.route];
-        let version = route.versions.get(r.version).cloned().unwrap_or_default();
-        claims
-            .decisions
-            .push((Kind::Route, route.name.clone(), version));
+        let version = route.versions.get(r.version);
+        push_claim(
+            decisions,
+            Kind::Route,
+            &route.name,
+            version.map_or("", String::as_str),
+        );
     }
     for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
         let state = if outcome.member { "in" } else { "out" };
-        claims
-            .decisions
-            .push((Kind::Release, release.name.clone(), state.to_string()));
+        push_claim(decisions, Kind::Release, &release.name, state);
     }
     claims
+}
+
+#[inline(never)]
+fn push_claim(decisions: &mut Vec<(Kind, String, String)>, kind: Kind, name: &str, value: &str) {
+    decisions.push((kind, name.to_string(), value.to_string()));
 }
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
