@@ -465,6 +465,20 @@ fn write_chain_members(
         out.push('=');
         out.push_str(route.versions.get(r.version).map_or("", String::as_str));
     }
+    if !plan.chain.releases.is_empty() {
+        write_release_members(plan, decision, prefix, start, out);
+    }
+}
+
+/// Each release as a baggage member: `prefix` `release.name=in` (or `=out`).
+#[inline(never)]
+fn write_release_members(
+    plan: &Plan,
+    decision: &Decision,
+    prefix: &str,
+    start: usize,
+    out: &mut String,
+) {
     for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
         separate(out, start, ',');
         out.push_str(prefix);
