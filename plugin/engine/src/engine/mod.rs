@@ -86,7 +86,18 @@ pub fn evaluate_into(
     if plan.chain.has_requirements {
         enforce_requirements(plan, decision);
     }
-    let status = overrides.status();
+    finish(plan, req, overrides.status(), unleash_engine, decision);
+}
+
+/// The decision's tester status and Unleash features, after flags and routes.
+#[inline(never)]
+fn finish(
+    plan: &Plan,
+    req: &Request,
+    status: OverrideStatus,
+    unleash_engine: Option<&sluice_unleash::Engine>,
+    decision: &mut Decision,
+) {
     decision.tester = match status {
         OverrideStatus::Honoured => true,
         OverrideStatus::Refused => false,

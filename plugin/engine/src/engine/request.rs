@@ -326,14 +326,24 @@ impl<'a> Request<'a> {
             .find_map(|header| find_cookie(header, name.as_bytes()))
     }
 
+    /// The value of the query parameter `name` in `:path` (empty without `=`).
+    #[inline(never)]
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
         let start = find_byte(self.path, b'?')? + 1;
-        let query = &self.path[start..];
-        let query = query.split(|b| *b == b'#').next().unwrap_or(query);
-        query.split(|b| *b == b'&').find_map(|pair| {
-            let (k, v) = split_once(pair, b'=').unwrap_or((pair, &[]));
-            (k == name.as_bytes()).then_some(v)
-        })
+        let query = self.path.get(start..)?;
+        let (mut rest, _) = split_at_byte(query, b'#').unwrap_or((query, &[]));
+        // Each `&`-separated pair in turn, the value after its first `=` (empty without one).
+        loop {
+            let (pair, next) = match split_at_byte(rest, b'&') {
+                Some((pair, next)) => (pair, Some(next)),
+                None => (rest, None),
+            };
+            let (k, v) = split_at_byte(pair, b'=').unwrap_or((pair, &[]));
+            if k == name.as_bytes() {
+                return Some(v);
+            }
+            rest = next?;
+        }
     }
 }
 
@@ -391,17 +401,19 @@ fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     }
 }
 
+/// The bytes before and after the first `sep`, found eight bytes at a time.
+#[inline(never)]
+fn split_at_byte(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = find_byte(bytes, sep)?;
+    Some((bytes.get(..at)?, bytes.get(at + 1..)?))
+}
+
 fn trim_start(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(bytes.len());
     &bytes[start..]
-}
-
-fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
-    let at = bytes.iter().position(|b| *b == sep)?;
-    Some((&bytes[..at], &bytes[at + 1..]))
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -441,6 +453,11 @@ mod tests {
         assert_eq!(req.value(&Subject::SourceAddress), Some(&b"10.0.0.7"[..]));
         assert_eq!(source_ip_text(b"[::1]:80"), b"::1");
         assert_eq!(source_ip_text(b"::1"), b"::1");
+    }
+
+    fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+        let at = bytes.iter().position(|b| *b == sep)?;
+        Some((&bytes[..at], &bytes[at + 1..]))
     }
 
     /// The cookie lookup as first written (split, trim, split at `=`), to check the fast one.
