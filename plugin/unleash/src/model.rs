@@ -136,18 +136,32 @@ impl Strategy {
                 json::scalar_text(v, p).map(Some)
             }
         })?;
+        let name = o.string("name")?;
+        let (constraints, segments, variants) = Self::read_lists(&o)?;
         Ok(Strategy {
-            name: o.string("name")?,
+            name,
             parameters: parameters
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect(),
-            constraints: o.list("constraints", Constraint::read)?,
-            segments: o.list("segments", json::i64)?,
-            variants: o.list("variants", Variant::read)?,
+            constraints,
+            segments,
+            variants,
         })
     }
+
+    /// The strategy's constraints, segments and variants, in that order.
+    #[inline(never)]
+    fn read_lists(o: &Obj) -> Result<StrategyLists, Error> {
+        Ok((
+            o.list("constraints", Constraint::read)?,
+            o.list("segments", json::i64)?,
+            o.list("variants", Variant::read)?,
+        ))
+    }
 }
+
+type StrategyLists = (Vec<Constraint>, Vec<i64>, Vec<Variant>);
 
 impl Strategy {
     /// A parameter by name.
