@@ -641,7 +641,7 @@ fn owned_slot(owned: &[String], name: &str) -> Option<usize> {
 
 /// `owned_slot` of each name, `usize::MAX` for a name not owned.
 #[inline(never)]
-fn owned_slots<'n>(owned: &[String], names: &mut dyn Iterator<Item = &'n str>) -> Vec<usize> {
+fn owned_slots(owned: &[String], names: &mut dyn Iterator<Item = &str>) -> Vec<usize> {
     names
         .map(|name| owned_slot(owned, name).unwrap_or(usize::MAX))
         .collect()
