@@ -13,6 +13,7 @@ pub const BUCKETS: u32 = 10_000;
 
 /// A bucket for a request without identity: not sticky, but spread like a
 /// real key and independent between salts.
+#[inline(never)]
 pub fn random_bucket(salt: &str, entropy: u64) -> u32 {
     let seed = (entropy as u32) ^ ((entropy >> 32) as u32);
     murmur3_x86_32(salt.as_bytes(), seed) % BUCKETS

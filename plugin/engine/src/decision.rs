@@ -210,18 +210,8 @@ impl Decision {
         if !plan.revision.is_empty() {
             push_all(out, &["rev=", &plan.revision, "; "]);
         }
-        for r in &self.routes {
-            let route = &plan.routes[r.route];
-            push_all(out, &[&route.name, "=", &route.versions[r.version], "("]);
-            r.reason.write_to(out);
-            out.push_str("); ");
-        }
-        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            out.push_str(flag.fragments[outcome.variant].get(1..).unwrap_or_default());
-            out.push('(');
-            outcome.reason.write_to(out);
-            out.push_str("); ");
-        }
+        self.explain_routes(plan, out);
+        self.explain_flags(plan, out);
         for feature in &self.unleash {
             push_all(out, &[&feature.name, "=", &feature.variant, "(unleash); "]);
         }
@@ -233,6 +223,28 @@ impl Decision {
         }
         let kept = out[start..].trim_end_matches([';', ' ']).len();
         out.truncate(start + kept);
+    }
+
+    /// `explain_into`'s part for the routes: `name=version(reason); ` each.
+    #[inline(never)]
+    fn explain_routes(&self, plan: &Plan, out: &mut String) {
+        for r in &self.routes {
+            let route = &plan.routes[r.route];
+            push_all(out, &[&route.name, "=", &route.versions[r.version], "("]);
+            r.reason.write_to(out);
+            out.push_str("); ");
+        }
+    }
+
+    /// `explain_into`'s part for the flags: `name=variant(reason); ` each.
+    #[inline(never)]
+    fn explain_flags(&self, plan: &Plan, out: &mut String) {
+        for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
+            out.push_str(flag.fragments[outcome.variant].get(1..).unwrap_or_default());
+            out.push('(');
+            outcome.reason.write_to(out);
+            out.push_str("); ");
+        }
     }
 }
 

@@ -183,11 +183,23 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     if let Some(spring) = live.spring {
         crate::spring_flags::evaluate_into(spring, plan, &req, &mut decision.unleash);
     }
-    let patch = &mut scratch.patch;
+    write_patch(plan, decision, &req, &seen, &mut scratch.patch);
+}
+
+/// The patch for a decision: request headers written, owned ones not written removed, and
+/// the response's cookies and debug header.
+#[inline(never)]
+fn write_patch(
+    plan: &Plan,
+    decision: &Decision,
+    req: &Request,
+    seen: &[OwnedSeen],
+    patch: &mut Patch,
+) {
     patch.clear();
     let mut written: Slots<bool> = Slots::filled(false, plan.owned_headers.len());
-    write_request_headers(plan, decision, &req, &seen, &mut written, patch);
-    remove_unwritten(&seen, &written, patch);
+    write_request_headers(plan, decision, req, seen, &mut written, patch);
+    remove_unwritten(seen, &written, patch);
     if decision.routes.iter().any(|r| r.minted_cookie.is_some()) {
         respond_cookies(plan, decision, patch);
     }
@@ -356,30 +368,36 @@ fn claims_of(plan: &Plan, t: &TokenPlan, decision: &Decision, now_s: u32) -> Cla
                 + decision.releases.len(),
         ),
     };
+    let decisions = &mut claims.decisions;
     for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        let variant = flag
-            .variant_names
-            .get(outcome.variant)
-            .cloned()
-            .unwrap_or_default();
-        claims
-            .decisions
-            .push((Kind::Flag, flag.name.clone(), variant));
+        let variant = flag.variant_names.get(outcome.variant);
+        push_claim(
+            decisions,
+            Kind::Flag,
+            &flag.name,
+            variant.map_or("", String::as_str),
+        );
     }
     for r in decision.routes.iter().chain(&decision.implied) {
         let route = &plan.routes[r.route];
-        let version = route.versions.get(r.version).cloned().unwrap_or_default();
-        claims
-            .decisions
-            .push((Kind::Route, route.name.clone(), version));
+        let version = route.versions.get(r.version);
+        push_claim(
+            decisions,
+            Kind::Route,
+            &route.name,
+            version.map_or("", String::as_str),
+        );
     }
     for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
         let state = if outcome.member { "in" } else { "out" };
-        claims
-            .decisions
-            .push((Kind::Release, release.name.clone(), state.to_string()));
+        push_claim(decisions, Kind::Release, &release.name, state);
     }
     claims
+}
+
+#[inline(never)]
+fn push_claim(decisions: &mut Vec<(Kind, String, String)>, kind: Kind, name: &str, value: &str) {
+    decisions.push((kind, name.to_string(), value.to_string()));
 }
 
 /// `checkout=on;theme=dark`: native flags, then Unleash features, each sorted by name.
@@ -447,6 +465,20 @@ fn write_chain_members(
         out.push('=');
         out.push_str(route.versions.get(r.version).map_or("", String::as_str));
     }
+    if !plan.chain.releases.is_empty() {
+        write_release_members(plan, decision, prefix, start, out);
+    }
+}
+
+/// Each release as a baggage member: `prefix` `release.name=in` (or `=out`).
+#[inline(never)]
+fn write_release_members(
+    plan: &Plan,
+    decision: &Decision,
+    prefix: &str,
+    start: usize,
+    out: &mut String,
+) {
     for (release, outcome) in plan.chain.releases.iter().zip(&decision.releases) {
         separate(out, start, ',');
         out.push_str(prefix);

@@ -510,36 +510,35 @@ impl HeaderRoles {
     #[inline(never)]
     fn entries(headers: &[String], owned: &[String]) -> Vec<(String, HeaderRole)> {
         let mut entries: Vec<(String, HeaderRole)> = Vec::new();
-        let mut entry = |name: &str| -> usize {
-            match entries.iter().position(|(n, _)| n == name) {
-                Some(i) => i,
-                None => {
-                    entries.push((name.to_string(), HeaderRole::default()));
-                    entries.len() - 1
-                }
-            }
-        };
         let facts = [
             (":path", Fact::Path),
             (":method", Fact::Method),
             (":authority", Fact::Authority),
             ("cookie", Fact::Cookie),
         ];
-        let facts: Vec<(usize, Fact)> = facts.iter().map(|(n, f)| (entry(n), *f)).collect();
-        let reads: Vec<(usize, usize)> = (0..headers.len())
-            .map(|i| (entry(&headers[i]), i))
-            .collect();
-        let owns: Vec<(usize, usize)> = (0..owned.len()).map(|i| (entry(&owned[i]), i)).collect();
-        for (at, fact) in facts {
-            entries[at].1.fact = fact;
+        for (name, fact) in facts {
+            Self::role_of(&mut entries, name).fact = fact;
         }
-        for (at, i) in reads {
-            entries[at].1.read = Some(i);
+        for (i, name) in headers.iter().enumerate() {
+            Self::role_of(&mut entries, name).read = Some(i);
         }
-        for (at, i) in owns {
-            entries[at].1.owned = Some(i);
+        for (i, name) in owned.iter().enumerate() {
+            Self::role_of(&mut entries, name).owned = Some(i);
         }
         entries
+    }
+
+    /// `name`'s entry in `entries`, added (with no role yet) if it is not there.
+    #[inline(never)]
+    fn role_of<'e>(entries: &'e mut Vec<(String, HeaderRole)>, name: &str) -> &'e mut HeaderRole {
+        let at = match entries.iter().position(|(n, _)| n == name) {
+            Some(at) => at,
+            None => {
+                entries.push((name.to_string(), HeaderRole::default()));
+                entries.len() - 1
+            }
+        };
+        &mut entries[at].1
     }
 
     /// The entries' fingerprints grouped by hash slot, and each slot's range of them.
@@ -608,8 +607,7 @@ impl Plan {
 
     #[inline(never)]
     fn output_slots(&self) -> OutputSlots {
-        let owned = &self.owned_headers;
-        let slot = |name: &str| owned.iter().position(|o| o == name);
+        let slot = |name: &str| owned_slot(&self.owned_headers, name);
         OutputSlots {
             flags_header: self.flags_header.as_deref().and_then(slot),
             flag_headers: self
@@ -618,20 +616,35 @@ impl Plan {
                 .enumerate()
                 .filter_map(|(i, f)| Some((i, f.header.as_deref().and_then(slot)?)))
                 .collect(),
-            routes: self
-                .routes
-                .iter()
-                .map(|r| slot(&r.header).unwrap_or(usize::MAX))
-                .collect(),
-            unleash_features: self
-                .unleash
-                .iter()
-                .flat_map(|u| &u.feature_headers)
-                .map(|(_, h)| slot(h).unwrap_or(usize::MAX))
-                .collect(),
+            routes: owned_slots(
+                &self.owned_headers,
+                &mut self.routes.iter().map(|r| r.header.as_str()),
+            ),
+            unleash_features: owned_slots(
+                &self.owned_headers,
+                &mut self
+                    .unleash
+                    .iter()
+                    .flat_map(|u| &u.feature_headers)
+                    .map(|(_, h)| h.as_str()),
+            ),
             baggage: self.baggage_prefix.as_ref().and_then(|_| slot("baggage")),
         }
     }
+}
+
+/// The index of `name` in `owned` (the plan's owned headers).
+#[inline(never)]
+fn owned_slot(owned: &[String], name: &str) -> Option<usize> {
+    owned.iter().position(|o| o == name)
+}
+
+/// `owned_slot` of each name, `usize::MAX` for a name not owned.
+#[inline(never)]
+fn owned_slots(owned: &[String], names: &mut dyn Iterator<Item = &str>) -> Vec<usize> {
+    names
+        .map(|name| owned_slot(owned, name).unwrap_or(usize::MAX))
+        .collect()
 }
 
 impl FlagPlan {

@@ -37,6 +37,13 @@ impl<T: Copy, const INLINE: usize> Slots<T, INLINE> {
             self.len += 1;
             return;
         }
+        self.spill(value);
+    }
+
+    /// `push` past the inline slots: the list moves to (or grows on) the heap.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, value: T) {
         if self.heap.is_empty() {
             self.heap.extend_from_slice(&self.inline[..self.len]);
         }

@@ -101,6 +101,7 @@ impl Claims {
 }
 
 /// The subject field for a user key.
+#[inline(never)]
 pub fn subject_of(key: Option<&[u8]>) -> [u8; 8] {
     let mut out = [0u8; 8];
     if let Some(key) = key {
@@ -118,6 +119,19 @@ pub fn revision_of(revision: &str) -> u32 {
 /// 255 bytes cannot occur: compile limits them.
 #[inline(never)]
 pub fn sign_into(claims: &Claims, key_id: &str, key: &HmacKey, out: &mut String) {
+    let body = body_of(claims, key_id);
+    let tag = key.sign(&body);
+    let mut text = Vec::with_capacity(body.len() * 4 / 3 + 32);
+    base64url::encode_into(&body, &mut text);
+    text.push(b'.');
+    base64url::encode_into(&tag[..TAG_BYTES], &mut text);
+    // base64url and `.` are ASCII.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+}
+
+/// The token body (signed, then encoded) for `claims` under `key_id`.
+#[inline(never)]
+fn body_of(claims: &Claims, key_id: &str) -> Vec<u8> {
     let mut body = Vec::with_capacity(32 + claims.decisions.len() * 16);
     body.push(FORMAT);
     push_short(&mut body, key_id.as_bytes());
@@ -129,13 +143,7 @@ pub fn sign_into(claims: &Claims, key_id: &str, key: &HmacKey, out: &mut String)
         push_short(&mut body, name.as_bytes());
         push_short(&mut body, value.as_bytes());
     }
-    let tag = key.sign(&body);
-    let mut text = Vec::with_capacity(body.len() * 4 / 3 + 32);
-    base64url::encode_into(&body, &mut text);
-    text.push(b'.');
-    base64url::encode_into(&tag[..TAG_BYTES], &mut text);
-    // base64url and `.` are ASCII.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    body
 }
 
 fn push_short(body: &mut Vec<u8>, bytes: &[u8]) {
@@ -158,15 +166,7 @@ pub fn verify(
     if text.len() > max_bytes {
         return Err(Rejection::TooLong);
     }
-    let dot = text
-        .iter()
-        .position(|&b| b == b'.')
-        .ok_or(Rejection::Malformed)?;
-    let body = base64url::decode(&text[..dot]).ok_or(Rejection::Malformed)?;
-    let tag = base64url::decode(&text[dot + 1..]).ok_or(Rejection::Malformed)?;
-    if tag.len() != TAG_BYTES {
-        return Err(Rejection::Malformed);
-    }
+    let (body, tag) = decode_parts(text).ok_or(Rejection::Malformed)?;
     let mut r = Reader { body: &body, at: 0 };
     if r.byte()? != FORMAT {
         return Err(Rejection::Malformed);
@@ -185,13 +185,7 @@ pub fn verify(
     if !key.1.verify(&body, &tag) {
         return Err(Rejection::Signature);
     }
-    let mut decisions = Vec::new();
-    while r.at < body.len() {
-        let kind = Kind::of(r.byte()?).ok_or(Rejection::Malformed)?;
-        let name = text_of(r.short()?)?;
-        let value = text_of(r.short()?)?;
-        decisions.push((kind, name, value));
-    }
+    let decisions = read_decisions(&mut r)?;
     if now_s >= expires_s {
         return Err(Rejection::Expired);
     }
@@ -204,6 +198,28 @@ pub fn verify(
         subject,
         decisions,
     })
+}
+
+/// A token's body and tag, base64url-decoded; `None` when malformed.
+#[inline(never)]
+fn decode_parts(text: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let dot = text.iter().position(|&b| b == b'.')?;
+    let body = base64url::decode(&text[..dot])?;
+    let tag = base64url::decode(&text[dot + 1..])?;
+    (tag.len() == TAG_BYTES).then_some((body, tag))
+}
+
+/// The decisions that fill the rest of a token's body.
+#[inline(never)]
+fn read_decisions(r: &mut Reader) -> Result<Vec<(Kind, String, String)>, Rejection> {
+    let mut decisions = Vec::new();
+    while r.at < r.body.len() {
+        let kind = Kind::of(r.byte()?).ok_or(Rejection::Malformed)?;
+        let name = text_of(r.short()?)?;
+        let value = text_of(r.short()?)?;
+        decisions.push((kind, name, value));
+    }
+    Ok(decisions)
 }
 
 fn text_of(bytes: &[u8]) -> Result<String, Rejection> {

@@ -72,6 +72,7 @@ fn hex(c: u8) -> Option<u8> {
 
 /// Percent-decodes `value` into `out`; `false` (and `out` unspecified) on a
 /// `%` not followed by two hex digits.
+#[inline(never)]
 pub fn percent_decode_into(value: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let mut i = 0;

@@ -38,27 +38,41 @@ pub fn permutation(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) ->
     from
 }
 
-/// Sorts `items` stably by `cmp`, like `slice::sort_by`, with one shared sort routine.
-pub fn sort_by<T>(items: &mut Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) {
-    // Already in order (short lists, names written sorted): n - 1 comparisons and no
-    // allocation, where the merge sort would build three vectors.
-    if items
-        .windows(2)
-        .all(|pair| cmp(&pair[0], &pair[1]) != Ordering::Greater)
-    {
+/// Sorts `items` stably by `cmp`, like `slice::sort_by`, with one shared sort routine: only
+/// the two index closures are generic, so each caller keeps a call instead of an inlined sort.
+pub fn sort_by<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> Ordering) {
+    let Some(order) = sorted_order(items.len(), &mut |a, b| cmp(&items[a], &items[b])) else {
         return;
+    };
+    permute(order, &mut |a, b| items.swap(a, b));
+}
+
+/// The permutation that sorts `0..len` under `cmp`, or `None` when it is in order already
+/// (short lists, names written sorted): n - 1 comparisons and no allocation then.
+#[inline(never)]
+fn sorted_order(len: usize, cmp: &mut dyn FnMut(usize, usize) -> Ordering) -> Option<Vec<usize>> {
+    if (1..len).all(|i| cmp(i - 1, i) != Ordering::Greater) {
+        return None;
     }
-    let order = permutation(items.len(), &mut |a, b| cmp(&items[a], &items[b]));
-    let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
-    items.extend(
-        order
-            .iter()
-            .filter_map(|&i| slots.get_mut(i).and_then(Option::take)),
-    );
+    Some(permutation(len, cmp))
+}
+
+/// Moves, by swaps, the element at `order[k]` to position `k` for every `k`.
+#[inline(never)]
+fn permute(order: Vec<usize>, swap: &mut dyn FnMut(usize, usize)) {
+    for k in 0..order.len() {
+        // Positions before `k` are final; an element that was there has been swapped out to
+        // the position its index maps to, so follow the chain until it leaves them.
+        let mut from = order.get(k).copied().unwrap_or(k);
+        while from < k {
+            from = order.get(from).copied().unwrap_or(k);
+        }
+        swap(k, from);
+    }
 }
 
 /// Sorts `items` stably by a key, like `slice::sort_by_key`.
-pub fn sort_by_key<T, K: Ord>(items: &mut Vec<T>, key: impl Fn(&T) -> K) {
+pub fn sort_by_key<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
     sort_by(items, |a, b| key(a).cmp(&key(b)));
 }
 

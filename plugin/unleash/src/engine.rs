@@ -331,20 +331,31 @@ fn add_feature(
     warnings: &mut Vec<Warning>,
 ) {
     match index.get(&compiled.name) {
-        Some(&FeatureId(i)) => {
-            warnings.push(Warning {
-                path: base,
-                message: "listed twice; the last one counts".into(),
-                unknown: false,
-            });
-            if let Some(slot) = features.get_mut(i as usize) {
-                *slot = compiled;
-            }
-        }
+        Some(&id) => replace_feature(features, id, compiled, base, warnings),
         None => {
             index.insert(compiled.name.clone(), FeatureId(features.len() as u32));
             features.push(compiled);
         }
+    }
+}
+
+/// A feature listed twice: the last one replaces the first, with a warning.
+#[cold]
+#[inline(never)]
+fn replace_feature(
+    features: &mut [Feature],
+    FeatureId(i): FeatureId,
+    compiled: Feature,
+    base: String,
+    warnings: &mut Vec<Warning>,
+) {
+    warnings.push(Warning {
+        path: base,
+        message: "listed twice; the last one counts".into(),
+        unknown: false,
+    });
+    if let Some(slot) = features.get_mut(i as usize) {
+        *slot = compiled;
     }
 }
 
@@ -385,29 +396,38 @@ fn resolve_dependencies(
     feature
         .dependencies
         .iter()
-        .map(|dep| {
-            let parent = index.get(dep.feature.as_str()).copied();
-            let grandparents = parent.is_some_and(|FeatureId(i)| {
-                features.get(i as usize).is_some_and(|f| f.has_parents)
-            });
-            let parent = match parent {
-                Some(id) if !grandparents => Some(id),
-                Some(_) => {
-                    warnings.push(never_on(feature, dep, "has parents of its own"));
-                    None
-                }
-                None => {
-                    warnings.push(never_on(feature, dep, "does not exist"));
-                    None
-                }
-            };
-            Dependency {
-                parent,
-                expect_enabled: dep.enabled.unwrap_or(true),
-                variants: dep.variants.iter().map(|v| v.as_str().into()).collect(),
-            }
-        })
+        .map(|dep| resolve_dependency(feature, dep, index, features, warnings))
         .collect()
+}
+
+/// One dependency of `feature`: its parent's id, unless the parent is missing or has parents.
+#[inline(never)]
+fn resolve_dependency(
+    feature: &crate::model::Feature,
+    dep: &crate::model::Dependency,
+    index: &FnvHashMap<Box<str>, FeatureId>,
+    features: &[Feature],
+    warnings: &mut Vec<Warning>,
+) -> Dependency {
+    let parent = index.get(dep.feature.as_str()).copied();
+    let grandparents =
+        parent.is_some_and(|FeatureId(i)| features.get(i as usize).is_some_and(|f| f.has_parents));
+    let parent = match parent {
+        Some(id) if !grandparents => Some(id),
+        Some(_) => {
+            warnings.push(never_on(feature, dep, "has parents of its own"));
+            None
+        }
+        None => {
+            warnings.push(never_on(feature, dep, "does not exist"));
+            None
+        }
+    };
+    Dependency {
+        parent,
+        expect_enabled: dep.enabled.unwrap_or(true),
+        variants: dep.variants.iter().map(|v| v.as_str().into()).collect(),
+    }
 }
 
 /// The warning for a parent that can never be satisfied.

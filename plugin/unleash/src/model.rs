@@ -86,18 +86,44 @@ impl Feature {
     #[inline(never)]
     pub(crate) fn read(value: &Value, path: &Path<'_>) -> Result<Feature, Error> {
         let o = Obj::new(value, path)?;
+        let name = o.string("name")?;
+        let enabled = o.bool("enabled")?;
+        let (strategies, variants, dependencies) = Self::read_lists(&o)?;
+        let (impression_data, project, feature_type) = Self::read_details(&o)?;
         Ok(Feature {
-            name: o.string("name")?,
-            enabled: o.bool("enabled")?,
-            strategies: o.list("strategies", Strategy::read)?,
-            variants: o.list("variants", Variant::read)?,
-            dependencies: o.list("dependencies", Dependency::read)?,
-            impression_data: o.opt_bool("impressionData")?.unwrap_or(false),
-            project: o.opt_string("project")?,
-            feature_type: o.opt_string("type")?,
+            name,
+            enabled,
+            strategies,
+            variants,
+            dependencies,
+            impression_data,
+            project,
+            feature_type,
         })
     }
+
+    /// The feature's `impressionData`, `project` and `type`, in that order.
+    #[inline(never)]
+    fn read_details(o: &Obj) -> Result<(bool, Option<String>, Option<String>), Error> {
+        Ok((
+            o.opt_bool("impressionData")?.unwrap_or(false),
+            o.opt_string("project")?,
+            o.opt_string("type")?,
+        ))
+    }
+
+    /// The feature's strategies, variants and dependencies, in that order.
+    #[inline(never)]
+    fn read_lists(o: &Obj) -> Result<FeatureLists, Error> {
+        Ok((
+            o.list("strategies", Strategy::read)?,
+            o.list("variants", Variant::read)?,
+            o.list("dependencies", Dependency::read)?,
+        ))
+    }
 }
+
+type FeatureLists = (Vec<Strategy>, Vec<Variant>, Vec<Dependency>);
 
 impl Strategy {
     #[inline(never)]
@@ -110,18 +136,32 @@ impl Strategy {
                 json::scalar_text(v, p).map(Some)
             }
         })?;
+        let name = o.string("name")?;
+        let (constraints, segments, variants) = Self::read_lists(&o)?;
         Ok(Strategy {
-            name: o.string("name")?,
+            name,
             parameters: parameters
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect(),
-            constraints: o.list("constraints", Constraint::read)?,
-            segments: o.list("segments", json::i64)?,
-            variants: o.list("variants", Variant::read)?,
+            constraints,
+            segments,
+            variants,
         })
     }
+
+    /// The strategy's constraints, segments and variants, in that order.
+    #[inline(never)]
+    fn read_lists(o: &Obj) -> Result<StrategyLists, Error> {
+        Ok((
+            o.list("constraints", Constraint::read)?,
+            o.list("segments", json::i64)?,
+            o.list("variants", Variant::read)?,
+        ))
+    }
 }
+
+type StrategyLists = (Vec<Constraint>, Vec<i64>, Vec<Variant>);
 
 impl Strategy {
     /// A parameter by name.

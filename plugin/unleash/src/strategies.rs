@@ -133,10 +133,7 @@ impl Rule {
             "remoteAddress" => remote_address(param("IPs")),
             "applicationHostname" => hostnames(param("hostNames")),
             other => {
-                warn(format!(
-                    "unknown strategy {}; it is never on",
-                    Quoted(other)
-                ));
+                warn(unknown_strategy(other));
                 Rule::Never
             }
         }
@@ -183,6 +180,12 @@ impl Rule {
             }),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_strategy(name: &str) -> String {
+    format!("unknown strategy {}; it is never on", Quoted(name))
 }
 
 #[inline(never)]

@@ -33,17 +33,12 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
         return false;
     };
     if leaf.ignore_case {
-        if let Some(result) = text_matches_ignoring_case(&leaf.op, value) {
-            return result;
-        }
+        return match text_matches_ignoring_case(&leaf.op, value) {
+            Some(result) => result,
+            None => parsed_matches_lowered(leaf, req, value),
+        };
     }
-    let lowered;
-    let text: &[u8] = if leaf.ignore_case && value.iter().any(u8::is_ascii_uppercase) {
-        lowered = value.to_ascii_lowercase();
-        &lowered
-    } else {
-        value
-    };
+    let text = value;
     match &leaf.op {
         Op::Equals(v) => text == v.as_bytes(),
         Op::In(list) => list.iter().any(|v| text == v.as_bytes()),
@@ -74,6 +69,16 @@ fn text_matches_ignoring_case(op: &Op, value: &[u8]) -> Option<bool> {
         Op::Contains(v) => contains_ignore_case(value, v.as_bytes()),
         _ => return None,
     })
+}
+
+/// `parsed_matches` ignoring ASCII case: on the lower-cased value.
+#[inline(never)]
+fn parsed_matches_lowered(leaf: &Leaf, req: &Request, value: &[u8]) -> bool {
+    if value.iter().any(u8::is_ascii_uppercase) {
+        parsed_matches(leaf, req, &value.to_ascii_lowercase())
+    } else {
+        parsed_matches(leaf, req, value)
+    }
 }
 
 /// The operators that parse the value first: number, semver, CIDR.

@@ -86,7 +86,18 @@ pub fn evaluate_into(
     if plan.chain.has_requirements {
         enforce_requirements(plan, decision);
     }
-    let status = overrides.status();
+    finish(plan, req, overrides.status(), unleash_engine, decision);
+}
+
+/// The decision's tester status and Unleash features, after flags and routes.
+#[inline(never)]
+fn finish(
+    plan: &Plan,
+    req: &Request,
+    status: OverrideStatus,
+    unleash_engine: Option<&sluice_unleash::Engine>,
+    decision: &mut Decision,
+) {
     decision.tester = match status {
         OverrideStatus::Honoured => true,
         OverrideStatus::Refused => false,
@@ -120,6 +131,28 @@ impl<'u, 'a> Upstream<'u, 'a> {
             fixed_anywhere: !overrides.is_empty() || !propagated.is_empty(),
         }
     }
+
+    /// A tester's override of this flag, else the variant decided upstream, if either.
+    #[inline(never)]
+    fn flag(&self, flag: &FlagPlan) -> Option<FlagOutcome> {
+        if let Some(variant) = self.overrides.flag(flag) {
+            return Some(FlagOutcome {
+                variant,
+                reason: Reason::Override,
+            });
+        }
+        let variant = self.propagated.variant(flag)?;
+        Some(FlagOutcome {
+            variant,
+            reason: Reason::Propagated,
+        })
+    }
+
+    /// A tester's override of this route, and the version decided upstream.
+    #[inline(never)]
+    fn route(&self, route: &RoutePlan) -> (Option<usize>, Option<usize>) {
+        (self.overrides.route(route), self.propagated.version(route))
+    }
 }
 
 // The flag, release and route loops are functions of their own: V8 compiles every function of
@@ -133,36 +166,32 @@ fn decide_flags(
     upstream: &Upstream,
     flags: &mut Vec<FlagOutcome>,
 ) {
+    reset_flags(flags, plan.flags.len());
+    for &i in &plan.flag_order {
+        let flag = &plan.flags[i];
+        let fixed = if upstream.fixed_anywhere {
+            upstream.flag(flag)
+        } else {
+            None
+        };
+        flags[i] = match fixed {
+            Some(outcome) => outcome,
+            None => evaluate_flag(flag, req, keys, flags),
+        };
+    }
+}
+
+/// `len` placeholder outcomes, each overwritten in `plan.flag_order`.
+#[inline(never)]
+fn reset_flags(flags: &mut Vec<FlagOutcome>, len: usize) {
     flags.clear();
     flags.resize(
-        plan.flags.len(),
+        len,
         FlagOutcome {
             variant: 0,
             reason: Reason::Default,
         },
     );
-    for &i in &plan.flag_order {
-        let flag = &plan.flags[i];
-        let fixed = if upstream.fixed_anywhere {
-            (
-                upstream.overrides.flag(flag),
-                upstream.propagated.variant(flag),
-            )
-        } else {
-            (None, None)
-        };
-        flags[i] = match fixed {
-            (Some(variant), _) => FlagOutcome {
-                variant,
-                reason: Reason::Override,
-            },
-            (None, Some(variant)) => FlagOutcome {
-                variant,
-                reason: Reason::Propagated,
-            },
-            (None, None) => evaluate_flag(flag, req, keys, flags),
-        };
-    }
 }
 
 #[inline(never)]
@@ -230,10 +259,7 @@ fn decide_routes(
             minted_cookie: None,
         };
         let fixed = if upstream.fixed_anywhere {
-            (
-                upstream.overrides.route(route),
-                upstream.propagated.version(route),
-            )
+            upstream.route(route)
         } else {
             (None, None)
         };
@@ -406,6 +432,25 @@ fn host_of(authority: &[u8]) -> &[u8] {
     }
 }
 
+/// No key: the bucket of the route's sticky cookie if the request has a good one, else
+/// `bucket_without_identity`.
+#[inline(never)]
+fn bucket_without_key(
+    route: &RoutePlan,
+    req: &Request,
+    minted: &mut Option<String>,
+) -> Option<u32> {
+    let cookie = route
+        .sticky_cookie
+        .as_ref()
+        .and_then(|cookie| req.cookie(&cookie.name))
+        .filter(|v| is_cookie_key(v));
+    match cookie {
+        Some(key) => Some(route.key.salt.bucket(key)),
+        None => bucket_without_identity(route, req, minted),
+    }
+}
+
 /// No key: a freshly minted sticky-cookie key (kept in `minted`), or a random bucket when the
 /// route allows it.
 #[inline(never)]
@@ -466,13 +511,9 @@ fn evaluate_route(
     // Identity: the configured keys, then the route's sticky cookie, then a
     // freshly minted cookie key.
     let mut minted = None;
-    let identity = keys.for_plan(&route.key).or_else(|| {
-        let cookie = route.sticky_cookie.as_ref()?;
-        req.cookie(&cookie.name).filter(|v| is_cookie_key(v))
-    });
-    let bucket = match identity {
+    let bucket = match keys.for_plan(&route.key) {
         Some(key) => Some(route.key.salt.bucket(key)),
-        None => bucket_without_identity(route, req, &mut minted),
+        None => bucket_without_key(route, req, &mut minted),
     };
     let Some(bucket) = bucket else {
         return outcome(fallback, Reason::NoIdentity);

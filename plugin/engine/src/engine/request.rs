@@ -227,24 +227,22 @@ impl<'a> Request<'a> {
         }
         let ranges = self.decode_escaped_values(buffer);
         let buffer: &'a [u8] = buffer;
-        for (i, slot) in self.baggage.iter_mut().enumerate() {
-            if slot.is_some_and(|v| v.contains(&b'%')) {
-                *slot = ranges
-                    .iter()
-                    .find(|(at, _, _)| *at == i)
-                    .and_then(|&(_, start, end)| buffer.get(start..end));
+        for &(i, start, end) in ranges.iter() {
+            if let Some(slot) = self.baggage.get_mut(i) {
+                *slot = buffer.get(start..end);
             }
         }
         self.baggage_encoded = false;
     }
 
     /// Each baggage value with escapes, decoded onto `buffer`: `(value index, start, end)`.
+    /// A value whose escapes are bad reads as absent from here on.
     #[inline(never)]
     fn decode_escaped_values(&mut self, buffer: &mut Vec<u8>) -> Slots<(usize, usize, usize), 4> {
         let mut ranges: Slots<(usize, usize, usize), 4> = Slots::new((0, 0, 0));
         let mut scratch = Vec::new();
-        for (i, value) in self.baggage.iter().enumerate() {
-            let Some(value) = value.filter(|v| v.contains(&b'%')) else {
+        for (i, slot) in self.baggage.iter_mut().enumerate() {
+            let Some(value) = slot.filter(|v| v.contains(&b'%')) else {
                 continue;
             };
             if baggage::percent_decode_into(value, &mut scratch) {
@@ -252,6 +250,7 @@ impl<'a> Request<'a> {
                 buffer.extend_from_slice(&scratch);
                 ranges.push((i, start, buffer.len()));
             } else {
+                *slot = None;
                 self.baggage_flaw.get_or_insert(BaggageFlaw::BadEncoding);
             }
         }
@@ -327,14 +326,24 @@ impl<'a> Request<'a> {
             .find_map(|header| find_cookie(header, name.as_bytes()))
     }
 
+    /// The value of the query parameter `name` in `:path` (empty without `=`).
+    #[inline(never)]
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
         let start = find_byte(self.path, b'?')? + 1;
-        let query = &self.path[start..];
-        let query = query.split(|b| *b == b'#').next().unwrap_or(query);
-        query.split(|b| *b == b'&').find_map(|pair| {
-            let (k, v) = split_once(pair, b'=').unwrap_or((pair, &[]));
-            (k == name.as_bytes()).then_some(v)
-        })
+        let query = self.path.get(start..)?;
+        let (mut rest, _) = split_at_byte(query, b'#').unwrap_or((query, &[]));
+        // Each `&`-separated pair in turn, the value after its first `=` (empty without one).
+        loop {
+            let (pair, next) = match split_at_byte(rest, b'&') {
+                Some((pair, next)) => (pair, Some(next)),
+                None => (rest, None),
+            };
+            let (k, v) = split_at_byte(pair, b'=').unwrap_or((pair, &[]));
+            if k == name.as_bytes() {
+                return Some(v);
+            }
+            rest = next?;
+        }
     }
 }
 
@@ -344,6 +353,7 @@ fn path_only(path: &[u8]) -> &[u8] {
 }
 
 /// `ip:port` → `ip`, so a source-address key does not change per connection.
+#[inline(never)]
 fn source_ip_text(source: &[u8]) -> &[u8] {
     if let Some(rest) = source.strip_prefix(b"[") {
         if let Some(end) = rest.iter().position(|b| *b == b']') {
@@ -391,17 +401,19 @@ fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     }
 }
 
+/// The bytes before and after the first `sep`, found eight bytes at a time.
+#[inline(never)]
+fn split_at_byte(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = find_byte(bytes, sep)?;
+    Some((bytes.get(..at)?, bytes.get(at + 1..)?))
+}
+
 fn trim_start(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(bytes.len());
     &bytes[start..]
-}
-
-fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
-    let at = bytes.iter().position(|b| *b == sep)?;
-    Some((&bytes[..at], &bytes[at + 1..]))
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -441,6 +453,11 @@ mod tests {
         assert_eq!(req.value(&Subject::SourceAddress), Some(&b"10.0.0.7"[..]));
         assert_eq!(source_ip_text(b"[::1]:80"), b"::1");
         assert_eq!(source_ip_text(b"::1"), b"::1");
+    }
+
+    fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+        let at = bytes.iter().position(|b| *b == sep)?;
+        Some((&bytes[..at], &bytes[at + 1..]))
     }
 
     /// The cookie lookup as first written (split, trim, split at `=`), to check the fast one.

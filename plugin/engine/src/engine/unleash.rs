@@ -54,13 +54,13 @@ fn evaluate_listed(
 /// Every feature of the payload whose name can go into a header and is not a native flag's.
 #[inline(never)]
 fn evaluate_all(plan: &UnleashPlan, engine: &Engine, ctx: &Context) -> Vec<FeatureOutcome> {
-    engine
-        .features()
-        .filter(|(_, name)| {
-            is_header_safe_name(name) && !plan.native_flags.iter().any(|f| f == name)
-        })
-        .map(|(id, name)| evaluate_feature(plan, engine, ctx, name, id))
-        .collect()
+    let mut outcomes = Vec::new();
+    for (id, name) in engine.features() {
+        if is_header_safe_name(name) && !plan.native_flags.iter().any(|f| f == name) {
+            outcomes.push(evaluate_feature(plan, engine, ctx, name, id));
+        }
+    }
+    outcomes
 }
 
 /// The context properties the plan reads from the request.
@@ -181,13 +181,13 @@ pub fn is_header_safe_name(name: &str) -> bool {
 /// `name=variant;` format or the header becomes `_`.
 #[inline(never)]
 fn header_token(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
-                c
-            } else {
-                '_'
-            }
+    // One byte per character, every one ASCII.
+    let bytes: Vec<u8> = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' | '.' => c as u8,
+            _ => b'_',
         })
-        .collect()
+        .collect();
+    String::from_utf8(bytes).unwrap_or_default()
 }
