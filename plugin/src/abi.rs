@@ -337,9 +337,18 @@ pub fn http_call(
     };
     match status {
         OK => Ok(token),
-        BAD_ARGUMENT => Err("BadArgument".to_string()),
-        INTERNAL_FAILURE => Err("InternalFailure".to_string()),
-        status => Err(format!("status {status}")),
+        status => Err(call_refused(status)),
+    }
+}
+
+/// Why the host refused an HTTP call, for the log.
+#[cold]
+#[inline(never)]
+fn call_refused(status: Status) -> String {
+    match status {
+        BAD_ARGUMENT => "BadArgument".to_string(),
+        INTERNAL_FAILURE => "InternalFailure".to_string(),
+        status => format!("status {status}"),
     }
 }
 
