@@ -1,8 +1,8 @@
 //! The core's host traits, implemented with proxy-wasm hostcalls.
 use crate::abi::{self, MetricType, SetSharedError};
 use crate::calls;
-use fnv::FnvHashMap;
 use sluice_core::host::{HttpCalls, MetricKind, SetError, SharedData, Stats};
+use sluice_primitives::names::OwnedNameIndex;
 use std::cell::RefCell;
 
 /// Envoy, as the core sees it.
@@ -13,17 +13,17 @@ thread_local! {
     /// new entry in the VM's metric map) on every call, even for a name it has seen: without this,
     /// each config push would add a full set of entries.
     /// One map per kind, so a lookup borrows the name instead of building a key.
-    static METRIC_IDS: RefCell<[FnvHashMap<String, u32>; 3]> = RefCell::new(Default::default());
+    static METRIC_IDS: RefCell<[OwnedNameIndex; 3]> = RefCell::new(Default::default());
 }
 
 #[inline(never)]
 fn known_metric(map: usize, name: &str) -> Option<u32> {
-    METRIC_IDS.with(|ids| ids.borrow()[map].get(name).copied())
+    METRIC_IDS.with(|ids| ids.borrow()[map].get(name).map(|&id| id as u32))
 }
 
 #[inline(never)]
 fn remember_metric(map: usize, name: &str, id: u32) {
-    METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.to_string(), id));
+    METRIC_IDS.with(|ids| ids.borrow_mut()[map].insert(name.into(), id as usize));
 }
 
 impl Stats for Envoy {

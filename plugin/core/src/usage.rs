@@ -13,7 +13,6 @@ use crate::poll::claim_round;
 use crate::telemetry;
 use log::{info, warn};
 use sluice_primitives::time::format_rfc3339_millis;
-use std::collections::BTreeMap;
 
 /// The strategies Sluice's Unleash engine implements, as the register call lists them.
 const STRATEGIES: [&str; 8] = [
@@ -35,44 +34,36 @@ const SDK_VERSION: &str = concat!("sluice:", env!("CARGO_PKG_VERSION"));
 pub struct Toggle {
     pub yes: u64,
     pub no: u64,
-    pub variants: BTreeMap<String, u64>,
+    pub variants: ByName<u64>,
 }
 
 /// Counts per feature name.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counts {
-    pub toggles: BTreeMap<String, Toggle>,
+    pub toggles: ByName<Toggle>,
 }
 
 impl Counts {
     /// One evaluation, counted like an Unleash SDK's `getVariant`: yes or no, and the variant
     /// (`disabled` when none was chosen).
     pub fn count(&mut self, feature: &str, usage: &FeatureUsage) {
-        let toggle = match self.toggles.get_mut(feature) {
-            Some(t) => t,
-            None => self.toggles.entry(feature.to_string()).or_default(),
-        };
+        let toggle = self.toggles.entry(feature);
         if usage.enabled {
             toggle.yes += 1;
         } else {
             toggle.no += 1;
         }
         let variant = usage.variant.as_deref().unwrap_or("disabled");
-        match toggle.variants.get_mut(variant) {
-            Some(n) => *n += 1,
-            None => {
-                toggle.variants.insert(variant.to_string(), 1);
-            }
-        }
+        *toggle.variants.entry(variant) += 1;
     }
 
     pub fn add(&mut self, other: &Counts) {
         for (name, t) in &other.toggles {
-            let mine = self.toggles.entry(name.clone()).or_default();
+            let mine = self.toggles.entry(name);
             mine.yes += t.yes;
             mine.no += t.no;
             for (v, n) in &t.variants {
-                *mine.variants.entry(v.clone()).or_default() += n;
+                *mine.variants.entry(v) += n;
             }
         }
     }
@@ -104,6 +95,75 @@ impl Counts {
         }
         out.push('}');
         out
+    }
+}
+
+/// Counts by name, sorted by name (the order Unleash's metrics and the shared encoding list
+/// them in). A sorted list rather than a `BTreeMap`: a few dozen names per bucket, and the
+/// tree's code (~4 KB of wasm per key type) is compiled by V8 into every Envoy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByName<V>(Vec<(String, V)>);
+
+impl<V> Default for ByName<V> {
+    fn default() -> Self {
+        ByName(Vec::new())
+    }
+}
+
+impl<V> ByName<V> {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&V> {
+        let i = self.find(name).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
+        let i = self.find(name).ok()?;
+        self.0.get_mut(i).map(|(_, v)| v)
+    }
+
+    /// `name`'s value, replaced.
+    pub fn insert(&mut self, name: String, value: V) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<V: Default> ByName<V> {
+    /// `name`'s value, added as the default if absent.
+    pub fn entry(&mut self, name: &str) -> &mut V {
+        let i = match self.find(name) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (name.to_string(), V::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+}
+
+impl<'a, V> IntoIterator for &'a ByName<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, V)>,
+        fn(&'a (String, V)) -> (&'a String, &'a V),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, v)| (n, v))
     }
 }
 
@@ -235,7 +295,7 @@ impl SharedUsage {
             Toggle {
                 yes,
                 no,
-                variants: BTreeMap::new(),
+                variants: ByName::default(),
             },
         );
         Some(name)
@@ -494,10 +554,9 @@ pub(crate) fn respond(r: &Reports, token: u32, status: Option<u32>) -> bool {
     let Reports {
         usage,
         plan,
-        keys,
-        shared,
         counters,
         stats,
+        ..
     } = *r;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let why = || match status {
@@ -506,20 +565,7 @@ pub(crate) fn respond(r: &Reports, token: u32, status: Option<u32>) -> bool {
     };
     if usage.borrow().register_in_flight == Some(token) {
         usage.borrow_mut().register_in_flight = None;
-        if ok {
-            update(shared, &keys.state, |s| s.registered = true);
-            info!(
-                "sluice: unleash metrics: registered app `{}` with Unleash",
-                plan.app_name
-            );
-        } else {
-            warn!(
-                "sluice: unleash metrics: register at `{}` failed: {}; retrying next interval",
-                plan.register_path,
-                why()
-            );
-            bump(stats, counters.failed, 1);
-        }
+        registered(r, ok, why);
         return true;
     }
     let position = usage
@@ -541,6 +587,25 @@ pub(crate) fn respond(r: &Reports, token: u32, status: Option<u32>) -> bool {
         put_back(r, bucket);
     }
     true
+}
+
+/// The answer to the register call.
+#[inline(never)]
+fn registered(r: &Reports, ok: bool, why: impl Fn() -> String) {
+    if ok {
+        update(r.shared, &r.keys.state, |s| s.registered = true);
+        info!(
+            "sluice: unleash metrics: registered app `{}` with Unleash",
+            r.plan.app_name
+        );
+    } else {
+        warn!(
+            "sluice: unleash metrics: register at `{}` failed: {}; retrying next interval",
+            r.plan.register_path,
+            why()
+        );
+        bump(r.stats, r.counters.failed, 1);
+    }
 }
 
 /// A bucket Unleash did not take goes back into the shared pending list (oldest dropped
@@ -632,7 +697,7 @@ mod tests {
         };
         let decoded = SharedUsage::decode(&state.encode());
         assert_eq!(decoded.as_ref(), Some(&state));
-        let banner = &state.current.toggles["banner"];
+        let banner = state.current.toggles.get("banner").expect("banner counted");
         assert_eq!((banner.yes, banner.no), (0, 1));
         assert_eq!(banner.variants.get("disabled"), Some(&1));
         assert_eq!(SharedUsage::decode(b"something else"), None);

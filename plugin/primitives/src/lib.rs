@@ -7,6 +7,7 @@ pub mod cidr;
 pub mod duration;
 pub mod json;
 mod murmur3;
+pub mod names;
 pub mod order;
 pub mod pool;
 pub mod quoted;

@@ -10,10 +10,10 @@ use sluice_primitives::quoted::Quoted;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use fnv::FnvHashSet;
 #[cfg(feature = "regex")]
 use regex_lite::{Regex, RegexBuilder};
 use sluice_primitives::cidr::{parse_socket_ip, Cidr};
+use sluice_primitives::names::OwnedNameIndex;
 use sluice_primitives::semver::Version;
 use sluice_primitives::time::parse_rfc3339_millis;
 
@@ -91,14 +91,15 @@ impl Cmp {
 #[derive(Debug)]
 enum Values {
     Few(Box<[Box<str>]>),
-    Many(FnvHashSet<Box<str>>),
+    /// A set: the names map's values are unused (one map type for the module's names).
+    Many(OwnedNameIndex),
 }
 
 impl Values {
     #[inline(never)]
     fn new(values: &[String]) -> Values {
         if values.len() > SET_THRESHOLD {
-            Values::Many(values.iter().map(|v| v.as_str().into()).collect())
+            Values::Many(values.iter().map(|v| (v.as_str().into(), 0)).collect())
         } else {
             Values::Few(values.iter().map(|v| v.as_str().into()).collect())
         }
@@ -107,7 +108,7 @@ impl Values {
     fn contains(&self, value: &str) -> bool {
         match self {
             Values::Few(list) => list.iter().any(|v| &**v == value),
-            Values::Many(set) => set.contains(value),
+            Values::Many(set) => set.contains_key(value),
         }
     }
 }

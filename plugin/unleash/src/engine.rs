@@ -5,7 +5,7 @@ use sluice_primitives::quoted::Quoted;
 use std::fmt;
 use std::sync::Arc;
 
-use fnv::FnvHashMap;
+use sluice_primitives::names::OwnedNameIndex;
 
 use crate::constraints::Constraint;
 use crate::context::Context;
@@ -69,7 +69,7 @@ impl VariantResult<'_> {
 pub struct Engine {
     payload: Payload,
     features: Box<[Feature]>,
-    index: FnvHashMap<Box<str>, FeatureId>,
+    index: OwnedNameIndex,
     warnings: Vec<Warning>,
 }
 
@@ -166,7 +166,7 @@ impl Engine {
     }
 
     pub fn id(&self, name: &str) -> Option<FeatureId> {
-        self.index.get(name).copied()
+        feature_id(&self.index, name)
     }
 
     /// `isEnabled`: false for unknown features.
@@ -268,11 +268,11 @@ impl Engine {
             compile_features(&self.payload.features, &segments, &mut warnings);
         // Dependencies need every feature's id, so they are resolved last.
         for feature in &self.payload.features {
-            let Some(&FeatureId(me)) = index.get(feature.name.as_str()) else {
+            let Some(&me) = index.get(feature.name.as_str()) else {
                 continue;
             };
             let dependencies = resolve_dependencies(feature, &index, &features, &mut warnings);
-            if let Some(compiled) = features.get_mut(me as usize) {
+            if let Some(compiled) = features.get_mut(me) {
                 compiled.dependencies = dependencies;
             }
         }
@@ -306,8 +306,8 @@ fn compile_features(
     payload: &[crate::model::Feature],
     segments: &Segments,
     warnings: &mut Vec<Warning>,
-) -> (Vec<Feature>, FnvHashMap<Box<str>, FeatureId>) {
-    let mut index: FnvHashMap<Box<str>, FeatureId> = FnvHashMap::default();
+) -> (Vec<Feature>, OwnedNameIndex) {
+    let mut index = OwnedNameIndex::default();
     let mut features: Vec<Feature> = Vec::with_capacity(payload.len());
     // Ids in name order, so every listing (and the flags header) is sorted by name whatever
     // order the server sent; a stable sort keeps "the last one counts" for duplicates.
@@ -324,19 +324,24 @@ fn compile_features(
 /// Indexes a compiled feature by name; one listed before is replaced.
 #[inline(never)]
 fn add_feature(
-    index: &mut FnvHashMap<Box<str>, FeatureId>,
+    index: &mut OwnedNameIndex,
     features: &mut Vec<Feature>,
     compiled: Feature,
     base: String,
     warnings: &mut Vec<Warning>,
 ) {
-    match index.get(&compiled.name) {
-        Some(&id) => replace_feature(features, id, compiled, base, warnings),
+    match feature_id(index, &compiled.name) {
+        Some(id) => replace_feature(features, id, compiled, base, warnings),
         None => {
-            index.insert(compiled.name.clone(), FeatureId(features.len() as u32));
+            index.insert(compiled.name.clone(), features.len());
             features.push(compiled);
         }
     }
+}
+
+/// The id of the feature named `name`.
+fn feature_id(index: &OwnedNameIndex, name: &str) -> Option<FeatureId> {
+    index.get(name).map(|&i| FeatureId(i as u32))
 }
 
 /// A feature listed twice: the last one replaces the first, with a warning.
@@ -389,7 +394,7 @@ fn compile_feature(
 #[inline(never)]
 fn resolve_dependencies(
     feature: &crate::model::Feature,
-    index: &FnvHashMap<Box<str>, FeatureId>,
+    index: &OwnedNameIndex,
     features: &[Feature],
     warnings: &mut Vec<Warning>,
 ) -> Box<[Dependency]> {
@@ -405,11 +410,11 @@ fn resolve_dependencies(
 fn resolve_dependency(
     feature: &crate::model::Feature,
     dep: &crate::model::Dependency,
-    index: &FnvHashMap<Box<str>, FeatureId>,
+    index: &OwnedNameIndex,
     features: &[Feature],
     warnings: &mut Vec<Warning>,
 ) -> Dependency {
-    let parent = index.get(dep.feature.as_str()).copied();
+    let parent = feature_id(index, &dep.feature);
     let grandparents =
         parent.is_some_and(|FeatureId(i)| features.get(i as usize).is_some_and(|f| f.has_parents));
     let parent = match parent {

@@ -3,15 +3,21 @@
 use super::{subject_of, text, ConfigError, HeaderTable};
 use crate::config::{Condition, Config, OneOrMany};
 use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
-use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
+use sluice_primitives::names::NameIndex;
 use sluice_primitives::semver::Version;
 
 pub(crate) struct Conditions<'c> {
     pub(crate) headers: HeaderTable,
-    attributes: FnvHashMap<&'c str, Subject>,
-    segments: FnvHashMap<&'c str, &'c Condition>,
-    compiled_segments: FnvHashMap<&'c str, Cond>,
+    /// Attribute names to their index in `attribute_subjects`.
+    attributes: NameIndex<'c>,
+    attribute_subjects: Vec<Subject>,
+    /// Segment names to their index in `segment_conditions` and `compiled_segments`.
+    segments: NameIndex<'c>,
+    segment_conditions: Vec<&'c Condition>,
+    compiled_segments: Vec<Option<Cond>>,
+    /// Segments compiled so far: the next one's id.
+    segment_ids: usize,
     /// Segments being compiled, to catch `a → b → a`.
     in_progress: Vec<&'c str>,
     pub(crate) reads_source_address: bool,
@@ -21,13 +27,16 @@ impl<'c> Conditions<'c> {
     #[inline(never)]
     pub(crate) fn new(config: &'c Config) -> Result<Self, ConfigError> {
         let mut headers = HeaderTable::default();
-        let attributes = attributes(config, &mut headers)?;
-        let segments = segments(config)?;
+        let (attributes, attribute_subjects) = attributes(config, &mut headers)?;
+        let (segments, segment_conditions) = segments(config)?;
         let mut this = Conditions {
             headers,
             attributes,
+            attribute_subjects,
             segments,
-            compiled_segments: FnvHashMap::default(),
+            compiled_segments: vec![None; segment_conditions.len()],
+            segment_conditions,
+            segment_ids: 0,
             in_progress: Vec::new(),
             reads_source_address: false,
         };
@@ -40,10 +49,13 @@ impl<'c> Conditions<'c> {
 
     #[inline(never)]
     fn segment(&mut self, name: &'c str, path: &str) -> Result<Cond, ConfigError> {
-        if let Some(done) = self.compiled_segments.get(name) {
+        let Some(&index) = self.segments.get(name) else {
+            return Err(ConfigError::new(path, format!("unknown segment `{name}`")));
+        };
+        if let Some(Some(done)) = self.compiled_segments.get(index) {
             return Ok(done.clone());
         }
-        let Some(raw) = self.segments.get(name).copied() else {
+        let Some(raw) = self.segment_conditions.get(index).copied() else {
             return Err(ConfigError::new(path, format!("unknown segment `{name}`")));
         };
         if self.in_progress.contains(&name) {
@@ -59,9 +71,12 @@ impl<'c> Conditions<'c> {
         self.in_progress.pop();
         // Wrapped with an id, so a request evaluates each segment once however many flags and
         // routes use it (see `engine::conditions`).
-        let id = self.compiled_segments.len();
+        let id = self.segment_ids;
+        self.segment_ids += 1;
         let compiled = Cond::Segment(id, Box::new(compiled?));
-        self.compiled_segments.insert(name, compiled.clone());
+        if let Some(slot) = self.compiled_segments.get_mut(index) {
+            *slot = Some(compiled.clone());
+        }
         Ok(compiled)
     }
 
@@ -189,7 +204,9 @@ impl<'c> Conditions<'c> {
         }
         use crate::config::Source;
         if let Some(name) = &c.attr {
-            return match self.attributes.get(name.as_str()) {
+            let subject =
+                (self.attributes.get(name.as_str())).and_then(|&i| self.attribute_subjects.get(i));
+            return match subject {
                 Some(s) => Ok(Some(s.clone())),
                 None => builtin_attribute(name).map(Some).ok_or_else(|| {
                     ConfigError::new(
@@ -217,25 +234,29 @@ impl<'c> Conditions<'c> {
 fn attributes<'c>(
     config: &'c Config,
     headers: &mut HeaderTable,
-) -> Result<FnvHashMap<&'c str, Subject>, ConfigError> {
-    let mut attributes = FnvHashMap::default();
+) -> Result<(NameIndex<'c>, Vec<Subject>), ConfigError> {
+    let mut names = NameIndex::default();
+    let mut subjects = Vec::new();
     for (name, source) in config.attributes.iter() {
         let path = format!("attributes.{name}");
         text::check_name(name, &path, "attribute name")?;
-        attributes.insert(name, subject_of(source, &path, headers)?);
+        names.insert(name, subjects.len());
+        subjects.push(subject_of(source, &path, headers)?);
     }
-    Ok(attributes)
+    Ok((names, subjects))
 }
 
 /// The config's segments by name, their names checked (compiled by `Conditions::segment`).
 #[inline(never)]
-fn segments(config: &Config) -> Result<FnvHashMap<&str, &Condition>, ConfigError> {
-    let mut segments = FnvHashMap::default();
+fn segments(config: &Config) -> Result<(NameIndex<'_>, Vec<&Condition>), ConfigError> {
+    let mut names = NameIndex::default();
+    let mut conditions = Vec::new();
     for (name, cond) in config.segments.iter() {
         text::check_name(name, &format!("segments.{name}"), "segment name")?;
-        segments.insert(name, cond);
+        names.insert(name, conditions.len());
+        conditions.push(cond);
     }
-    Ok(segments)
+    Ok((names, conditions))
 }
 
 /// Attributes every config has without declaring them.

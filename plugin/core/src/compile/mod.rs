@@ -14,8 +14,8 @@ pub use error::ConfigError;
 use crate::config::{Config, Source, SCHEMA_VERSION};
 use crate::plan::{HeaderId, OverridePlan, Plan, SpringPlan, Subject, UnleashPlan};
 use conditions::Conditions;
-use fnv::FnvHashMap;
 use sluice_primitives::cidr::Cidr;
+use sluice_primitives::names::{NameIndex, OwnedNameIndex};
 
 /// Parses config JSON strictly; the error names the JSON path.
 #[inline(never)]
@@ -379,17 +379,18 @@ fn experiments(
     let mut headers: Vec<String> = Vec::new();
     // Looked up by name: a scan of the config's flags per flag was quadratic (1,000 flags:
     // two thirds of the whole load).
-    let marked: FnvHashMap<&str, _> = config
-        .flags
-        .0
-        .iter()
-        .filter_map(|(name, f)| Some((name.as_str(), f.experiment.as_ref()?)))
+    // Flag name to its index in the config.
+    let marked: NameIndex = (config.flags.0.iter().enumerate())
+        .filter(|(_, (_, f))| f.experiment.is_some())
+        .map(|(i, (name, _))| (name.as_str(), i))
         .collect();
     if marked.is_empty() {
         return Ok(headers);
     }
     for flag in flags.iter_mut() {
-        let Some(e) = marked.get(flag.name.as_str()) else {
+        let Some(e) = (marked.get(flag.name.as_str()))
+            .and_then(|&i| config.flags.0.get(i)?.1.experiment.as_ref())
+        else {
             continue;
         };
         flag.experiment = Some(experiment(&flag.name, e, &mut headers)?);
@@ -431,7 +432,7 @@ fn experiment(
 #[derive(Default)]
 pub(crate) struct HeaderTable {
     names: Vec<String>,
-    index: FnvHashMap<String, HeaderId>,
+    index: OwnedNameIndex,
     /// Baggage members read as facts, each once.
     baggage_keys: Vec<String>,
 }
@@ -440,12 +441,12 @@ impl HeaderTable {
     #[inline(never)]
     pub(crate) fn intern(&mut self, name: &str, path: &str) -> Result<HeaderId, ConfigError> {
         let lower = text::input_header(name, &path)?;
-        if let Some(id) = self.index.get(&lower) {
+        if let Some(id) = self.index.get(lower.as_str()) {
             return Ok(*id);
         }
         let id = self.names.len();
-        self.names.push(lower.clone());
-        self.index.insert(lower, id);
+        self.index.insert(lower.as_str().into(), id);
+        self.names.push(lower);
         Ok(id)
     }
 

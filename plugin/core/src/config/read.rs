@@ -7,7 +7,7 @@
 //! default; `null` is absent for optional fields and a type error otherwise;
 //! an enum is a string (`"path"`) or an object with one key (`{"header":
 //! "x-user"}`).
-use fnv::FnvHashSet;
+use sluice_primitives::names::NameIndex;
 use sluice_primitives::quoted::Quoted;
 
 use sluice_primitives::json::{self, Kind, Number, Path, Value};
@@ -256,10 +256,10 @@ fn named<T>(
     let mut entries = Vec::with_capacity(members.len());
     // Names seen so far: a linear scan per key made a 1000-flag config quadratic to load, and
     // a tree compares ~20 names per insert (memcmp is a byte loop under wasm).
-    let mut seen = FnvHashSet::with_capacity_and_hasher(members.len(), Default::default());
-    for (name, member) in members {
+    let mut seen = NameIndex::with_capacity_and_hasher(members.len(), Default::default());
+    for (i, (name, member)) in members.iter().enumerate() {
         let at = path.key(name);
-        if !seen.insert(name.as_ref()) {
+        if seen.insert(name.as_ref(), i).is_some() {
             return Err(error(&at, format!("duplicate name `{name}`")));
         }
         entries.push((name.to_string(), read(member, &at)?));
