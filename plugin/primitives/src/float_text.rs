@@ -445,7 +445,7 @@ mod tests {
             v.push(i as f64);
             v.push(2f64.powi(i - 1075));
             if i < 330 {
-                v.push(10f64.powi(i) as f64);
+                v.push(10f64.powi(i));
                 v.push(10f64.powi(-i));
             }
         }
