@@ -118,7 +118,7 @@ fn dragon_shortest(
         minus.mul_pow2(e);
         plus.mul_pow2(e);
     }
-    // mant / scale is now x in [10^(k-1), 10^(k+1)).
+    // x = mant / scale; divided by 10^k it is below 1 (or 10, when k was estimated one low).
     let p = k.unsigned_abs() as usize;
     if k >= 0 {
         scale.mul_pow10(p);
