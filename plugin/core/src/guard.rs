@@ -5,6 +5,7 @@
 use crate::plan::GuardPlan;
 use crate::sequential::{Batch, Evidence, EFFECTS};
 use crate::telemetry::{LATENCY_BOUNDS_MS, LATENCY_BUCKETS};
+use sluice_primitives::float_text::{Fixed, Plain};
 
 /// The window is kept as this many slots, so it slides in tenths.
 pub const SLOTS: usize = 10;
@@ -197,7 +198,8 @@ impl Window {
                 && f64::from(c99) > f64::from(s99.max(1)) * ratio
             {
                 return Some(format!(
-                    "canary p99 {c99}ms is above {ratio}x stable's {s99}ms ({} canary, {} stable responses in {}s)",
+                    "canary p99 {c99}ms is above {}x stable's {s99}ms ({} canary, {} stable responses in {}s)",
+                    Plain(ratio),
                     canary.total,
                     stable.total,
                     guard.window_ms / 1000
@@ -227,16 +229,16 @@ impl Window {
             }
         };
         Some(format!(
-            "canary {what} rate {:.2}% ({} of {}) is significantly above stable's {:.2}% ({} of {}): sequential test e-value {:.1} >= 1/alpha = {:.0} (alpha {})",
-            pct(e.canary_bad, e.canary_total),
+            "canary {what} rate {}% ({} of {}) is significantly above stable's {}% ({} of {}): sequential test e-value {} >= 1/alpha = {} (alpha {})",
+            Fixed::<2>(pct(e.canary_bad, e.canary_total)),
             e.canary_bad,
             e.canary_total,
-            pct(e.stable_bad, e.stable_total),
+            Fixed::<2>(pct(e.stable_bad, e.stable_total)),
             e.stable_bad,
             e.stable_total,
-            e.e_value(),
-            1.0 / seq.alpha,
-            seq.alpha
+            Fixed::<1>(e.e_value()),
+            Fixed::<0>(1.0 / seq.alpha),
+            Plain(seq.alpha)
         ))
     }
 

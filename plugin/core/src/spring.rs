@@ -13,6 +13,7 @@
 //! Any other property under the prefix is ignored.
 use crate::bucket::BUCKETS;
 pub use sluice_engine::spring_flags::{evaluate_into, SpringFlag, SpringFlags};
+use sluice_primitives::float_text::Plain;
 use sluice_primitives::json::{self, Kind, Number, Value};
 use sluice_primitives::quoted::Quoted;
 
@@ -171,7 +172,7 @@ fn shown(value: &Value) -> String {
     match &value.kind {
         Kind::String(s) => Quoted(s).to_string(),
         Kind::Bool(b) => b.to_string(),
-        Kind::Number(n) => format!("{}", n.as_f64()),
+        Kind::Number(n) => Plain(n.as_f64()).to_string(),
         Kind::Null => "null".into(),
         Kind::Array(_) => "a list".into(),
         Kind::Object(_) => "an object".into(),

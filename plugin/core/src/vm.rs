@@ -580,9 +580,9 @@ fn trip_report(
         Some(s) => (
             "sequential",
             format!(
-                ",\"alpha\":{},\"e_value\":{:.3}",
-                s.alpha,
-                e.e_value().min(1e300)
+                ",\"alpha\":{},\"e_value\":{}",
+                sluice_primitives::float_text::Plain(s.alpha),
+                sluice_primitives::float_text::Fixed::<3>(e.e_value().min(1e300))
             ),
         ),
         None => ("threshold", String::new()),

@@ -164,20 +164,10 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
     if x == 0.0 {
         return f.write_str("0.0");
     }
-    let (digits, exp) = shortest_digits(x.abs());
-    write_digits(f, &digits, exp)
-}
-
-/// The shortest digits that read back as `x` (positive, finite) and the decimal exponent of the
-/// first: 1.5e-7 is ("15", -7).
-#[inline(never)]
-fn shortest_digits(x: f64) -> (String, i32) {
-    // `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    (digits, exp)
+    // The shortest digits that read back as `x` and the exponent of the first: 1.5e-7 is
+    // ("15", -7).
+    let digits = crate::float_text::shortest(x);
+    write_digits(f, digits.as_str(), digits.exponent())
 }
 
 /// `digits` with the point after the first digit moved by `exp`, laid out as serde_json does.

@@ -5,6 +5,7 @@ pub mod baggage;
 pub mod base64url;
 pub mod cidr;
 pub mod duration;
+pub mod float_text;
 pub mod json;
 mod murmur3;
 pub mod names;

@@ -2,6 +2,7 @@
 //! inside header values, percents.
 use super::ConfigError;
 use crate::bucket::BUCKETS;
+use sluice_primitives::float_text::Plain;
 use sluice_primitives::quoted::{Escaped, QuotedChar};
 use std::fmt::Display;
 
@@ -142,20 +143,20 @@ pub(crate) fn percent_to_buckets(percent: f64, path: &dyn Display) -> Result<u32
     if !percent.is_finite() || percent < 0.0 {
         return Err(ConfigError::new(
             path.to_string(),
-            format!("weight {percent} is negative"),
+            format!("weight {} is negative", Plain(percent)),
         ));
     }
     if percent > 100.0 {
         return Err(ConfigError::new(
             path.to_string(),
-            format!("weight {percent} is over 100"),
+            format!("weight {} is over 100", Plain(percent)),
         ));
     }
     let buckets = (percent * 100.0).round();
     if (percent * 100.0 - buckets).abs() > 1e-6 {
         return Err(ConfigError::new(
             path.to_string(),
-            format!("weight {percent} is finer than 0.01"),
+            format!("weight {} is finer than 0.01", Plain(percent)),
         ));
     }
     Ok((buckets as u32).min(BUCKETS))
