@@ -254,57 +254,67 @@ impl Compiler {
         })
     }
 
-    #[inline(never)]
     fn at_least(&mut self, sub: &Node, n: u32) -> Result<Piece, Error> {
         match n {
-            0 if !sub.matches_empty() => {
-                let split = self.split()?;
-                let inner = self.node(sub)?;
-                self.patch(split, inner.start)?;
-                self.patch(inner.end, split)?;
-                Ok(Piece {
-                    start: split,
-                    end: split,
-                })
-            }
-            // regex-lite compiles `x*` as `(x+)?` when x can match empty.
-            0 => {
-                let inner = self.node(sub)?;
-                let plus = self.split()?;
-                self.patch(inner.end, plus)?;
-                self.patch(plus, inner.start)?;
-                let question = self.split()?;
-                let empty = self.empty()?;
-                self.patch(question, inner.start)?;
-                self.patch(question, empty)?;
-                self.patch(plus, empty)?;
-                Ok(Piece {
-                    start: question,
-                    end: empty,
-                })
-            }
-            1 => {
-                let inner = self.node(sub)?;
-                let split = self.split()?;
-                self.patch(inner.end, split)?;
-                self.patch(split, inner.start)?;
-                Ok(Piece {
-                    start: inner.start,
-                    end: split,
-                })
-            }
-            _ => {
-                let prefix = self.exactly(sub, n - 1)?;
-                let last = self.node(sub)?;
-                let split = self.split()?;
-                self.patch(prefix.end, last.start)?;
-                self.patch(last.end, split)?;
-                self.patch(split, last.start)?;
-                Ok(Piece {
-                    start: prefix.start,
-                    end: split,
-                })
-            }
+            0 if sub.matches_empty() => self.star_of_empty(sub),
+            0 => self.star(sub),
+            1 => self.plus(sub),
+            _ => self.at_least_n(sub, n),
         }
+    }
+
+    /// `x*`: one split that enters x or leaves, x looping back to it.
+    #[inline(never)]
+    fn star(&mut self, sub: &Node) -> Result<Piece, Error> {
+        let split = self.split()?;
+        let inner = self.node(sub)?;
+        self.patch(split, inner.start)?;
+        self.patch(inner.end, split)?;
+        Ok(Piece {
+            start: split,
+            end: split,
+        })
+    }
+
+    /// `x*` where x can match empty: regex-lite compiles it as `(x+)?`.
+    #[inline(never)]
+    fn star_of_empty(&mut self, sub: &Node) -> Result<Piece, Error> {
+        let inner = self.node(sub)?;
+        let plus = self.split()?;
+        self.patch(inner.end, plus)?;
+        self.patch(plus, inner.start)?;
+        let question = self.split()?;
+        let empty = self.empty()?;
+        self.patch(question, inner.start)?;
+        self.patch(question, empty)?;
+        self.patch(plus, empty)?;
+        Ok(Piece {
+            start: question,
+            end: empty,
+        })
+    }
+
+    #[inline(never)]
+    fn plus(&mut self, sub: &Node) -> Result<Piece, Error> {
+        let inner = self.node(sub)?;
+        let split = self.split()?;
+        self.patch(inner.end, split)?;
+        self.patch(split, inner.start)?;
+        Ok(Piece {
+            start: inner.start,
+            end: split,
+        })
+    }
+
+    /// `x{n,}`, n >= 2: n - 1 copies, then `x+`.
+    #[inline(never)]
+    fn at_least_n(&mut self, sub: &Node, n: u32) -> Result<Piece, Error> {
+        let prefix = self.exactly(sub, n - 1)?;
+        let last = self.plus(sub)?;
+        self.patch(prefix.end, last.start)?;
+        Ok(Piece {
+            start: prefix.start,
+            end: last.end,
+        })
     }
 }

@@ -547,6 +547,9 @@ fn agrees_on_the_size_limit() {
         "(?:a*)*",
         "\\b",
         "a{2,5}",
+        "a+",
+        "a{3,}",
+        "(?:a?){2,}",
     ] {
         // Find regex-lite's largest accepted count, then compare just around it.
         let (mut lo, mut hi) = (1u32, 1 << 20);

@@ -161,23 +161,40 @@ impl Parser<'_> {
         loop {
             self.bump_space();
             let Some(c) = self.current() else { break };
-            match c {
-                '(' => self.group(&mut concat)?,
-                ')' if depth == 0 => return Error::at("unopened group", self.pos),
-                ')' => break,
-                '|' => {
-                    alternates.push(Node::concat(std::mem::take(&mut concat)));
-                    self.bump();
+            if c == ')' {
+                if depth == 0 {
+                    return Error::at("unopened group", self.pos);
                 }
-                '[' => concat.push(self.class()?),
-                '?' | '*' | '+' => self.repeat(&mut concat)?,
-                '{' => self.counted_repeat(&mut concat)?,
-                _ => concat.push(self.primitive()?),
+                break;
+            }
+            if c == '|' {
+                alternates.push(Node::concat(std::mem::take(&mut concat)));
+                self.bump();
+            } else {
+                self.item(c, &mut concat)?;
             }
         }
         self.depth = depth;
         alternates.push(Node::concat(concat));
         Ok(Node::alternation(alternates))
+    }
+
+    /// The item starting with `c`, added to `concat` (a repetition wraps its last item).
+    #[inline(never)]
+    fn item(&mut self, c: char, concat: &mut Vec<Node>) -> Result<(), Error> {
+        match c {
+            '(' => self.group(concat),
+            '[' => {
+                concat.push(self.class()?);
+                Ok(())
+            }
+            '?' | '*' | '+' => self.repeat(concat),
+            '{' => self.counted_repeat(concat),
+            _ => {
+                concat.push(self.primitive()?);
+                Ok(())
+            }
+        }
     }
 
     /// A group `(...)` or a flag directive `(?i)`, which changes the flags up to the end
@@ -198,6 +215,7 @@ impl Parser<'_> {
     }
 
     /// What follows `(`; None for a flag directive.
+    #[inline(never)]
     fn group_body(&mut self, open: usize) -> Result<Option<Node>, Error> {
         self.bump_and_bump_space();
         if self.bump_if("?=") || self.bump_if("?!") || self.bump_if("?<=") || self.bump_if("?<!") {
@@ -228,6 +246,7 @@ impl Parser<'_> {
     }
 
     /// A group name up to `>`; returns its length in bytes.
+    #[inline(never)]
     fn group_name(&mut self, open: usize) -> Result<usize, Error> {
         let pattern = self.pattern;
         let start = self.pos;
@@ -416,6 +435,7 @@ impl Parser<'_> {
 
 /// Single items: literals, escapes, `.`, anchors.
 impl Parser<'_> {
+    #[inline(never)]
     fn primitive(&mut self) -> Result<Node, Error> {
         let at = self.pos;
         let c = self.current().unwrap_or('\0');
@@ -585,6 +605,30 @@ impl Parser<'_> {
     }
 }
 
+/// Adds a lone class item: a char or a class (`\d`); an assertion (`\b`) is an error.
+#[inline(never)]
+fn add_class_item(set: &mut Ranges, item: Node, at: usize) -> Result<(), Error> {
+    match item.kind {
+        Kind::Char(c) => set.push((c, c)),
+        Kind::Class(ranges) => set.extend(ranges),
+        _ => return Error::at("invalid escape in class", at),
+    }
+    Ok(())
+}
+
+/// Adds the range `first-last`; both must be single chars, in order.
+#[inline(never)]
+fn add_class_range(set: &mut Ranges, first: Node, last: Node, at: usize) -> Result<(), Error> {
+    match (first.kind, last.kind) {
+        (Kind::Char(start), Kind::Char(end)) if start <= end => {
+            set.push((start, end));
+            Ok(())
+        }
+        (Kind::Char(_), Kind::Char(_)) => Error::at("range start above end", at),
+        _ => Error::at("range bound is not a single char", at),
+    }
+}
+
 /// `\d`, `\s`, `\w` (ASCII) and their negations `\D`, `\S`, `\W`.
 fn perl_class(c: char) -> Node {
     let name = match c.to_ascii_lowercase() {
@@ -676,30 +720,13 @@ impl Parser<'_> {
         }
         // `-` before `]` or `-` is a literal, not a range.
         if !self.at('-') || matches!(self.peek_space(), Some(']' | '-')) {
-            return match first.kind {
-                Kind::Char(c) => {
-                    set.push((c, c));
-                    Ok(())
-                }
-                Kind::Class(ranges) => {
-                    set.extend(ranges);
-                    Ok(())
-                }
-                _ => Error::at("invalid escape in class", at),
-            };
+            return add_class_item(set, first, at);
         }
         if !self.bump_and_bump_space() {
             return Error::at("unclosed class", open);
         }
         let last = self.class_item()?;
-        match (first.kind, last.kind) {
-            (Kind::Char(start), Kind::Char(end)) if start <= end => {
-                set.push((start, end));
-                Ok(())
-            }
-            (Kind::Char(_), Kind::Char(_)) => Error::at("range start above end", at),
-            _ => Error::at("range bound is not a single char", at),
-        }
+        add_class_range(set, first, last, at)
     }
 
     /// A literal char (never case-folded here) or an escape.
