@@ -73,3 +73,34 @@ impl fmt::Debug for Regex {
         write!(f, "Regex({} states)", self.program.states.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Regex;
+
+    fn why(pattern: &str) -> String {
+        Regex::new(pattern, false, 1 << 20)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        assert_eq!(why("(a"), "unclosed group at 0");
+        assert_eq!(why("ab)"), "unopened group at 2");
+        assert_eq!(why("a{2,1}"), "repetition min above max at 1");
+        assert_eq!(why("x(?=y)"), "look-around is not supported at 1");
+        assert_eq!(why(r"\p{L}"), "Unicode classes are not supported at 0");
+        assert_eq!(why("[a"), "unclosed class at 0");
+        assert_eq!(why("a{100000}"), "compiled regex exceeds the size limit");
+        assert_eq!(why("ok"), "");
+    }
+
+    #[test]
+    fn case_insensitive_option_is_ascii_only() {
+        let re = Regex::new("straße", true, 1 << 20).unwrap();
+        assert!(re.is_match("STRAßE"));
+        assert!(!re.is_match("STRASSE"));
+    }
+}
