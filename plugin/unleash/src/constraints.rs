@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::net::IpAddr;
 
 #[cfg(feature = "regex")]
-use regex_lite::{Regex, RegexBuilder};
+use crate::regex::{self, Regex};
 use sluice_primitives::cidr::{parse_socket_ip, Cidr};
 use sluice_primitives::names::OwnedNameIndex;
 use sluice_primitives::semver::Version;
@@ -341,22 +341,17 @@ fn regex_op(pattern: Option<&str>, ci: bool, warn: &mut impl FnMut(String)) -> O
     }
 }
 
-/// regex-lite's parser and compiler, kept out of `regex_op` (they are most of its code).
+/// The regex parser and compiler, kept out of `regex_op` (they are most of its code).
 #[cfg(feature = "regex")]
 #[inline(never)]
-fn build_regex(pattern: &str, ci: bool) -> Result<Regex, regex_lite::Error> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(ci)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
+fn build_regex(pattern: &str, ci: bool) -> Result<Regex, regex::Error> {
+    Regex::new(pattern, ci, REGEX_SIZE_LIMIT)
 }
 
 #[cfg(feature = "regex")]
 #[cold]
 #[inline(never)]
-fn regex_warning(pattern: &str, err: &regex_lite::Error) -> String {
-    let why = err.to_string();
-    let why = why.lines().last().unwrap_or("invalid").trim();
+fn regex_warning(pattern: &str, why: &regex::Error) -> String {
     format!(
         "regex {} does not compile ({why}); the constraint never matches",
         Quoted(pattern)

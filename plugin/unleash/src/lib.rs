@@ -75,6 +75,8 @@ pub mod engine;
 pub mod hashing;
 mod json;
 pub mod model;
+#[cfg(feature = "regex")]
+mod regex;
 mod strategies;
 mod variants;
 
