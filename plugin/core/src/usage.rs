@@ -47,24 +47,26 @@ impl Counts {
     /// One evaluation, counted like an Unleash SDK's `getVariant`: yes or no, and the variant
     /// (`disabled` when none was chosen).
     pub fn count(&mut self, feature: &str, usage: &FeatureUsage) {
-        let toggle = self.toggles.entry(feature);
-        if usage.enabled {
-            toggle.yes += 1;
-        } else {
-            toggle.no += 1;
-        }
         let variant = usage.variant.as_deref().unwrap_or("disabled");
-        *toggle.variants.entry(variant) += 1;
+        self.toggles.update(feature, |toggle| {
+            if usage.enabled {
+                toggle.yes += 1;
+            } else {
+                toggle.no += 1;
+            }
+            toggle.variants.update(variant, |n| *n += 1);
+        });
     }
 
     pub fn add(&mut self, other: &Counts) {
         for (name, t) in &other.toggles {
-            let mine = self.toggles.entry(name);
-            mine.yes += t.yes;
-            mine.no += t.no;
-            for (v, n) in &t.variants {
-                *mine.variants.entry(v) += n;
-            }
+            self.toggles.update(name, |mine| {
+                mine.yes += t.yes;
+                mine.no += t.no;
+                for (v, n) in &t.variants {
+                    mine.variants.update(v, |m| *m += n);
+                }
+            });
         }
     }
 
@@ -128,7 +130,11 @@ impl<V> ByName<V> {
     /// `name`'s value, replaced.
     pub fn insert(&mut self, name: String, value: V) {
         match self.find(&name) {
-            Ok(i) => self.0[i].1 = value,
+            Ok(i) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = value;
+                }
+            }
             Err(i) => self.0.insert(i, (name, value)),
         }
     }
@@ -143,8 +149,8 @@ impl<V> ByName<V> {
 }
 
 impl<V: Default> ByName<V> {
-    /// `name`'s value, added as the default if absent.
-    pub fn entry(&mut self, name: &str) -> &mut V {
+    /// Changes `name`'s value with `change`, added as the default first if absent.
+    pub fn update(&mut self, name: &str, change: impl FnOnce(&mut V)) {
         let i = match self.find(name) {
             Ok(i) => i,
             Err(i) => {
@@ -152,7 +158,9 @@ impl<V: Default> ByName<V> {
                 i
             }
         };
-        &mut self.0[i].1
+        if let Some((_, value)) = self.0.get_mut(i) {
+            change(value);
+        }
     }
 }
 
