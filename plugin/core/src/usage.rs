@@ -59,11 +59,11 @@ impl Counts {
     }
 
     pub fn add(&mut self, other: &Counts) {
-        for (name, t) in &other.toggles {
+        for (name, t) in other.toggles.iter() {
             self.toggles.update(name, |mine| {
                 mine.yes += t.yes;
                 mine.no += t.no;
-                for (v, n) in &t.variants {
+                for (v, n) in t.variants.iter() {
                     mine.variants.update(v, |m| *m += n);
                 }
             });
@@ -164,17 +164,6 @@ impl<V: Default> ByName<V> {
     }
 }
 
-impl<'a, V> IntoIterator for &'a ByName<V> {
-    type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, V)>,
-        fn(&'a (String, V)) -> (&'a String, &'a V),
-    >;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(n, v)| (n, v))
-    }
-}
-
 /// A closed bucket: the counts between `start_ms` and `stop_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
@@ -230,9 +219,9 @@ impl SharedUsage {
             self.current_start_ms
         );
         let toggles = |out: &mut String, counts: &Counts| {
-            for (name, t) in &counts.toggles {
+            for (name, t) in counts.toggles.iter() {
                 out.push_str(&format!("t {} {} {}\n", t.yes, t.no, escape(name)));
-                for (v, n) in &t.variants {
+                for (v, n) in t.variants.iter() {
                     out.push_str(&format!("v {n} {}\n", escape(v)));
                 }
             }

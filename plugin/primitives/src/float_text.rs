@@ -211,7 +211,7 @@ fn round_up(digits: &mut [u8]) -> bool {
 }
 
 /// Writes `n` zeros.
-fn write_zeros(f: &mut fmt::Formatter<'_>, mut n: usize) -> fmt::Result {
+pub(crate) fn write_zeros(f: &mut fmt::Formatter<'_>, mut n: usize) -> fmt::Result {
     const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
     while n > 0 {
         let chunk = n.min(ZEROS.len());

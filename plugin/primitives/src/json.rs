@@ -174,15 +174,21 @@ fn write_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
 #[inline(never)]
 fn write_digits(f: &mut fmt::Formatter<'_>, digits: &str, exp: i32) -> fmt::Result {
     let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
+    let zeros = |f: &mut fmt::Formatter<'_>, n: i32| {
+        crate::float_text::write_zeros(f, usize::try_from(n).unwrap_or(0))
+    };
     if (-5..=15).contains(&exp) {
         if len - 1 <= exp {
-            write!(f, "{digits}{}.0", zeros(exp - (len - 1)))
+            f.write_str(digits)?;
+            zeros(f, exp - (len - 1))?;
+            f.write_str(".0")
         } else if exp >= 0 {
             let (int, frac) = digits.split_at(usize::try_from(exp + 1).unwrap_or(0));
             write!(f, "{int}.{frac}")
         } else {
-            write!(f, "0.{}{digits}", zeros(-exp - 1))
+            f.write_str("0.")?;
+            zeros(f, -exp - 1)?;
+            f.write_str(digits)
         }
     } else {
         let (first, rest) = digits.split_at(1.min(digits.len()));

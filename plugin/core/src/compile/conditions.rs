@@ -1,7 +1,7 @@
 //! Conditions and segments: raw `Condition` trees → `Cond`, with attribute
 //! and segment references resolved and operands parsed.
 use super::{subject_of, text, ConfigError, HeaderTable};
-use crate::config::{Condition, Config, OneOrMany};
+use crate::config::{Condition, Config, Named, OneOrMany};
 use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
 use sluice_primitives::cidr::Cidr;
 use sluice_primitives::names::NameIndex;
@@ -12,9 +12,9 @@ pub(crate) struct Conditions<'c> {
     /// Attribute names to their index in `attribute_subjects`.
     attributes: NameIndex<'c>,
     attribute_subjects: Vec<Subject>,
-    /// Segment names to their index in `segment_conditions` and `compiled_segments`.
+    /// The config's segments, and their names to their index there and in `compiled_segments`.
+    config_segments: &'c Named<Condition>,
     segments: NameIndex<'c>,
-    segment_conditions: Vec<&'c Condition>,
     compiled_segments: Vec<Option<Cond>>,
     /// Segments compiled so far: the next one's id.
     segment_ids: usize,
@@ -28,14 +28,14 @@ impl<'c> Conditions<'c> {
     pub(crate) fn new(config: &'c Config) -> Result<Self, ConfigError> {
         let mut headers = HeaderTable::default();
         let (attributes, attribute_subjects) = attributes(config, &mut headers)?;
-        let (segments, segment_conditions) = segments(config)?;
+        let segments = segments(config)?;
         let mut this = Conditions {
             headers,
             attributes,
             attribute_subjects,
             segments,
-            compiled_segments: vec![None; segment_conditions.len()],
-            segment_conditions,
+            config_segments: &config.segments,
+            compiled_segments: vec![None; config.segments.len()],
             segment_ids: 0,
             in_progress: Vec::new(),
             reads_source_address: false,
@@ -49,13 +49,11 @@ impl<'c> Conditions<'c> {
 
     #[inline(never)]
     fn segment(&mut self, name: &'c str, path: &str) -> Result<Cond, ConfigError> {
-        let Some(&index) = self.segments.get(name) else {
-            return Err(ConfigError::new(path, format!("unknown segment `{name}`")));
-        };
-        if let Some(Some(done)) = self.compiled_segments.get(index) {
+        let index = self.segments.get(name).copied();
+        if let Some(Some(done)) = index.and_then(|i| self.compiled_segments.get(i)) {
             return Ok(done.clone());
         }
-        let Some(raw) = self.segment_conditions.get(index).copied() else {
+        let Some((_, raw)) = index.and_then(|i| self.config_segments.0.get(i)) else {
             return Err(ConfigError::new(path, format!("unknown segment `{name}`")));
         };
         if self.in_progress.contains(&name) {
@@ -74,7 +72,7 @@ impl<'c> Conditions<'c> {
         let id = self.segment_ids;
         self.segment_ids += 1;
         let compiled = Cond::Segment(id, Box::new(compiled?));
-        if let Some(slot) = self.compiled_segments.get_mut(index) {
+        if let Some(slot) = index.and_then(|i| self.compiled_segments.get_mut(i)) {
             *slot = Some(compiled.clone());
         }
         Ok(compiled)
@@ -248,15 +246,13 @@ fn attributes<'c>(
 
 /// The config's segments by name, their names checked (compiled by `Conditions::segment`).
 #[inline(never)]
-fn segments(config: &Config) -> Result<(NameIndex<'_>, Vec<&Condition>), ConfigError> {
+fn segments(config: &Config) -> Result<NameIndex<'_>, ConfigError> {
     let mut names = NameIndex::default();
-    let mut conditions = Vec::new();
-    for (name, cond) in config.segments.iter() {
+    for (i, (name, _)) in config.segments.iter().enumerate() {
         text::check_name(name, &format!("segments.{name}"), "segment name")?;
-        names.insert(name, conditions.len());
-        conditions.push(cond);
+        names.insert(name, i);
     }
-    Ok((names, conditions))
+    Ok(names)
 }
 
 /// Attributes every config has without declaring them.
