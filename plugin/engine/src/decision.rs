@@ -240,7 +240,8 @@ impl Decision {
     #[inline(never)]
     fn explain_flags(&self, plan: &Plan, out: &mut String) {
         for (flag, outcome) in plan.flags.iter().zip(&self.flags) {
-            out.push_str(flag.fragments[outcome.variant].get(1..).unwrap_or_default());
+            let variant = flag.variant_names.get(outcome.variant);
+            push_all(out, &[&flag.name, "=", variant.map_or("", String::as_str)]);
             out.push('(');
             outcome.reason.write_to(out);
             out.push_str("); ");

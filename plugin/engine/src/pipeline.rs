@@ -4,9 +4,9 @@
 //! The decision and the patch are kept by the caller between requests (`Scratch`), so a request
 //! reuses their buffers instead of allocating: header names are the plan's, values are written
 //! into one text buffer.
-use crate::decision::{Decision, Reason, TokenStatus};
+use crate::decision::{Decision, FlagOutcome, Reason, TokenStatus};
 use crate::engine::{self, Headers, OwnedHeaders, OwnedSeen, Request, RouteControl};
-use crate::plan::{Plan, TokenPlan};
+use crate::plan::{PieceGroup, Plan, TokenPlan};
 use crate::slots::Slots;
 use crate::token::{self, Claims, Kind};
 use std::ops::Range;
@@ -405,9 +405,8 @@ fn push_claim(decisions: &mut Vec<(Kind, String, String)>, kind: Kind, name: &st
 fn write_flags_header(plan: &Plan, decision: &Decision, out: &mut String) {
     // Each piece but the first starts with `;` (cheaper than removing one after: the text moves).
     let start = out.len();
-    for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        push_piece(out, start, &flag.fragments[outcome.variant]);
-    }
+    let pieces = &plan.flag_pieces;
+    push_flag_pieces(out, start, &pieces.header, &pieces.groups, &decision.flags);
     for feature in &decision.unleash {
         separate(out, start, ';');
         out.push_str(&feature.name);
@@ -432,9 +431,8 @@ fn write_baggage(
     if let Some(incoming) = incoming {
         keep_incoming_members(incoming, prefix, start, out);
     }
-    for (flag, outcome) in plan.flags.iter().zip(&decision.flags) {
-        push_piece(out, start, &flag.baggage_fragments[outcome.variant]);
-    }
+    let pieces = &plan.flag_pieces;
+    push_flag_pieces(out, start, &pieces.baggage, &pieces.groups, &decision.flags);
     for feature in &decision.unleash {
         separate(out, start, ',');
         out.push_str(prefix);
@@ -504,13 +502,47 @@ fn keep_incoming_members(incoming: &[u8], prefix: &str, start: usize, out: &mut 
     }
 }
 
-/// A piece that starts with its separator, written without it when it is the first after `start`.
-fn push_piece(out: &mut String, start: usize, piece: &str) {
+/// Each flag's `name=variant` for its outcome, a piece per `FlagPieces` group. A piece starts
+/// with its separator, written without it when it is the first after `start`: that check is
+/// made once, before the loop.
+#[inline(never)]
+fn push_flag_pieces(
+    out: &mut String,
+    start: usize,
+    pieces: &[Box<str>],
+    groups: &[PieceGroup],
+    outcomes: &[FlagOutcome],
+) {
+    let mut outcomes = outcomes;
+    let mut groups = groups.iter();
     if out.len() == start {
-        out.push_str(piece.get(1..).unwrap_or_default());
-    } else {
-        out.push_str(piece);
+        if let Some(group) = groups.next() {
+            let piece = group_piece(pieces, group, &mut outcomes);
+            out.push_str(piece.and_then(|p| p.get(1..)).unwrap_or_default());
+        }
     }
+    for group in groups {
+        if let Some(piece) = group_piece(pieces, group, &mut outcomes) {
+            out.push_str(piece);
+        }
+    }
+}
+
+/// The piece for the group's flags' outcomes, taken off the front of `outcomes`.
+#[inline(always)]
+fn group_piece<'p>(
+    pieces: &'p [Box<str>],
+    group: &PieceGroup,
+    outcomes: &mut &[FlagOutcome],
+) -> Option<&'p str> {
+    let (combination, rest) = match (group.second_variants, *outcomes) {
+        (0, [a, rest @ ..]) => (a.variant, rest),
+        (n, [a, b, rest @ ..]) => (a.variant * n as usize + b.variant, rest),
+        _ => return None,
+    };
+    *outcomes = rest;
+    let piece = pieces.get(group.first as usize + combination)?;
+    Some(piece)
 }
 
 /// The separator before a piece, unless it is the first after `start`.

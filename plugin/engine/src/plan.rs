@@ -46,9 +46,40 @@ pub struct Plan {
     pub goal_headers: Vec<String>,
     /// Releases, version requirements and signed decisions (empty when unused).
     pub chain: ChainPlan,
+    /// Each flag's `name=variant` per variant, as the flags header and baggage write them.
+    pub flag_pieces: FlagPieces,
 }
 
-/// A request fact a condition or key reads.
+/// Each flag's `name=variant` per variant, built once so that a request writes the flags header
+/// (and baggage) with one copy per two flags. The flags are taken in order, two at a time when
+/// their variants make few combinations (else one): a group has a piece per combination, all
+/// groups' pieces in one flat table, so the request loop reads two small arrays instead of
+/// walking the `FlagPlan`s. Each piece starts with its separator (the request writes the first
+/// without it).
+#[derive(Debug, Default)]
+pub struct FlagPieces {
+    /// The flags, in order, one or two per group.
+    pub groups: Vec<PieceGroup>,
+    /// `;name=variant` (`;a=x;b=y` for two flags) per group and combination, for the flags header.
+    pub header: Vec<Box<str>>,
+    /// `,<baggage prefix>name=variant` likewise, when baggage is written (else empty).
+    pub baggage: Vec<Box<str>>,
+}
+
+/// One or two consecutive flags whose decisions are written as one piece.
+#[derive(Debug, Clone, Copy)]
+pub struct PieceGroup {
+    /// Where the group's pieces start in `FlagPieces::header` (and `baggage`).
+    pub first: u32,
+    /// The second flag's variant count, 0 when the group is one flag. The piece of variants
+    /// `(a, b)` is `first + a * second_variants + b`; of variant `a` alone, `first + a`.
+    pub second_variants: u32,
+}
+
+/// Two flags share a group when they have at most this many variant combinations: pieces
+/// for 2 to 3 variants each, not a table that grows with the square of the variants.
+const PAIR_MAX_PIECES: usize = 9;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
     Header(HeaderId),
@@ -121,11 +152,6 @@ pub struct FlagPlan {
     pub ramp: Option<RampPlan>,
     pub key: KeyPlan,
     pub header: Option<String>,
-    /// `;name=variant` per variant, for the flags header (built once, not per request; the
-    /// separator comes first so a request appends one piece per flag).
-    pub fragments: Vec<String>,
-    /// `,<baggage prefix>name=variant` per variant, when baggage is written.
-    pub baggage_fragments: Vec<String>,
     /// Set for flags marked `experiment`: outcomes are counted per variant.
     pub experiment: Option<ExperimentPlan>,
 }
@@ -594,15 +620,12 @@ pub struct OutputSlots {
 
 impl Plan {
     /// Precomputes what the request path looks up: header roles, output slots, and each flag's
-    /// `name=variant` fragments. The compiler calls it once, last.
+    /// `name=variant` pieces. The compiler calls it once, last.
     #[inline(never)]
     pub fn index(&mut self) {
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
         self.outputs = self.output_slots();
-        let prefix = self.baggage_prefix.as_deref();
-        for flag in &mut self.flags {
-            flag.index_fragments(prefix);
-        }
+        self.flag_pieces = FlagPieces::new(&self.flags, self.baggage_prefix.as_deref());
     }
 
     #[inline(never)]
@@ -647,24 +670,76 @@ fn owned_slots(owned: &[String], names: &mut dyn Iterator<Item = &str>) -> Vec<u
         .collect()
 }
 
-impl FlagPlan {
-    /// `;name=variant` for the flags header and `,prefix.name=variant` for baggage, per variant.
+impl FlagPieces {
+    /// The flags' groups and their pieces, for the flags header and, under `baggage_prefix`,
+    /// baggage.
     #[inline(never)]
-    fn index_fragments(&mut self, baggage_prefix: Option<&str>) {
-        self.fragments = self
-            .variant_names
-            .iter()
-            .map(|v| format!(";{}={v}", self.name))
-            .collect();
-        self.baggage_fragments = match baggage_prefix {
-            Some(prefix) => self
-                .variant_names
-                .iter()
-                .map(|v| format!(",{prefix}{}={v}", self.name))
-                .collect(),
-            None => Vec::new(),
-        };
+    fn new(flags: &[FlagPlan], baggage_prefix: Option<&str>) -> FlagPieces {
+        let mut pieces = FlagPieces::default();
+        let mut rest = flags;
+        loop {
+            rest = match rest {
+                [a, b, tail @ ..] if pairs(a, b) => {
+                    pieces.push_group(a, Some(b), baggage_prefix);
+                    tail
+                }
+                [a, tail @ ..] => {
+                    pieces.push_group(a, None, baggage_prefix);
+                    tail
+                }
+                [] => return pieces,
+            };
+        }
     }
+
+    /// A group's pieces, one per combination of its flags' variants (the second's varying
+    /// fastest).
+    #[inline(never)]
+    fn push_group(&mut self, a: &FlagPlan, b: Option<&FlagPlan>, baggage_prefix: Option<&str>) {
+        self.groups.push(PieceGroup {
+            first: self.header.len() as u32,
+            second_variants: b.map_or(0, |b| b.variant_names.len() as u32),
+        });
+        for x in &a.variant_names {
+            let Some(b) = b else {
+                self.push_piece(&[(&a.name, x)], baggage_prefix);
+                continue;
+            };
+            for y in &b.variant_names {
+                self.push_piece(&[(&a.name, x), (&b.name, y)], baggage_prefix);
+            }
+        }
+    }
+
+    /// The header's and baggage's piece for these `(flag, variant)` members.
+    fn push_piece(&mut self, members: &[(&str, &str)], baggage_prefix: Option<&str>) {
+        self.header.push(joined(";", "", members));
+        if let Some(prefix) = baggage_prefix {
+            self.baggage.push(joined(",", prefix, members));
+        }
+    }
+}
+
+/// Whether two consecutive flags share a piece group.
+fn pairs(a: &FlagPlan, b: &FlagPlan) -> bool {
+    let combinations = a.variant_names.len() * b.variant_names.len();
+    (1..=PAIR_MAX_PIECES).contains(&combinations)
+}
+
+/// `<separator><prefix>name=variant` per member, in one allocation of its exact length.
+#[inline(never)]
+fn joined(separator: &str, prefix: &str, members: &[(&str, &str)]) -> Box<str> {
+    let len = members
+        .iter()
+        .map(|(name, variant)| separator.len() + prefix.len() + name.len() + 1 + variant.len())
+        .sum();
+    let mut text = String::with_capacity(len);
+    for (name, variant) in members {
+        for part in [separator, prefix, name, "=", variant] {
+            text.push_str(part);
+        }
+    }
+    text.into_boxed_str()
 }
 
 /// What rollouts across services need: releases, version requirements, and

@@ -70,8 +70,6 @@ fn compile_flag<'c>(
         ramp,
         key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
         header,
-        fragments: Vec::new(),
-        baggage_fragments: Vec::new(),
         experiment: None,
     })
 }
