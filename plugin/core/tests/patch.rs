@@ -290,3 +290,53 @@ fn a_token_is_signed_again_when_this_hop_decides_a_flag_the_token_lacks() {
     let passed = hop.headers(&hop_plan)["baggage"].clone();
     assert_ne!(token_of(&passed), token_of(&baggage), "{passed}");
 }
+
+/// The flags header and baggage list every flag's `name=variant`, in flag order, whatever the
+/// flags' variant counts (the plan writes a few flags per piece: one flag of many variants
+/// alone, flags of few variants together).
+#[test]
+fn the_flags_header_and_baggage_name_every_flags_variant_in_order() {
+    let counts = [2, 3, 2, 13, 1, 4, 2, 2, 3, 3, 2, 5, 2, 1, 1, 2];
+    let flags: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let variants: Vec<String> = (0..n).map(|v| format!(r#""v{v}": {v}"#)).collect();
+            let weights: Vec<String> = (0..n)
+                .map(|v| format!(r#""v{v}": {}"#, 100 / n + usize::from(v < 100 % n)))
+                .collect();
+            format!(
+                r#""f{i:02}": {{"variants": {{{}}}, "default": "v0", "rules": [{{"rollout": {{{}}}}}]}}"#,
+                variants.join(", "),
+                weights.join(", ")
+            )
+        })
+        .collect();
+    let p = plan(&format!(
+        r#"{{"version": 1, "identity": {{"user": [{{"header": "x-user-id"}}]}},
+        "flags": {{{}}},
+        "outputs": {{"flags_header": "x-sluice-flags", "baggage": {{"prefix": "sluice."}}}}}}"#,
+        flags.join(", ")
+    ));
+    let mut variety = std::collections::BTreeSet::new();
+    for user in 0..40 {
+        let req = Req::new().user(&format!("user-{user}"));
+        let decision = req.eval(&p);
+        let members: Vec<String> = p
+            .flags
+            .iter()
+            .zip(&decision.flags)
+            .map(|(flag, outcome)| format!("{}={}", flag.name, flag.variant_names[outcome.variant]))
+            .collect();
+        variety.extend(members.iter().cloned());
+        let headers = req.headers(&p);
+        assert_eq!(headers["x-sluice-flags"], members.join(";"));
+        let baggage: Vec<String> = members.iter().map(|m| format!("sluice.{m}")).collect();
+        assert_eq!(headers["baggage"], baggage.join(","));
+        // After a client's own members, the first flag's member is separated too.
+        let theirs = req.header("baggage", "theirs=1").headers(&p);
+        assert_eq!(theirs["baggage"], format!("theirs=1,{}", baggage.join(",")));
+    }
+    // Every variant of every flag was written at least once.
+    assert_eq!(variety.len(), counts.iter().sum::<usize>(), "{variety:?}");
+}

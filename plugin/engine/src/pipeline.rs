@@ -535,9 +535,11 @@ fn group_piece<'p>(
     group: &PieceGroup,
     outcomes: &mut &[FlagOutcome],
 ) -> Option<&'p str> {
-    let (combination, rest) = match (group.second_variants, *outcomes) {
-        (0, [a, rest @ ..]) => (a.variant, rest),
-        (n, [a, b, rest @ ..]) => (a.variant * n as usize + b.variant, rest),
+    let [s0, s1] = group.strides.map(|s| s as usize);
+    let (combination, rest) = match (group.flags, *outcomes) {
+        (1, [a, rest @ ..]) => (a.variant, rest),
+        (2, [a, b, rest @ ..]) => (a.variant * s0 + b.variant, rest),
+        (3, [a, b, c, rest @ ..]) => (a.variant * s0 + b.variant * s1 + c.variant, rest),
         _ => return None,
     };
     *outcomes = rest;

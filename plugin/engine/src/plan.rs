@@ -51,14 +51,14 @@ pub struct Plan {
 }
 
 /// Each flag's `name=variant` per variant, built once so that a request writes the flags header
-/// (and baggage) with one copy per two flags. The flags are taken in order, two at a time when
-/// their variants make few combinations (else one): a group has a piece per combination, all
-/// groups' pieces in one flat table, so the request loop reads two small arrays instead of
+/// (and baggage) with one copy per few flags. The flags are taken in order, up to `GROUP_FLAGS`
+/// at a time while their variants make few combinations: a group has a piece per combination,
+/// all groups' pieces in one flat table, so the request loop reads two small arrays instead of
 /// walking the `FlagPlan`s. Each piece starts with its separator (the request writes the first
 /// without it).
 #[derive(Debug, Default)]
 pub struct FlagPieces {
-    /// The flags, in order, one or two per group.
+    /// The flags, in order, one to `GROUP_FLAGS` per group.
     pub groups: Vec<PieceGroup>,
     /// `;name=variant` (`;a=x;b=y` for two flags) per group and combination, for the flags header.
     pub header: Vec<Box<str>>,
@@ -66,19 +66,26 @@ pub struct FlagPieces {
     pub baggage: Vec<Box<str>>,
 }
 
-/// One or two consecutive flags whose decisions are written as one piece.
+/// Consecutive flags whose decisions are written as one piece.
 #[derive(Debug, Clone, Copy)]
 pub struct PieceGroup {
     /// Where the group's pieces start in `FlagPieces::header` (and `baggage`).
     pub first: u32,
-    /// The second flag's variant count, 0 when the group is one flag. The piece of variants
-    /// `(a, b)` is `first + a * second_variants + b`; of variant `a` alone, `first + a`.
-    pub second_variants: u32,
+    /// How many flags (1 to `GROUP_FLAGS`).
+    pub flags: u32,
+    /// What a variant of the group's first and second flag steps over: the piece of variants
+    /// `(a, b, c)` is `first + a * strides[0] + b * strides[1] + c`, of `(a, b)`
+    /// `first + a * strides[0] + b`, of `a` alone `first + a` (the last flag's variant varies
+    /// fastest).
+    pub strides: [u32; 2],
 }
 
-/// Two flags share a group when they have at most this many variant combinations: pieces
-/// for 2 to 3 variants each, not a table that grows with the square of the variants.
-const PAIR_MAX_PIECES: usize = 9;
+/// At most this many flags per piece group.
+pub const GROUP_FLAGS: usize = 3;
+
+/// Flags share a group while they have at most this many variant combinations: three flags of
+/// two variants (or one of three), not a table that grows with the product of many variants.
+const GROUP_MAX_PIECES: usize = 12;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
@@ -677,37 +684,37 @@ impl FlagPieces {
     fn new(flags: &[FlagPlan], baggage_prefix: Option<&str>) -> FlagPieces {
         let mut pieces = FlagPieces::default();
         let mut rest = flags;
-        loop {
-            rest = match rest {
-                [a, b, tail @ ..] if pairs(a, b) => {
-                    pieces.push_group(a, Some(b), baggage_prefix);
-                    tail
-                }
-                [a, tail @ ..] => {
-                    pieces.push_group(a, None, baggage_prefix);
-                    tail
-                }
-                [] => return pieces,
-            };
+        while !rest.is_empty() {
+            let (group, tail) = rest.split_at(group_size(rest));
+            pieces.push_group(group, baggage_prefix);
+            rest = tail;
         }
+        pieces
     }
 
-    /// A group's pieces, one per combination of its flags' variants (the second's varying
+    /// A group's pieces, one per combination of its flags' variants (the last one's varying
     /// fastest).
     #[inline(never)]
-    fn push_group(&mut self, a: &FlagPlan, b: Option<&FlagPlan>, baggage_prefix: Option<&str>) {
+    fn push_group(&mut self, group: &[FlagPlan], baggage_prefix: Option<&str>) {
+        let variants =
+            |flags: &[FlagPlan]| -> usize { flags.iter().map(|f| f.variant_names.len()).product() };
+        let stride = |i: usize| variants(group.get(i + 1..).unwrap_or_default()) as u32;
         self.groups.push(PieceGroup {
             first: self.header.len() as u32,
-            second_variants: b.map_or(0, |b| b.variant_names.len() as u32),
+            flags: group.len() as u32,
+            strides: [stride(0), stride(1)],
         });
-        for x in &a.variant_names {
-            let Some(b) = b else {
-                self.push_piece(&[(&a.name, x)], baggage_prefix);
-                continue;
-            };
-            for y in &b.variant_names {
-                self.push_piece(&[(&a.name, x), (&b.name, y)], baggage_prefix);
+        for combination in 0..variants(group) {
+            let mut members = [("", ""); GROUP_FLAGS];
+            let mut rest = combination;
+            for (flag, member) in group.iter().zip(&mut members).rev() {
+                let n = flag.variant_names.len().max(1);
+                let variant = flag.variant_names.get(rest % n);
+                *member = (&flag.name, variant.map_or("", String::as_str));
+                rest /= n;
             }
+            let members = members.get(..group.len()).unwrap_or_default();
+            self.push_piece(members, baggage_prefix);
         }
     }
 
@@ -720,10 +727,19 @@ impl FlagPieces {
     }
 }
 
-/// Whether two consecutive flags share a piece group.
-fn pairs(a: &FlagPlan, b: &FlagPlan) -> bool {
-    let combinations = a.variant_names.len() * b.variant_names.len();
-    (1..=PAIR_MAX_PIECES).contains(&combinations)
+/// How many of the first flags share a piece group: up to `GROUP_FLAGS`, while they have at
+/// most `GROUP_MAX_PIECES` combinations (one at least).
+fn group_size(flags: &[FlagPlan]) -> usize {
+    let mut combinations = 1;
+    let mut size = 0;
+    for flag in flags.iter().take(GROUP_FLAGS) {
+        combinations *= flag.variant_names.len();
+        if size > 0 && !(1..=GROUP_MAX_PIECES).contains(&combinations) {
+            break;
+        }
+        size += 1;
+    }
+    size.max(1).min(flags.len())
 }
 
 /// `<separator><prefix>name=variant` per member, in one allocation of its exact length.
