@@ -528,7 +528,8 @@ fn push_flag_pieces(
     }
 }
 
-/// The piece for the group's flags' outcomes, taken off the front of `outcomes`.
+/// The piece for the group's flags' outcomes, taken off the front of `outcomes` (one to three:
+/// `PieceGroup`).
 #[inline(always)]
 fn group_piece<'p>(
     pieces: &'p [Box<str>],
@@ -543,8 +544,7 @@ fn group_piece<'p>(
         _ => return None,
     };
     *outcomes = rest;
-    let piece = pieces.get(group.first as usize + combination)?;
-    Some(piece)
+    pieces.get(group.first as usize + combination).map(|p| &**p)
 }
 
 /// The separator before a piece, unless it is the first after `start`.

@@ -80,13 +80,15 @@ pub struct PieceGroup {
     pub strides: [u32; 2],
 }
 
-/// At most this many flags per piece group.
-pub const GROUP_FLAGS: usize = 3;
+/// At most this many flags per piece group (`PieceGroup::strides` and the request's
+/// `pipeline::group_piece` are written for three).
+const GROUP_FLAGS: usize = 3;
 
 /// Flags share a group while they have at most this many variant combinations: three flags of
 /// two variants (or one of three), not a table that grows with the product of many variants.
 const GROUP_MAX_PIECES: usize = 12;
 
+/// A request fact a condition or key reads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Subject {
     Header(HeaderId),
@@ -685,7 +687,9 @@ impl FlagPieces {
         let mut pieces = FlagPieces::default();
         let mut rest = flags;
         while !rest.is_empty() {
-            let (group, tail) = rest.split_at(group_size(rest));
+            let (group, tail) = rest
+                .split_at_checked(group_size(rest))
+                .unwrap_or((rest, &[]));
             pieces.push_group(group, baggage_prefix);
             rest = tail;
         }
@@ -727,19 +731,20 @@ impl FlagPieces {
     }
 }
 
-/// How many of the first flags share a piece group: up to `GROUP_FLAGS`, while they have at
-/// most `GROUP_MAX_PIECES` combinations (one at least).
+/// How many of the first flags share a piece group: the first, and more up to `GROUP_FLAGS`
+/// while they have at most `GROUP_MAX_PIECES` combinations.
+#[inline(never)]
 fn group_size(flags: &[FlagPlan]) -> usize {
-    let mut combinations = 1;
+    let mut combinations: usize = 1;
     let mut size = 0;
     for flag in flags.iter().take(GROUP_FLAGS) {
-        combinations *= flag.variant_names.len();
-        if size > 0 && !(1..=GROUP_MAX_PIECES).contains(&combinations) {
+        combinations = combinations.saturating_mul(flag.variant_names.len());
+        if size > 0 && combinations > GROUP_MAX_PIECES {
             break;
         }
         size += 1;
     }
-    size.max(1).min(flags.len())
+    size
 }
 
 /// `<separator><prefix>name=variant` per member, in one allocation of its exact length.
