@@ -8,6 +8,7 @@ use sluice_primitives::cidr::parse_socket_ip;
 use sluice_primitives::swar::{find_byte, find_either};
 use std::cell::Cell;
 use std::net::IpAddr;
+use std::ops::Range;
 
 /// The request's headers as the host hands them over.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +73,11 @@ pub struct Request<'a> {
     segments_true: Cell<u64>,
     /// The source address, parsed once.
     source_ip: Cell<Option<Option<IpAddr>>>,
+    /// The length of `path` without its query, and the range of `source` without its port,
+    /// each found once: a config may test them in many conditions. (Lengths, not slices: a
+    /// `Cell` of a slice would make the request invariant in its lifetime.)
+    path_only_len: Cell<Option<usize>>,
+    source_text: Cell<Option<(usize, usize)>>,
     /// Baggage members the plan reads (`plan.chain.baggage_keys`), values
     /// percent-decoded (see `decode_baggage`).
     pub baggage: Slots<Option<&'a [u8]>, 4>,
@@ -125,6 +131,8 @@ impl Default for Request<'_> {
             segments_known: Cell::new(0),
             segments_true: Cell::new(0),
             source_ip: Cell::new(None),
+            path_only_len: Cell::new(None),
+            source_text: Cell::new(None),
             baggage: Slots::new(None),
             baggage_encoded: false,
             token: None,
@@ -296,10 +304,10 @@ impl<'a> Request<'a> {
             Subject::Header(i) => self.headers.get(*i).copied().flatten(),
             Subject::Cookie(name) => self.cookie(name),
             Subject::Query(name) => self.query(name),
-            Subject::Path => Some(path_only(self.path)),
+            Subject::Path => Some(self.path_only()),
             Subject::Method => Some(self.method),
             Subject::Authority => Some(self.authority),
-            Subject::SourceAddress => self.source.map(source_ip_text),
+            Subject::SourceAddress => self.source_text(),
             Subject::Baggage(i) => self
                 .baggage
                 .get(*i)
@@ -318,6 +326,31 @@ impl<'a> Request<'a> {
             .and_then(parse_socket_ip);
         self.source_ip.set(Some(ip));
         ip
+    }
+
+    fn path_only(&self) -> &'a [u8] {
+        let len = match self.path_only_len.get() {
+            Some(len) => len,
+            None => {
+                let len = path_only(self.path).len();
+                self.path_only_len.set(Some(len));
+                len
+            }
+        };
+        self.path.get(..len).unwrap_or_default()
+    }
+
+    fn source_text(&self) -> Option<&'a [u8]> {
+        let source = self.source?;
+        let (start, end) = match self.source_text.get() {
+            Some(known) => known,
+            None => {
+                let span = source_ip_span(source);
+                self.source_text.set(Some((span.start, span.end)));
+                (span.start, span.end)
+            }
+        };
+        source.get(start..end)
     }
 
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
@@ -354,19 +387,19 @@ fn path_only(path: &[u8]) -> &[u8] {
 
 /// `ip:port` → `ip`, so a source-address key does not change per connection.
 #[inline(never)]
-fn source_ip_text(source: &[u8]) -> &[u8] {
-    if let Some(rest) = source.strip_prefix(b"[") {
-        if let Some(end) = rest.iter().position(|b| *b == b']') {
-            return &rest[..end];
+fn source_ip_span(source: &[u8]) -> Range<usize> {
+    if source.first() == Some(&b'[') {
+        if let Some(end) = source.iter().position(|b| *b == b']') {
+            return 1..end;
         }
     }
     let colons = source.iter().filter(|b| **b == b':').count();
     if colons == 1 {
         if let Some(at) = source.iter().rposition(|b| *b == b':') {
-            return &source[..at];
+            return 0..at;
         }
     }
-    source
+    0..source.len()
 }
 
 /// The value of the first `name=value` part of a `cookie` header whose trimmed name is `name`
@@ -451,8 +484,9 @@ mod tests {
         assert_eq!(req.query("nope"), None);
         assert_eq!(req.value(&Subject::Path), Some(&b"/shop/cart"[..]));
         assert_eq!(req.value(&Subject::SourceAddress), Some(&b"10.0.0.7"[..]));
-        assert_eq!(source_ip_text(b"[::1]:80"), b"::1");
-        assert_eq!(source_ip_text(b"::1"), b"::1");
+        let text = |source: &'static [u8]| &source[source_ip_span(source)];
+        assert_eq!(text(b"[::1]:80"), b"::1");
+        assert_eq!(text(b"::1"), b"::1");
     }
 
     fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
