@@ -2,6 +2,7 @@
 //! header names lower-cased, CIDRs, semvers, times and weights parsed) so that
 //! evaluating a request only walks data.
 use crate::bucket::{Salt, BUCKETS};
+use crate::salt_table::SaltTable;
 use sluice_primitives::cidr::Cidr;
 use sluice_primitives::semver::Version;
 use std::rc::Rc;
@@ -46,6 +47,8 @@ pub struct Plan {
     pub goal_headers: Vec<String>,
     /// Releases, version requirements and signed decisions (empty when unused).
     pub chain: ChainPlan,
+    /// The flags' rollout and ramp salts, for hashing a request's key under all at once.
+    pub salts: SaltTable,
 }
 
 /// A request fact a condition or key reads.
@@ -597,6 +600,7 @@ impl Plan {
     /// `name=variant` fragments. The compiler calls it once, last.
     #[inline(never)]
     pub fn index(&mut self) {
+        self.salts = SaltTable::new(&mut self.flags);
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
         self.outputs = self.output_slots();
         let prefix = self.baggage_prefix.as_deref();

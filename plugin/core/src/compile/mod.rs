@@ -119,6 +119,7 @@ fn assemble(
         incoming_flags_header,
         goal_headers: decisions.goal_headers,
         chain: decisions.chain,
+        salts: Default::default(),
     };
     plan.chain.baggage_keys = headers.baggage_keys;
     plan.reads_clock = reads_clock(&plan);
