@@ -3,62 +3,100 @@
 //! A request's key is the same under every flag's salt; only the salt's pre-hashed prefix differs.
 //! Prefixes that carry the same number of bytes past their last block see the key cut into the
 //! same blocks, so the key is cut once per alignment (`KeyBlocks`) and the per-salt rest runs four
-//! salts at a time (`Murmur3x4`, wasm SIMD128 lanes). The table is built with the
-//! plan; a batch's hashes are computed when a flag first needs one of them, and kept in
-//! `Buckets`, which the caller keeps between requests.
+//! salts at a time (`Murmur3x4`, wasm SIMD128 lanes). The table is built with the plan; an
+//! identity's hashes are computed when a flag first needs one of them, and kept in `Buckets`,
+//! which the caller keeps between requests.
 use crate::bucket::{Salt, BUCKETS};
 use crate::plan::{FlagPlan, Serve};
 use sluice_primitives::{KeyBlocks, Murmur3, Murmur3x4};
 
-/// The flags' salts in batches of prefixes, four to a lane group. Batch `4 * order + carried`
-/// holds the salts of flags with `KeyPlan::session_first == order` (a request may have different
-/// user and session keys) whose prefix carries `carried` bytes (`Murmur3::carried`). A salt's
-/// slot is its lane in its batch.
+/// Fewer salts of one alignment than this hash one at a time: cutting the key and setting up the
+/// lanes costs about what a single hash does (demo.json's three salts were slower batched).
+const MIN_BATCH: u32 = 8;
+
+/// The flags' salt prefixes, by identity order (`KeyPlan::session_first`: a request may have
+/// different user and session keys) and by the bytes they carry (`Murmur3::carried`), four to a
+/// lane group. A salt's slot is lane `slot % 4` of group `slot / 4` of its order's groups, the
+/// alignments one after the other.
 #[derive(Debug, Default)]
 pub struct SaltTable {
-    batches: [Vec<Murmur3x4>; 8],
+    orders: [[Vec<Murmur3x4>; 4]; 2],
+    /// Per identity order: it has no batch.
+    unbatched: [bool; 2],
 }
 
 impl SaltTable {
-    /// A slot for each salt an enabled flag can hash with: the rollout salt of a flag with a
-    /// rollout rule, the ramp salt of a flag with a ramp. Sets the salts' slots.
+    /// A slot for each salt an enabled flag can hash with (the rollout salt of a flag with a
+    /// rollout rule, the ramp salt of a flag with a ramp) in alignments of `MIN_BATCH` salts or
+    /// more. Sets the salts' slots.
     #[inline(never)]
     pub fn new(flags: &mut [FlagPlan]) -> SaltTable {
-        let mut prefixes: [Vec<Murmur3>; 8] = Default::default();
-        for flag in flags.iter_mut().filter(|f| f.enabled) {
-            let session_first = flag.key.session_first;
-            let rolls_out = flag
-                .rules
-                .iter()
-                .any(|r| matches!(r.serve, Serve::Rollout(_)));
-            if rolls_out {
-                add_salt(&mut prefixes, session_first, &mut flag.key.salt);
-            }
-            if let Some(ramp) = &mut flag.ramp {
-                add_salt(&mut prefixes, session_first, &mut ramp.salt);
+        let mut salts: Vec<(usize, &mut Salt)> = flags.iter_mut().flat_map(hashed_salts).collect();
+        SaltTable::of(&mut salts)
+    }
+
+    /// The table of `(identity order, salt)`s.
+    #[inline(never)]
+    fn of(salts: &mut [(usize, &mut Salt)]) -> SaltTable {
+        let mut counts = [[0u32; 4]; 2];
+        for (order, salt) in salts.iter() {
+            counts[order & 1][aligned(salt)] += 1;
+        }
+        // Each alignment's first slot: they follow each other, each starting a lane group.
+        let mut next = counts.map(|by_carried| {
+            let mut start = 0;
+            by_carried.map(|count| {
+                let first = start;
+                if count >= MIN_BATCH {
+                    start += count.next_multiple_of(4);
+                }
+                first
+            })
+        });
+        let mut prefixes: [[Vec<Murmur3>; 4]; 2] = Default::default();
+        for (order, salt) in salts.iter_mut() {
+            let (order, carried) = (*order & 1, aligned(salt));
+            if counts[order][carried] >= MIN_BATCH {
+                salt.set_slot(next[order][carried]);
+                next[order][carried] += 1;
+                prefixes[order][carried].push(salt.prefix());
             }
         }
+        let orders = prefixes.map(|by_carried| by_carried.map(|aligned| lane_groups(&aligned)));
         SaltTable {
-            batches: prefixes.map(|aligned| lane_groups(&aligned)),
+            unbatched: orders
+                .each_ref()
+                .map(|by_carried| by_carried.iter().all(Vec::is_empty)),
+            orders,
         }
     }
 }
 
-/// The batch of a salt hashed with the `session_first` identity.
-#[inline]
-fn batch_of(session_first: bool, salt: &Salt) -> usize {
-    (usize::from(session_first) << 2) | (salt.prefix().carried() & 3) as usize
+/// The salts `flag` can hash with, with its identity order.
+fn hashed_salts(flag: &mut FlagPlan) -> impl Iterator<Item = (usize, &mut Salt)> {
+    let order = usize::from(flag.key.session_first);
+    let rolls_out = flag
+        .rules
+        .iter()
+        .any(|r| matches!(r.serve, Serve::Rollout(_)));
+    let rollout = (flag.enabled && rolls_out).then_some(&mut flag.key.salt);
+    let ramp = match &mut flag.ramp {
+        Some(ramp) if flag.enabled => Some(&mut ramp.salt),
+        _ => None,
+    };
+    rollout
+        .into_iter()
+        .chain(ramp)
+        .map(move |salt| (order, salt))
 }
 
-/// Appends `salt`'s prefix to its batch; its slot is its place there.
-fn add_salt(batches: &mut [Vec<Murmur3>; 8], session_first: bool, salt: &mut Salt) {
-    let batch = &mut batches[batch_of(session_first, salt)];
-    salt.set_slot(batch.len() as u32);
-    batch.push(salt.prefix());
+/// The bytes `salt`'s prefix carries, as an index.
+fn aligned(salt: &Salt) -> usize {
+    (salt.prefix().carried() & 3) as usize
 }
 
-/// `prefixes` (all carrying the same number of bytes) four to a lane group; a short last group
-/// repeats its first prefix, whose hash nobody reads.
+/// `prefixes` (all carrying the same number of bytes) four to a lane group, the last group
+/// padded with the first prefix (a hash nobody reads).
 #[inline(never)]
 fn lane_groups(prefixes: &[Murmur3]) -> Vec<Murmur3x4> {
     prefixes
@@ -75,16 +113,17 @@ fn lane_groups(prefixes: &[Murmur3]) -> Vec<Murmur3x4> {
 /// Kept between requests: after the first, nothing is allocated.
 #[derive(Debug, Default, Clone)]
 pub struct Buckets {
-    /// Bit `b`: `hashes[b]` are this request's.
-    ready: u8,
-    /// Per batch of the table, per lane group.
-    hashes: [Vec<[u32; 4]>; 8],
+    /// Per identity order: `hashes` are this request's.
+    ready: [bool; 2],
+    /// Per identity order, per lane group.
+    hashes: [Vec<[u32; 4]>; 2],
 }
 
 impl Buckets {
-    /// Forgets the last request's hashes.
-    pub fn clear(&mut self) {
-        self.ready = 0;
+    /// Forgets the last request's hashes. An identity order without batches is ready as it is:
+    /// its salts hash one at a time.
+    pub fn clear(&mut self, table: &SaltTable) {
+        self.ready = table.unbatched;
     }
 
     /// The bucket of `key` under `salt`, `key` being this request's identity for flags with this
@@ -97,32 +136,36 @@ impl Buckets {
         salt: &Salt,
         key: &[u8],
     ) -> u32 {
-        let batch = batch_of(session_first, salt);
-        if self.ready & (1 << batch) == 0 {
-            self.fill(table, batch, key);
+        let order = usize::from(session_first);
+        if !self.ready[order] {
+            self.fill(table, order, key);
         }
         let slot = salt.slot_index();
-        match self.hashes[batch].get(slot >> 2) {
-            Some(four) => four[slot & 3] % BUCKETS,
+        match self.hashes[order].get(slot / 4) {
+            Some(four) => four[slot % 4] % BUCKETS,
             None => salt.bucket(key),
         }
     }
 
-    /// Hashes `key` under every salt of `batch`, once per request.
+    /// Hashes `key` under every salt of identity order `order`, once per request.
     #[inline(never)]
-    fn fill(&mut self, table: &SaltTable, batch: usize, key: &[u8]) {
-        let (groups, carried) = (&table.batches[batch & 7], (batch & 3) as u32);
-        let key = KeyBlocks::new(key, carried);
-        hash_batch(groups, key, &mut self.hashes[batch & 7]);
-        self.ready |= 1 << batch;
+    fn fill(&mut self, table: &SaltTable, order: usize, key: &[u8]) {
+        let (Some(by_carried), Some(out), Some(ready)) = (
+            table.orders.get(order),
+            self.hashes.get_mut(order),
+            self.ready.get_mut(order),
+        ) else {
+            return;
+        };
+        out.clear();
+        for (carried, groups) in (0..4).zip(by_carried) {
+            if !groups.is_empty() {
+                let cut = KeyBlocks::new(key, carried);
+                out.extend(groups.iter().map(|four| four.finish_with(&cut)));
+            }
+        }
+        *ready = true;
     }
-}
-
-/// murmur3 of `salt:key` for every lane of `groups`, into `out`.
-#[inline(never)]
-fn hash_batch(groups: &[Murmur3x4], key: KeyBlocks, out: &mut Vec<[u32; 4]>) {
-    out.clear();
-    out.extend(groups.iter().map(|four| four.finish_with(&key)));
 }
 
 #[cfg(test)]
@@ -132,20 +175,27 @@ mod tests {
 
     #[test]
     fn batched_buckets_match_one_at_a_time() {
+        // Salts of every length 1..=41, three of each, over both identity orders: every
+        // alignment of each order has a batch.
         let text = "abcdefghij".repeat(4);
-        let mut salts: Vec<Salt> = (0..=40).map(|n| Salt::new(text[..n].to_string())).collect();
-        let mut prefixes: [Vec<Murmur3>; 8] = Default::default();
-        for (n, salt) in salts.iter_mut().enumerate() {
-            add_salt(&mut prefixes, n % 3 == 0, salt);
+        let mut salts: Vec<Salt> = (0..=40)
+            .flat_map(|n| ["x", "y", "z"].map(|v| Salt::new(format!("{v}{}", &text[..n]))))
+            .collect();
+        let table = SaltTable::of(
+            &mut salts
+                .iter_mut()
+                .enumerate()
+                .map(|(n, salt)| (usize::from(n % 3 == 0), salt))
+                .collect::<Vec<_>>(),
+        );
+        for by_carried in &table.orders {
+            assert!(by_carried.iter().all(|groups| groups.len() >= 2));
         }
-        let table = SaltTable {
-            batches: prefixes.map(|aligned| lane_groups(&aligned)),
-        };
         let keys = "user-00004711:0123456789abcdef0123456789abcdef0123456789abcdef01".repeat(2);
         let mut buckets = Buckets::default();
         for len in 0..=64 {
             let key = &keys.as_bytes()[len..2 * len];
-            buckets.clear();
+            buckets.clear(&table);
             for (n, salt) in salts.iter().enumerate() {
                 let got = buckets.bucket(&table, n % 3 == 0, salt, key);
                 assert_eq!(got, bucket(salt, key), "{}:{len}", &**salt);

@@ -139,18 +139,39 @@ pub struct KeyBlocks<'k> {
 }
 
 impl<'k> KeyBlocks<'k> {
-    /// Cuts `key` for prefixes carrying `carried` bytes.
+    /// Cuts `key` for prefixes carrying `carried` bytes. Words are read whole where the key
+    /// has four bytes (`first_word`, `last_word`), as in `Murmur3::finish_with`.
     pub fn new(key: &'k [u8], carried: u32) -> KeyBlocks<'k> {
         let need = 4 - (carried & 3) as usize;
-        let (head, rest) = key.split_at(need.min(key.len()));
+        let rest = key.get(need..).unwrap_or_default();
         let (middle, tail) = rest.split_at(rest.len() & !3);
         KeyBlocks {
-            first: le_word(head) << (8 * (carried & 3)),
-            first_is_block: head.len() == need,
+            // Bytes past the first `need` shift out of the word.
+            first: first_word(key) << (8 * (carried & 3)),
+            first_is_block: key.len() >= need,
             middle,
-            tail: mix_k(le_word(tail)),
+            tail: mix_k(last_word(key, tail.len())),
             len: key.len() as u32,
         }
+    }
+}
+
+/// The first four bytes of `key` as a little-endian word (all of them when shorter).
+#[inline]
+fn first_word(key: &[u8]) -> u32 {
+    match key.first_chunk::<4>() {
+        Some(w) => u32::from_le_bytes(*w),
+        None => le_word(key),
+    }
+}
+
+/// The last `n` (0–3) bytes of `key` as a little-endian word.
+#[inline]
+fn last_word(key: &[u8], n: usize) -> u32 {
+    match key.last_chunk::<4>() {
+        Some(_) if n == 0 => 0,
+        Some(w) => u32::from_le_bytes(*w) >> (8 * (4 - n)),
+        None => le_word(key.get(key.len().saturating_sub(n)..).unwrap_or_default()),
     }
 }
 
@@ -165,8 +186,7 @@ pub struct Murmur3x4 {
 }
 
 impl Murmur3x4 {
-    /// The four prefixes must carry the same number of bytes (`Murmur3::carried`), the one
-    /// `KeyBlocks::split` is given.
+    /// The four prefixes must carry the same number of bytes (`Murmur3::carried`).
     pub fn new(prefixes: [Murmur3; 4]) -> Murmur3x4 {
         Murmur3x4 {
             h: Lanes::new(prefixes.map(|p| p.h)),

@@ -82,7 +82,7 @@ pub fn evaluate_into(
     }
     decision.baggage_flaw = req.baggage_flaw;
     let upstream = Upstream::of(&overrides, &propagated);
-    buckets.clear();
+    buckets.clear(&plan.salts);
     let mut sticky = FlagBuckets {
         table: &plan.salts,
         hashes: buckets,
