@@ -117,6 +117,8 @@ pub struct Buckets {
     ready: [bool; 2],
     /// Per identity order, per lane group.
     hashes: [Vec<[u32; 4]>; 2],
+    /// The key's middle blocks, mixed (`KeyBlocks`).
+    mixed: Vec<u32>,
 }
 
 impl Buckets {
@@ -160,7 +162,7 @@ impl Buckets {
         out.clear();
         for (carried, groups) in (0..4).zip(by_carried) {
             if !groups.is_empty() {
-                let cut = KeyBlocks::new(key, carried);
+                let cut = KeyBlocks::new(key, carried, &mut self.mixed);
                 out.extend(groups.iter().map(|four| four.finish_with(&cut)));
             }
         }

@@ -131,25 +131,32 @@ pub struct KeyBlocks<'k> {
     first: u32,
     /// `first` and the carried bytes make a whole block; otherwise they are the tail.
     first_is_block: bool,
-    /// The whole blocks after the first.
-    middle: &'k [u8],
+    /// The whole blocks after the first, through `mix_k`.
+    middle: &'k [u32],
     /// The last 0–3 bytes, through `mix_k` (0 when there are none: mixing 0 changes nothing).
     tail: u32,
     len: u32,
 }
 
 impl<'k> KeyBlocks<'k> {
-    /// Cuts `key` for prefixes carrying `carried` bytes. Words are read whole where the key
-    /// has four bytes (`first_word`, `last_word`), as in `Murmur3::finish_with`.
-    pub fn new(key: &'k [u8], carried: u32) -> KeyBlocks<'k> {
+    /// Cuts `key` for prefixes carrying `carried` bytes, its middle blocks mixed into `mixed`
+    /// (a buffer kept by the caller). Words are read whole where the key has four bytes
+    /// (`first_word`, `last_word`), as in `Murmur3::finish_with`.
+    pub fn new(key: &[u8], carried: u32, mixed: &'k mut Vec<u32>) -> KeyBlocks<'k> {
         let need = 4 - (carried & 3) as usize;
         let rest = key.get(need..).unwrap_or_default();
         let (middle, tail) = rest.split_at(rest.len() & !3);
+        mixed.clear();
+        mixed.extend(
+            middle
+                .chunks_exact(4)
+                .map(|w| mix_k(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))),
+        );
         KeyBlocks {
             // Bytes past the first `need` shift out of the word.
             first: first_word(key) << (8 * (carried & 3)),
             first_is_block: key.len() >= need,
-            middle,
+            middle: mixed,
             tail: mix_k(last_word(key, tail.len())),
             len: key.len() as u32,
         }
@@ -202,8 +209,7 @@ impl Murmur3x4 {
         let mut h = self.h;
         if key.first_is_block {
             h = chain4(h, first);
-            for w in key.middle.chunks_exact(4) {
-                let k = mix_k(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            for &k in key.middle {
                 h = chain4(h, Lanes::splat(k));
             }
             h = h.xor(Lanes::splat(key.tail));
@@ -378,7 +384,8 @@ mod tests {
                     let text = bytes(&mut seed, len);
                     (text.clone(), Murmur3::new(0).write(&text))
                 });
-                let blocks = KeyBlocks::new(&key, carried as u32);
+                let mut mixed = Vec::new();
+                let blocks = KeyBlocks::new(&key, carried as u32, &mut mixed);
                 let four = Murmur3x4::new(prefixes.clone().map(|(_, m)| m));
                 let got = four.finish_with(&blocks);
                 for (lane, (text, prefix)) in prefixes.iter().enumerate() {
