@@ -115,8 +115,8 @@ fn lane_groups(prefixes: &[Murmur3]) -> Vec<Murmur3x4> {
 pub struct Buckets {
     /// Per identity order: `hashes` are this request's.
     ready: [bool; 2],
-    /// Per identity order, per lane group.
-    hashes: [Vec<[u32; 4]>; 2],
+    /// Per identity order, per slot.
+    hashes: [Vec<u32>; 2],
     /// The key's middle blocks, mixed (`KeyBlocks`).
     mixed: Vec<u32>,
 }
@@ -143,8 +143,8 @@ impl Buckets {
             self.fill(table, order, key);
         }
         let slot = salt.slot_index();
-        match self.hashes[order].get(slot / 4) {
-            Some(four) => four[slot % 4] % BUCKETS,
+        match self.hashes[order].get(slot) {
+            Some(hash) => hash % BUCKETS,
             None => salt.bucket(key),
         }
     }
@@ -160,10 +160,14 @@ impl Buckets {
             return;
         };
         out.clear();
+        out.resize(4 * by_carried.iter().map(Vec::len).sum::<usize>(), 0);
+        let mut slots = out.chunks_exact_mut(4);
         for (carried, groups) in (0..4).zip(by_carried) {
             if !groups.is_empty() {
                 let cut = KeyBlocks::new(key, carried, &mut self.mixed);
-                out.extend(groups.iter().map(|four| four.finish_with(&cut)));
+                for (four, lanes) in groups.iter().zip(&mut slots) {
+                    lanes.copy_from_slice(&four.finish_with(&cut));
+                }
             }
         }
         *ready = true;
