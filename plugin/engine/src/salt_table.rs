@@ -38,21 +38,8 @@ impl SaltTable {
     /// The table of `(identity order, salt)`s.
     #[inline(never)]
     fn of(salts: &mut [(usize, &mut Salt)]) -> SaltTable {
-        let mut counts = [[0u32; 4]; 2];
-        for (order, salt) in salts.iter() {
-            counts[order & 1][aligned(salt)] += 1;
-        }
-        // Each alignment's first slot: they follow each other, each starting a lane group.
-        let mut next = counts.map(|by_carried| {
-            let mut start = 0;
-            by_carried.map(|count| {
-                let first = start;
-                if count >= MIN_BATCH {
-                    start += count.next_multiple_of(4);
-                }
-                first
-            })
-        });
+        let counts = salts_per_batch(salts);
+        let mut next = first_slots(&counts);
         let mut prefixes: [[Vec<Murmur3>; 4]; 2] = Default::default();
         for (order, salt) in salts.iter_mut() {
             let (order, carried) = (*order & 1, aligned(salt));
@@ -70,6 +57,32 @@ impl SaltTable {
             orders,
         }
     }
+}
+
+/// How many salts each identity order has of each alignment.
+#[inline(never)]
+fn salts_per_batch(salts: &[(usize, &mut Salt)]) -> [[u32; 4]; 2] {
+    let mut counts = [[0u32; 4]; 2];
+    for (order, salt) in salts {
+        counts[order & 1][aligned(salt)] += 1;
+    }
+    counts
+}
+
+/// Each alignment's first slot: the batched alignments follow each other, each starting a lane
+/// group.
+#[inline(never)]
+fn first_slots(counts: &[[u32; 4]; 2]) -> [[u32; 4]; 2] {
+    counts.map(|by_carried| {
+        let mut start = 0;
+        by_carried.map(|count| {
+            let first = start;
+            if count >= MIN_BATCH {
+                start += count.next_multiple_of(4);
+            }
+            first
+        })
+    })
 }
 
 /// The salts `flag` can hash with, with its identity order.
@@ -165,12 +178,18 @@ impl Buckets {
         for (carried, groups) in (0..4).zip(by_carried) {
             if !groups.is_empty() {
                 let cut = KeyBlocks::new(key, carried, &mut self.mixed);
-                for (four, lanes) in groups.iter().zip(&mut slots) {
-                    lanes.copy_from_slice(&four.finish_with(&cut));
-                }
+                hash_groups(groups, cut, &mut slots);
             }
         }
         *ready = true;
+    }
+}
+
+/// The hashes of `groups` with `key`, into the next lane groups of `slots`.
+#[inline(never)]
+fn hash_groups(groups: &[Murmur3x4], key: KeyBlocks, slots: &mut std::slice::ChunksExactMut<u32>) {
+    for (four, lanes) in groups.iter().zip(slots) {
+        lanes.copy_from_slice(&four.finish_with(&key));
     }
 }
 
