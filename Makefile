@@ -102,7 +102,7 @@ probe-wasm: $(PROBE_WASM)
 # module.
 WASM_CRATE_sluice := sluice-filter
 WASM_LIB_sluice   := sluice
-WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-simd \
   --enable-mutable-globals
 WASM_OPT_sluice   := -O3 $(WASM_OPT_INLINING) $(WASM_OPT_FEATURES)
 # The ABI callbacks the filter exports (plugin/src/exports.rs; keep the two in step). Envoy calls

@@ -11,7 +11,7 @@ out=target/profile-wasm
 mkdir -p "$out"
 CARGO_PROFILE_WASM_STRIP=false CARGO_TARGET_DIR=$out/target \
   cargo build -q --profile wasm --target wasm32-wasip1 -p sluice-filter
-flags="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals"
+flags="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd"
 # Same optimisation as `make wasm`, then the instrumentation on the optimised code.
 wasm-opt -O3 --one-caller-inline-max-function-size 0 --flexible-inline-max-function-size 0 $flags \
   -g --strip-dwarf "$out/target/wasm32-wasip1/wasm/sluice.wasm" --log-execution -o "$out/sluice.wasm"

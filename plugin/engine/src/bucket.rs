@@ -44,15 +44,39 @@ pub fn bucket(salt: &str, key: &[u8]) -> u32 {
 pub struct Salt {
     text: String,
     prefix: Murmur3,
+    /// Its place in the plan's `SaltTable`, when it has one (`NO_SLOT` otherwise).
+    slot: u32,
 }
+
+const NO_SLOT: u32 = u32::MAX;
 
 impl Salt {
     pub fn new(text: String) -> Salt {
         let prefix = Murmur3::new(0).write(text.as_bytes()).write(b":");
-        Salt { text, prefix }
+        Salt {
+            text,
+            prefix,
+            slot: NO_SLOT,
+        }
+    }
+
+    /// The murmur3 state after `salt:`.
+    pub fn prefix(&self) -> Murmur3 {
+        self.prefix
+    }
+
+    /// Where the plan's `SaltTable` keeps this salt's hash of a request's key (past the end
+    /// of any batch when it has no slot).
+    pub fn slot_index(&self) -> usize {
+        self.slot as usize
+    }
+
+    pub(crate) fn set_slot(&mut self, slot: u32) {
+        self.slot = slot;
     }
 
     /// `bucket(self, key)`, from the precomputed prefix.
+    #[inline(never)]
     pub fn bucket(&self, key: &[u8]) -> u32 {
         self.prefix.finish_with(key) % BUCKETS
     }

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod header_map;
 pub mod pipeline;
 pub mod plan;
+pub mod salt_table;
 pub mod slots;
 pub mod spring_flags;
 pub mod token;

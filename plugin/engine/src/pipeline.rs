@@ -7,6 +7,7 @@
 use crate::decision::{Decision, FlagOutcome, Reason, TokenStatus};
 use crate::engine::{self, Headers, OwnedHeaders, OwnedSeen, Request, RouteControl};
 use crate::plan::{PieceGroup, Plan, TokenPlan};
+use crate::salt_table::Buckets;
 use crate::slots::Slots;
 use crate::token::{self, Claims, Kind};
 use std::ops::Range;
@@ -159,6 +160,8 @@ impl Patch {
 pub struct Scratch {
     pub decision: Decision,
     pub patch: Patch,
+    /// The request's key hashed under every flag salt.
+    pub buckets: Buckets,
 }
 
 /// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
@@ -179,7 +182,8 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     req.now_ms = facts.now_ms;
     req.entropy = facts.entropy;
     let decision = &mut scratch.decision;
-    engine::evaluate_into(plan, &req, live.controls, live.unleash, decision);
+    let kept = (&mut *decision, &mut scratch.buckets);
+    engine::evaluate_into(plan, &req, live.controls, live.unleash, kept);
     if let Some(spring) = live.spring {
         crate::spring_flags::evaluate_into(spring, plan, &req, &mut decision.unleash);
     }

@@ -2,6 +2,7 @@
 //! header names lower-cased, CIDRs, semvers, times and weights parsed) so that
 //! evaluating a request only walks data.
 use crate::bucket::{Salt, BUCKETS};
+use crate::salt_table::SaltTable;
 use sluice_primitives::cidr::Cidr;
 use sluice_primitives::semver::Version;
 use std::rc::Rc;
@@ -48,6 +49,8 @@ pub struct Plan {
     pub chain: ChainPlan,
     /// Each flag's `name=variant` per variant, as the flags header and baggage write them.
     pub flag_pieces: FlagPieces,
+    /// The flags' rollout and ramp salts, for hashing a request's key under all at once.
+    pub salts: SaltTable,
 }
 
 /// Each flag's `name=variant` per variant, built once so that a request writes the flags header
@@ -632,6 +635,7 @@ impl Plan {
     /// `name=variant` pieces. The compiler calls it once, last.
     #[inline(never)]
     pub fn index(&mut self) {
+        self.salts = SaltTable::new(&mut self.flags);
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
         self.outputs = self.output_slots();
         self.flag_pieces = FlagPieces::new(&self.flags, self.baggage_prefix.as_deref());

@@ -17,7 +17,7 @@ pub mod sha256;
 pub mod swar;
 pub mod time;
 
-pub use murmur3::{murmur3_x86_32, murmur3_x86_32_parts, Murmur3};
+pub use murmur3::{murmur3_x86_32, murmur3_x86_32_parts, KeyBlocks, Murmur3, Murmur3x4};
 
 /// Byte-slice equality a word at a time, inlined where the request path compares header names
 /// (`==` on slices is a call to `memcmp`).

@@ -120,6 +120,7 @@ fn assemble(
         goal_headers: decisions.goal_headers,
         chain: decisions.chain,
         flag_pieces: Default::default(),
+        salts: Default::default(),
     };
     plan.chain.baggage_keys = headers.baggage_keys;
     plan.reads_clock = reads_clock(&plan);

@@ -13,6 +13,7 @@ use crate::bucket::{random_bucket, Salt};
 use crate::decision::{
     Decision, FlagOutcome, OverrideStatus, Reason, ReleaseOutcome, RouteOutcome,
 };
+use crate::salt_table::{Buckets, SaltTable};
 
 use crate::plan::{
     AuthorityMatch, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan, Serve,
@@ -47,18 +48,26 @@ pub fn evaluate_with(
     unleash_engine: Option<&sluice_unleash::Engine>,
 ) -> Decision {
     let mut decision = Decision::default();
-    evaluate_into(plan, req, controls, unleash_engine, &mut decision);
+    let mut buckets = Buckets::default();
+    evaluate_into(
+        plan,
+        req,
+        controls,
+        unleash_engine,
+        (&mut decision, &mut buckets),
+    );
     decision
 }
 
-/// `evaluate_with` into a decision kept between requests, so its lists keep their capacity.
+/// `evaluate_with` into a decision and bucket hashes kept between requests, so their lists keep
+/// their capacity.
 #[inline(never)]
 pub fn evaluate_into(
     plan: &Plan,
     req: &Request,
     controls: &[RouteControl],
     unleash_engine: Option<&sluice_unleash::Engine>,
-    decision: &mut Decision,
+    (decision, buckets): (&mut Decision, &mut Buckets),
 ) {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
@@ -73,7 +82,19 @@ pub fn evaluate_into(
     }
     decision.baggage_flaw = req.baggage_flaw;
     let upstream = Upstream::of(&overrides, &propagated);
-    decide_flags(plan, req, &keys, &upstream, &mut decision.flags);
+    buckets.clear(&plan.salts);
+    let mut sticky = FlagBuckets {
+        table: &plan.salts,
+        hashes: buckets,
+    };
+    decide_flags(
+        plan,
+        req,
+        &keys,
+        &upstream,
+        &mut decision.flags,
+        &mut sticky,
+    );
     decide_releases(
         plan,
         req,
@@ -165,6 +186,7 @@ fn decide_flags(
     keys: &Keys,
     upstream: &Upstream,
     flags: &mut Vec<FlagOutcome>,
+    sticky: &mut FlagBuckets,
 ) {
     reset_flags(flags, plan.flags.len());
     for &i in &plan.flag_order {
@@ -176,7 +198,7 @@ fn decide_flags(
         };
         flags[i] = match fixed {
             Some(outcome) => outcome,
-            None => evaluate_flag(flag, req, keys, flags),
+            None => evaluate_flag(flag, req, keys, flags, sticky),
         };
     }
 }
@@ -331,6 +353,32 @@ fn bucket_for(key: &KeyPlan, salt: &Salt, identity: Option<&[u8]>, req: &Request
     }
 }
 
+/// The plan's salt table and this request's hashes under it: where flags' buckets come from.
+struct FlagBuckets<'a> {
+    table: &'a SaltTable,
+    hashes: &'a mut Buckets,
+}
+
+impl FlagBuckets<'_> {
+    /// `bucket_for` a flag with one of its salts, from the request's batch of hashes.
+    #[inline]
+    fn bucket(
+        &mut self,
+        flag: &FlagPlan,
+        salt: &Salt,
+        identity: Option<&[u8]>,
+        req: &Request,
+    ) -> Option<u32> {
+        match identity {
+            Some(k) => {
+                let session_first = flag.key.session_first;
+                Some(self.hashes.bucket(self.table, session_first, salt, k))
+            }
+            None => bucket_for(&flag.key, salt, None, req),
+        }
+    }
+}
+
 /// Why the user is outside a flag's ramp today, if they are.
 #[inline(never)]
 fn ramped_out(
@@ -338,15 +386,22 @@ fn ramped_out(
     ramp: &RampPlan,
     identity: Option<&[u8]>,
     req: &Request,
+    sticky: &mut FlagBuckets,
 ) -> Option<Reason> {
-    match bucket_for(&flag.key, &ramp.salt, identity, req) {
+    match sticky.bucket(flag, &ramp.salt, identity, req) {
         Some(b) if b < ramp.share_at(req.now_ms) => None,
         Some(_) => Some(Reason::RampedOut),
         None => Some(Reason::NoIdentity),
     }
 }
 
-fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcome]) -> FlagOutcome {
+fn evaluate_flag(
+    flag: &FlagPlan,
+    req: &Request,
+    keys: &Keys,
+    done: &[FlagOutcome],
+    sticky: &mut FlagBuckets,
+) -> FlagOutcome {
     let off = |reason| FlagOutcome {
         variant: flag.off_variant,
         reason,
@@ -364,7 +419,7 @@ fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcom
     }
     let identity = keys.for_plan(&flag.key);
     if let Some(ramp) = &flag.ramp {
-        if let Some(reason) = ramped_out(flag, ramp, identity, req) {
+        if let Some(reason) = ramped_out(flag, ramp, identity, req, sticky) {
             return off(reason);
         }
     }
@@ -377,7 +432,7 @@ fn evaluate_flag(flag: &FlagPlan, req: &Request, keys: &Keys, done: &[FlagOutcom
                 variant: *v,
                 reason: Reason::Rule(i),
             },
-            Serve::Rollout(rollout) => match bucket_for(&flag.key, &flag.key.salt, identity, req) {
+            Serve::Rollout(rollout) => match sticky.bucket(flag, &flag.key.salt, identity, req) {
                 Some(b) => FlagOutcome {
                     variant: rollout.pick(b),
                     reason: Reason::Rollout(i),
