@@ -786,3 +786,37 @@ fn envoy_and_host_test_agree_on_the_demo_config() {
         ],
     );
 }
+
+/// The list again with 96 more rollout flags (32 session-keyed, 64 user-keyed, names of every
+/// length modulo 4): enough salts per prefix alignment that the module hashes them in its SIMD batches
+/// (`sluice_engine::salt_table`), which the smaller configs above never reach. host-test's
+/// `plugin_buckets` checks those batches against the native engine under wasmtime; this checks
+/// that V8 in Envoy runs them the same.
+#[test]
+fn envoy_and_host_test_agree_on_batched_flag_buckets() {
+    let mut config = config();
+    let flags = config["flags"]
+        .as_object_mut()
+        .expect("the config has flags");
+    for i in 0..96 {
+        let name = format!("batch-{i:02}{}", "x".repeat(i % 4));
+        let bucket_by = if i < 32 { "session" } else { "user" };
+        flags.insert(
+            name,
+            json!({ "bucket_by": bucket_by, "rules": [{ "rollout": { "on": 50, "off": 50 } }] }),
+        );
+    }
+    let coverage = differential(&config.to_string(), &cases());
+    assert_covers(
+        &coverage,
+        &[(
+            "x-sluice-flags",
+            &[
+                "batch-00=on",
+                "batch-00=off",
+                "batch-95xxx=on",
+                "batch-95xxx=off",
+            ],
+        )],
+    );
+}
