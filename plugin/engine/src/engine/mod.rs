@@ -16,8 +16,8 @@ use crate::decision::{
 use crate::salt_table::{Buckets, SaltTable};
 
 use crate::plan::{
-    AuthorityMatch, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan, Serve,
-    Strategy, Subject,
+    AuthorityMatch, Cond, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan,
+    Serve, Strategy, Subject,
 };
 use overrides::Overrides;
 use propagation::Propagated;
@@ -395,6 +395,18 @@ fn ramped_out(
     }
 }
 
+/// `matches`, with a segment already known this request answered without the call: many flags
+/// target the same few segments.
+#[inline(always)]
+fn holds(cond: &Cond, req: &Request) -> bool {
+    if let Cond::Segment(id, _) = cond {
+        if let Some(known) = req.segment(*id) {
+            return known;
+        }
+    }
+    matches(cond, req)
+}
+
 fn evaluate_flag(
     flag: &FlagPlan,
     req: &Request,
@@ -424,7 +436,7 @@ fn evaluate_flag(
         }
     }
     for (i, rule) in flag.rules.iter().enumerate() {
-        if rule.when.as_ref().is_some_and(|c| !matches(c, req)) {
+        if rule.when.as_ref().is_some_and(|c| !holds(c, req)) {
             continue;
         }
         return match &rule.serve {
