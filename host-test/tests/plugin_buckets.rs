@@ -4,7 +4,6 @@
 //! keys of many lengths.
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 /// 80 flags whose names (their salts) have lengths 1..=40: rollouts by user, a quarter of them
@@ -54,28 +53,7 @@ fn batched_buckets_in_the_module_match_the_native_engine() {
             request = request.header("x-session-id", &session);
         }
         let out = request.send().unwrap();
-        let names: Vec<String> = out
-            .sent_headers
-            .iter()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-            .collect();
-        let pairs: Vec<(&str, &[u8])> = names
-            .iter()
-            .zip(out.sent_headers.iter())
-            .map(|(name, (_, v))| (name.as_str(), v))
-            .collect();
-        let facts = sluice_core::pipeline::Facts {
-            headers: sluice_core::engine::Headers::Pairs(&pairs),
-            source: None,
-            now_ms,
-            entropy: 0,
-        };
-        let live = sluice_core::pipeline::Live::default();
-        let native: BTreeMap<String, String> = sluice_core::pipeline::run_once(&plan, live, &facts)
-            .patch
-            .sets(&plan)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let native = common::native_sets(&plan, &out, None, now_ms);
         let flags = native.get("x-sluice-flags").cloned().unwrap_or_default();
         let module = out
             .request_changes()

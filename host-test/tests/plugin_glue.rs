@@ -485,28 +485,12 @@ fn the_module_writes_what_the_native_engine_decides() {
             .header("x-cart-total", (user * 7 % 300).to_string())
             .send()
             .unwrap();
-        let names: Vec<String> = out
-            .sent_headers
-            .iter()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-            .collect();
-        let pairs: Vec<(&str, &[u8])> = names
-            .iter()
-            .zip(out.sent_headers.iter())
-            .map(|(n, (_, v))| (n.as_str(), v))
-            .collect();
-        let facts = sluice_core::pipeline::Facts {
-            headers: sluice_core::engine::Headers::Pairs(&pairs),
-            source: Some(&b"203.0.113.7:40000"[..]),
-            now_ms: out_time_ms(&host),
-            entropy: 0,
-        };
-        let live = sluice_core::pipeline::Live::default();
-        let native: BTreeMap<String, String> = sluice_core::pipeline::run_once(&plan, live, &facts)
-            .patch
-            .sets(&plan)
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let native = common::native_sets(
+            &plan,
+            &out,
+            Some(&b"203.0.113.7:40000"[..]),
+            out_time_ms(&host),
+        );
         assert_eq!(written(&out), native, "user {user}");
     }
 }

@@ -35,3 +35,35 @@ pub fn plugin(name: &str) -> sluice_wasm_host::Plugin {
         })
         .clone()
 }
+
+/// The headers the native pipeline sets for the request headers the module sent upstream, with
+/// `source` and `now_ms` as the facts: what the module must have set too.
+pub fn native_sets(
+    plan: &sluice_core::plan::Plan,
+    out: &sluice_wasm_host::Outcome,
+    source: Option<&[u8]>,
+    now_ms: i64,
+) -> std::collections::BTreeMap<String, String> {
+    let names: Vec<String> = out
+        .sent_headers
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let pairs: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(out.sent_headers.iter())
+        .map(|(name, (_, v))| (name.as_str(), v))
+        .collect();
+    let facts = sluice_core::pipeline::Facts {
+        headers: sluice_core::engine::Headers::Pairs(&pairs),
+        source,
+        now_ms,
+        entropy: 0,
+    };
+    let live = sluice_core::pipeline::Live::default();
+    sluice_core::pipeline::run_once(plan, live, &facts)
+        .patch
+        .sets(plan)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
