@@ -298,8 +298,13 @@ impl Lanes {
     }
     #[inline]
     fn to_array(self) -> [u32; 4] {
-        // SAFETY: both are 16 plain bytes; every bit pattern is a valid [u32; 4].
-        unsafe { core::mem::transmute::<core::arch::wasm32::v128, [u32; 4]>(self.0) }
+        use core::arch::wasm32::u32x4_extract_lane;
+        [
+            u32x4_extract_lane::<0>(self.0),
+            u32x4_extract_lane::<1>(self.0),
+            u32x4_extract_lane::<2>(self.0),
+            u32x4_extract_lane::<3>(self.0),
+        ]
     }
 }
 
