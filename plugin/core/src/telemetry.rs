@@ -288,7 +288,6 @@ pub struct Tally {
     pub route_responses: Vec<Vec<[u64; 5]>>,
     /// Latency samples (ms) per route and version, flushed as histogram records.
     pub route_latency: Vec<Vec<Vec<u32>>>,
-    pub flag_evaluations: Vec<Vec<u64>>,
     pub overrides_honoured: u64,
     pub overrides_refused: u64,
     /// Shaped like `MetricNames::experiment_*`.
@@ -319,11 +318,6 @@ impl Tally {
                 .routes
                 .iter()
                 .map(|r| vec![Vec::new(); r.versions.len()])
-                .collect(),
-            flag_evaluations: plan
-                .flags
-                .iter()
-                .map(|f| vec![0; f.variant_names.len()])
                 .collect(),
             overrides_honoured: 0,
             overrides_refused: 0,
@@ -373,11 +367,6 @@ impl Tally {
     }
 
     pub fn count_decision(&mut self, decision: &Decision) {
-        for (counts, outcome) in self.flag_evaluations.iter_mut().zip(&decision.flags) {
-            if let Some(slot) = counts.get_mut(outcome.variant) {
-                *slot += 1;
-            }
-        }
         for r in &decision.routes {
             if let Some(slot) = self
                 .route_requests

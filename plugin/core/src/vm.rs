@@ -53,7 +53,8 @@ struct MetricIds {
     route_requests: Vec<Vec<Option<u32>>>,
     route_responses: Vec<Vec<[Option<u32>; 5]>>,
     route_latency: Vec<Vec<Option<u32>>>,
-    flag_evaluations: Vec<Vec<Option<u32>>>,
+    /// Flag-major, variant-minor: `FlagCounts`' slots.
+    flag_evaluations: Vec<Option<u32>>,
     overrides_honoured: Option<u32>,
     overrides_refused: Option<u32>,
     guard_tripped: Vec<Option<u32>>,
@@ -116,7 +117,10 @@ impl MetricIds {
             route_requests: counters(&names.route_requests, MetricKind::Counter),
             route_responses: classes(&names.route_responses),
             route_latency: counters(&names.route_latency, MetricKind::Histogram),
-            flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter),
+            flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter)
+                .into_iter()
+                .flatten()
+                .collect(),
             overrides_honoured: stats.define(MetricKind::Counter, &names.overrides_honoured),
             overrides_refused: stats.define(MetricKind::Counter, &names.overrides_refused),
             guard_tripped: optional(&names.guard_tripped, MetricKind::Gauge),
@@ -403,7 +407,12 @@ impl VmState {
         add_counts(stats, &m.route_requests, &tally.route_requests);
         add_classes(stats, &m.route_responses, &tally.route_responses);
         record_samples(stats, &m.route_latency, &tally.route_latency);
-        add_counts(stats, &m.flag_evaluations, &tally.flag_evaluations);
+        // Flag evaluations are counted as they are decided, in the request scratch.
+        let ids = &m.flag_evaluations;
+        self.scratch
+            .borrow_mut()
+            .flag_counts
+            .flush(|slot, n| add(stats, ids.get(slot).copied().flatten(), n));
         add(stats, m.overrides_honoured, tally.overrides_honoured);
         add(stats, m.overrides_refused, tally.overrides_refused);
         add_classes(stats, &m.experiment_responses, &tally.experiment_responses);

@@ -370,3 +370,49 @@ fn only_a_request_with_a_route_or_an_experiment_has_a_response_to_count() {
     };
     assert!(plain.on_request(&facts, |_, _| {}).is_empty());
 }
+
+/// Each flag's variants have counters of their own, however many variants the flags before it
+/// have: every request counts one variant of every flag, the one it was served.
+#[test]
+fn every_flag_counts_the_variant_each_request_got() {
+    let config = r#"{"version": 1, "identity": {"user": [{"header": "x-user"}]},
+      "flags": {
+        "a": {"rules": [{"when": {"header": "x-a", "equals": "1"}, "serve": "on"}]},
+        "b": {"variants": {"x": 1, "y": 2, "z": 3}, "default": "x",
+              "rules": [{"when": {"header": "x-b", "equals": "y"}, "serve": "y"},
+                        {"when": {"header": "x-b", "equals": "z"}, "serve": "z"}]},
+        "c": {"enabled": false, "rules": [{"serve": "on"}]},
+        "d": {"variants": {"p": 1, "q": 2}, "default": "q", "rules": []}
+      }}"#;
+    let stats = LocalStats::default();
+    let vm = VmState::new(common::plan(config), "r".into(), 5, &stats);
+    let send = |headers: &[(&str, &str)]| {
+        let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+        let facts = Facts {
+            headers: Headers::Pairs(&pairs),
+            ..Facts::default()
+        };
+        vm.on_request(&facts, |_, _| {});
+    };
+    send(&[("x-a", "1"), ("x-b", "z")]);
+    send(&[("x-b", "y")]);
+    send(&[("x-b", "z")]);
+    vm.flush_metrics(&stats);
+    let count = |flag: &str, variant: &str| {
+        stats.value(&format!("sluice.flag.{flag}.{variant}.evaluations"))
+    };
+    assert_eq!((count("a", "on"), count("a", "off")), (1, 2));
+    assert_eq!(
+        (count("b", "x"), count("b", "y"), count("b", "z")),
+        (0, 1, 2)
+    );
+    assert_eq!((count("c", "on"), count("c", "off")), (0, 3));
+    assert_eq!((count("d", "p"), count("d", "q")), (0, 3));
+
+    send(&[("x-b", "y")]);
+    vm.flush_metrics(&stats);
+    assert_eq!(
+        (count("a", "off"), count("b", "y"), count("d", "q")),
+        (3, 2, 4)
+    );
+}

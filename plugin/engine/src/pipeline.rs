@@ -4,7 +4,7 @@
 //! The decision and the patch are kept by the caller between requests (`Scratch`), so a request
 //! reuses their buffers instead of allocating: header names are the plan's, values are written
 //! into one text buffer.
-use crate::decision::{Decision, FlagOutcome, Reason, TokenStatus};
+use crate::decision::{Decision, FlagCounts, FlagOutcome, Reason, TokenStatus};
 use crate::engine::{self, Headers, OwnedHeaders, OwnedSeen, Request, RouteControl};
 use crate::plan::{PieceGroup, Plan, TokenPlan};
 use crate::salt_table::Buckets;
@@ -162,6 +162,8 @@ pub struct Scratch {
     pub patch: Patch,
     /// The request's key hashed under every flag salt.
     pub buckets: Buckets,
+    /// Flag evaluations since the last stats flush (`VmState::flush_metrics`).
+    pub flag_counts: FlagCounts,
 }
 
 /// One request through Sluice: pick the plan's facts, evaluate into `scratch.decision`, and turn
@@ -182,8 +184,8 @@ pub fn run(plan: &Plan, live: Live, facts: &Facts, scratch: &mut Scratch) {
     req.now_ms = facts.now_ms;
     req.entropy = facts.entropy;
     let decision = &mut scratch.decision;
-    let kept = (&mut *decision, &mut scratch.buckets);
-    engine::evaluate_into(plan, &req, live.controls, live.unleash, kept);
+    let kept = (&mut scratch.buckets, &mut scratch.flag_counts);
+    engine::evaluate_into(plan, &req, live.controls, live.unleash, decision, kept);
     if let Some(spring) = live.spring {
         crate::spring_flags::evaluate_into(spring, plan, &req, &mut decision.unleash);
     }

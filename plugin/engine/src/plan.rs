@@ -166,6 +166,9 @@ pub struct FlagPlan {
     pub header: Option<String>,
     /// Set for flags marked `experiment`: outcomes are counted per variant.
     pub experiment: Option<ExperimentPlan>,
+    /// Where its variants' evaluation counts start in `FlagCounts` (the flags' variants one
+    /// after the other, in flag order).
+    pub first_count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -636,6 +639,11 @@ impl Plan {
     #[inline(never)]
     pub fn index(&mut self) {
         self.salts = SaltTable::new(&mut self.flags);
+        let mut first = 0;
+        for flag in &mut self.flags {
+            flag.first_count = first;
+            first += flag.variant_names.len() as u32;
+        }
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
         self.outputs = self.output_slots();
         self.flag_pieces = FlagPieces::new(&self.flags, self.baggage_prefix.as_deref());

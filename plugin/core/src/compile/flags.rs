@@ -71,6 +71,7 @@ fn compile_flag<'c>(
         key: key_plan(salt, flag.bucket_by, flag.without_identity, config),
         header,
         experiment: None,
+        first_count: 0,
     })
 }
 

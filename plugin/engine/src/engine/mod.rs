@@ -11,7 +11,7 @@ pub use request::{Headers, OwnedHeaders, OwnedSeen, Request};
 
 use crate::bucket::{random_bucket, Salt};
 use crate::decision::{
-    Decision, FlagOutcome, OverrideStatus, Reason, ReleaseOutcome, RouteOutcome,
+    Decision, FlagCounts, FlagOutcome, OverrideStatus, Reason, ReleaseOutcome, RouteOutcome,
 };
 use crate::salt_table::{Buckets, SaltTable};
 
@@ -48,14 +48,8 @@ pub fn evaluate_with(
     unleash_engine: Option<&sluice_unleash::Engine>,
 ) -> Decision {
     let mut decision = Decision::default();
-    let mut buckets = Buckets::default();
-    evaluate_into(
-        plan,
-        req,
-        controls,
-        unleash_engine,
-        (&mut decision, &mut buckets),
-    );
+    let kept = (&mut Buckets::default(), &mut FlagCounts::default());
+    evaluate_into(plan, req, controls, unleash_engine, &mut decision, kept);
     decision
 }
 
@@ -67,7 +61,8 @@ pub fn evaluate_into(
     req: &Request,
     controls: &[RouteControl],
     unleash_engine: Option<&sluice_unleash::Engine>,
-    (decision, buckets): (&mut Decision, &mut Buckets),
+    decision: &mut Decision,
+    (buckets, counts): (&mut Buckets, &mut FlagCounts),
 ) {
     let keys = Keys::of(plan, req);
     let overrides = Overrides::read(plan, req);
@@ -94,6 +89,7 @@ pub fn evaluate_into(
         &upstream,
         &mut decision.flags,
         &mut sticky,
+        counts,
     );
     decide_releases(
         plan,
@@ -187,6 +183,7 @@ fn decide_flags(
     upstream: &Upstream,
     flags: &mut Vec<FlagOutcome>,
     sticky: &mut FlagBuckets,
+    counts: &mut FlagCounts,
 ) {
     reset_flags(flags, plan.flags.len());
     for &i in &plan.flag_order {
@@ -196,10 +193,12 @@ fn decide_flags(
         } else {
             None
         };
-        flags[i] = match fixed {
+        let outcome = match fixed {
             Some(outcome) => outcome,
             None => evaluate_flag(flag, req, keys, flags, sticky),
         };
+        counts.add(flag.first_count as usize + outcome.variant);
+        flags[i] = outcome;
     }
 }
 
