@@ -1,6 +1,7 @@
 //! What Sluice counts, and under which names. Requests add to a per-VM
-//! `Tally` (no hostcall); the root context flushes it to Envoy's stats on
-//! each tick, so metrics cost the request path nothing.
+//! `Tally` (no hostcall; flag evaluations go to the request scratch's
+//! `FlagCounts` as each flag is decided); the root context flushes both to
+//! Envoy's stats on each tick, so metrics cost the request path no hostcall.
 //!
 //! Names follow Envoy's dotted convention under `sluice.`; Envoy exposes
 //! them with its wasm prefix (`wasmcustom.sluice.…`, Prometheus
