@@ -122,6 +122,10 @@ fn lane_groups(prefixes: &[Murmur3]) -> Vec<Murmur3x4> {
         .collect()
 }
 
+/// The most mixed key blocks `Buckets` keeps between requests (a 1 KiB key): a longer key, which
+/// only a client sending an absurd identity makes, does not leave its buffer behind in the VM.
+const KEPT_BLOCKS: usize = 256;
+
 /// One request's hashes of its key under the table's salts (murmur3 of `salt:key`, per slot).
 /// Kept between requests: after the first, nothing is allocated.
 #[derive(Debug, Default, Clone)]
@@ -181,6 +185,9 @@ impl Buckets {
                 hash_groups(groups, cut, &mut slots);
             }
         }
+        if self.mixed.capacity() > KEPT_BLOCKS {
+            self.mixed = Vec::new();
+        }
         *ready = true;
     }
 }
@@ -226,6 +233,14 @@ mod tests {
                 assert_eq!(got, bucket(salt, key), "{}:{len}", &**salt);
             }
         }
+        // A key of 64 KiB hashes like any other, and its blocks' buffer is not kept.
+        let long = "k".repeat(65_536);
+        buckets.clear(&table);
+        assert_eq!(
+            buckets.bucket(&table, false, &salts[1], long.as_bytes()),
+            bucket(&salts[1], long.as_bytes())
+        );
+        assert!(buckets.mixed.capacity() <= KEPT_BLOCKS);
         // A salt outside the table hashes on its own.
         let outside = Salt::new("outside".to_string());
         assert_eq!(
