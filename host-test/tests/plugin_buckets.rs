@@ -55,20 +55,7 @@ fn batched_buckets_in_the_module_match_the_native_engine() {
         let out = request.send().unwrap();
         let native = common::native_sets(&plan, &out, None, now_ms);
         let flags = native.get("x-sluice-flags").cloned().unwrap_or_default();
-        let module = out
-            .request_changes()
-            .into_iter()
-            .find_map(|c| match c {
-                sluice_wasm_host::HeaderChange::Set { name, values }
-                    if name == "x-sluice-flags" =>
-                {
-                    values
-                        .first()
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                }
-                _ => None,
-            })
-            .unwrap_or_default();
+        let module = out.request_header("x-sluice-flags").unwrap_or_default();
         assert_eq!(module, flags, "request {n}");
         assert!(flags.contains("=on") && flags.contains("=off"), "{flags}");
     }

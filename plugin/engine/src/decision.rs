@@ -169,7 +169,8 @@ impl FlagCounts {
         }
     }
 
-    /// The first count of a slot past the end (the first request, or the first after a flush).
+    /// The first count of a slot past the end: the counts grow to the plan's size during the
+    /// VM's first requests (a flush keeps their length).
     #[cold]
     #[inline(never)]
     fn grow_to_add(&mut self, slot: usize) {

@@ -634,8 +634,9 @@ pub struct OutputSlots {
 }
 
 impl Plan {
-    /// Precomputes what the request path looks up: header roles, output slots, and each flag's
-    /// `name=variant` pieces. The compiler calls it once, last.
+    /// Precomputes what the request path looks up: the flags' salt batches and where their
+    /// evaluation counts start, header roles, output slots, and the flags' `name=variant` pieces.
+    /// The compiler calls it once, last.
     #[inline(never)]
     pub fn index(&mut self) {
         self.salts = SaltTable::new(&mut self.flags);

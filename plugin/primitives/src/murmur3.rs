@@ -86,15 +86,9 @@ impl Murmur3 {
             h = mix_block(h, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
         }
         let left = blocks.remainder().len();
-        let last = key.last_chunk::<4>().map_or(0, |w| u32::from_le_bytes(*w));
-        let tail = if left > 0 {
-            last >> (8 * (4 - left))
-        } else {
-            0
-        };
         Murmur3 {
             h,
-            carry: tail,
+            carry: last_word(key, left),
             carried: left as u32,
             len: self.len.wrapping_add(key.len() as u32),
         }
