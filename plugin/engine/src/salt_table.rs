@@ -176,8 +176,13 @@ impl Buckets {
         ) else {
             return;
         };
-        out.clear();
-        out.resize(4 * by_carried.iter().map(Vec::len).sum::<usize>(), 0);
+        // Every slot is written below: the buffer is zeroed only when its length changes (a
+        // new table), not per request (a fill costs as much as the hashes it makes room for).
+        let len = 4 * by_carried.iter().map(Vec::len).sum::<usize>();
+        if out.len() != len {
+            out.clear();
+            out.resize(len, 0);
+        }
         let mut slots = out.chunks_exact_mut(4);
         for (carried, groups) in (0..4).zip(by_carried) {
             if !groups.is_empty() {
