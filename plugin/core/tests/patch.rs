@@ -178,6 +178,38 @@ fn a_reused_scratch_carries_nothing_over_from_the_last_request() {
     assert!(!scratch.patch.signed_token());
 }
 
+#[test]
+fn every_flag_outcome_of_a_reused_scratch_is_this_requests_own() {
+    // The flag outcomes are overwritten in place from request to request: each must be this
+    // user's, with prerequisites read from this request's decisions (the prerequisite sorts
+    // after its dependant by name, so the flags are not decided in their own order).
+    let p = plan(
+        r#"{"version": 1, "identity": {"user": [{"header": "x-user-id"}]},
+        "flags": {
+          "a-dependant": {"prerequisites": [{"flag": "z-base", "variants": ["on"]}],
+                          "rules": [{"rollout": {"on": 50, "off": 50}}]},
+          "m-split": {"rules": [{"rollout": {"on": 50, "off": 50}}]},
+          "n-vip": {"rules": [{"when": {"header": "x-vip", "equals": "1"}, "serve": "on"}]},
+          "z-base": {"rules": [{"rollout": {"on": 50, "off": 50}}]}},
+        "outputs": {"flags_header": "x-sluice-flags"}}"#,
+    );
+    let mut reused = Scratch::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 0..64 {
+        let mut req = Req::new().user(&format!("user-{n}"));
+        if n % 3 == 0 {
+            req = req.header("x-vip", "1");
+        }
+        run_into(&p, &req, &mut reused);
+        let fresh = req.run(&p);
+        assert_eq!(reused.decision.flags, fresh.decision.flags, "user-{n}");
+        assert_eq!(sets(&p, &reused), sets(&p, &fresh), "user-{n}");
+        seen.insert(format!("{:?}", fresh.decision.flags));
+    }
+    // The users got different decisions: a stale outcome would have shown.
+    assert!(seen.len() > 4, "{seen:?}");
+}
+
 fn borrowed(req: &Req) -> Vec<(&str, &[u8])> {
     req.pairs
         .iter()

@@ -27,6 +27,9 @@ pub struct Plan {
     pub flags: Vec<FlagPlan>,
     /// Flag indices with prerequisites before dependants.
     pub flag_order: Vec<usize>,
+    /// `flag_order` names every flag once (`Plan::index` checks): a request overwrites every
+    /// outcome of the last one, which need not be cleared first.
+    pub flag_order_covers_all: bool,
     pub routes: Vec<RoutePlan>,
     pub overrides: Option<OverridePlan>,
     pub flags_header: Option<String>,
@@ -640,6 +643,7 @@ impl Plan {
     #[inline(never)]
     pub fn index(&mut self) {
         self.salts = SaltTable::new(&mut self.flags);
+        self.flag_order_covers_all = covers_each_once(&self.flag_order, self.flags.len());
         let mut first = 0;
         for flag in &mut self.flags {
             flag.first_count = first;
@@ -676,6 +680,16 @@ impl Plan {
             baggage: self.baggage_prefix.as_ref().and_then(|_| slot("baggage")),
         }
     }
+}
+
+/// Whether `order` is a permutation of `0..len`.
+#[inline(never)]
+fn covers_each_once(order: &[usize], len: usize) -> bool {
+    let mut seen = vec![false; len];
+    order.len() == len
+        && order
+            .iter()
+            .all(|&i| seen.get_mut(i).is_some_and(|s| !std::mem::replace(s, true)))
 }
 
 /// The index of `name` in `owned` (the plan's owned headers).
@@ -830,7 +844,16 @@ pub enum Requirement {
 
 #[cfg(test)]
 mod tests {
-    use super::{Fact, HeaderRoles};
+    use super::{covers_each_once, Fact, HeaderRoles};
+
+    #[test]
+    fn a_flag_order_covers_all_only_as_a_permutation() {
+        assert!(covers_each_once(&[2, 0, 1], 3));
+        assert!(covers_each_once(&[], 0));
+        assert!(!covers_each_once(&[0, 0, 2], 3), "a repeat");
+        assert!(!covers_each_once(&[0, 1], 3), "one missing");
+        assert!(!covers_each_once(&[0, 3, 1], 3), "out of range");
+    }
 
     #[test]
     fn header_roles_find_each_name_and_only_it() {

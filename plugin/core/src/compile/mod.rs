@@ -107,6 +107,7 @@ fn assemble(
         session_key: inputs.session_key,
         flags: decisions.flags,
         flag_order: decisions.flag_order,
+        flag_order_covers_all: false,
         routes: decisions.routes,
         overrides: inputs.overrides,
         flags_header,

@@ -185,7 +185,11 @@ fn decide_flags(
     sticky: &mut FlagBuckets,
     counts: &mut FlagCounts,
 ) {
-    reset_flags(flags, plan.flags.len());
+    // The last request's outcomes stay in place only when this one overwrites each of them:
+    // none of another user's decisions can be left behind.
+    if !(plan.flag_order_covers_all && flags.len() == plan.flags.len()) {
+        reset_flags(flags, plan.flags.len());
+    }
     for &i in &plan.flag_order {
         let flag = &plan.flags[i];
         let fixed = if upstream.fixed_anywhere {
