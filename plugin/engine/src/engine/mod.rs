@@ -431,7 +431,9 @@ fn evaluate_flag(
         // A scan, not `contains`: the slice specialisation vectorises, which costs more than it
         // saves on the one or two variants a prerequisite names.
         let variant = done[*dep].variant;
-        if !allowed.iter().any(|a| *a == variant) {
+        #[allow(clippy::manual_contains)]
+        let holds = allowed.iter().any(|a| *a == variant);
+        if !holds {
             return off(Reason::PrerequisiteFailed);
         }
     }
