@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
-use common::plan;
-use sluice_core::plan::Subject;
+use common::{plan, variant, Req};
+use sluice_core::plan::{Cond, Subject};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 const PAYLOAD: &str = r#"{"version": 1, "features": []}"#;
@@ -266,4 +266,86 @@ fn before_the_first_payload_is_as_configured() {
     assert!(!pass_through(""));
     assert!(!pass_through(r#", "before_first_payload": "defaults""#));
     assert!(pass_through(r#", "before_first_payload": "pass_through""#));
+}
+
+/// The compiled `when` of a flag's first rule.
+fn first_when<'p>(plan: &'p sluice_core::plan::Plan, flag: &str) -> &'p Cond {
+    let flag = plan.flags.iter().find(|f| f.name == flag).unwrap();
+    flag.rules[0].when.as_ref().unwrap()
+}
+
+#[test]
+fn a_text_test_several_flags_make_alike_is_an_unnamed_segment_evaluated_once() {
+    let p = plan(
+        r#"{"version": 1,
+        "segments": {"eu": {"header": "x-country", "in": ["de", "fr"]}},
+        "flags": {
+          "a": {"rules": [{"when": {"header": "x-beta", "equals": "1"}, "serve": "on"}]},
+          "b": {"rules": [{"when": {"all": [{"header": "x-beta", "equals": "1"},
+                                            {"attr": "path", "prefix": "/checkout"}]},
+                           "serve": "on"}]},
+          "c": {"rules": [{"when": {"header": "x-beta", "equals": "1", "negate": true}, "serve": "on"}]},
+          "d": {"rules": [{"when": {"header": "x-other", "equals": "1"}, "serve": "on"}]},
+          "e": {"rules": [{"when": {"segment": "eu"}, "serve": "on"}]}}}"#,
+    );
+    // `eu` is segment 0; the test `a` and `b` share is the next id, for both.
+    assert!(
+        matches!(first_when(&p, "a"), Cond::Segment(1, inner) if matches!(**inner, Cond::Leaf(_)))
+    );
+    let Cond::All(b) = first_when(&p, "b") else {
+        panic!("{:?}", first_when(&p, "b"));
+    };
+    assert!(matches!(b[0], Cond::Segment(1, _)), "{b:?}");
+    // The path test, the negated one and `d`'s are made once each: left as they are.
+    assert!(matches!(b[1], Cond::Leaf(_)), "{b:?}");
+    assert!(matches!(first_when(&p, "c"), Cond::Leaf(_)));
+    assert!(matches!(first_when(&p, "d"), Cond::Leaf(_)));
+    assert!(matches!(first_when(&p, "e"), Cond::Segment(0, _)));
+    let beta = Req::new()
+        .set(":path", "/checkout/cart")
+        .header("x-beta", "1");
+    let decision = beta.eval(&p);
+    let got = |d: &_| ["a", "b", "c", "d"].map(|f| variant(&p, d, f).to_string());
+    assert_eq!(got(&decision), ["on", "on", "off", "off"]);
+    let decision = Req::new().set(":path", "/checkout/cart").eval(&p);
+    assert_eq!(got(&decision), ["off", "off", "on", "off"]);
+}
+
+#[test]
+fn unnamed_segments_stop_where_a_request_stops_remembering() {
+    // 70 tests, each made by two flags: the first 64 (with the one named segment) are shared.
+    let flags: Vec<String> = (0..140)
+        .map(|i| {
+            format!(
+                r#""f{i:03}": {{"rules": [{{"when": {{"header": "x-k{}", "equals": "1"}}, "serve": "on"}}]}}"#,
+                i / 2
+            )
+        })
+        .collect();
+    let p = plan(&format!(
+        r#"{{"version": 1, "segments": {{"s": {{"header": "x-s", "equals": "1"}}}},
+        "flags": {{{}}}}}"#,
+        flags.join(",")
+    ));
+    let shared = p
+        .flags
+        .iter()
+        .filter(|f| matches!(f.rules[0].when, Some(Cond::Segment(..))))
+        .count();
+    assert_eq!(shared, 2 * 63);
+    let mut req = Req::new();
+    for k in (0..70).filter(|k| k % 3 == 0) {
+        req = req.header(&format!("x-k{k}"), "1");
+    }
+    let decision = req.eval(&p);
+    for (i, flag) in p.flags.iter().enumerate() {
+        let k: usize = flag.name[1..].parse::<usize>().unwrap() / 2;
+        let want = if k % 3 == 0 { "on" } else { "off" };
+        assert_eq!(
+            variant(&p, &decision, &flag.name),
+            want,
+            "{} (x-k{k}) at {i}",
+            flag.name
+        );
+    }
 }

@@ -534,7 +534,7 @@ fn push_flag_pieces(
     }
 }
 
-/// The piece for the group's flags' outcomes, taken off the front of `outcomes` (one to three:
+/// The piece for the group's flags' outcomes, taken off the front of `outcomes` (one to four:
 /// `PieceGroup`).
 #[inline(always)]
 fn group_piece<'p>(
@@ -542,11 +542,15 @@ fn group_piece<'p>(
     group: &PieceGroup,
     outcomes: &mut &[FlagOutcome],
 ) -> Option<&'p str> {
-    let [s0, s1] = group.strides.map(|s| s as usize);
+    let [s0, s1, s2] = group.strides.map(|s| s as usize);
     let (combination, rest) = match (group.flags, *outcomes) {
         (1, [a, rest @ ..]) => (a.variant, rest),
         (2, [a, b, rest @ ..]) => (a.variant * s0 + b.variant, rest),
         (3, [a, b, c, rest @ ..]) => (a.variant * s0 + b.variant * s1 + c.variant, rest),
+        (4, [a, b, c, d, rest @ ..]) => (
+            a.variant * s0 + b.variant * s1 + c.variant * s2 + d.variant,
+            rest,
+        ),
         _ => return None,
     };
     *outcomes = rest;

@@ -2,9 +2,10 @@
 //! and segment references resolved and operands parsed.
 use super::{subject_of, text, ConfigError, HeaderTable};
 use crate::config::{Condition, Config, Named, OneOrMany};
-use crate::plan::{Cmp, Cond, Leaf, Op, Subject};
+use crate::plan::{Cmp, Cond, FlagPlan, Leaf, Op, Subject};
+use sluice_engine::engine::request::REMEMBERED_SEGMENTS;
 use sluice_primitives::cidr::Cidr;
-use sluice_primitives::names::NameIndex;
+use sluice_primitives::names::{NameIndex, OwnedNameIndex};
 use sluice_primitives::semver::Version;
 
 pub(crate) struct Conditions<'c> {
@@ -76,6 +77,46 @@ impl<'c> Conditions<'c> {
             *slot = Some(compiled.clone());
         }
         Ok(compiled)
+    }
+
+    /// Text leaves that several flag rules test alike become unnamed segments, so that a request
+    /// evaluates each once however many flags test it, as it does a named segment (ids after
+    /// the named ones', while the request remembers segments). A leaf tested once stays as it
+    /// is: wrapping costs a lookup.
+    #[inline(never)]
+    pub(crate) fn share_repeated_leaves(&mut self, flags: &mut [FlagPlan]) {
+        // Each leaf's key, in visiting order, and how many leaves share it.
+        let mut keys: Vec<Option<Box<str>>> = Vec::new();
+        let mut uses = OwnedNameIndex::default();
+        for_each_flag_leaf(flags, &mut |cond| {
+            let key = leaf_key(cond).map(String::into_boxed_str);
+            if let Some(key) = &key {
+                *uses.entry(key.clone()).or_insert(0) += 1;
+            }
+            keys.push(key);
+        });
+        let mut keys = keys.into_iter();
+        let mut ids = OwnedNameIndex::default();
+        for_each_flag_leaf(flags, &mut |cond| {
+            let Some(key) = keys.next().flatten() else {
+                return;
+            };
+            if uses.get(&key).is_none_or(|n| *n < 2) {
+                return;
+            }
+            let id = match ids.get(&key) {
+                Some(id) => *id,
+                None if self.segment_ids < REMEMBERED_SEGMENTS => {
+                    let id = self.segment_ids;
+                    self.segment_ids += 1;
+                    ids.insert(key, id);
+                    id
+                }
+                None => return,
+            };
+            let leaf = std::mem::replace(cond, Cond::All(Vec::new()));
+            *cond = Cond::Segment(id, Box::new(leaf));
+        });
     }
 
     #[inline(never)]
@@ -229,6 +270,76 @@ impl<'c> Conditions<'c> {
 
 /// The config's attributes: each name's subject.
 #[inline(never)]
+/// Calls `f` with each leaf of the flags' rule conditions (not those inside named segments,
+/// which a request remembers already).
+fn for_each_flag_leaf(flags: &mut [FlagPlan], f: &mut dyn FnMut(&mut Cond)) {
+    fn visit(cond: &mut Cond, f: &mut dyn FnMut(&mut Cond)) {
+        match cond {
+            Cond::All(list) | Cond::Any(list) => list.iter_mut().for_each(|c| visit(c, f)),
+            Cond::Not(inner) => visit(inner, f),
+            Cond::Leaf(_) => f(cond),
+            Cond::Segment(..) => {}
+        }
+    }
+    for rule in flags.iter_mut().flat_map(|flag| &mut flag.rules) {
+        if let Some(when) = &mut rule.when {
+            visit(when, f);
+        }
+    }
+}
+
+/// What makes two text leaves alike (subject, operator, operands, case and negation), as text;
+/// `None` for a leaf of another operator or not a leaf.
+fn leaf_key(cond: &Cond) -> Option<String> {
+    let Cond::Leaf(leaf) = cond else {
+        return None;
+    };
+    let (op, operands): (char, &[String]) = match &leaf.op {
+        Op::Equals(v) => ('=', std::slice::from_ref(v)),
+        Op::In(list) => ('[', list),
+        Op::Prefix(v) => ('^', std::slice::from_ref(v)),
+        Op::Suffix(v) => ('$', std::slice::from_ref(v)),
+        Op::Contains(v) => ('~', std::slice::from_ref(v)),
+        _ => return None,
+    };
+    // Length-prefixed, so that no name or operand can run into the next field.
+    fn text(key: &mut String, t: &str) {
+        key.push_str(&t.len().to_string());
+        key.push(':');
+        key.push_str(t);
+    }
+    let mut key = String::new();
+    match &leaf.subject {
+        Subject::Header(i) => {
+            key.push('h');
+            text(&mut key, &i.to_string());
+        }
+        Subject::Cookie(name) => {
+            key.push('c');
+            text(&mut key, name);
+        }
+        Subject::Query(name) => {
+            key.push('q');
+            text(&mut key, name);
+        }
+        Subject::Path => key.push('p'),
+        Subject::Method => key.push('m'),
+        Subject::Authority => key.push('a'),
+        Subject::SourceAddress => key.push('s'),
+        Subject::Baggage(i) => {
+            key.push('b');
+            text(&mut key, &i.to_string());
+        }
+    }
+    key.push(op);
+    key.push(if leaf.ignore_case { 'i' } else { '-' });
+    key.push(if leaf.negate { '!' } else { '-' });
+    for operand in operands {
+        text(&mut key, operand);
+    }
+    Some(key)
+}
+
 fn attributes<'c>(
     config: &'c Config,
     headers: &mut HeaderTable,

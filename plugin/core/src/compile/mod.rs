@@ -183,6 +183,7 @@ fn compile_decisions<'c>(
     conditions: &mut Conditions<'c>,
 ) -> Result<Decisions, ConfigError> {
     let (mut flags, flag_order) = flags::compile_flags(config, conditions)?;
+    conditions.share_repeated_leaves(&mut flags);
     let goal_headers = experiments(config, &mut flags)?;
     let routes = routes::compile_routes(config, conditions)?;
     let chain = chain::compile_chain(config, &routes, &flags, baggage_prefix, conditions)?;

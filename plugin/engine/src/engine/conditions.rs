@@ -7,10 +7,22 @@ use sluice_primitives::semver::Version;
 use sluice_primitives::swar;
 use std::cmp::Ordering;
 
+/// `matches`, with a segment already known this request answered without the call: many flags
+/// target the same few segments, and shared leaves are segments too.
+#[inline(always)]
+pub fn holds(cond: &Cond, req: &Request) -> bool {
+    if let Cond::Segment(id, _) = cond {
+        if let Some(known) = req.segment(*id) {
+            return known;
+        }
+    }
+    matches(cond, req)
+}
+
 pub fn matches(cond: &Cond, req: &Request) -> bool {
     match cond {
-        Cond::All(list) => list.iter().all(|c| matches(c, req)),
-        Cond::Any(list) => list.iter().any(|c| matches(c, req)),
+        Cond::All(list) => list.iter().all(|c| holds(c, req)),
+        Cond::Any(list) => list.iter().any(|c| holds(c, req)),
         Cond::Not(inner) => !matches(inner, req),
         Cond::Leaf(leaf) => leaf_matches(leaf, req) != leaf.negate,
         Cond::Segment(id, inner) => match req.segment(*id) {

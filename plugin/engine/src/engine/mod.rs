@@ -6,7 +6,7 @@ mod propagation;
 pub mod request;
 pub mod unleash;
 
-pub use conditions::matches;
+pub use conditions::{holds, matches};
 pub use request::{Headers, OwnedHeaders, OwnedSeen, Request};
 
 use crate::bucket::{random_bucket, Salt};
@@ -16,8 +16,8 @@ use crate::decision::{
 use crate::salt_table::{Buckets, SaltTable};
 
 use crate::plan::{
-    AuthorityMatch, Cond, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan,
-    Serve, Strategy, Subject,
+    AuthorityMatch, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan, Serve,
+    Strategy, Subject,
 };
 use overrides::Overrides;
 use propagation::Propagated;
@@ -396,18 +396,6 @@ fn ramped_out(
         Some(_) => Some(Reason::RampedOut),
         None => Some(Reason::NoIdentity),
     }
-}
-
-/// `matches`, with a segment already known this request answered without the call: many flags
-/// target the same few segments.
-#[inline(always)]
-fn holds(cond: &Cond, req: &Request) -> bool {
-    if let Cond::Segment(id, _) = cond {
-        if let Some(known) = req.segment(*id) {
-            return known;
-        }
-    }
-    matches(cond, req)
 }
 
 fn evaluate_flag(

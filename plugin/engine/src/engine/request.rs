@@ -141,6 +141,10 @@ impl Default for Request<'_> {
     }
 }
 
+/// How many segments a request remembers once evaluated (the bits of `segments_known`): a
+/// segment with a higher id is evaluated each time it is used.
+pub const REMEMBERED_SEGMENTS: usize = 64;
+
 impl<'a> Request<'a> {
     /// A request with no facts yet, one header slot per header the plan reads.
     pub fn for_plan(plan: &Plan) -> Request<'a> {
