@@ -334,13 +334,13 @@ fn unnamed_segments_stop_where_a_request_stops_remembering() {
         .count();
     assert_eq!(shared, 2 * 63);
     let mut req = Req::new();
-    for k in (0..70).filter(|k| k % 3 == 0) {
+    for k in (0..70).filter(|k| k.is_multiple_of(3)) {
         req = req.header(&format!("x-k{k}"), "1");
     }
     let decision = req.eval(&p);
     for (i, flag) in p.flags.iter().enumerate() {
         let k: usize = flag.name[1..].parse::<usize>().unwrap() / 2;
-        let want = if k % 3 == 0 { "on" } else { "off" };
+        let want = if k.is_multiple_of(3) { "on" } else { "off" };
         assert_eq!(
             variant(&p, &decision, &flag.name),
             want,
