@@ -334,7 +334,7 @@ fn unnamed_segments_stop_where_a_request_stops_remembering() {
         .count();
     assert_eq!(shared, 2 * 63);
     let mut req = Req::new();
-    for k in (0..70).filter(|k| k.is_multiple_of(3)) {
+    for k in (0..70usize).filter(|k| k.is_multiple_of(3)) {
         req = req.header(&format!("x-k{k}"), "1");
     }
     let decision = req.eval(&p);
