@@ -349,3 +349,49 @@ fn unnamed_segments_stop_where_a_request_stops_remembering() {
         );
     }
 }
+
+#[test]
+fn every_text_operator_is_shared_and_only_with_the_same_subject_operand_and_case() {
+    let tests = [
+        r#"{"header": "x-t", "equals": "a"}"#,
+        r#"{"header": "x-t", "in": ["a", "b"]}"#,
+        r#"{"attr": "path", "prefix": "/a"}"#,
+        r#"{"cookie": "t", "suffix": "a"}"#,
+        r#"{"query": "t", "contains": "a", "ignore_case": true}"#,
+    ];
+    // Each test twice (shared), and once with one thing changed (not shared with it).
+    let changed = [
+        r#"{"header": "x-u", "equals": "a"}"#,
+        r#"{"header": "x-t", "in": ["a", "c"]}"#,
+        r#"{"attr": "path", "prefix": "/b"}"#,
+        r#"{"cookie": "u", "suffix": "a"}"#,
+        r#"{"query": "t", "contains": "a"}"#,
+    ];
+    let rule = |when: &str| format!(r#"{{"rules": [{{"when": {when}, "serve": "on"}}]}}"#);
+    let mut flags = Vec::new();
+    for (i, (test, other)) in tests.iter().zip(changed).enumerate() {
+        flags.push(format!(r#""t{i}-1": {}"#, rule(test)));
+        flags.push(format!(r#""t{i}-2": {}"#, rule(test)));
+        flags.push(format!(r#""t{i}-x": {}"#, rule(other)));
+    }
+    let p = plan(&format!(
+        r#"{{"version": 1, "flags": {{{}}}}}"#,
+        flags.join(",")
+    ));
+    let mut ids = Vec::new();
+    for i in 0..tests.len() {
+        let (Cond::Segment(a, _), Cond::Segment(b, _)) = (
+            first_when(&p, &format!("t{i}-1")),
+            first_when(&p, &format!("t{i}-2")),
+        ) else {
+            panic!("test {i}: {:?}", first_when(&p, &format!("t{i}-1")));
+        };
+        assert_eq!(a, b, "test {i}");
+        ids.push(*a);
+        assert!(
+            matches!(first_when(&p, &format!("t{i}-x")), Cond::Leaf(_)),
+            "test {i}'s variant"
+        );
+    }
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+}
