@@ -161,22 +161,26 @@ pub enum OverrideStatus {
 pub struct FlagCounts(Vec<u64>);
 
 impl FlagCounts {
+    /// Room for `slots` counts: called before a request's flags are counted (a flush keeps the
+    /// length, so this grows the counts only on a VM's first request with a plan).
     #[inline]
-    pub fn add(&mut self, slot: usize) {
-        match self.0.get_mut(slot) {
-            Some(n) => *n += 1,
-            None => self.grow_to_add(slot),
+    pub fn reserve_slots(&mut self, slots: usize) {
+        if self.0.len() < slots {
+            self.grow(slots);
         }
     }
 
-    /// The first count of a slot past the end: the counts grow to the plan's size during the
-    /// VM's first requests (a flush keeps their length).
     #[cold]
     #[inline(never)]
-    fn grow_to_add(&mut self, slot: usize) {
-        self.0.resize(slot + 1, 0);
+    fn grow(&mut self, slots: usize) {
+        self.0.resize(slots, 0);
+    }
+
+    /// Counts one evaluation in `slot` (`reserve_slots` made room for it).
+    #[inline]
+    pub fn add(&mut self, slot: usize) {
         if let Some(n) = self.0.get_mut(slot) {
-            *n = 1;
+            *n += 1;
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Plan {
     pub flags: Vec<FlagPlan>,
     /// Flag indices with prerequisites before dependants.
     pub flag_order: Vec<usize>,
+    /// How many evaluation counts the flags have (`FlagCounts`: one per flag and variant).
+    pub flag_count_slots: usize,
     /// `flag_order` names every flag once (`Plan::index` checks): a request overwrites every
     /// outcome of the last one, which need not be cleared first.
     pub flag_order_covers_all: bool,
@@ -651,6 +653,7 @@ impl Plan {
             flag.first_count = first;
             first += flag.variant_names.len() as u32;
         }
+        self.flag_count_slots = first as usize;
         self.header_roles = HeaderRoles::new(&self.headers, &self.owned_headers);
         self.outputs = self.output_slots();
         self.flag_pieces = FlagPieces::new(&self.flags, self.baggage_prefix.as_deref());

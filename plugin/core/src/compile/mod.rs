@@ -108,6 +108,7 @@ fn assemble(
         flags: decisions.flags,
         flag_order: decisions.flag_order,
         flag_order_covers_all: false,
+        flag_count_slots: 0,
         routes: decisions.routes,
         overrides: inputs.overrides,
         flags_header,

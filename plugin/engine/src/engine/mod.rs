@@ -185,6 +185,7 @@ fn decide_flags(
     sticky: &mut FlagBuckets,
     counts: &mut FlagCounts,
 ) {
+    counts.reserve_slots(plan.flag_count_slots);
     // The last request's outcomes stay in place only when this one overwrites each of them:
     // none of another user's decisions can be left behind.
     if !(plan.flag_order_covers_all && flags.len() == plan.flags.len()) {
