@@ -268,8 +268,6 @@ impl<'c> Conditions<'c> {
     }
 }
 
-/// The config's attributes: each name's subject.
-#[inline(never)]
 /// Calls `f` with each leaf of the flags' rule conditions (not those inside named segments,
 /// which a request remembers already).
 fn for_each_flag_leaf(flags: &mut [FlagPlan], f: &mut dyn FnMut(&mut Cond)) {
@@ -340,6 +338,8 @@ fn leaf_key(cond: &Cond) -> Option<String> {
     Some(key)
 }
 
+/// The config's attributes: each name's subject.
+#[inline(never)]
 fn attributes<'c>(
     config: &'c Config,
     headers: &mut HeaderTable,

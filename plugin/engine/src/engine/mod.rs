@@ -421,8 +421,8 @@ fn evaluate_flag(
         // saves on the one or two variants a prerequisite names.
         let variant = done[*dep].variant;
         #[allow(clippy::manual_contains)]
-        let holds = allowed.iter().any(|a| *a == variant);
-        if !holds {
+        let met = allowed.iter().any(|a| *a == variant);
+        if !met {
             return off(Reason::PrerequisiteFailed);
         }
     }
