@@ -80,6 +80,53 @@ pub fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     find_either(bytes, needle, needle)
 }
 
+/// `x` with its ASCII upper-case lanes lower-cased; every other lane (bytes of 0x80 and above
+/// too) unchanged. Each lane's low seven bits plus an offset stay below 0x100, so no lane
+/// carries into the next.
+#[inline]
+pub fn ascii_lower(x: u64) -> u64 {
+    let low7 = x & !HIGH;
+    let from_a = low7.wrapping_add(splat(0x80 - b'A'));
+    let past_z = low7.wrapping_add(splat(0x80 - b'Z' - 1));
+    let upper = from_a & !past_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+/// `a.eq_ignore_ascii_case(b)`, eight bytes a step: route authorities, and text conditions with
+/// `ignore_case`, compare a request's header this way.
+#[inline(never)]
+pub fn eq_ignore_ascii_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let lower_eq = |x: u64, y: u64| ascii_lower(x) == ascii_lower(y);
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(&a_last), Some(&b_last)) => {
+            // Whole words, then the last eight bytes (overlapping the words before them).
+            let whole = a.chunks_exact(8).zip(b.chunks_exact(8));
+            whole.into_iter().all(|(x, y)| {
+                let (x, y) = (x.first_chunk::<8>(), y.first_chunk::<8>());
+                x.zip(y).is_some_and(|(x, y)| lower_eq(word(x), word(y)))
+            }) && lower_eq(word(&a_last), word(&b_last))
+        }
+        _ => match (a.first_chunk::<4>(), b.first_chunk::<4>()) {
+            // Four to seven bytes: the first four and the last four, as one word.
+            (Some(a_first), Some(b_first)) => {
+                let (Some(a_last), Some(b_last)) = (a.last_chunk::<4>(), b.last_chunk::<4>())
+                else {
+                    return false;
+                };
+                let pair = |first: &[u8; 4], last: &[u8; 4]| {
+                    u64::from(u32::from_le_bytes(*first))
+                        | u64::from(u32::from_le_bytes(*last)) << 32
+                };
+                lower_eq(pair(a_first, a_last), pair(b_first, b_last))
+            }
+            _ => a.eq_ignore_ascii_case(b),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +158,70 @@ mod tests {
         );
         assert_eq!(find_byte(&[0x01, 0x00, 0x01, 0, 0, 0, 0, 0, 1], 1), Some(0));
         assert_eq!(find_byte(&[0x00, 0x01, 0x00, 0, 0, 0, 0, 0], 1), Some(1));
+    }
+
+    #[test]
+    fn ascii_lower_changes_only_upper_case_letters() {
+        for byte in 0..=255u8 {
+            for lane in 0..8 {
+                let x = splat(b'q') & !(0xff << (8 * lane)) | u64::from(byte) << (8 * lane);
+                let want = splat(b'q') & !(0xff << (8 * lane))
+                    | u64::from(byte.to_ascii_lowercase()) << (8 * lane);
+                assert_eq!(ascii_lower(x), want, "{byte:#x} in lane {lane}");
+            }
+        }
+    }
+
+    #[test]
+    fn eq_ignore_ascii_case_agrees_with_std() {
+        let texts: [&[u8]; 12] = [
+            b"www.acme-shop.example",
+            b"WWW.Acme-Shop.EXAMPLE",
+            b"www.acme-shop.examplf",
+            b"xww.acme-shop.example",
+            b"DE",
+            b"de",
+            b"d@",
+            b"Mobile",
+            b"mobilE",
+            b"mobil\xc3",
+            b"\xc3\x89t\xc3\xa9",
+            b"\xc3\xa9t\xc3\xa9",
+        ];
+        let mut cut = Vec::new();
+        for a in texts {
+            for b in texts {
+                for len in 0..=a.len().min(b.len()) {
+                    let (a, b) = (&a[..len], &b[..len]);
+                    assert_eq!(
+                        eq_ignore_ascii_case(a, b),
+                        a.eq_ignore_ascii_case(b),
+                        "{a:?} {b:?}"
+                    );
+                }
+                assert_eq!(
+                    eq_ignore_ascii_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        // Every length, with the one difference at every place, in either case.
+        for len in 1..40 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let upper = a.to_ascii_uppercase();
+            assert!(eq_ignore_ascii_case(&a, &upper), "{len}");
+            for at in 0..len {
+                cut.clone_from(&upper);
+                cut[at] ^= 0x01;
+                assert!(!eq_ignore_ascii_case(&a, &cut), "{len} {at}");
+                cut[at] = b'@' + (cut[at] & 0x1f) - 1;
+                assert_eq!(
+                    eq_ignore_ascii_case(&a, &cut),
+                    a.eq_ignore_ascii_case(&cut),
+                    "{len} {at}"
+                );
+            }
+        }
     }
 }

@@ -67,17 +67,18 @@ fn leaf_matches(leaf: &Leaf, req: &Request) -> bool {
 #[inline(never)]
 fn text_matches_ignoring_case(op: &Op, value: &[u8]) -> Option<bool> {
     Some(match op {
-        Op::Equals(v) => value.eq_ignore_ascii_case(v.as_bytes()),
+        Op::Equals(v) => swar::eq_ignore_ascii_case(value, v.as_bytes()),
         Op::In(list) => list
             .iter()
-            .any(|v| value.eq_ignore_ascii_case(v.as_bytes())),
-        Op::Prefix(v) => {
-            value.len() >= v.len() && value[..v.len()].eq_ignore_ascii_case(v.as_bytes())
-        }
-        Op::Suffix(v) => {
-            value.len() >= v.len()
-                && value[value.len() - v.len()..].eq_ignore_ascii_case(v.as_bytes())
-        }
+            .any(|v| swar::eq_ignore_ascii_case(value, v.as_bytes())),
+        Op::Prefix(v) => value
+            .get(..v.len())
+            .is_some_and(|head| swar::eq_ignore_ascii_case(head, v.as_bytes())),
+        Op::Suffix(v) => value
+            .len()
+            .checked_sub(v.len())
+            .and_then(|at| value.get(at..))
+            .is_some_and(|tail| swar::eq_ignore_ascii_case(tail, v.as_bytes())),
         Op::Contains(v) => contains_ignore_case(value, v.as_bytes()),
         _ => return None,
     })

@@ -14,6 +14,7 @@ use crate::decision::{
     Decision, FlagCounts, FlagOutcome, OverrideStatus, Reason, ReleaseOutcome, RouteOutcome,
 };
 use crate::salt_table::{Buckets, SaltTable};
+use sluice_primitives::swar;
 
 use crate::plan::{
     AuthorityMatch, FlagPlan, KeyPlan, Plan, RampPlan, ReleasePlan, Requirement, RoutePlan, Serve,
@@ -476,9 +477,10 @@ fn route_matches(route: &RoutePlan, req: &Request) -> bool {
     }
     let host = host_of(req.authority);
     route.authorities.iter().any(|a| match a {
-        AuthorityMatch::Exact(h) => host.eq_ignore_ascii_case(h.as_bytes()),
+        AuthorityMatch::Exact(h) => swar::eq_ignore_ascii_case(host, h.as_bytes()),
         AuthorityMatch::Suffix(s) => {
-            host.len() > s.len() && host[host.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+            host.len() > s.len()
+                && swar::eq_ignore_ascii_case(&host[host.len() - s.len()..], s.as_bytes())
         }
     })
 }
