@@ -167,23 +167,7 @@ fn find_from(haystack: &[u8], needle: &[u8], fold: u8, eq: impl Fn(u8, u8) -> bo
         })
     };
     let starts = haystack.get(..=last_start).unwrap_or_default();
-    let fold_word = swar::splat(fold);
-    let pattern = swar::splat(first | fold);
-    let mut words = starts.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let x = (word.first_chunk::<8>().map_or(0, swar::word) | fold_word) ^ pattern;
-        // Every match is a zero lane, and a few other lanes may be marked: `found_at` checks.
-        let mut zero = swar::zero_lanes(x);
-        while zero != 0 {
-            if found_at(at + swar::first_lane(zero)) {
-                return true;
-            }
-            zero &= zero - 1;
-        }
-        at += 8;
-    }
-    (at..=last_start).any(found_at)
+    swar::find_map_candidates(starts, first, fold, |at| found_at(at).then_some(())).is_some()
 }
 
 #[cfg(test)]

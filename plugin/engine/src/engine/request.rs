@@ -407,35 +407,50 @@ fn source_ip_span(source: &[u8]) -> Range<usize> {
 }
 
 /// The value of the first `name=value` part of a `cookie` header whose trimmed name is `name`
-/// (value trimmed and unquoted). Parts are found eight bytes at a time and only a part that
-/// starts with `name` is looked at further: a request may look up several cookies.
+/// (value trimmed and unquoted). The header is not split into parts: the name's first byte is
+/// searched eight bytes at a time, and a find counts when only whitespace stands between it
+/// and the part's start and `=` follows the name. A request may look up several cookies, and
+/// browsers send long headers of which it reads a few.
 fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    // A trimmed name before the first `=` has neither `=` nor spaces at its ends.
+    // A trimmed name before a part's first `=` has neither `=` nor `;`, nor spaces at its ends.
     let edge_space = |b: Option<&u8>| b.is_some_and(u8::is_ascii_whitespace);
-    if name.contains(&b'=') || edge_space(name.first()) || edge_space(name.last()) {
+    if name.iter().any(|b| *b == b'=' || *b == b';')
+        || edge_space(name.first())
+        || edge_space(name.last())
+    {
         return None;
     }
-    let mut rest = header;
-    loop {
-        let (part, next) = match find_byte(rest, b';').and_then(|at| rest.split_at_checked(at)) {
-            Some((part, [_, next @ ..])) => (part, Some(next)),
-            _ => (rest, None),
-        };
-        let after = trim_start(part)
+    // An empty name is a part that starts with `=`.
+    let first = name.first().copied().unwrap_or(b'=');
+    let mut from = 0;
+    let value = loop {
+        let at = from + find_byte(header.get(from..)?, first)?;
+        from = at + 1;
+        let (before, here) = header.split_at_checked(at)?;
+        // Most finds are inside a name or value: the byte before them is not `;` or a space.
+        let starts_part = before
+            .iter()
+            .rfind(|b| !b.is_ascii_whitespace())
+            .is_none_or(|b| *b == b';');
+        if !starts_part {
+            continue;
+        }
+        let value = here
             .strip_prefix(name)
             .map(trim_start)
             .and_then(|after| after.strip_prefix(b"="));
-        if let Some(value) = after {
-            let value = trim(value);
-            return Some(
-                value
-                    .strip_prefix(b"\"")
-                    .and_then(|v| v.strip_suffix(b"\""))
-                    .unwrap_or(value),
-            );
+        if let Some(value) = value {
+            break value;
         }
-        rest = next?;
-    }
+    };
+    let end = find_byte(value, b';').unwrap_or(value.len());
+    let value = trim(value.get(..end)?);
+    Some(
+        value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value),
+    )
 }
 
 /// The bytes before and after the first `sep`, found eight bytes at a time.
@@ -513,7 +528,7 @@ mod tests {
 
     #[test]
     fn cookie_lookup_agrees_with_splitting_the_header() {
-        let headers: [&[u8]; 9] = [
+        let headers: [&[u8]; 13] = [
             b"uid=user-00004711; shop_session=s-0f00d; tier=silver",
             b" a = 1 ;a=2;;b;  b=\"q\" ; c==3; d=\"; e=x=y",
             b"uidx=1; xuid=2; uid =3; uid= 4",
@@ -523,8 +538,13 @@ mod tests {
             b"sluice_reviews=0123456789abcdef",
             b"name with space=v; a=b=c",
             b"k=\"\"; q=\"",
+            b"x=uid=1; a=tier; tier ;tier\t= gold ; uid=2",
+            b"shop=1;shop_session;shop_session =s; sshop_session=t",
+            b"\t=lead; ==x; =",
+            b"a;b=1; a=2",
         ];
-        let names: [&[u8]; 20] = [
+        let names: [&[u8]; 21] = [
+            b"a;b",
             b"uid",
             b"shop_session",
             b"tier",
