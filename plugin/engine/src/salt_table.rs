@@ -10,9 +10,11 @@ use crate::bucket::{Salt, BUCKETS};
 use crate::plan::{FlagPlan, Serve};
 use sluice_primitives::{KeyBlocks, Murmur3, Murmur3x4};
 
-/// Fewer salts of one alignment than this hash one at a time: cutting the key and setting up the
-/// lanes costs about what a single hash does (demo.json's three salts were slower batched).
-const MIN_BATCH: u32 = 8;
+/// Fewer salts of one alignment than a whole lane group hash one at a time: cutting the key and
+/// setting up the lanes costs about what one to three single hashes do (bench-host: batches from
+/// 4 salts took flags.json −146 and 10 flags −513 instructions against 8; from 1, demo.json
+/// +813).
+const MIN_BATCH: u32 = 4;
 
 /// The flags' salt prefixes, by identity order (`KeyPlan::session_first`: a request may have
 /// different user and session keys) and by the bytes they carry (`Murmur3::carried`), four to a

@@ -393,13 +393,14 @@ fn path_only(path: &[u8]) -> &[u8] {
 #[inline(never)]
 fn source_ip_span(source: &[u8]) -> Range<usize> {
     if source.first() == Some(&b'[') {
-        if let Some(end) = source.iter().position(|b| *b == b']') {
+        if let Some(end) = find_byte(source, b']') {
             return 1..end;
         }
     }
-    let colons = source.iter().filter(|b| **b == b':').count();
-    if colons == 1 {
-        if let Some(at) = source.iter().rposition(|b| *b == b':') {
+    // One colon: `ip:port`; none or several (a bare IPv6 address): all of it.
+    if let Some(at) = find_byte(source, b':') {
+        let rest = source.get(at + 1..).unwrap_or_default();
+        if find_byte(rest, b':').is_none() {
             return 0..at;
         }
     }
@@ -506,6 +507,13 @@ mod tests {
         let text = |source: &'static [u8]| &source[source_ip_span(source)];
         assert_eq!(text(b"[::1]:80"), b"::1");
         assert_eq!(text(b"::1"), b"::1");
+        assert_eq!(text(b"203.0.113.7:51234"), b"203.0.113.7");
+        assert_eq!(text(b"203.0.113.7"), b"203.0.113.7");
+        assert_eq!(text(b"fd00::7"), b"fd00::7");
+        assert_eq!(text(b"[fd00::7"), b"[fd00::7");
+        assert_eq!(text(b"a:b:"), b"a:b:");
+        assert_eq!(text(b":80"), b"");
+        assert_eq!(text(b""), b"");
     }
 
     fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
