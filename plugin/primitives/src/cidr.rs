@@ -24,12 +24,13 @@ impl fmt::Display for CidrError {
 impl Cidr {
     /// Parses `addr/prefix`; a bare address is a single-host network.
     pub fn parse(text: &str) -> Result<Cidr, CidrError> {
-        let err = |why: &str| CidrError(format!("`{text}` is not a CIDR: {why}"));
         let (addr_text, prefix_text) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr_text.parse().map_err(|_| err("bad address"))?;
+        let addr: IpAddr = addr_text
+            .parse()
+            .map_err(|_| not_a_cidr(text, "bad address"))?;
         let (bits, width, v4) = match addr {
             IpAddr::V4(a) => (u128::from(u32::from(a)), 32u32, true),
             IpAddr::V6(a) => (u128::from(a), 128u32, false),
@@ -38,7 +39,7 @@ impl Cidr {
             None => width,
             Some(p) => match p.parse::<u32>() {
                 Ok(n) if n <= width && !p.starts_with('+') => n,
-                _ => return Err(err(&format!("prefix must be 0..={width}"))),
+                _ => return Err(not_a_cidr(text, &format!("prefix must be 0..={width}"))),
             },
         };
         let mask = if prefix == 0 {
@@ -63,6 +64,12 @@ impl Cidr {
         };
         v4 == self.v4 && bits & self.mask == self.network
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_cidr(text: &str, why: &str) -> CidrError {
+    CidrError(format!("`{text}` is not a CIDR: {why}"))
 }
 
 fn width_mask(width: u32) -> u128 {

@@ -291,28 +291,9 @@ fn write_fixed(f: &mut fmt::Formatter<'_>, x: f64, decimals: u32) -> fmt::Result
     if write_special(f, x)? {
         return Ok(());
     }
-    let (mant, exp) = integer_decode(x);
-    // Below 2^53 * 1000 < 2^63: no overflow.
-    let scaled = mant * 10u64.pow(decimals);
-    let mut n = if exp >= 0 {
-        let mut n = Big::from_u64(scaled);
-        n.mul_pow2(exp.unsigned_abs() as usize);
-        n
-    } else {
-        Big::from_u64(shift_right_even(scaled, exp.unsigned_abs()))
-    };
     // An f64 below 2^1024, times 1000, has at most 312 digits.
     let mut buf = [b'0'; 36 * 9];
-    for chunk in buf.rchunks_exact_mut(9) {
-        let mut part = n.div_rem_1e9();
-        for d in chunk.iter_mut().rev() {
-            *d = b'0' + (part % 10) as u8;
-            part /= 10;
-        }
-        if n.is_zero() {
-            break;
-        }
-    }
+    scaled_digits(x, decimals, &mut buf);
     let keep = decimals as usize + 1;
     let first = buf.iter().position(|&d| d != b'0').unwrap_or(buf.len());
     let digits = buf.get(first.min(buf.len() - keep)..).unwrap_or(&[]);
@@ -326,6 +307,32 @@ fn write_fixed(f: &mut fmt::Formatter<'_>, x: f64, decimals: u32) -> fmt::Result
         f.write_str(frac)?;
     }
     Ok(())
+}
+
+/// The digits of `|x| * 10^decimals` rounded half to even, at the end of `buf` (the zeros
+/// before them left as they are).
+#[inline(never)]
+fn scaled_digits(x: f64, decimals: u32, buf: &mut [u8; 36 * 9]) {
+    let (mant, exp) = integer_decode(x);
+    // Below 2^53 * 1000 < 2^63: no overflow.
+    let scaled = mant * 10u64.pow(decimals);
+    let mut n = if exp >= 0 {
+        let mut n = Big::from_u64(scaled);
+        n.mul_pow2(exp.unsigned_abs() as usize);
+        n
+    } else {
+        Big::from_u64(shift_right_even(scaled, exp.unsigned_abs()))
+    };
+    for chunk in buf.rchunks_exact_mut(9) {
+        let mut part = n.div_rem_1e9();
+        for d in chunk.iter_mut().rev() {
+            *d = b'0' + (part % 10) as u8;
+            part /= 10;
+        }
+        if n.is_zero() {
+            break;
+        }
+    }
 }
 
 /// `v / 2^shift` rounded half to even.

@@ -558,19 +558,7 @@ impl<'t> Parser<'t> {
             return Ok(Kind::Object(members));
         }
         loop {
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b'"') => {}
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("key must be a string")),
-            }
-            let key = self.string()?;
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b':') => self.pos += 1,
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("expected `:`")),
-            }
+            let key = self.member_key()?;
             match self.value() {
                 Ok(value) => members.push((key, value)),
                 Err(mut e) => {
@@ -582,6 +570,25 @@ impl<'t> Parser<'t> {
                 return Ok(Kind::Object(members));
             }
         }
+    }
+
+    /// An object member's key and its `:`.
+    #[inline(never)]
+    fn member_key(&mut self) -> Result<Cow<'t, str>, Fail> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'"') => {}
+            None => return Err(self.error("EOF while parsing an object")),
+            Some(_) => return Err(self.error("key must be a string")),
+        }
+        let key = self.string()?;
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b':') => self.pos += 1,
+            None => return Err(self.error("EOF while parsing an object")),
+            Some(_) => return Err(self.error("expected `:`")),
+        }
+        Ok(key)
     }
 
     /// At `"`. A string without escapes borrows from the text.
@@ -609,20 +616,25 @@ impl<'t> Parser<'t> {
                     self.pos += 1;
                     return Ok(Cow::Owned(out));
                 }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self.escape()?;
-                    out.push(c);
-                    let run = self.pos;
-                    self.skip_plain();
-                    out.push_str(self.source.get(run..self.pos).unwrap_or_default());
-                }
+                Some(b'\\') => self.escape_and_run(&mut out)?,
                 Some(_) => {
                     return Err(self
                         .error("control character (\\u0000-\\u001F) found while parsing a string"))
                 }
             }
         }
+    }
+
+    /// At `\`: the escaped character and the plain run after it, onto `out`.
+    #[inline(never)]
+    fn escape_and_run(&mut self, out: &mut String) -> Result<(), Fail> {
+        self.pos += 1;
+        let c = self.escape()?;
+        out.push(c);
+        let run = self.pos;
+        self.skip_plain();
+        out.push_str(self.source.get(run..self.pos).unwrap_or_default());
+        Ok(())
     }
 
     /// Past the characters that stand for themselves in a string. Stops at

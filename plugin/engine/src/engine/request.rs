@@ -206,28 +206,30 @@ impl<'a> Request<'a> {
             return;
         };
         self.baggage = Slots::filled(None, keys.len());
-        let (baggage, encoded, found_token) = (
-            &mut self.baggage,
-            &mut self.baggage_encoded,
-            &mut self.token,
-        );
         let flaw = baggage::for_each_member(header, |member| {
-            if Some(member.key) == token && found_token.is_none() {
-                *found_token = Some(member.value);
-                return;
-            }
-            let Some(i) = keys.iter().position(|k| k.as_bytes() == member.key) else {
-                return;
-            };
-            if let Some(slot @ None) = baggage.get_mut(i) {
-                *slot = Some(member.value);
-                *encoded |= member.value.contains(&b'%');
-            }
+            self.note_member(keys, token, member);
         });
         self.baggage_flaw = flaw.map(|f| match f {
             baggage::Flaw::TooManyMembers => BaggageFlaw::TooManyMembers,
             baggage::Flaw::Malformed => BaggageFlaw::Malformed,
         });
+    }
+
+    /// A baggage member: the decision token, or the value of a key the plan reads (the first
+    /// of each).
+    #[inline(never)]
+    fn note_member(&mut self, keys: &[String], token: Option<&[u8]>, member: baggage::Member<'a>) {
+        if Some(member.key) == token && self.token.is_none() {
+            self.token = Some(member.value);
+            return;
+        }
+        let Some(i) = keys.iter().position(|k| k.as_bytes() == member.key) else {
+            return;
+        };
+        if let Some(slot @ None) = self.baggage.get_mut(i) {
+            *slot = Some(member.value);
+            self.baggage_encoded |= member.value.contains(&b'%');
+        }
     }
 
     /// Percent-decodes the baggage values that need it into `buffer`; until
@@ -444,14 +446,18 @@ fn find_cookie<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
             break value;
         }
     };
-    let end = find_byte(value, b';').unwrap_or(value.len());
-    let value = trim(value.get(..end)?);
-    Some(
-        value
-            .strip_prefix(b"\"")
-            .and_then(|v| v.strip_suffix(b"\""))
-            .unwrap_or(value),
-    )
+    Some(part_value(value))
+}
+
+/// A cookie's value from just after its `=`: up to the part's end, trimmed and unquoted.
+#[inline(never)]
+fn part_value(rest: &[u8]) -> &[u8] {
+    let end = find_byte(rest, b';').unwrap_or(rest.len());
+    let value = trim(rest.get(..end).unwrap_or_default());
+    value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+        .unwrap_or(value)
 }
 
 /// The bytes before and after the first `sep`, found eight bytes at a time.
