@@ -287,18 +287,7 @@ impl Window {
         for slot in w.slots.iter_mut() {
             r.slot(slot)?;
         }
-        for l in w.evidence.log_lr.iter_mut() {
-            *l = f64::from_le_bytes(r.take::<8>()?);
-        }
-        let e = &mut w.evidence;
-        for n in [
-            &mut e.canary_total,
-            &mut e.canary_bad,
-            &mut e.stable_total,
-            &mut e.stable_bad,
-        ] {
-            *n = r.u64()?;
-        }
+        r.evidence(&mut w.evidence)?;
         w.reason = String::from_utf8_lossy(&bytes[r.at..]).into_owned();
         Some(w)
     }
@@ -326,6 +315,23 @@ impl Reader<'_> {
             for c in side.latency.iter_mut() {
                 *c = self.u32()?;
             }
+        }
+        Some(())
+    }
+
+    /// The sequential test's evidence, as `Window::encode` wrote it.
+    #[inline(never)]
+    fn evidence(&mut self, e: &mut Evidence) -> Option<()> {
+        for l in e.log_lr.iter_mut() {
+            *l = f64::from_le_bytes(self.take::<8>()?);
+        }
+        for n in [
+            &mut e.canary_total,
+            &mut e.canary_bad,
+            &mut e.stable_total,
+            &mut e.stable_bad,
+        ] {
+            *n = self.u64()?;
         }
         Some(())
     }

@@ -481,7 +481,22 @@ fn respond<S: Source>(
     let what = S::install(vm, loaded);
     bump(stats, counters.ok);
     let etag = response.etag.clone().unwrap_or_default();
-    match publish(shared, &keys, &etag) {
+    announce::<S>(vm, shared, &keys, etag, &what, counters, stats);
+}
+
+/// Publishes the generation of an answer stored and put in force here (`what`: the answer, for
+/// the log), or keeps its ETag to publish it on the next tick.
+#[inline(never)]
+fn announce<S: Source>(
+    vm: &VmState,
+    shared: &dyn SharedData,
+    keys: &Keys,
+    etag: String,
+    what: &str,
+    counters: &SourceCounters,
+    stats: &dyn Stats,
+) {
+    match publish(shared, keys, &etag) {
         Some(generation) => {
             state::<S>(vm).loaded = generation;
             info!(

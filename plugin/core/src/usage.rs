@@ -343,6 +343,7 @@ fn bump(stats: &dyn Stats, id: Option<u32>, n: u64) {
 
 /// Read-modify-write of the shared usage with compare-and-swap; `None` when the host failed or
 /// the state kept changing (the caller keeps what it meant to add for the next tick).
+#[inline(never)]
 fn update(
     shared: &dyn SharedData,
     key: &str,

@@ -74,30 +74,6 @@ impl MetricIds {
 
     #[inline(never)]
     fn define(names: &MetricNames, stats: &dyn Stats) -> MetricIds {
-        let counters = |rows: &Vec<Vec<String>>, kind| -> Vec<Vec<Option<u32>>> {
-            rows.iter()
-                .map(|row| row.iter().map(|n| stats.define(kind, n)).collect())
-                .collect()
-        };
-        let optional = |names: &Vec<Option<String>>, kind| -> Vec<Option<u32>> {
-            names
-                .iter()
-                .map(|n| n.as_ref().and_then(|n| stats.define(kind, n)))
-                .collect()
-        };
-        let classes = |rows: &Vec<Vec<[String; 5]>>| -> Vec<Vec<[Option<u32>; 5]>> {
-            rows.iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|classes| {
-                            classes
-                                .each_ref()
-                                .map(|n| stats.define(MetricKind::Counter, n))
-                        })
-                        .collect()
-                })
-                .collect()
-        };
         MetricIds {
             guard_webhook: names
                 .guard_webhook
@@ -107,26 +83,74 @@ impl MetricIds {
                         .map(|n| n.each_ref().map(|n| stats.define(MetricKind::Counter, n)))
                 })
                 .collect(),
-            experiment_responses: classes(&names.experiment_responses),
-            experiment_latency: counters(&names.experiment_latency, MetricKind::Histogram),
+            experiment_responses: define_classes(stats, &names.experiment_responses),
+            experiment_latency: define_rows(
+                stats,
+                &names.experiment_latency,
+                MetricKind::Histogram,
+            ),
             experiment_goals: names
                 .experiment_goals
                 .iter()
-                .map(|flag| counters(flag, MetricKind::Counter))
+                .map(|flag| define_rows(stats, flag, MetricKind::Counter))
                 .collect(),
-            route_requests: counters(&names.route_requests, MetricKind::Counter),
-            route_responses: classes(&names.route_responses),
-            route_latency: counters(&names.route_latency, MetricKind::Histogram),
-            flag_evaluations: counters(&names.flag_evaluations, MetricKind::Counter)
-                .into_iter()
-                .flatten()
-                .collect(),
+            route_requests: define_rows(stats, &names.route_requests, MetricKind::Counter),
+            route_responses: define_classes(stats, &names.route_responses),
+            route_latency: define_rows(stats, &names.route_latency, MetricKind::Histogram),
+            flag_evaluations: define_flattened(stats, &names.flag_evaluations),
             overrides_honoured: stats.define(MetricKind::Counter, &names.overrides_honoured),
             overrides_refused: stats.define(MetricKind::Counter, &names.overrides_refused),
-            guard_tripped: optional(&names.guard_tripped, MetricKind::Gauge),
-            guard_trips: optional(&names.guard_trips, MetricKind::Counter),
+            guard_tripped: define_optional(stats, &names.guard_tripped, MetricKind::Gauge),
+            guard_trips: define_optional(stats, &names.guard_trips, MetricKind::Counter),
         }
     }
+}
+
+/// Defines a stat of `kind` per name, shaped like the names (per route or flag, per version or
+/// variant).
+#[inline(never)]
+fn define_rows(stats: &dyn Stats, rows: &[Vec<String>], kind: MetricKind) -> Vec<Vec<Option<u32>>> {
+    rows.iter()
+        .map(|row| row.iter().map(|n| stats.define(kind, n)).collect())
+        .collect()
+}
+
+/// `define_rows` for counters, in one list: flag-major, variant-minor (`FlagCounts`' slots).
+#[inline(never)]
+fn define_flattened(stats: &dyn Stats, rows: &[Vec<String>]) -> Vec<Option<u32>> {
+    define_rows(stats, rows, MetricKind::Counter)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Defines a stat of `kind` per name given (none where there is no name).
+#[inline(never)]
+fn define_optional(
+    stats: &dyn Stats,
+    names: &[Option<String>],
+    kind: MetricKind,
+) -> Vec<Option<u32>> {
+    names
+        .iter()
+        .map(|n| n.as_ref().and_then(|n| stats.define(kind, n)))
+        .collect()
+}
+
+/// `define_rows` for counters per status class.
+#[inline(never)]
+fn define_classes(stats: &dyn Stats, rows: &[Vec<[String; 5]>]) -> Vec<Vec<[Option<u32>; 5]>> {
+    rows.iter()
+        .map(|row| {
+            row.iter()
+                .map(|classes| {
+                    classes
+                        .each_ref()
+                        .map(|n| stats.define(MetricKind::Counter, n))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl Drop for VmState {
@@ -213,6 +237,20 @@ impl Routed {
     }
 }
 
+/// An empty guard delta per route.
+#[inline(never)]
+fn empty_deltas(routes: usize) -> Vec<Delta> {
+    vec![Delta::default(); routes]
+}
+
+/// Indices of the plan's flags marked `experiment`.
+#[inline(never)]
+fn experiment_flags(plan: &Plan) -> Vec<usize> {
+    (0..plan.flags.len())
+        .filter(|i| plan.flags[*i].experiment.is_some())
+        .collect()
+}
+
 /// Names a config in shared data: its revision, or a hash of its text when it has none.
 #[inline(never)]
 pub fn plan_id(plan: &Plan, config: &[u8]) -> String {
@@ -239,17 +277,14 @@ impl VmState {
         }
         let routes = plan.routes.len();
         let unleash = plan.unleash.as_ref().and_then(|u| u.initial.clone());
-        let experiment_flags = (0..plan.flags.len())
-            .filter(|i| plan.flags[*i].experiment.is_some())
-            .collect();
         VmState {
-            experiment_flags,
+            experiment_flags: experiment_flags(&plan),
             notifier: RefCell::default(),
             unleash: RefCell::new(unleash),
             poll: RefCell::default(),
             usage: RefCell::default(),
             tally: ManuallyDrop::new(RefCell::new(Tally::for_plan(&plan))),
-            guard_deltas: RefCell::new(vec![Delta::default(); routes]),
+            guard_deltas: RefCell::new(empty_deltas(routes)),
             controls: RefCell::new(vec![RouteControl::Normal; routes]),
             plan: ManuallyDrop::new(plan),
             plan_id,
@@ -454,46 +489,61 @@ impl VmState {
             else {
                 continue;
             };
-            if !window.tripped {
-                continue;
+            if window.tripped {
+                self.follow_trip(i, guard, &window, tripped_here, stats, now_ms);
             }
-            let control = if guard.pause {
-                RouteControl::Paused(window.paused_weight)
-            } else {
-                RouteControl::RolledBack
-            };
-            let mut controls = self.controls.borrow_mut();
-            if controls[i] == control {
-                continue;
-            }
-            let action = if guard.pause {
-                "pausing the ramp"
-            } else {
-                "rolling back to stable"
-            };
-            if tripped_here {
-                warn!(
-                    "sluice: guard tripped on route `{}`: {}; {action}",
-                    route.name, window.reason
-                );
-                if let Some(id) = self.metrics.guard_trips[i] {
-                    stats.increment(id, 1);
-                }
-                if guard.webhook.is_some() {
-                    let body = trip_report(self, i, guard, &window, now_ms);
-                    self.notifier.borrow_mut().enqueue(i, body, now_ms);
-                }
-            } else {
-                info!(
-                    "sluice: route `{}` follows a tripped guard: {}; {action}",
-                    route.name, window.reason
-                );
-            }
-            if let Some(id) = self.metrics.guard_tripped[i] {
-                stats.record(id, 1);
-            }
-            controls[i] = control;
         }
+    }
+
+    /// Puts a tripped guard's action in force on route `i` (nothing when it already is): logs
+    /// it, and when it tripped here counts the trip and queues its webhook.
+    #[inline(never)]
+    fn follow_trip(
+        &self,
+        i: usize,
+        guard: &crate::plan::GuardPlan,
+        window: &Window,
+        tripped_here: bool,
+        stats: &dyn Stats,
+        now_ms: i64,
+    ) {
+        let route = &self.plan.routes[i];
+        let control = if guard.pause {
+            RouteControl::Paused(window.paused_weight)
+        } else {
+            RouteControl::RolledBack
+        };
+        let mut controls = self.controls.borrow_mut();
+        if controls[i] == control {
+            return;
+        }
+        let action = if guard.pause {
+            "pausing the ramp"
+        } else {
+            "rolling back to stable"
+        };
+        if tripped_here {
+            warn!(
+                "sluice: guard tripped on route `{}`: {}; {action}",
+                route.name, window.reason
+            );
+            if let Some(id) = self.metrics.guard_trips[i] {
+                stats.increment(id, 1);
+            }
+            if guard.webhook.is_some() {
+                let body = trip_report(self, i, guard, window, now_ms);
+                self.notifier.borrow_mut().enqueue(i, body, now_ms);
+            }
+        } else {
+            info!(
+                "sluice: route `{}` follows a tripped guard: {}; {action}",
+                route.name, window.reason
+            );
+        }
+        if let Some(id) = self.metrics.guard_tripped[i] {
+            stats.record(id, 1);
+        }
+        controls[i] = control;
     }
 }
 

@@ -240,13 +240,20 @@ fn str_op(kind: StrOp, c: &model::Constraint) -> Op {
 }
 
 fn str_matches(kind: StrOp, values: &[Box<str>], ci: bool, value: &str) -> bool {
-    if !ci {
-        return values.iter().any(|v| match kind {
-            StrOp::StartsWith => value.starts_with(&**v),
-            StrOp::EndsWith => value.ends_with(&**v),
-            StrOp::Contains => value.contains(&**v),
-        });
+    if ci {
+        return str_matches_ignoring_case(kind, values, value);
     }
+    values.iter().any(|v| match kind {
+        StrOp::StartsWith => value.starts_with(&**v),
+        StrOp::EndsWith => value.ends_with(&**v),
+        StrOp::Contains => value.contains(&**v),
+    })
+}
+
+/// `str_matches` for a `caseInsensitive` constraint (operands lower-cased at compile). Out of
+/// line: few constraints set it, and the case-sensitive match is the common one.
+#[inline(never)]
+fn str_matches_ignoring_case(kind: StrOp, values: &[Box<str>], value: &str) -> bool {
     if value.is_ascii() {
         // The operands are already lower case: compare without allocating.
         let hay = value.as_bytes();

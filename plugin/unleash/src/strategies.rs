@@ -132,10 +132,7 @@ impl Rule {
             },
             "remoteAddress" => remote_address(param("IPs")),
             "applicationHostname" => hostnames(param("hostNames")),
-            other => {
-                warn(unknown_strategy(other));
-                Rule::Never
-            }
+            other => unknown_strategy(other, warn),
         }
     }
 
@@ -168,24 +165,33 @@ impl Rule {
                         .remote_ip
                         .is_some_and(|ip| nets.iter().any(|net| net.contains(ip)))
             }
-            Rule::Hostnames(names) => ctx.hostname.is_some_and(|host| {
-                let host = host.trim();
-                names.iter().any(|name| {
-                    if host.is_ascii() {
-                        name.eq_ignore_ascii_case(host)
-                    } else {
-                        **name == *host.to_lowercase()
-                    }
-                })
-            }),
+            Rule::Hostnames(names) => ctx
+                .hostname
+                .is_some_and(|host| hostname_listed(names, host)),
         }
     }
 }
 
+/// applicationHostname: whether `host` is one of `names` (lower case), case ignored. Out of
+/// `holds`, which `Engine::hit` inlines: the strategy is unusual.
+#[inline(never)]
+fn hostname_listed(names: &[Box<str>], host: &str) -> bool {
+    let host = host.trim();
+    names.iter().any(|name| {
+        if host.is_ascii() {
+            name.eq_ignore_ascii_case(host)
+        } else {
+            **name == *host.to_lowercase()
+        }
+    })
+}
+
+/// A strategy this engine does not implement: never on, with a warning.
 #[cold]
 #[inline(never)]
-fn unknown_strategy(name: &str) -> String {
-    format!("unknown strategy {}; it is never on", Quoted(name))
+fn unknown_strategy(name: &str, warn: &mut impl FnMut(String)) -> Rule {
+    warn(format!("unknown strategy {}; it is never on", Quoted(name)));
+    Rule::Never
 }
 
 #[inline(never)]

@@ -207,22 +207,38 @@ fn compile_requires(
     for (r, (route_name, route)) in config.routes.iter().enumerate() {
         for (version, needs) in route.requires.iter() {
             let path = format!("routes.{route_name}.requires.{version}");
-            let v = version_of(&routes[r], version, &path)?;
-            if v == routes[r].strategy.fallback() {
-                return Err(ConfigError::new(
-                    path,
-                    format!("`{version}` is where users go when requirements fail; it cannot have requirements"),
-                ));
-            }
-            let mut list = Vec::with_capacity(needs.len());
-            for (i, need) in needs.iter().enumerate() {
-                let at = format!("{path}[{i}]");
-                list.push(compile_need(need, &at, r, routes, flags)?);
-            }
-            requires[r].push((v, list));
+            requires[r].push(version_requires(r, version, needs, &path, routes, flags)?);
         }
     }
     Ok(requires)
+}
+
+/// The requirements of route `r`'s version `version` (at `path`): the version's index, and
+/// each need compiled.
+#[inline(never)]
+fn version_requires(
+    r: usize,
+    version: &str,
+    needs: &[crate::config::Requirement],
+    path: &str,
+    routes: &[RoutePlan],
+    flags: &[FlagPlan],
+) -> Result<(usize, Vec<Requirement>), ConfigError> {
+    let v = version_of(&routes[r], version, path)?;
+    if v == routes[r].strategy.fallback() {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "`{version}` is where users go when requirements fail; it cannot have requirements"
+            ),
+        ));
+    }
+    let mut list = Vec::with_capacity(needs.len());
+    for (i, need) in needs.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        list.push(compile_need(need, &at, r, routes, flags)?);
+    }
+    Ok((v, list))
 }
 
 #[inline(never)]

@@ -40,14 +40,17 @@ fn compile_flag<'c>(
     let flags_at = Path::Root.key("flags");
     let path = flags_at.key(name);
     text::check_name(name, &path, "flag name")?;
-    let Variants {
-        names: variant_names,
-        values: variant_values,
-        default,
-        off_variant,
-    } = compile_variants(flag, &path)?;
-    let prerequisites = compile_prerequisites(name, flag, all_flags, &path)?;
-    let rules = compile_rules(flag, &variant_names, &path, conditions)?;
+    let Serving {
+        variants:
+            Variants {
+                names: variant_names,
+                values: variant_values,
+                default,
+                off_variant,
+            },
+        prerequisites,
+        rules,
+    } = compile_serving(name, flag, all_flags, &path, conditions)?;
     let salt = flag.salt.clone().unwrap_or_else(|| name.to_string());
     let (enable_at_ms, ramp) = match &flag.schedule {
         None => (None, None),
@@ -72,6 +75,32 @@ fn compile_flag<'c>(
         header,
         experiment: None,
         first_count: 0,
+    })
+}
+
+/// What a flag serves: its variants, and the prerequisites and rules that choose one.
+struct Serving {
+    variants: Variants,
+    prerequisites: Vec<(usize, Vec<VariantId>)>,
+    rules: Vec<RulePlan>,
+}
+
+/// What the flag at `path` serves.
+#[inline(never)]
+fn compile_serving<'c>(
+    name: &str,
+    flag: &'c Flag,
+    all_flags: &[(&str, &Flag)],
+    path: &Path,
+    conditions: &mut Conditions<'c>,
+) -> Result<Serving, ConfigError> {
+    let variants = compile_variants(flag, path)?;
+    let prerequisites = compile_prerequisites(name, flag, all_flags, path)?;
+    let rules = compile_rules(flag, &variants.names, path, conditions)?;
+    Ok(Serving {
+        variants,
+        prerequisites,
+        rules,
     })
 }
 

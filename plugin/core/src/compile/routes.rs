@@ -204,13 +204,7 @@ fn guard_plan(g: &Guard, strategy: &Strategy, route_path: &str) -> Result<GuardP
             ));
         }
     }
-    let window_ms = text::duration_millis(&g.window, &format!("{gp}.window"))?;
-    if window_ms < 1000 {
-        return Err(ConfigError::new(
-            format!("{gp}.window"),
-            "must be at least 1s",
-        ));
-    }
+    let window_ms = window_millis(&g.window, gp)?;
     if g.min_requests == 0 {
         return Err(ConfigError::new(
             format!("{gp}.min_requests"),
@@ -230,6 +224,19 @@ fn guard_plan(g: &Guard, strategy: &Strategy, route_path: &str) -> Result<GuardP
             None => None,
         },
     })
+}
+
+/// The window of the guard at `gp`, in milliseconds: at least 1s.
+#[inline(never)]
+fn window_millis(window: &str, gp: &str) -> Result<u64, ConfigError> {
+    let window_ms = text::duration_millis(window, &format!("{gp}.window"))?;
+    if window_ms < 1000 {
+        return Err(ConfigError::new(
+            format!("{gp}.window"),
+            "must be at least 1s",
+        ));
+    }
+    Ok(window_ms)
 }
 
 /// A version's index in the route's versions.
@@ -359,24 +366,7 @@ pub(super) fn weight_schedule(
     let mut out = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let sp = format!("{path}.steps[{i}]");
-        let at = match (&step.at, &step.after) {
-            (Some(t), None) => text::time_millis(t, &format!("{sp}.at"))?,
-            (None, Some(d)) => {
-                let Some(start) = start_ms else {
-                    return Err(ConfigError::new(
-                        format!("{sp}.after"),
-                        format!("`after` counts from `start`, which {path} does not set"),
-                    ));
-                };
-                start + text::duration_millis(d, &format!("{sp}.after"))? as i64
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    sp,
-                    "a step needs exactly one of at or after",
-                ))
-            }
-        };
+        let at = step_time(step, start_ms, &sp, path)?;
         if let Some((prev, _)) = out.last() {
             if at <= *prev {
                 return Err(ConfigError::new(
@@ -393,6 +383,30 @@ pub(super) fn weight_schedule(
     Ok(WeightSchedule {
         initial,
         steps: out,
+    })
+}
+
+/// When the step at `sp` takes effect (Unix millis): its `at`, or `start_ms` (the schedule's
+/// `start`, if `path` sets one) plus its `after`.
+#[inline(never)]
+fn step_time(step: &Step, start_ms: Option<i64>, sp: &str, path: &str) -> Result<i64, ConfigError> {
+    Ok(match (&step.at, &step.after) {
+        (Some(t), None) => text::time_millis(t, &format!("{sp}.at"))?,
+        (None, Some(d)) => {
+            let Some(start) = start_ms else {
+                return Err(ConfigError::new(
+                    format!("{sp}.after"),
+                    format!("`after` counts from `start`, which {path} does not set"),
+                ));
+            };
+            start + text::duration_millis(d, &format!("{sp}.after"))? as i64
+        }
+        _ => {
+            return Err(ConfigError::new(
+                sp,
+                "a step needs exactly one of at or after",
+            ))
+        }
     })
 }
 

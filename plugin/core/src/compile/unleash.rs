@@ -34,11 +34,10 @@ pub(crate) fn compile_unleash(
         remote_address,
         properties,
     } = compile_context(config, ctx, headers)?;
-    let features = match &u.features {
-        Some(list) => Some(features(list, native_flags)?),
-        None => None,
-    };
-    let feature_headers = feature_headers(u, owned)?;
+    let Features {
+        features,
+        feature_headers,
+    } = compile_features(u, native_flags, owned)?;
     let (poll, metrics) = poll_and_metrics(u)?;
     Ok(Some(UnleashPlan {
         metrics,
@@ -144,6 +143,29 @@ fn properties(
         properties.push((name.to_string(), subject_of(source, &path, headers)?));
     }
     Ok(properties)
+}
+
+/// What Sluice does with Unleash features: which it evaluates, and where it writes each.
+struct Features {
+    features: Option<Vec<String>>,
+    feature_headers: Vec<(String, String)>,
+}
+
+/// `unleash.features` and `unleash.headers`.
+#[inline(never)]
+fn compile_features(
+    u: &crate::config::Unleash,
+    native_flags: &[&str],
+    owned: &mut OwnedHeaders,
+) -> Result<Features, ConfigError> {
+    let features = match &u.features {
+        Some(list) => Some(features(list, native_flags)?),
+        None => None,
+    };
+    Ok(Features {
+        features,
+        feature_headers: feature_headers(u, owned)?,
+    })
 }
 
 /// `unleash.features`: the features Sluice evaluates, sorted by name; none a native flag.
@@ -301,21 +323,7 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
     }
     let authority = p.authority.unwrap_or(p.cluster).to_string();
     text::check_header_value(&authority, &format!("{path}.authority"))?;
-    let interval_ms = text::duration_millis(p.interval, &format!("{path}.interval"))?;
-    if interval_ms < 1000 {
-        return Err(ConfigError::new(
-            format!("{path}.interval"),
-            "must be at least 1s",
-        ));
-    }
-    let timeout_ms = text::duration_millis(p.timeout, &format!("{path}.timeout"))?;
-    // A poll must end before the next one may start.
-    if timeout_ms == 0 || timeout_ms >= interval_ms {
-        return Err(ConfigError::new(
-            format!("{path}.timeout"),
-            "must be above 0 and shorter than the interval",
-        ));
-    }
+    let (interval_ms, timeout_ms) = poll_timing(path, p.interval, p.timeout)?;
     if p.max_body_bytes == 0 {
         return Err(ConfigError::new(
             format!("{path}.max_body_bytes"),
@@ -331,4 +339,26 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
         timeout_ms,
         max_body_bytes: p.max_body_bytes,
     })
+}
+
+/// A poll's interval and timeout in milliseconds (`path`: the poll's settings, for errors): the
+/// interval at least 1s, the timeout above 0 and shorter than the interval.
+#[inline(never)]
+fn poll_timing(path: &str, interval: &str, timeout: &str) -> Result<(u64, u64), ConfigError> {
+    let interval_ms = text::duration_millis(interval, &format!("{path}.interval"))?;
+    if interval_ms < 1000 {
+        return Err(ConfigError::new(
+            format!("{path}.interval"),
+            "must be at least 1s",
+        ));
+    }
+    let timeout_ms = text::duration_millis(timeout, &format!("{path}.timeout"))?;
+    // A poll must end before the next one may start.
+    if timeout_ms == 0 || timeout_ms >= interval_ms {
+        return Err(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be above 0 and shorter than the interval",
+        ));
+    }
+    Ok((interval_ms, timeout_ms))
 }

@@ -473,10 +473,10 @@ fn condition_field(c: &mut Condition, i: usize, v: &Value, p: &Path<'_>) -> Resu
         *slot = opt(v, p, float)?;
         return Ok(());
     }
+    if condition_combinator(c, i, v, p)? {
+        return Ok(());
+    }
     match i {
-        0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
-        1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
-        2 => c.not = opt(v, p, condition)?.map(Box::new),
         9 => c.in_list = opt(v, p, |v, p| list(v, p, string))?,
         23 => c.cidr = opt(v, p, one_or_many)?,
         24 => c.present = opt(v, p, boolean)?,
@@ -484,6 +484,19 @@ fn condition_field(c: &mut Condition, i: usize, v: &Value, p: &Path<'_>) -> Resu
         _ => c.negate = boolean(v, p)?,
     }
     Ok(())
+}
+
+/// Reads the condition's field `CONDITION[i]` if it is a combinator (`all`, `any`, `not`);
+/// `false` when it is another field.
+#[inline(never)]
+fn condition_combinator(c: &mut Condition, i: usize, v: &Value, p: &Path<'_>) -> Result<bool> {
+    match i {
+        0 => c.all = opt(v, p, |v, p| list(v, p, condition))?,
+        1 => c.any = opt(v, p, |v, p| list(v, p, condition))?,
+        2 => c.not = opt(v, p, condition)?.map(Box::new),
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// The condition's text field `CONDITION[i]`, if it is one.
@@ -1013,15 +1026,7 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
             2 => g.window = string(v, p)?,
             3 => g.min_requests = u64(v, p)?,
             4 => g.count_local_replies = boolean(v, p)?,
-            6 => {
-                let names = ["threshold", "sequential"];
-                g.method = match unit_variant(v, p, "enum GuardMethod", &names)? {
-                    0 => GuardMethod::Threshold,
-                    _ => GuardMethod::Sequential,
-                }
-            }
-            7 => g.alpha = opt(v, p, float)?,
-            8 => g.slow = opt(v, p, string)?,
+            6..=8 => guard_test_field(&mut g, i, v, p)?,
             9 => g.webhook = opt(v, p, webhook)?,
             _ => {
                 let names = ["rollback", "pause"];
@@ -1034,6 +1039,23 @@ fn guard(value: &Value, path: &Path<'_>) -> Result<Guard> {
         Ok(())
     })?;
     Ok(g)
+}
+
+/// How the guard tests the canary (its field `i`): method, alpha, slow.
+#[inline(never)]
+fn guard_test_field(g: &mut Guard, i: usize, v: &Value, p: &Path<'_>) -> Result<()> {
+    match i {
+        6 => {
+            let names = ["threshold", "sequential"];
+            g.method = match unit_variant(v, p, "enum GuardMethod", &names)? {
+                0 => GuardMethod::Threshold,
+                _ => GuardMethod::Sequential,
+            }
+        }
+        7 => g.alpha = opt(v, p, float)?,
+        _ => g.slow = opt(v, p, string)?,
+    }
+    Ok(())
 }
 
 #[inline(never)]
