@@ -5,7 +5,10 @@
 //!
 //! Its plugin configuration picks a variant, to price each hostcall (bench-envoy's `min-*`
 //! setups): `get` only reads the header; `get-set` reads and sets it without clearing the route
-//! cache; anything else (`{}`) does all three.
+//! cache; anything else (`{}`) does all three. `set8` and `pairs8` price the two ways of writing
+//! eight headers, as Sluice does for examples/flags.json: eight `proxy_replace_header_map_value`
+//! calls, or reading the whole map and writing it back with `proxy_set_header_map_pairs` (which
+//! Envoy applies by removing every header and adding each pair).
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -15,9 +18,22 @@ proxy_wasm::main! {{
 }}
 
 struct MinRoot {
-    /// 1: get; 2: get + set; 3: get + set + clear_route_cache.
+    /// 1: get; 2: get + set; 3: get + set + clear_route_cache; 4: get + the whole map read +
+    /// 8 sets; 5: get + the whole map read and written back with 8 headers more.
     steps: u8,
 }
+
+/// The headers `set8` and `pairs8` write.
+const EIGHT: [&str; 8] = [
+    "x-route-reviews",
+    "x-features",
+    "x-flag-1",
+    "x-flag-2",
+    "x-flag-3",
+    "x-flag-4",
+    "x-flag-5",
+    "baggage",
+];
 
 impl Context for MinRoot {}
 impl RootContext for MinRoot {
@@ -25,6 +41,8 @@ impl RootContext for MinRoot {
         self.steps = match self.get_plugin_configuration().as_deref() {
             Some(b"get") => 1,
             Some(b"get-set") => 2,
+            Some(b"set8") => 4,
+            Some(b"pairs8") => 5,
             _ => 3,
         };
         true
@@ -49,6 +67,24 @@ impl HttpContext for MinHttp {
             h.wrapping_mul(33).wrapping_add(u32::from(*b))
         });
         let version = if hash % 10_000 < 1_000 { "v2" } else { "v1" };
+        if self.steps == 4 {
+            // The whole map read as Sluice reads it, so only the writes differ from `pairs8`.
+            let _ = self.get_http_request_headers_bytes();
+            for name in EIGHT {
+                self.set_http_request_header(name, Some(version));
+            }
+            return Action::Continue;
+        }
+        if self.steps == 5 {
+            let mut pairs = self.get_http_request_headers();
+            pairs.extend(EIGHT.iter().map(|n| (n.to_string(), version.to_string())));
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            self.set_http_request_headers(pairs);
+            return Action::Continue;
+        }
         if self.steps >= 2 {
             self.set_http_request_header("x-route-reviews", Some(version));
         }

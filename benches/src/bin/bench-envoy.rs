@@ -17,7 +17,8 @@
 //!
 //! Options: --rounds N (5) --duration SECS (10) --connections N (10) --backend direct|echo
 //!          --setups none,noop,min,sluice,demo,lua (also min-get, min-get-set: the minimal filter
-//!          doing less, to price each hostcall)
+//!          doing less, to price each hostcall; min-set8, min-pairs8: eight headers written one
+//!          call each, or as one whole map)
 use sluice_benches::wrk::{self, median, WrkResult};
 use sluice_e2e::{paths, template, Backends, Envoy, EnvoyOptions};
 use std::collections::BTreeMap;
@@ -216,6 +217,8 @@ fn describe(setup: &str) -> String {
         "min" => "(b') minimal routing wasm filter (get 1, set 1, clear cache)",
         "min-get" => "(b'1) minimal filter, get 1 header only",
         "min-get-set" => "(b'2) minimal filter, get 1 + set 1 (no clear_route_cache)",
+        "min-set8" => "(b'3) minimal filter, get the map + set 8, one call each",
+        "min-pairs8" => "(b'4) minimal filter, get the map + write it back with 8 more",
         "sluice" => "(c) Sluice, examples/flags.json",
         "demo" => "(c') Sluice, examples/demo.json",
         "lua" => "(d) Lua filter (hash user, set header, clearRouteCache)",
@@ -243,7 +246,7 @@ fn filters_for(setup: &str) -> Result<String, String> {
     Ok(match setup {
         "none" => String::new(),
         "noop" => wasm_filter("noop", &paths::noop_wasm().display().to_string(), "{}"),
-        "min" | "min-get" | "min-get-set" => {
+        "min" | "min-get" | "min-get-set" | "min-set8" | "min-pairs8" => {
             let wasm = paths::workspace_root().join("build/min.wasm");
             if !wasm.is_file() {
                 return Err("build/min.wasm not found: run `make min-wasm`".to_string());
