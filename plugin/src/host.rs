@@ -83,16 +83,9 @@ impl HttpCalls for Envoy {
         timeout_ms: u64,
     ) -> Result<u32, String> {
         let token = abi::http_call(cluster, headers, body, timeout_ms)?;
-        record_dispatch(token);
+        calls::dispatched(token);
         Ok(token)
     }
-}
-
-/// Records a dispatched call for its answer's root context, out of line (kept out of
-/// `dispatch_with_body`, which V8 compiles at a steep memory cost above ~1.2 KB of wasm).
-#[inline(never)]
-fn record_dispatch(token: u32) {
-    calls::dispatched(token);
 }
 
 /// The proxy's clock in Unix millis, straight from the hostcall: the SDK's `SystemTime` route

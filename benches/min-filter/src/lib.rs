@@ -14,13 +14,28 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Warn);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(MinRoot { steps: 3 }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(MinRoot { variant: Variant::GetSetClear })
+    });
 }}
 
+/// What the filter does after reading `x-user-id` and hashing it (the plugin configuration).
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// `get`: nothing more.
+    Get,
+    /// `get-set`: sets `x-route-reviews`.
+    GetSet,
+    /// anything else: sets it and clears the route cache.
+    GetSetClear,
+    /// `set8`: reads the whole map (as Sluice does), then sets eight headers, one call each.
+    Set8,
+    /// `pairs8`: reads the whole map and writes it back with the eight headers added.
+    Pairs8,
+}
+
 struct MinRoot {
-    /// 1: get; 2: get + set; 3: get + set + clear_route_cache; 4: get + the whole map read +
-    /// 8 sets; 5: get + the whole map read and written back with 8 headers more.
-    steps: u8,
+    variant: Variant,
 }
 
 /// The headers `set8` and `pairs8` write.
@@ -38,12 +53,12 @@ const EIGHT: [&str; 8] = [
 impl Context for MinRoot {}
 impl RootContext for MinRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
-        self.steps = match self.get_plugin_configuration().as_deref() {
-            Some(b"get") => 1,
-            Some(b"get-set") => 2,
-            Some(b"set8") => 4,
-            Some(b"pairs8") => 5,
-            _ => 3,
+        self.variant = match self.get_plugin_configuration().as_deref() {
+            Some(b"get") => Variant::Get,
+            Some(b"get-set") => Variant::GetSet,
+            Some(b"set8") => Variant::Set8,
+            Some(b"pairs8") => Variant::Pairs8,
+            _ => Variant::GetSetClear,
         };
         true
     }
@@ -51,12 +66,14 @@ impl RootContext for MinRoot {
         Some(ContextType::HttpContext)
     }
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(MinHttp { steps: self.steps }))
+        Some(Box::new(MinHttp {
+            variant: self.variant,
+        }))
     }
 }
 
 struct MinHttp {
-    steps: u8,
+    variant: Variant,
 }
 
 impl Context for MinHttp {}
@@ -67,29 +84,28 @@ impl HttpContext for MinHttp {
             h.wrapping_mul(33).wrapping_add(u32::from(*b))
         });
         let version = if hash % 10_000 < 1_000 { "v2" } else { "v1" };
-        if self.steps == 4 {
-            // The whole map read as Sluice reads it, so only the writes differ from `pairs8`.
-            let _ = self.get_http_request_headers_bytes();
-            for name in EIGHT {
-                self.set_http_request_header(name, Some(version));
+        match self.variant {
+            Variant::Get => {}
+            Variant::GetSet => self.set_http_request_header("x-route-reviews", Some(version)),
+            Variant::GetSetClear => {
+                self.set_http_request_header("x-route-reviews", Some(version));
+                let _ = self.call_foreign_function("clear_route_cache", None);
             }
-            return Action::Continue;
-        }
-        if self.steps == 5 {
-            let mut pairs = self.get_http_request_headers();
-            pairs.extend(EIGHT.iter().map(|n| (n.to_string(), version.to_string())));
-            let pairs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            self.set_http_request_headers(pairs);
-            return Action::Continue;
-        }
-        if self.steps >= 2 {
-            self.set_http_request_header("x-route-reviews", Some(version));
-        }
-        if self.steps >= 3 {
-            let _ = self.call_foreign_function("clear_route_cache", None);
+            Variant::Set8 => {
+                let _ = self.get_http_request_headers_bytes();
+                for name in EIGHT {
+                    self.set_http_request_header(name, Some(version));
+                }
+            }
+            Variant::Pairs8 => {
+                let mut pairs = self.get_http_request_headers();
+                pairs.extend(EIGHT.iter().map(|n| (n.to_string(), version.to_string())));
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                self.set_http_request_headers(pairs);
+            }
         }
         Action::Continue
     }

@@ -204,7 +204,7 @@ fn guard_plan(g: &Guard, strategy: &Strategy, route_path: &str) -> Result<GuardP
             ));
         }
     }
-    let window_ms = window_millis(&g.window, gp)?;
+    let window_ms = text::duration_millis_at_least_1s(&g.window, &format!("{gp}.window"))?;
     if g.min_requests == 0 {
         return Err(ConfigError::new(
             format!("{gp}.min_requests"),
@@ -224,19 +224,6 @@ fn guard_plan(g: &Guard, strategy: &Strategy, route_path: &str) -> Result<GuardP
             None => None,
         },
     })
-}
-
-/// The window of the guard at `gp`, in milliseconds: at least 1s.
-#[inline(never)]
-fn window_millis(window: &str, gp: &str) -> Result<u64, ConfigError> {
-    let window_ms = text::duration_millis(window, &format!("{gp}.window"))?;
-    if window_ms < 1000 {
-        return Err(ConfigError::new(
-            format!("{gp}.window"),
-            "must be at least 1s",
-        ));
-    }
-    Ok(window_ms)
 }
 
 /// A version's index in the route's versions.

@@ -200,6 +200,19 @@ pub(crate) fn time_millis(text: &str, path: &dyn Display) -> Result<i64, ConfigE
     })
 }
 
+/// A window or interval of at least 1s (e.g. `10s`) → millis, or an error at `path`.
+#[inline(never)]
+pub(crate) fn duration_millis_at_least_1s(
+    text: &str,
+    path: &dyn Display,
+) -> Result<u64, ConfigError> {
+    let millis = duration_millis(text, path)?;
+    if millis < 1000 {
+        return Err(ConfigError::new(path.to_string(), "must be at least 1s"));
+    }
+    Ok(millis)
+}
+
 /// Duration like `10m` → millis, or an error at `path`.
 #[inline(never)]
 pub(crate) fn duration_millis(text: &str, path: &dyn Display) -> Result<u64, ConfigError> {

@@ -256,13 +256,7 @@ fn usage_plan(
         ));
     };
     let base = &poll.path[..at];
-    let interval_ms = text::duration_millis(&m.interval, &"unleash.metrics.interval")?;
-    if interval_ms < 1000 {
-        return Err(ConfigError::new(
-            "unleash.metrics.interval",
-            "must be at least 1s",
-        ));
-    }
+    let interval_ms = text::duration_millis_at_least_1s(&m.interval, &"unleash.metrics.interval")?;
     if m.max_pending_buckets == 0 || m.max_pending_buckets > 1000 {
         return Err(ConfigError::new(
             "unleash.metrics.max_pending_buckets",
@@ -345,13 +339,7 @@ pub(crate) fn poll_plan(path: &str, p: PollSettings) -> Result<PollPlan, ConfigE
 /// interval at least 1s, the timeout above 0 and shorter than the interval.
 #[inline(never)]
 fn poll_timing(path: &str, interval: &str, timeout: &str) -> Result<(u64, u64), ConfigError> {
-    let interval_ms = text::duration_millis(interval, &format!("{path}.interval"))?;
-    if interval_ms < 1000 {
-        return Err(ConfigError::new(
-            format!("{path}.interval"),
-            "must be at least 1s",
-        ));
-    }
+    let interval_ms = text::duration_millis_at_least_1s(interval, &format!("{path}.interval"))?;
     let timeout_ms = text::duration_millis(timeout, &format!("{path}.timeout"))?;
     // A poll must end before the next one may start.
     if timeout_ms == 0 || timeout_ms >= interval_ms {
