@@ -8,7 +8,9 @@
 //! cache; anything else (`{}`) does all three. `set8` and `pairs8` price the two ways of writing
 //! eight headers, as Sluice does for examples/flags.json: eight `proxy_replace_header_map_value`
 //! calls, or reading the whole map and writing it back with `proxy_set_header_map_pairs` (which
-//! Envoy applies by removing every header and adding each pair).
+//! Envoy applies by removing every header and adding each pair). `add8` writes the eight with
+//! `proxy_add_header_map_value` (for headers known to be absent, no removal first), and `set4`
+//! sets the first four of them, as many as Sluice writes for examples/demo.json.
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -32,6 +34,10 @@ enum Variant {
     Set8,
     /// `pairs8`: reads the whole map and writes it back with the eight headers added.
     Pairs8,
+    /// `add8`: reads the whole map, then adds eight headers, one call each.
+    Add8,
+    /// `set4`: reads the whole map, then sets four headers, one call each.
+    Set4,
 }
 
 struct MinRoot {
@@ -58,6 +64,8 @@ impl RootContext for MinRoot {
             Some(b"get-set") => Variant::GetSet,
             Some(b"set8") => Variant::Set8,
             Some(b"pairs8") => Variant::Pairs8,
+            Some(b"add8") => Variant::Add8,
+            Some(b"set4") => Variant::Set4,
             _ => Variant::GetSetClear,
         };
         true
@@ -94,6 +102,18 @@ impl HttpContext for MinHttp {
             Variant::Set8 => {
                 let _ = self.get_http_request_headers_bytes();
                 for name in EIGHT {
+                    self.set_http_request_header(name, Some(version));
+                }
+            }
+            Variant::Add8 => {
+                let _ = self.get_http_request_headers_bytes();
+                for name in EIGHT {
+                    self.add_http_request_header(name, version);
+                }
+            }
+            Variant::Set4 => {
+                let _ = self.get_http_request_headers_bytes();
+                for name in &EIGHT[..4] {
                     self.set_http_request_header(name, Some(version));
                 }
             }

@@ -18,7 +18,8 @@
 //! Options: --rounds N (5) --duration SECS (10) --connections N (10) --backend direct|echo
 //!          --setups none,noop,min,sluice,demo,lua (also min-get, min-get-set: the minimal filter
 //!          doing less, to price each hostcall; min-set8, min-pairs8: eight headers written one
-//!          call each, or as one whole map)
+//!          call each, or as one whole map; min-add8: the eight added, not replaced; min-set4:
+//!          four set, as many as demo.json writes)
 use sluice_benches::wrk::{self, median, WrkResult};
 use sluice_e2e::{paths, template, Backends, Envoy, EnvoyOptions};
 use std::collections::BTreeMap;
@@ -219,6 +220,8 @@ fn describe(setup: &str) -> String {
         "min-get-set" => "(b'2) minimal filter, get 1 + set 1 (no clear_route_cache)",
         "min-set8" => "(b'3) minimal filter, get the map + set 8, one call each",
         "min-pairs8" => "(b'4) minimal filter, get the map + write it back with 8 more",
+        "min-add8" => "(b'5) minimal filter, get the map + add 8, one call each",
+        "min-set4" => "(b'6) minimal filter, get the map + set 4, one call each",
         "sluice" => "(c) Sluice, examples/flags.json",
         "demo" => "(c') Sluice, examples/demo.json",
         "lua" => "(d) Lua filter (hash user, set header, clearRouteCache)",
@@ -246,7 +249,7 @@ fn filters_for(setup: &str) -> Result<String, String> {
     Ok(match setup {
         "none" => String::new(),
         "noop" => wasm_filter("noop", &paths::noop_wasm().display().to_string(), "{}"),
-        "min" | "min-get" | "min-get-set" | "min-set8" | "min-pairs8" => {
+        "min" | "min-get" | "min-get-set" | "min-set8" | "min-pairs8" | "min-add8" | "min-set4" => {
             let wasm = paths::workspace_root().join("build/min.wasm");
             if !wasm.is_file() {
                 return Err("build/min.wasm not found: run `make min-wasm`".to_string());
