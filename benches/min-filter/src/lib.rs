@@ -30,21 +30,19 @@ enum Variant {
     GetSet,
     /// anything else: sets it and clears the route cache.
     GetSetClear,
-    /// `set8`: reads the whole map (as Sluice does), then sets eight headers, one call each.
-    Set8,
+    /// `set8`, `set4`, `add8`: reads the whole map (as Sluice does), then writes the first
+    /// `count` of `EIGHT`, one call each: replacing (`proxy_replace_header_map_value`) or, with
+    /// `add`, adding (`proxy_add_header_map_value`).
+    WriteEach { count: usize, add: bool },
     /// `pairs8`: reads the whole map and writes it back with the eight headers added.
     Pairs8,
-    /// `add8`: reads the whole map, then adds eight headers, one call each.
-    Add8,
-    /// `set4`: reads the whole map, then sets four headers, one call each.
-    Set4,
 }
 
 struct MinRoot {
     variant: Variant,
 }
 
-/// The headers `set8` and `pairs8` write.
+/// The headers `set8`, `add8` and `pairs8` write (`set4` the first four).
 const EIGHT: [&str; 8] = [
     "x-route-reviews",
     "x-features",
@@ -62,10 +60,19 @@ impl RootContext for MinRoot {
         self.variant = match self.get_plugin_configuration().as_deref() {
             Some(b"get") => Variant::Get,
             Some(b"get-set") => Variant::GetSet,
-            Some(b"set8") => Variant::Set8,
+            Some(b"set8") => Variant::WriteEach {
+                count: 8,
+                add: false,
+            },
+            Some(b"set4") => Variant::WriteEach {
+                count: 4,
+                add: false,
+            },
+            Some(b"add8") => Variant::WriteEach {
+                count: 8,
+                add: true,
+            },
             Some(b"pairs8") => Variant::Pairs8,
-            Some(b"add8") => Variant::Add8,
-            Some(b"set4") => Variant::Set4,
             _ => Variant::GetSetClear,
         };
         true
@@ -99,22 +106,14 @@ impl HttpContext for MinHttp {
                 self.set_http_request_header("x-route-reviews", Some(version));
                 let _ = self.call_foreign_function("clear_route_cache", None);
             }
-            Variant::Set8 => {
+            Variant::WriteEach { count, add } => {
                 let _ = self.get_http_request_headers_bytes();
-                for name in EIGHT {
-                    self.set_http_request_header(name, Some(version));
-                }
-            }
-            Variant::Add8 => {
-                let _ = self.get_http_request_headers_bytes();
-                for name in EIGHT {
-                    self.add_http_request_header(name, version);
-                }
-            }
-            Variant::Set4 => {
-                let _ = self.get_http_request_headers_bytes();
-                for name in &EIGHT[..4] {
-                    self.set_http_request_header(name, Some(version));
+                for name in EIGHT.iter().take(count) {
+                    if add {
+                        self.add_http_request_header(name, version);
+                    } else {
+                        self.set_http_request_header(name, Some(version));
+                    }
                 }
             }
             Variant::Pairs8 => {
